@@ -1,1 +1,595 @@
-/* placeholder */
+/*
+ * vmbc-engine.c: the engine proper — beancounters in and out, samples turned
+ * into charges and uncharges, the tick that walks the resource table, and the
+ * pending synchronous changes. The policies live in vmbc-physpages.c,
+ * vmbc-vmguarpages.c, vmbc-vmmpages.c and vmbc-host.c.
+ */
+#include <stdarg.h>
+
+#include "vmbc-engine-private.h"
+
+#define USEC_PER_SEC G_GINT64_CONSTANT(1000000)
+
+static const VmbcResourceOps *const resource_ops[VMBC_RES_COUNT] = {
+	[VMBC_RES_PHYSPAGES] = &vmbc_physpages_ops,
+	[VMBC_RES_VMGUARPAGES] = &vmbc_vmguarpages_ops,
+	[VMBC_RES_VMMPAGES] = &vmbc_vmmpages_ops,
+};
+
+/* The guarantee is enforced first: later policies read the balloon it settled. */
+static const VmbcResourceId tick_order[VMBC_RES_COUNT] = {
+	VMBC_RES_VMGUARPAGES,
+	VMBC_RES_PHYSPAGES,
+	VMBC_RES_VMMPAGES,
+};
+
+void
+vmbc_engine_config_init(VmbcEngineConfig *config)
+{
+	gint64 mib = (gint64)((1 << 20) / vmbc_page_size());
+
+	config->tick_usec = USEC_PER_SEC;
+	config->reclaim_timeout_usec = 10 * USEC_PER_SEC;
+	config->margin_min_pages = 4 * mib;
+	config->margin_fraction = 0.02;
+	config->barrier_step_pages = 64 * mib;
+	config->deflate_step_pages = 128 * mib;
+	config->min_step_pages = 2 * mib;
+	config->pressure_available = 0.10;
+	config->idle_tax = 0.75;
+	config->escalation = VMBC_ESCALATE_NONE;
+}
+
+const gchar *
+vmbc_escalation_to_string(VmbcEscalation esc)
+{
+	switch (esc) {
+	case VMBC_ESCALATE_PAUSE:
+		return "pause";
+	case VMBC_ESCALATE_MEMORY_HIGH:
+		return "memory-high";
+	case VMBC_ESCALATE_NONE:
+	default:
+		return "none";
+	}
+}
+
+gboolean
+vmbc_escalation_from_string(const gchar *text, VmbcEscalation *out, GError **error)
+{
+	if (g_strcmp0(text, "none") == 0) {
+		*out = VMBC_ESCALATE_NONE;
+	} else if (g_strcmp0(text, "pause") == 0) {
+		*out = VMBC_ESCALATE_PAUSE;
+	} else if (g_strcmp0(text, "memory-high") == 0 || g_strcmp0(text, "memory.high") == 0) {
+		*out = VMBC_ESCALATE_MEMORY_HIGH;
+	} else {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
+			    "invalid escalation '%s' (expected none, pause or memory-high)",
+			    text != NULL ? text : "");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+const gchar *
+vmbc_event_type_to_string(VmbcEventType type)
+{
+	switch (type) {
+	case VMBC_EVENT_LIMIT_HIT:
+		return "VMBC_LIMIT_HIT";
+	case VMBC_EVENT_BARRIER_HIT:
+		return "VMBC_BARRIER_HIT";
+	case VMBC_EVENT_RECLAIM_DONE:
+		return "VMBC_RECLAIM_DONE";
+	case VMBC_EVENT_RECLAIM_FAILED:
+		return "VMBC_RECLAIM_FAILED";
+	case VMBC_EVENT_GUARANTEE_REFUSED:
+		return "VMBC_GUARANTEE_REFUSED";
+	case VMBC_EVENT_DEFLATE:
+		return "VMBC_DEFLATE";
+	case VMBC_EVENT_ESCALATED:
+		return "VMBC_ESCALATED";
+	case VMBC_EVENT_HOST_RECLAIM:
+		return "VMBC_HOST_RECLAIM";
+	default:
+		return "VMBC_UNKNOWN";
+	}
+}
+
+VmbcEngine *
+vmbc_engine_new(const VmbcEngineConfig *config)
+{
+	VmbcEngine *engine = g_new0(VmbcEngine, 1);
+
+	if (config != NULL)
+		engine->config = *config;
+	else
+		vmbc_engine_config_init(&engine->config);
+	engine->host = vmbc_beancounter_new("host", 0);
+	engine->vms = g_ptr_array_new_with_free_func((GDestroyNotify)vmbc_beancounter_unref);
+	engine->by_name = g_hash_table_new(g_str_hash, g_str_equal);
+	engine->next_id = 1;
+	/* the host has no balloon and no VMM of its own */
+	engine->host->balloon = VMBC_BALLOON_NO_DEVICE;
+	return engine;
+}
+
+void
+vmbc_engine_free(VmbcEngine *engine)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (engine == NULL)
+		return;
+	g_set_error_literal(&error, VMBC_ERROR, VMBC_ERROR_VANISHED, "vmbcd is shutting down");
+	for (guint i = 0; i < engine->vms->len; i++)
+		vmbc_engine_complete_pending(engine, g_ptr_array_index(engine->vms, i), error);
+	vmbc_engine_complete_pending(engine, engine->host, error);
+	g_hash_table_unref(engine->by_name);
+	g_ptr_array_unref(engine->vms);
+	vmbc_beancounter_unref(engine->host);
+	g_free(engine);
+}
+
+void
+vmbc_engine_set_config(VmbcEngine *engine, const VmbcEngineConfig *config)
+{
+	engine->config = *config;
+}
+
+const VmbcEngineConfig *
+vmbc_engine_get_config(VmbcEngine *engine)
+{
+	return &engine->config;
+}
+
+void
+vmbc_engine_set_actuator(VmbcEngine *engine, const VmbcActuator *actuator, gpointer user_data)
+{
+	if (actuator != NULL)
+		engine->actuator = *actuator;
+	else
+		memset(&engine->actuator, 0, sizeof(engine->actuator));
+	engine->actuator_data = user_data;
+}
+
+void
+vmbc_engine_set_event_func(VmbcEngine *engine, VmbcEventFunc func, gpointer user_data)
+{
+	engine->event_func = func;
+	engine->event_data = user_data;
+}
+
+VmbcBeancounter *
+vmbc_engine_get_host(VmbcEngine *engine)
+{
+	return engine->host;
+}
+
+VmbcBeancounter *
+vmbc_engine_add(VmbcEngine *engine, const gchar *name, gint64 max_pages, GError **error)
+{
+	VmbcBeancounter *bc;
+
+	if (name == NULL || *name == '\0' || !g_utf8_validate(name, -1, NULL)) {
+		g_set_error_literal(error, VMBC_ERROR, VMBC_ERROR_INVALID,
+				    "a VM name must be a non-empty UTF-8 string");
+		return NULL;
+	}
+	if (g_strcmp0(name, "host") == 0 || g_hash_table_contains(engine->by_name, name)) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
+			    "a beancounter named '%s' already exists", name);
+		return NULL;
+	}
+	if (max_pages < 0) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
+			    "VM '%s': invalid maximum memory %" G_GINT64_FORMAT " pages", name,
+			    max_pages);
+		return NULL;
+	}
+	bc = vmbc_beancounter_new(name, engine->next_id++);
+	bc->parent = engine->host;
+	bc->max_pages = max_pages;
+	/* the guarantee's own "limit" is the VM's size: nothing can be more visible */
+	g_ptr_array_add(engine->vms, bc);
+	g_hash_table_insert(engine->by_name, bc->name, bc);
+	g_info("VM '%s' added as beancounter %u (%" G_GINT64_FORMAT " pages)", name, bc->id,
+	       max_pages);
+	return bc;
+}
+
+VmbcBeancounter *
+vmbc_engine_lookup(VmbcEngine *engine, const gchar *name)
+{
+	if (g_strcmp0(name, "host") == 0)
+		return engine->host;
+	if (name == NULL)
+		return NULL;
+	return g_hash_table_lookup(engine->by_name, name);
+}
+
+GPtrArray *
+vmbc_engine_get_vms(VmbcEngine *engine)
+{
+	return engine->vms;
+}
+
+void
+vmbc_engine_remove(VmbcEngine *engine, VmbcBeancounter *bc)
+{
+	g_autoptr(GError) error = NULL;
+
+	g_return_if_fail(bc != engine->host);
+
+	g_set_error(&error, VMBC_ERROR, VMBC_ERROR_VANISHED, "VM '%s' went away", bc->name);
+	vmbc_engine_complete_pending(engine, bc, error);
+	vmbc_parm_uncharge(&engine->host->parm[VMBC_RES_PHYSPAGES],
+			   MIN(bc->parm[VMBC_RES_PHYSPAGES].held,
+			       engine->host->parm[VMBC_RES_PHYSPAGES].held));
+	g_hash_table_remove(engine->by_name, bc->name);
+	g_info("VM '%s' (beancounter %u) removed", bc->name, bc->id);
+	g_ptr_array_remove(engine->vms, bc);
+}
+
+void
+vmbc_engine_sample(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcSample *sample,
+		   gint64 now)
+{
+	VmbcParm *host = &engine->host->parm[VMBC_RES_PHYSPAGES];
+
+	if (sample->physpages >= 0) {
+		gint64 before = bc->sampled ? bc->parm[VMBC_RES_PHYSPAGES].held : 0;
+		gint64 after = sample->physpages;
+		if (!bc->sampled) {
+			/* adopting a running VM: what it holds is its starting point */
+			vmbc_parm_adopt(&bc->parm[VMBC_RES_PHYSPAGES], after);
+		} else {
+			vmbc_parm_set_held(&bc->parm[VMBC_RES_PHYSPAGES], after);
+		}
+		/* the host holds what its children hold: same diff, one level up */
+		if (after > before)
+			vmbc_parm_charge(host, after - before);
+		else
+			vmbc_parm_uncharge(host, MIN(before - after, host->held));
+		bc->sampled = TRUE;
+	}
+	if (sample->vmmpages >= 0)
+		vmbc_parm_set_held(&bc->parm[VMBC_RES_VMMPAGES], sample->vmmpages);
+	if (sample->balloon_actual >= 0)
+		vmbc_engine_balloon_actual(engine, bc, sample->balloon_actual, now);
+}
+
+void
+vmbc_engine_set_guest_stats(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcGuestStats *stats)
+{
+	if (stats->last_update != 0 && stats->last_update <= bc->stats.last_update)
+		return;
+	bc->prev_stats = bc->stats;
+	bc->stats = *stats;
+	/* stats only come from a guest whose balloon driver is alive */
+	if (stats->last_update != 0 && bc->balloon == VMBC_BALLOON_UNKNOWN)
+		bc->balloon = VMBC_BALLOON_OK;
+}
+
+void
+vmbc_engine_balloon_actual(VmbcEngine *engine, VmbcBeancounter *bc, gint64 actual_pages,
+			   gint64 now)
+{
+	VmbcParm *guar = &bc->parm[VMBC_RES_VMGUARPAGES];
+
+	if (actual_pages < 0)
+		return;
+	if (bc->balloon_actual >= 0 && actual_pages != bc->balloon_actual &&
+	    (bc->balloon == VMBC_BALLOON_UNKNOWN || bc->balloon == VMBC_BALLOON_NO_DRIVER))
+		bc->balloon = VMBC_BALLOON_OK; /* it moved: a driver is there */
+	if (bc->balloon_actual < 0)
+		vmbc_parm_adopt(guar, actual_pages);
+	else
+		vmbc_parm_set_held(guar, actual_pages);
+	bc->balloon_actual = actual_pages;
+	if (bc->reclaim_best_actual < 0 || actual_pages < bc->reclaim_best_actual) {
+		bc->reclaim_best_actual = actual_pages;
+		bc->reclaim_progress = now;
+	}
+}
+
+void
+vmbc_engine_balloon_failed(VmbcEngine *engine, VmbcBeancounter *bc, VmbcBalloonState state,
+			   const GError *error, gint64 now)
+{
+	VmbcBalloonState old = bc->balloon;
+
+	bc->balloon = state;
+	if (old != state)
+		g_warning("VM '%s': balloon unusable (%s): %s", bc->name,
+			  vmbc_balloon_state_to_string(state),
+			  error != NULL ? error->message : "no reason given");
+	/* a reclaim waiting on this balloon cannot make progress: end it now */
+	if (bc->reclaim == VMBC_RECLAIM_LIMIT || bc->reclaim == VMBC_RECLAIM_MANUAL)
+		bc->reclaim_progress = now - engine->config.reclaim_timeout_usec;
+}
+
+static void
+tick_one(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
+{
+	for (guint i = 0; i < VMBC_RES_COUNT; i++) {
+		VmbcResourceId id = tick_order[i];
+		const VmbcResourceOps *ops = resource_ops[id];
+		VmbcParm *parm = &bc->parm[id];
+
+		if (vmbc_parm_over_limit(parm)) {
+			if (ops->limit_hit != NULL)
+				ops->limit_hit(engine, bc, now);
+		} else if (vmbc_parm_over_barrier(parm)) {
+			if (ops->barrier_hit != NULL)
+				ops->barrier_hit(engine, bc, now);
+		} else {
+			if (ops->under_barrier != NULL)
+				ops->under_barrier(engine, bc, now);
+		}
+	}
+	vmbc_engine_expire_pending(engine, bc, now);
+}
+
+void
+vmbc_engine_tick(VmbcEngine *engine, gint64 now)
+{
+	for (guint i = 0; i < engine->vms->len; i++) {
+		VmbcBeancounter *bc = g_ptr_array_index(engine->vms, i);
+		if (!bc->sampled)
+			continue;
+		tick_one(engine, bc, now);
+	}
+	vmbc_host_tick(engine, now);
+}
+
+gboolean
+vmbc_engine_set_limits(VmbcEngine *engine, VmbcBeancounter *bc, VmbcResourceId res,
+		       gint64 barrier, gint64 limit, gint64 now, VmbcChangeFunc done,
+		       gpointer user_data, GError **error)
+{
+	g_return_val_if_fail(res < VMBC_RES_COUNT, FALSE);
+
+	if (barrier < 0 || limit < 0) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
+			    "%s of '%s': barrier and limit must not be negative",
+			    vmbc_resource_name(res), bc->name);
+		return FALSE;
+	}
+	if (barrier > limit) {
+		g_autofree gchar *b = vmbc_engine_fmt(barrier);
+		g_autofree gchar *l = vmbc_engine_fmt(limit);
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
+			    "%s of '%s': barrier %s is above limit %s", vmbc_resource_name(res),
+			    bc->name, b, l);
+		return FALSE;
+	}
+	if (bc == engine->host || resource_ops[res]->change == NULL) {
+		bc->parm[res].barrier = barrier;
+		bc->parm[res].limit = limit;
+		if (done != NULL)
+			done(bc, NULL, user_data);
+		return TRUE;
+	}
+	return resource_ops[res]->change(engine, bc, barrier, limit, now, done, user_data, error);
+}
+
+gboolean
+vmbc_engine_set_guarantee(VmbcEngine *engine, VmbcBeancounter *bc, gint64 pages, gint64 now,
+			  GError **error)
+{
+	if (bc == engine->host) {
+		g_set_error_literal(error, VMBC_ERROR, VMBC_ERROR_INVALID,
+				    "the host beancounter has no guarantee");
+		return FALSE;
+	}
+	return vmbc_engine_set_limits(engine, bc, VMBC_RES_VMGUARPAGES, pages, VMBC_UNLIMITED,
+				      now, NULL, NULL, error);
+}
+
+gboolean
+vmbc_engine_reclaim(VmbcEngine *engine, VmbcBeancounter *bc, gint64 pages, gint64 now,
+		    VmbcChangeFunc done, gpointer user_data, GError **error)
+{
+	gint64 guarantee = vmbc_beancounter_guarantee(bc);
+	gint64 actual = bc->balloon_actual >= 0 ? bc->balloon_actual : bc->max_pages;
+	gint64 target;
+
+	if (bc == engine->host) {
+		g_set_error_literal(error, VMBC_ERROR, VMBC_ERROR_INVALID,
+				    "reclaim works on a VM, not on the host");
+		return FALSE;
+	}
+	if (pages <= 0 || pages == VMBC_UNLIMITED) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
+			    "reclaim from '%s': the amount must be a positive size", bc->name);
+		return FALSE;
+	}
+	if (bc->balloon == VMBC_BALLOON_NO_DEVICE || bc->balloon == VMBC_BALLOON_NO_DRIVER) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_NO_BALLOON,
+			    "cannot reclaim from '%s': %s", bc->name,
+			    bc->balloon == VMBC_BALLOON_NO_DEVICE
+				    ? "it has no balloon device"
+				    : "its guest has no balloon driver");
+		return FALSE;
+	}
+	target = actual > pages ? actual - pages : 0;
+	if (target < guarantee) {
+		g_autofree gchar *g = vmbc_engine_fmt(guarantee);
+		g_autofree gchar *a = vmbc_engine_fmt(actual);
+		bc->parm[VMBC_RES_VMGUARPAGES].failcnt++;
+		if (actual <= guarantee) {
+			g_set_error(error, VMBC_ERROR, VMBC_ERROR_GUARANTEE,
+				    "cannot reclaim from '%s': its size %s is already at its "
+				    "guarantee %s",
+				    bc->name, a, g);
+			return FALSE;
+		}
+		target = guarantee;
+		bc->reclaim_clamped = TRUE;
+		vmbc_engine_emit(engine, VMBC_EVENT_GUARANTEE_REFUSED, bc, VMBC_RES_VMGUARPAGES,
+				 target, VMBC_ERROR_GUARANTEE,
+				 "reclaim from '%s' stops at its guarantee %s", bc->name, g);
+	} else {
+		bc->reclaim_clamped = FALSE;
+	}
+	if (!vmbc_engine_set_balloon(engine, bc, target, error))
+		return FALSE;
+	/* a running limit reclaim keeps priority: it answers its own waiters */
+	bc->manual_target = target;
+	if (bc->reclaim != VMBC_RECLAIM_LIMIT) {
+		bc->reclaim = VMBC_RECLAIM_MANUAL;
+		bc->reclaim_started = now;
+		bc->reclaim_progress = now;
+		bc->reclaim_best_actual = actual;
+		bc->reclaim_best_held = bc->parm[VMBC_RES_PHYSPAGES].held;
+		bc->reclaims_started++;
+	}
+	if (done != NULL)
+		vmbc_engine_add_pending(engine, bc, VMBC_RES_VMGUARPAGES, now, done, user_data);
+	return TRUE;
+}
+
+void
+vmbc_engine_emit(VmbcEngine *engine, VmbcEventType type, VmbcBeancounter *bc,
+		 VmbcResourceId res, gint64 target, VmbcError reason, const gchar *fmt, ...)
+{
+	g_autofree gchar *message = NULL;
+	VmbcEvent ev = {0};
+	va_list args;
+
+	va_start(args, fmt);
+	message = g_strdup_vprintf(fmt, args);
+	va_end(args);
+
+	ev.type = type;
+	ev.bc = bc;
+	ev.resource = res;
+	ev.held = bc->parm[res].held;
+	ev.barrier = bc->parm[res].barrier;
+	ev.limit = bc->parm[res].limit;
+	ev.target = target;
+	ev.reason = reason;
+	ev.message = message;
+
+	if (type == VMBC_EVENT_RECLAIM_FAILED)
+		g_warning("%s", message);
+	else
+		g_info("%s", message);
+	if (engine->event_func != NULL)
+		engine->event_func(engine, &ev, engine->event_data);
+}
+
+gboolean
+vmbc_engine_set_balloon(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target, GError **error)
+{
+	gint64 guarantee = vmbc_beancounter_guarantee(bc);
+
+	if (target < guarantee)
+		target = guarantee;
+	if (bc->max_pages > 0 && target > bc->max_pages)
+		target = bc->max_pages;
+	if (engine->actuator.set_balloon == NULL) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_NO_BALLOON,
+			    "no backend can set the balloon of '%s'", bc->name);
+		return FALSE;
+	}
+	if (!engine->actuator.set_balloon(engine, bc, target, engine->actuator_data, error)) {
+		g_prefix_error(error, "cannot set the balloon of '%s': ", bc->name);
+		return FALSE;
+	}
+	g_debug("VM '%s': balloon target %" G_GINT64_FORMAT " pages", bc->name, target);
+	bc->balloon_target = target;
+	return TRUE;
+}
+
+void
+vmbc_engine_escalate(VmbcEngine *engine, VmbcBeancounter *bc)
+{
+	g_autoptr(GError) error = NULL;
+	VmbcEscalation how = engine->config.escalation;
+
+	if (how == VMBC_ESCALATE_NONE || engine->actuator.escalate == NULL)
+		return;
+	if (!engine->actuator.escalate(engine, bc, how, engine->actuator_data, &error)) {
+		g_warning("VM '%s': escalation '%s' failed: %s", bc->name,
+			  vmbc_escalation_to_string(how), error->message);
+		return;
+	}
+	vmbc_engine_emit(engine, VMBC_EVENT_ESCALATED, bc, VMBC_RES_PHYSPAGES, -1,
+			 VMBC_ERROR_NO_PROGRESS, "VM '%s': escalated with '%s'", bc->name,
+			 vmbc_escalation_to_string(how));
+}
+
+void
+vmbc_engine_add_pending(VmbcEngine *engine, VmbcBeancounter *bc, VmbcResourceId res,
+			gint64 now, VmbcChangeFunc done, gpointer user_data)
+{
+	VmbcPendingChange *p = g_new0(VmbcPendingChange, 1);
+
+	p->bc = vmbc_beancounter_ref(bc);
+	p->res = res;
+	p->done = done;
+	p->user_data = user_data;
+	/* a reclaim that keeps progressing slowly still answers eventually */
+	p->deadline = now + 3 * engine->config.reclaim_timeout_usec;
+	bc->pending = g_list_append(bc->pending, p);
+}
+
+static void
+pending_finish(VmbcPendingChange *p, const GError *error)
+{
+	if (p->done != NULL)
+		p->done(p->bc, error, p->user_data);
+	vmbc_beancounter_unref(p->bc);
+	g_free(p);
+}
+
+void
+vmbc_engine_complete_pending(VmbcEngine *engine, VmbcBeancounter *bc, const GError *error)
+{
+	GList *list = g_steal_pointer(&bc->pending);
+
+	for (GList *l = list; l != NULL; l = l->next)
+		pending_finish(l->data, error);
+	g_list_free(list);
+}
+
+void
+vmbc_engine_expire_pending(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
+{
+	GList *l = bc->pending;
+
+	while (l != NULL) {
+		GList *next = l->next;
+		VmbcPendingChange *p = l->data;
+		if (now >= p->deadline) {
+			g_autoptr(GError) error = NULL;
+			g_autofree gchar *held = vmbc_engine_fmt(bc->parm[p->res].held);
+			g_autofree gchar *limit = vmbc_engine_fmt(bc->parm[p->res].limit);
+			g_set_error(&error, VMBC_ERROR, VMBC_ERROR_NO_PROGRESS,
+				    "'%s' %s: reclaim still running after %" G_GINT64_FORMAT
+				    " s: held %s, limit %s",
+				    bc->name, vmbc_resource_name(p->res),
+				    3 * engine->config.reclaim_timeout_usec / USEC_PER_SEC, held,
+				    limit);
+			bc->pending = g_list_delete_link(bc->pending, l);
+			pending_finish(p, error);
+		}
+		l = next;
+	}
+}
+
+gint64
+vmbc_engine_margin(VmbcEngine *engine, gint64 limit)
+{
+	gint64 frac = (gint64)((gdouble)limit * engine->config.margin_fraction);
+	return MAX(frac, engine->config.margin_min_pages);
+}
+
+gchar *
+vmbc_engine_fmt(gint64 pages)
+{
+	return vmbc_size_format_human(pages, vmbc_page_size());
+}

@@ -1,0 +1,122 @@
+/*
+ * vmbc-beancounter.h: one VM (or the host root) as a UBC beancounter.
+ *
+ * A beancounter owns a ledger per resource and what the engine knows about the
+ * VM's balloon and its guest's (untrusted) statistics. It is a plain,
+ * reference-counted struct: the engine is its only writer; the daemon, the
+ * control socket and the metrics read it between ticks.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "vmbc-resource.h"
+
+G_BEGIN_DECLS
+
+typedef struct _VmbcBeancounter VmbcBeancounter;
+
+/* What the guest says about itself. Every field is a hint; -1 means not reported. */
+typedef struct {
+	gint64 available; /* MemAvailable, pages */
+	gint64 free;	  /* MemFree ("unused"), pages */
+	gint64 caches;	  /* disk caches, pages */
+	gint64 total;	  /* MemTotal, pages */
+	gint64 swap_in;	  /* cumulative pages swapped in */
+	gint64 major_faults;
+	gint64 last_update; /* host epoch seconds, 0 never */
+} VmbcGuestStats;
+
+/* Whether a VM's balloon can be used to reclaim, as far as the backend knows. */
+typedef enum {
+	VMBC_BALLOON_UNKNOWN,	/* not yet probed */
+	VMBC_BALLOON_OK,	/* device present, driver answered (actual moved or stats came) */
+	VMBC_BALLOON_NO_DEVICE, /* no balloon device: QMP DeviceNotActive */
+	VMBC_BALLOON_NO_DRIVER, /* device present, the guest never moved it */
+} VmbcBalloonState;
+
+typedef enum {
+	VMBC_RECLAIM_IDLE,
+	VMBC_RECLAIM_BARRIER, /* gentle, toward the barrier */
+	VMBC_RECLAIM_LIMIT,   /* hard, until held <= limit */
+	VMBC_RECLAIM_MANUAL,  /* an operator's "reclaim DOM SIZE" */
+	VMBC_RECLAIM_FAILED,  /* last limit reclaim failed; retried after a pause */
+} VmbcReclaimState;
+
+struct _VmbcBeancounter {
+	gint ref_count;
+	gchar *name;
+	guint id;		 /* UBC's uid column: 0 for the host, then 1, 2, ... */
+	VmbcBeancounter *parent; /* NULL for the host root; not a reference */
+
+	VmbcParm parm[VMBC_RES_COUNT];
+
+	gint64 max_pages; /* the VM's maximum memory (guest RAM size), pages */
+	guint shares;	  /* relative weight when the host reclaims; default 1000 */
+	gboolean sampled; /* at least one sample arrived */
+
+	/* balloon, host side truth */
+	VmbcBalloonState balloon;
+	gint free_page_reporting; /* -1 unknown, 0 off, 1 on */
+	gint64 balloon_actual;	  /* pages; -1 unknown */
+	gint64 balloon_target;	  /* last target sent, pages; -1 none */
+
+	VmbcGuestStats stats;
+	VmbcGuestStats prev_stats;
+
+	/* reclaim state machine (see vmbc-physpages.c) */
+	VmbcReclaimState reclaim;
+	gint64 reclaim_started;	  /* monotonic usec */
+	gint64 reclaim_progress;  /* monotonic usec of the last progress seen */
+	gint64 reclaim_best_held; /* lowest held since progress was last seen */
+	gint64 reclaim_best_actual;
+	gint64 reclaim_retry_at; /* when FAILED: monotonic usec to try again */
+	gboolean reclaim_clamped; /* the target was raised to the guarantee */
+	gint64 manual_target;	  /* actual we aim for in a manual reclaim */
+	gint64 barrier_last_step; /* monotonic usec of the last gentle step */
+	gint64 deflate_last_step;
+	gboolean vmm_over_limit; /* vmmpages is over its limit (edge for failcnt) */
+
+	/* counters for metrics */
+	guint64 reclaims_started;
+	guint64 reclaims_done;
+	guint64 reclaims_failed;
+	gdouble reclaim_seconds_last;
+
+	/* synchronous change requests waiting for the reclaim (VmbcPendingChange) */
+	GList *pending;
+
+	gpointer backend_data; /* owned by the backend that created the VM */
+	GDestroyNotify backend_data_free;
+};
+
+VmbcBeancounter *
+vmbc_beancounter_new(const gchar *name, guint id);
+VmbcBeancounter *
+vmbc_beancounter_ref(VmbcBeancounter *bc);
+void
+vmbc_beancounter_unref(VmbcBeancounter *bc);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmbcBeancounter, vmbc_beancounter_unref)
+
+/* The guarantee, in pages: the vmguarpages barrier (0 when unlimited/unset). */
+gint64
+vmbc_beancounter_guarantee(const VmbcBeancounter *bc);
+
+/* Pages the guest says it could give back now (free + half the caches), 0 if unknown. */
+gint64
+vmbc_beancounter_spare(const VmbcBeancounter *bc);
+
+/* Fraction of the guest's memory it reports idle (available / total), 0..1, or -1 unknown. */
+gdouble
+vmbc_beancounter_idle_fraction(const VmbcBeancounter *bc);
+
+/* Resets maxheld/minheld/failcnt of every resource (the CLI's resetcnt). */
+void
+vmbc_beancounter_reset(VmbcBeancounter *bc);
+
+const gchar *
+vmbc_balloon_state_to_string(VmbcBalloonState state);
+const gchar *
+vmbc_reclaim_state_to_string(VmbcReclaimState state);
+
+G_END_DECLS

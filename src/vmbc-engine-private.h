@@ -1,0 +1,95 @@
+/*
+ * vmbc-engine-private.h: what the engine shares with the per-resource policies.
+ *
+ * Each resource is registered as a small table of callbacks, as UBC's
+ * resources were (.bcr_change, .bcr_barrier_hit, .bcr_limit_hit). The engine
+ * walks the table every tick; the policies act through the helpers below.
+ */
+#pragma once
+
+#include "vmbc-engine.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+	VmbcResourceId id;
+	/* validate and apply new barrier/limit; may start a reclaim (@done pending) */
+	gboolean (*change)(VmbcEngine *engine, VmbcBeancounter *bc, gint64 barrier, gint64 limit,
+			   gint64 now, VmbcChangeFunc done, gpointer user_data, GError **error);
+	/* held is over the limit this tick */
+	void (*limit_hit)(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now);
+	/* held is over the barrier (and not over the limit) this tick */
+	void (*barrier_hit)(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now);
+	/* held is at or under the barrier this tick */
+	void (*under_barrier)(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now);
+} VmbcResourceOps;
+
+extern const VmbcResourceOps vmbc_physpages_ops;
+extern const VmbcResourceOps vmbc_vmguarpages_ops;
+extern const VmbcResourceOps vmbc_vmmpages_ops;
+
+struct _VmbcEngine {
+	VmbcEngineConfig config;
+	VmbcBeancounter *host;
+	GPtrArray *vms;		/* of VmbcBeancounter*, owned, in id order */
+	GHashTable *by_name;	/* name -> VmbcBeancounter*, borrowed */
+	guint next_id;
+	VmbcActuator actuator;
+	gpointer actuator_data;
+	VmbcEventFunc event_func;
+	gpointer event_data;
+	gint64 host_last_fail; /* monotonic usec of the last host failcnt++ */
+};
+
+typedef struct {
+	VmbcBeancounter *bc; /* a reference */
+	VmbcResourceId res;
+	VmbcChangeFunc done;
+	gpointer user_data;
+	gint64 deadline; /* monotonic usec; answered with an error after it */
+} VmbcPendingChange;
+
+/* Sends an event to the daemon (and logs it). @fmt makes the message. */
+void
+vmbc_engine_emit(VmbcEngine *engine, VmbcEventType type, VmbcBeancounter *bc,
+		 VmbcResourceId res, gint64 target, VmbcError reason, const gchar *fmt, ...)
+	G_GNUC_PRINTF(7, 8);
+
+/*
+ * Asks the actuator for a balloon target, clamped to [guarantee, max_pages].
+ * Returns FALSE with an error when it could not be sent (no actuator, the
+ * backend refused). Records the target on success.
+ */
+gboolean
+vmbc_engine_set_balloon(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target, GError **error);
+
+/* Runs the configured escalation, emitting VMBC_EVENT_ESCALATED on success. */
+void
+vmbc_engine_escalate(VmbcEngine *engine, VmbcBeancounter *bc);
+
+/* Queues @done until the reclaim of @bc finishes. */
+void
+vmbc_engine_add_pending(VmbcEngine *engine, VmbcBeancounter *bc, VmbcResourceId res,
+			gint64 now, VmbcChangeFunc done, gpointer user_data);
+
+/* Answers every pending change of @bc: success if @error is NULL. */
+void
+vmbc_engine_complete_pending(VmbcEngine *engine, VmbcBeancounter *bc, const GError *error);
+
+/* Answers pending changes whose deadline passed. */
+void
+vmbc_engine_expire_pending(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now);
+
+/* The margin below @limit that limit reclaims aim for, in pages. */
+gint64
+vmbc_engine_margin(VmbcEngine *engine, gint64 limit);
+
+/* The host policy (vmbc-host.c): runs after every VM ticked. */
+void
+vmbc_host_tick(VmbcEngine *engine, gint64 now);
+
+/* "512M" style for messages; freed by the caller. */
+gchar *
+vmbc_engine_fmt(gint64 pages);
+
+G_END_DECLS

@@ -1,0 +1,202 @@
+/*
+ * vmbc-engine.h: the beancounter engine of SPEC §3.
+ *
+ * The engine owns the host root and one beancounter per VM. Backends feed it
+ * host-side samples (vmbc_engine_sample), balloon progress and guest
+ * statistics; once per tick vmbc_engine_tick() runs each resource's policy,
+ * which acts through a small actuator interface (set a balloon target,
+ * escalate). Time is always passed in (monotonic microseconds), and nothing
+ * here does I/O or needs a main loop, so every rule is tested with a scripted
+ * actuator and a fake clock.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "vmbc-beancounter.h"
+#include "vmbc-error.h"
+#include "vmbc-resource.h"
+#include "vmbc-size.h"
+
+G_BEGIN_DECLS
+
+typedef struct _VmbcEngine VmbcEngine;
+
+/* What to do when a limit reclaim makes no progress. */
+typedef enum {
+	VMBC_ESCALATE_NONE,
+	VMBC_ESCALATE_PAUSE,	   /* pause the VM */
+	VMBC_ESCALATE_MEMORY_HIGH, /* cgroup memory.high backstop at the limit */
+} VmbcEscalation;
+
+const gchar *
+vmbc_escalation_to_string(VmbcEscalation esc);
+gboolean
+vmbc_escalation_from_string(const gchar *text, VmbcEscalation *out, GError **error);
+
+typedef struct {
+	gint64 tick_usec;	     /* how often vmbc_engine_tick() is called */
+	gint64 reclaim_timeout_usec; /* no progress for this long: failcnt++ */
+	gint64 margin_min_pages;     /* limit reclaims aim this far below the limit ... */
+	gdouble margin_fraction;     /* ... or this fraction of the limit, whichever is more */
+	gint64 barrier_step_pages;   /* most a gentle (barrier) reclaim takes per tick */
+	gint64 deflate_step_pages;   /* most a deflate gives back per tick */
+	gint64 min_step_pages;	     /* smaller balloon changes are not worth a VM exit storm */
+	gdouble pressure_available;  /* guest MemAvailable/total below this is pressure */
+	gdouble idle_tax;	     /* ESX tau: how much more idle pages cost, 0..<1 */
+	VmbcEscalation escalation;
+} VmbcEngineConfig;
+
+/* Fills @config with the defaults (1 s tick, 10 s reclaim timeout, ...). */
+void
+vmbc_engine_config_init(VmbcEngineConfig *config);
+
+typedef enum {
+	VMBC_EVENT_LIMIT_HIT,	      /* held went over the limit: reclaim started */
+	VMBC_EVENT_BARRIER_HIT,	      /* held went over the barrier */
+	VMBC_EVENT_RECLAIM_DONE,      /* held back at or under the limit */
+	VMBC_EVENT_RECLAIM_FAILED,    /* failcnt++: no progress, no balloon, guarantee */
+	VMBC_EVENT_GUARANTEE_REFUSED, /* the guarantee kept the balloon from going lower */
+	VMBC_EVENT_DEFLATE,	      /* memory given back to a pressured guest */
+	VMBC_EVENT_ESCALATED,	      /* the escalation ran */
+	VMBC_EVENT_HOST_RECLAIM,      /* the host over its barrier took from a VM */
+} VmbcEventType;
+
+const gchar *
+vmbc_event_type_to_string(VmbcEventType type);
+
+typedef struct {
+	VmbcEventType type;
+	VmbcBeancounter *bc; /* borrowed */
+	VmbcResourceId resource;
+	gint64 held;
+	gint64 barrier;
+	gint64 limit;
+	gint64 target;		/* balloon target in pages, -1 if none */
+	VmbcError reason;	/* for RECLAIM_FAILED */
+	const gchar *message;	/* human readable, complete sentence */
+} VmbcEvent;
+
+typedef void (*VmbcEventFunc)(VmbcEngine *engine, const VmbcEvent *event, gpointer user_data);
+
+/*
+ * The actuator: how the engine acts on a VM. set_balloon asks for the guest's
+ * logical size to become @target_pages; it returns once the request is sent
+ * (progress is reported later with vmbc_engine_balloon_actual(), an
+ * asynchronous failure with vmbc_engine_balloon_failed()). Returning FALSE
+ * means the request could not even be sent.
+ */
+typedef struct {
+	gboolean (*set_balloon)(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target_pages,
+				gpointer user_data, GError **error);
+	gboolean (*escalate)(VmbcEngine *engine, VmbcBeancounter *bc, VmbcEscalation how,
+			     gpointer user_data, GError **error);
+} VmbcActuator;
+
+/* One host-side sample; -1 in a field means "not measured this time". */
+typedef struct {
+	gint64 physpages;      /* guest RAM pages resident on the host */
+	gint64 vmmpages;       /* the VMM's other resident pages */
+	gint64 balloon_actual; /* guest-visible memory, pages */
+} VmbcSample;
+
+/* Called when a synchronous change finished; @error is NULL on success. */
+typedef void (*VmbcChangeFunc)(VmbcBeancounter *bc, const GError *error, gpointer user_data);
+
+VmbcEngine *
+vmbc_engine_new(const VmbcEngineConfig *config);
+void
+vmbc_engine_free(VmbcEngine *engine);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmbcEngine, vmbc_engine_free)
+
+/* Replaces the configuration (SIGHUP); counters and states are kept. */
+void
+vmbc_engine_set_config(VmbcEngine *engine, const VmbcEngineConfig *config);
+const VmbcEngineConfig *
+vmbc_engine_get_config(VmbcEngine *engine);
+
+void
+vmbc_engine_set_actuator(VmbcEngine *engine, const VmbcActuator *actuator, gpointer user_data);
+void
+vmbc_engine_set_event_func(VmbcEngine *engine, VmbcEventFunc func, gpointer user_data);
+
+/* The root beancounter "host" (id 0). */
+VmbcBeancounter *
+vmbc_engine_get_host(VmbcEngine *engine);
+
+/*
+ * Adds a VM of @max_pages guest RAM. Returns the new beancounter (borrowed: the
+ * engine keeps it until vmbc_engine_remove()), or NULL with an error if the
+ * name is taken or invalid.
+ */
+VmbcBeancounter *
+vmbc_engine_add(VmbcEngine *engine, const gchar *name, gint64 max_pages, GError **error);
+
+/* NULL if no VM has that name; "host" finds the root. */
+VmbcBeancounter *
+vmbc_engine_lookup(VmbcEngine *engine, const gchar *name);
+
+/* The VMs (not the host), in order of id. Borrowed. */
+GPtrArray *
+vmbc_engine_get_vms(VmbcEngine *engine);
+
+/*
+ * Removes a VM that went away. Its pages are uncharged from the host and any
+ * pending change is answered with VMBC_ERROR_VANISHED.
+ */
+void
+vmbc_engine_remove(VmbcEngine *engine, VmbcBeancounter *bc);
+
+/* Charges or uncharges to what the host measured now. */
+void
+vmbc_engine_sample(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcSample *sample,
+		   gint64 now);
+
+/* New guest statistics (hints). Older or equal last_update values are ignored. */
+void
+vmbc_engine_set_guest_stats(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcGuestStats *stats);
+
+/* Balloon progress: the guest's logical size is now @actual_pages. */
+void
+vmbc_engine_balloon_actual(VmbcEngine *engine, VmbcBeancounter *bc, gint64 actual_pages,
+			   gint64 now);
+
+/*
+ * A balloon request failed after it was sent, or the backend learned there is
+ * no balloon. @state says which (NO_DEVICE or NO_DRIVER).
+ */
+void
+vmbc_engine_balloon_failed(VmbcEngine *engine, VmbcBeancounter *bc, VmbcBalloonState state,
+			   const GError *error, gint64 now);
+
+/* Runs the policies of every beancounter, then of the host. */
+void
+vmbc_engine_tick(VmbcEngine *engine, gint64 now);
+
+/*
+ * Changes barrier and limit of a resource: UBC's setlimit. Invalid values
+ * (negative, barrier above limit) are refused here with FALSE. Otherwise TRUE
+ * is returned and @done runs once the change took effect: at once when held
+ * is already within the limit, or when the reclaim that the new limit started
+ * finishes or fails. For the host beancounter the change is immediate.
+ * @done may be NULL.
+ */
+gboolean
+vmbc_engine_set_limits(VmbcEngine *engine, VmbcBeancounter *bc, VmbcResourceId res,
+		       gint64 barrier, gint64 limit, gint64 now, VmbcChangeFunc done,
+		       gpointer user_data, GError **error);
+
+/* Sets the guarantee (vmguarpages barrier); a balloon below it is deflated to it. */
+gboolean
+vmbc_engine_set_guarantee(VmbcEngine *engine, VmbcBeancounter *bc, gint64 pages, gint64 now,
+			  GError **error);
+
+/*
+ * Takes @pages from the VM now by inflating its balloon (never below the
+ * guarantee). @done runs when the balloon got there or the reclaim failed.
+ */
+gboolean
+vmbc_engine_reclaim(VmbcEngine *engine, VmbcBeancounter *bc, gint64 pages, gint64 now,
+		    VmbcChangeFunc done, gpointer user_data, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,449 @@
+/*
+ * vmbc-physpages.c: the physpages resource — guest RAM resident on the host.
+ *
+ * This is where a VM is held to its budget (SPEC §3):
+ *  - over the limit: set the balloon so the guest cannot keep more than the
+ *    limit minus a margin (never below the guarantee) and follow progress; no
+ *    progress within reclaim_timeout counts in failcnt, emits an event and
+ *    escalates, and the reclaim is retried after as long again;
+ *  - over the barrier: take back gently, at most what the guest says it can
+ *    spare, one step a tick;
+ *  - well under the barrier with a pressured guest: give memory back, up to the
+ *    limit.
+ * The seed's bc_phys_change is physpages_change(): lowering the limit below
+ * held runs the same reclaim and answers when it finished.
+ */
+#include "vmbc-engine-private.h"
+
+static gint64
+page_mib(void)
+{
+	return (gint64)((1 << 20) / vmbc_page_size());
+}
+
+static gboolean
+balloon_unusable(VmbcBeancounter *bc)
+{
+	return bc->balloon == VMBC_BALLOON_NO_DEVICE || bc->balloon == VMBC_BALLOON_NO_DRIVER;
+}
+
+static gint64
+actual_or_max(VmbcBeancounter *bc)
+{
+	return bc->balloon_actual >= 0 ? bc->balloon_actual : bc->max_pages;
+}
+
+/* Ends a limit or manual reclaim successfully and answers whoever waited. */
+static void
+reclaim_done(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
+{
+	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
+	g_autofree gchar *held = vmbc_engine_fmt(parm->held);
+	g_autofree gchar *limit = vmbc_engine_fmt(parm->limit);
+	gdouble secs = (gdouble)(now - bc->reclaim_started) / 1e6;
+
+	bc->reclaims_done++;
+	bc->reclaim_seconds_last = secs;
+	if (bc->reclaim == VMBC_RECLAIM_MANUAL) {
+		g_autofree gchar *actual = vmbc_engine_fmt(actual_or_max(bc));
+		vmbc_engine_emit(engine, VMBC_EVENT_RECLAIM_DONE, bc, VMBC_RES_PHYSPAGES,
+				 bc->balloon_target, VMBC_ERROR_FAILED,
+				 "'%s': reclaim done in %.1f s, size now %s, held %s", bc->name,
+				 secs, actual, held);
+	} else {
+		vmbc_engine_emit(engine, VMBC_EVENT_RECLAIM_DONE, bc, VMBC_RES_PHYSPAGES,
+				 bc->balloon_target, VMBC_ERROR_FAILED,
+				 "'%s' physpages: held %s back within limit %s after %.1f s",
+				 bc->name, held, limit, secs);
+	}
+	bc->reclaim = VMBC_RECLAIM_IDLE;
+	vmbc_engine_complete_pending(engine, bc, NULL);
+}
+
+/* Builds the error that says why held could not be brought under the limit. */
+static GError *
+limit_error(VmbcEngine *engine, VmbcBeancounter *bc, VmbcError reason)
+{
+	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
+	g_autofree gchar *held = vmbc_engine_fmt(parm->held);
+	g_autofree gchar *limit = vmbc_engine_fmt(parm->limit);
+	g_autofree gchar *guarantee = vmbc_engine_fmt(vmbc_beancounter_guarantee(bc));
+	g_autofree gchar *actual = vmbc_engine_fmt(actual_or_max(bc));
+	g_autofree gchar *why = NULL;
+
+	switch (reason) {
+	case VMBC_ERROR_GUARANTEE:
+		why = g_strdup_printf("the guarantee %s keeps the balloon from going lower "
+				      "(guest size %s)",
+				      guarantee, actual);
+		break;
+	case VMBC_ERROR_NO_BALLOON:
+		why = g_strdup(bc->balloon == VMBC_BALLOON_NO_DEVICE
+				       ? "it has no balloon device"
+				       : "its guest has no balloon driver (the balloon never moved)");
+		break;
+	case VMBC_ERROR_NO_PROGRESS:
+	default:
+		why = g_strdup_printf("no progress in %.0f s (guest size %s, the guest keeps its "
+				      "memory)",
+				      (gdouble)engine->config.reclaim_timeout_usec / 1e6, actual);
+		break;
+	}
+	return g_error_new(VMBC_ERROR, reason,
+			   "cannot bring '%s' under its physpages limit %s: held %s, and %s",
+			   bc->name, limit, held, why);
+}
+
+/* UBC's failure path: failcnt++, an event, the escalation, an answer to waiters. */
+static void
+limit_reclaim_fail(VmbcEngine *engine, VmbcBeancounter *bc, VmbcError reason, gint64 now)
+{
+	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
+	g_autoptr(GError) error = limit_error(engine, bc, reason);
+
+	parm->failcnt++;
+	bc->reclaims_failed++;
+	bc->reclaim = VMBC_RECLAIM_FAILED;
+	bc->reclaim_retry_at = now + engine->config.reclaim_timeout_usec;
+	vmbc_engine_emit(engine, VMBC_EVENT_RECLAIM_FAILED, bc, VMBC_RES_PHYSPAGES,
+			 bc->balloon_target, reason, "%s", error->message);
+	vmbc_engine_escalate(engine, bc);
+	vmbc_engine_complete_pending(engine, bc, error);
+}
+
+/* The target a limit reclaim aims for; sets *clamped when the guarantee raised it. */
+static gint64
+limit_target(VmbcEngine *engine, VmbcBeancounter *bc, gboolean *clamped)
+{
+	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
+	gint64 margin = vmbc_engine_margin(engine, parm->limit);
+	gint64 target = parm->limit > margin ? parm->limit - margin : 0;
+	gint64 guarantee = vmbc_beancounter_guarantee(bc);
+
+	*clamped = FALSE;
+	if (target < guarantee) {
+		target = guarantee;
+		*clamped = TRUE;
+	}
+	return target;
+}
+
+static void
+limit_reclaim_start(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
+{
+	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *held = vmbc_engine_fmt(parm->held);
+	g_autofree gchar *limit = vmbc_engine_fmt(parm->limit);
+	g_autofree gchar *target_s = NULL;
+	gboolean clamped = FALSE;
+	gint64 target = limit_target(engine, bc, &clamped);
+
+	target_s = vmbc_engine_fmt(target);
+	bc->reclaim = VMBC_RECLAIM_LIMIT;
+	bc->reclaim_started = now;
+	bc->reclaim_progress = now;
+	bc->reclaim_best_held = parm->held;
+	bc->reclaim_best_actual = actual_or_max(bc);
+	bc->reclaim_clamped = clamped;
+	bc->reclaims_started++;
+	vmbc_engine_emit(engine, VMBC_EVENT_LIMIT_HIT, bc, VMBC_RES_PHYSPAGES, target,
+			 VMBC_ERROR_FAILED,
+			 "'%s' physpages: held %s over limit %s, ballooning the guest to %s",
+			 bc->name, held, limit, target_s);
+	if (clamped) {
+		g_autofree gchar *g = vmbc_engine_fmt(vmbc_beancounter_guarantee(bc));
+		bc->parm[VMBC_RES_VMGUARPAGES].failcnt++;
+		vmbc_engine_emit(engine, VMBC_EVENT_GUARANTEE_REFUSED, bc, VMBC_RES_VMGUARPAGES,
+				 target, VMBC_ERROR_GUARANTEE,
+				 "'%s': the guarantee %s stops the balloon above the limit", bc->name,
+				 g);
+	}
+	if (balloon_unusable(bc)) {
+		limit_reclaim_fail(engine, bc, VMBC_ERROR_NO_BALLOON, now);
+		return;
+	}
+	if (!vmbc_engine_set_balloon(engine, bc, target, &error)) {
+		g_warning("%s", error->message);
+		if (error->domain == VMBC_ERROR && error->code == VMBC_ERROR_NO_BALLOON &&
+		    bc->balloon == VMBC_BALLOON_UNKNOWN)
+			bc->balloon = VMBC_BALLOON_NO_DEVICE;
+		limit_reclaim_fail(engine, bc,
+				   balloon_unusable(bc) ? VMBC_ERROR_NO_BALLOON
+							: VMBC_ERROR_NO_PROGRESS,
+				   now);
+	}
+}
+
+/* Follows a running limit reclaim; fails it when progress stopped for too long. */
+static void
+limit_reclaim_follow(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
+{
+	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
+	gint64 actual = actual_or_max(bc);
+	VmbcError reason;
+
+	if (parm->held + page_mib() <= bc->reclaim_best_held) {
+		bc->reclaim_best_held = parm->held;
+		bc->reclaim_progress = now;
+	}
+	if (now - bc->reclaim_progress < engine->config.reclaim_timeout_usec)
+		return;
+
+	if (balloon_unusable(bc)) {
+		reason = VMBC_ERROR_NO_BALLOON;
+	} else if (bc->reclaim_clamped && actual <= vmbc_beancounter_guarantee(bc) + page_mib()) {
+		reason = VMBC_ERROR_GUARANTEE;
+	} else if (bc->balloon == VMBC_BALLOON_UNKNOWN && bc->balloon_target >= 0 &&
+		   actual > bc->balloon_target + page_mib() &&
+		   bc->reclaim_best_actual >= actual) {
+		/* asked to move, never moved, never sent stats: there is no driver */
+		bc->balloon = VMBC_BALLOON_NO_DRIVER;
+		g_warning("'%s': the balloon did not move in %.0f s: no balloon driver in the "
+			  "guest?",
+			  bc->name, (gdouble)engine->config.reclaim_timeout_usec / 1e6);
+		reason = VMBC_ERROR_NO_BALLOON;
+	} else {
+		reason = VMBC_ERROR_NO_PROGRESS;
+	}
+	limit_reclaim_fail(engine, bc, reason, now);
+}
+
+/* Follows an operator's reclaim: done once the balloon reached its target. */
+static gboolean
+manual_follow(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *actual_s = NULL;
+	g_autofree gchar *target_s = NULL;
+	gint64 actual = actual_or_max(bc);
+
+	if (bc->reclaim != VMBC_RECLAIM_MANUAL)
+		return FALSE;
+	if (actual <= bc->manual_target + page_mib()) {
+		reclaim_done(engine, bc, now);
+		return TRUE;
+	}
+	if (now - bc->reclaim_progress < engine->config.reclaim_timeout_usec &&
+	    !balloon_unusable(bc))
+		return TRUE;
+	actual_s = vmbc_engine_fmt(actual);
+	target_s = vmbc_engine_fmt(bc->manual_target);
+	error = g_error_new(VMBC_ERROR,
+			    balloon_unusable(bc) ? VMBC_ERROR_NO_BALLOON : VMBC_ERROR_NO_PROGRESS,
+			    "reclaim from '%s' stopped: guest size %s, target %s, %s", bc->name,
+			    actual_s, target_s,
+			    balloon_unusable(bc) ? "no balloon driver" : "no progress");
+	bc->reclaims_failed++;
+	bc->reclaim = VMBC_RECLAIM_IDLE;
+	vmbc_engine_emit(engine, VMBC_EVENT_RECLAIM_FAILED, bc, VMBC_RES_PHYSPAGES,
+			 bc->manual_target, (VmbcError)error->code, "%s", error->message);
+	vmbc_engine_complete_pending(engine, bc, error);
+	return TRUE;
+}
+
+static void
+physpages_limit_hit(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
+{
+	switch (bc->reclaim) {
+	case VMBC_RECLAIM_LIMIT:
+		limit_reclaim_follow(engine, bc, now);
+		break;
+	case VMBC_RECLAIM_FAILED:
+		if (now >= bc->reclaim_retry_at)
+			limit_reclaim_start(engine, bc, now);
+		break;
+	case VMBC_RECLAIM_IDLE:
+	case VMBC_RECLAIM_BARRIER:
+	case VMBC_RECLAIM_MANUAL:
+	default:
+		limit_reclaim_start(engine, bc, now);
+		break;
+	}
+}
+
+/* Held is within the limit: a limit reclaim (or a failed one) is over. */
+static void
+limit_settled(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
+{
+	if (bc->reclaim == VMBC_RECLAIM_LIMIT || bc->reclaim == VMBC_RECLAIM_FAILED)
+		reclaim_done(engine, bc, now);
+}
+
+/* The previous balloon step is still under way. */
+static gboolean
+step_in_flight(VmbcEngine *engine, VmbcBeancounter *bc)
+{
+	return bc->balloon_target >= 0 && bc->balloon_actual >= 0 &&
+	       ABS(bc->balloon_actual - bc->balloon_target) > engine->config.min_step_pages;
+}
+
+static void
+physpages_barrier_hit(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
+{
+	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
+	g_autoptr(GError) error = NULL;
+	gint64 spare, step, target, actual, guarantee;
+
+	limit_settled(engine, bc, now);
+	if (manual_follow(engine, bc, now))
+		return;
+	if (bc->reclaim == VMBC_RECLAIM_IDLE) {
+		g_autofree gchar *held = vmbc_engine_fmt(parm->held);
+		g_autofree gchar *barrier = vmbc_engine_fmt(parm->barrier);
+		bc->reclaim = VMBC_RECLAIM_BARRIER;
+		bc->reclaim_clamped = FALSE;
+		vmbc_engine_emit(engine, VMBC_EVENT_BARRIER_HIT, bc, VMBC_RES_PHYSPAGES, -1,
+				 VMBC_ERROR_FAILED, "'%s' physpages: held %s over barrier %s",
+				 bc->name, held, barrier);
+	}
+	if (balloon_unusable(bc) || bc->balloon_actual < 0)
+		return;
+	if (now - bc->barrier_last_step < engine->config.tick_usec || step_in_flight(engine, bc))
+		return;
+
+	spare = vmbc_beancounter_spare(bc);
+	step = MIN(parm->held - parm->barrier, spare);
+	step = MIN(step, engine->config.barrier_step_pages);
+	if (step < engine->config.min_step_pages)
+		return; /* nothing the guest can spare, or not worth a balloon change */
+
+	actual = bc->balloon_actual;
+	guarantee = vmbc_beancounter_guarantee(bc);
+	target = actual - step;
+	if (target < guarantee) {
+		if (!bc->reclaim_clamped) {
+			bc->reclaim_clamped = TRUE;
+			bc->parm[VMBC_RES_VMGUARPAGES].failcnt++;
+			vmbc_engine_emit(engine, VMBC_EVENT_GUARANTEE_REFUSED, bc,
+					 VMBC_RES_VMGUARPAGES, guarantee, VMBC_ERROR_GUARANTEE,
+					 "'%s': the guarantee stops a barrier reclaim", bc->name);
+		}
+		target = guarantee;
+	}
+	if (actual - target < engine->config.min_step_pages)
+		return;
+	if (!vmbc_engine_set_balloon(engine, bc, target, &error)) {
+		g_warning("%s", error->message);
+		return;
+	}
+	bc->barrier_last_step = now;
+}
+
+/* The guest shows memory pressure in what it reports (a hint only). */
+static gboolean
+guest_pressured(VmbcEngine *engine, VmbcBeancounter *bc)
+{
+	const VmbcGuestStats *s = &bc->stats;
+	const VmbcGuestStats *p = &bc->prev_stats;
+	gint64 total = s->total > 0 ? s->total : bc->balloon_actual;
+
+	if (s->last_update == 0)
+		return FALSE;
+	if (s->available >= 0 && total > 0 &&
+	    (gdouble)s->available < engine->config.pressure_available * (gdouble)total)
+		return TRUE;
+	if (p->last_update != 0 && s->swap_in >= 0 && p->swap_in >= 0 && s->swap_in > p->swap_in)
+		return TRUE;
+	/* a burst of major faults: the page cache is being thrashed */
+	if (p->last_update != 0 && s->major_faults >= 0 && p->major_faults >= 0 &&
+	    s->major_faults - p->major_faults > 1000)
+		return TRUE;
+	return FALSE;
+}
+
+static void
+physpages_under_barrier(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
+{
+	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
+	g_autoptr(GError) error = NULL;
+	gint64 ceiling, well_under, target;
+	VmbcParm *host = &engine->host->parm[VMBC_RES_PHYSPAGES];
+
+	limit_settled(engine, bc, now);
+	if (manual_follow(engine, bc, now))
+		return;
+	if (bc->reclaim == VMBC_RECLAIM_BARRIER)
+		bc->reclaim = VMBC_RECLAIM_IDLE;
+	if (bc->reclaim != VMBC_RECLAIM_IDLE || balloon_unusable(bc) || bc->balloon_actual < 0)
+		return;
+
+	/* deflate only well under the barrier, and never while the host is short */
+	well_under = parm->barrier == VMBC_UNLIMITED
+			     ? parm->limit
+			     : parm->barrier - vmbc_engine_margin(engine, parm->barrier);
+	if (well_under != VMBC_UNLIMITED && parm->held > well_under)
+		return;
+	if (vmbc_parm_over_barrier(host))
+		return;
+	if (!guest_pressured(engine, bc))
+		return;
+
+	ceiling = bc->max_pages;
+	if (parm->limit != VMBC_UNLIMITED)
+		ceiling = MIN(ceiling, parm->limit);
+	if (bc->balloon_actual + engine->config.min_step_pages > ceiling)
+		return;
+	if (now - bc->deflate_last_step < engine->config.tick_usec || step_in_flight(engine, bc))
+		return;
+	target = MIN(bc->balloon_actual + engine->config.deflate_step_pages, ceiling);
+	if (!vmbc_engine_set_balloon(engine, bc, target, &error)) {
+		g_warning("%s", error->message);
+		return;
+	}
+	bc->deflate_last_step = now;
+	{
+		g_autofree gchar *from = vmbc_engine_fmt(bc->balloon_actual);
+		g_autofree gchar *to = vmbc_engine_fmt(target);
+		vmbc_engine_emit(engine, VMBC_EVENT_DEFLATE, bc, VMBC_RES_PHYSPAGES, target,
+				 VMBC_ERROR_FAILED,
+				 "'%s' is under memory pressure: growing it from %s to %s", bc->name,
+				 from, to);
+	}
+}
+
+static gboolean
+physpages_change(VmbcEngine *engine, VmbcBeancounter *bc, gint64 barrier, gint64 limit,
+		 gint64 now, VmbcChangeFunc done, gpointer user_data, GError **error)
+{
+	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
+	gboolean clamped = FALSE;
+	gint64 target;
+
+	parm->barrier = barrier;
+	parm->limit = limit;
+
+	if (!vmbc_parm_over_limit(parm)) {
+		limit_settled(engine, bc, now);
+		if (done != NULL)
+			done(bc, NULL, user_data);
+		return TRUE;
+	}
+
+	/* held is over the new limit: the seed's bc_phys_change, run to the end */
+	target = limit_target(engine, bc, &clamped);
+	if (clamped && actual_or_max(bc) <= target + page_mib()) {
+		g_autoptr(GError) err = limit_error(engine, bc, VMBC_ERROR_GUARANTEE);
+		parm->failcnt++;
+		bc->parm[VMBC_RES_VMGUARPAGES].failcnt++;
+		vmbc_engine_emit(engine, VMBC_EVENT_RECLAIM_FAILED, bc, VMBC_RES_PHYSPAGES, target,
+				 VMBC_ERROR_GUARANTEE, "%s", err->message);
+		bc->reclaim = VMBC_RECLAIM_FAILED;
+		bc->reclaim_retry_at = now + engine->config.reclaim_timeout_usec;
+		if (done != NULL)
+			done(bc, err, user_data);
+		return TRUE;
+	}
+	if (done != NULL)
+		vmbc_engine_add_pending(engine, bc, VMBC_RES_PHYSPAGES, now, done, user_data);
+	limit_reclaim_start(engine, bc, now);
+	return TRUE;
+}
+
+const VmbcResourceOps vmbc_physpages_ops = {
+	.id = VMBC_RES_PHYSPAGES,
+	.change = physpages_change,
+	.limit_hit = physpages_limit_hit,
+	.barrier_hit = physpages_barrier_hit,
+	.under_barrier = physpages_under_barrier,
+};
