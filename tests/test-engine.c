@@ -1,0 +1,757 @@
+/*
+ * test-engine.c: every rule of SPEC §3, against a scripted actuator and a fake
+ * clock. The actuator records the balloon targets it was asked for and can
+ * refuse; the test plays the guest by feeding samples.
+ */
+#include "vmbc-engine.h"
+
+#define MIB ((gint64)((1 << 20) / vmbc_page_size()))
+#define SEC G_GINT64_CONSTANT(1000000)
+
+typedef struct {
+	VmbcEngine *engine;
+	VmbcBeancounter *vm;
+	gint64 now;
+	GArray *targets;     /* gint64 balloon targets asked for */
+	GPtrArray *events;   /* gchar* "TYPE message" */
+	GArray *event_types; /* VmbcEventType */
+	gboolean refuse;     /* set_balloon fails as with no balloon device */
+	guint escalations;
+	/* change results */
+	guint done_calls;
+	GError *done_error;
+} Fixture;
+
+static gboolean
+fake_set_balloon(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target, gpointer user_data,
+		 GError **error)
+{
+	Fixture *f = user_data;
+	if (f->refuse) {
+		g_set_error_literal(error, VMBC_ERROR, VMBC_ERROR_NO_BALLOON,
+				    "No balloon device has been activated");
+		return FALSE;
+	}
+	g_array_append_val(f->targets, target);
+	return TRUE;
+}
+
+static gboolean
+fake_escalate(VmbcEngine *engine, VmbcBeancounter *bc, VmbcEscalation how, gpointer user_data,
+	      GError **error)
+{
+	Fixture *f = user_data;
+	f->escalations++;
+	return TRUE;
+}
+
+static void
+on_event(VmbcEngine *engine, const VmbcEvent *ev, gpointer user_data)
+{
+	Fixture *f = user_data;
+	g_ptr_array_add(f->events,
+			g_strdup_printf("%s %s", vmbc_event_type_to_string(ev->type), ev->message));
+	g_array_append_val(f->event_types, ev->type);
+}
+
+static guint
+count_events(Fixture *f, VmbcEventType type)
+{
+	guint n = 0;
+	for (guint i = 0; i < f->event_types->len; i++)
+		n += g_array_index(f->event_types, VmbcEventType, i) == type;
+	return n;
+}
+
+static gint64
+last_target(Fixture *f)
+{
+	g_assert_cmpuint(f->targets->len, >, 0);
+	return g_array_index(f->targets, gint64, f->targets->len - 1);
+}
+
+static void
+on_done(VmbcBeancounter *bc, const GError *error, gpointer user_data)
+{
+	Fixture *f = user_data;
+	f->done_calls++;
+	g_clear_error(&f->done_error);
+	if (error != NULL)
+		f->done_error = g_error_copy(error);
+}
+
+static void
+fixture_setup(Fixture *f, gconstpointer data)
+{
+	VmbcEngineConfig config;
+	VmbcActuator act = {fake_set_balloon, fake_escalate};
+	g_autoptr(GError) error = NULL;
+
+	vmbc_engine_config_init(&config);
+	config.reclaim_timeout_usec = 5 * SEC;
+	f->engine = vmbc_engine_new(&config);
+	f->targets = g_array_new(FALSE, FALSE, sizeof(gint64));
+	f->events = g_ptr_array_new_with_free_func(g_free);
+	f->event_types = g_array_new(FALSE, FALSE, sizeof(VmbcEventType));
+	vmbc_engine_set_actuator(f->engine, &act, f);
+	vmbc_engine_set_event_func(f->engine, on_event, f);
+	f->now = 1000 * SEC;
+	/* a 1 GiB guest holding 300 MiB, balloon fully deflated */
+	f->vm = vmbc_engine_add(f->engine, "web1", 1024 * MIB, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(f->vm);
+}
+
+static void
+fixture_teardown(Fixture *f, gconstpointer data)
+{
+	vmbc_engine_free(f->engine);
+	g_array_unref(f->targets);
+	g_ptr_array_unref(f->events);
+	g_array_unref(f->event_types);
+	g_clear_error(&f->done_error);
+}
+
+/* The guest now holds @held pages with a logical size of @actual. */
+static void
+sample(Fixture *f, gint64 held, gint64 actual)
+{
+	VmbcSample s = {.physpages = held, .vmmpages = 10 * MIB, .balloon_actual = actual};
+	vmbc_engine_sample(f->engine, f->vm, &s, f->now);
+}
+
+static void
+tick(Fixture *f, gint64 seconds)
+{
+	f->now += seconds * SEC;
+	vmbc_engine_tick(f->engine, f->now);
+}
+
+static void
+stats(Fixture *f, gint64 available, gint64 free_pages, gint64 caches, gint64 swap_in)
+{
+	static gint64 stamp = 1700000000;
+	VmbcGuestStats s = {.available = available, .free = free_pages, .caches = caches,
+			    .total = f->vm->balloon_actual, .swap_in = swap_in,
+			    .major_faults = 0, .last_update = ++stamp};
+	vmbc_engine_set_guest_stats(f->engine, f->vm, &s);
+}
+
+static void
+set_limits(Fixture *f, gint64 barrier, gint64 limit)
+{
+	g_autoptr(GError) error = NULL;
+	g_assert_true(vmbc_engine_set_limits(f->engine, f->vm, VMBC_RES_PHYSPAGES, barrier, limit,
+					     f->now, NULL, NULL, &error));
+	g_assert_no_error(error);
+}
+
+static void
+test_charge_uncharge(Fixture *f, gconstpointer data)
+{
+	VmbcBeancounter *host = vmbc_engine_get_host(f->engine);
+	VmbcParm *p = &f->vm->parm[VMBC_RES_PHYSPAGES];
+
+	sample(f, 300 * MIB, 1024 * MIB);
+	/* adopting: starting point, not a charge from zero */
+	g_assert_cmpint(p->held, ==, 300 * MIB);
+	g_assert_cmpint(p->maxheld, ==, 300 * MIB);
+	g_assert_cmpint(p->minheld, ==, 300 * MIB);
+	g_assert_cmpint(host->parm[VMBC_RES_PHYSPAGES].held, ==, 300 * MIB);
+
+	sample(f, 600 * MIB, 1024 * MIB);
+	g_assert_cmpint(p->held, ==, 600 * MIB);
+	sample(f, 100 * MIB, 1024 * MIB);
+	g_assert_cmpint(p->held, ==, 100 * MIB);
+	g_assert_cmpint(p->maxheld, ==, 600 * MIB);
+	g_assert_cmpint(p->minheld, ==, 100 * MIB);
+	g_assert_cmpint(host->parm[VMBC_RES_PHYSPAGES].held, ==, 100 * MIB);
+	g_assert_cmpint(f->vm->parm[VMBC_RES_VMMPAGES].held, ==, 10 * MIB);
+	g_assert_cmpint(f->vm->parm[VMBC_RES_VMGUARPAGES].held, ==, 1024 * MIB);
+
+	vmbc_beancounter_reset(f->vm);
+	g_assert_cmpint(p->maxheld, ==, 100 * MIB);
+	g_assert_cmpint(p->minheld, ==, 100 * MIB);
+}
+
+static void
+test_host_aggregates(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	VmbcBeancounter *host = vmbc_engine_get_host(f->engine);
+	VmbcBeancounter *vm2 = vmbc_engine_add(f->engine, "db1", 512 * MIB, &error);
+	VmbcSample s = {.physpages = 200 * MIB, .vmmpages = -1, .balloon_actual = -1};
+
+	g_assert_no_error(error);
+	sample(f, 300 * MIB, 1024 * MIB);
+	vmbc_engine_sample(f->engine, vm2, &s, f->now);
+	g_assert_cmpint(host->parm[VMBC_RES_PHYSPAGES].held, ==, 500 * MIB);
+	g_assert_cmpint(host->parm[VMBC_RES_PHYSPAGES].maxheld, ==, 500 * MIB);
+	s.physpages = 50 * MIB;
+	vmbc_engine_sample(f->engine, vm2, &s, f->now);
+	g_assert_cmpint(host->parm[VMBC_RES_PHYSPAGES].held, ==, 350 * MIB);
+	vmbc_engine_remove(f->engine, vm2);
+	g_assert_cmpint(host->parm[VMBC_RES_PHYSPAGES].held, ==, 300 * MIB);
+	g_assert_null(vmbc_engine_lookup(f->engine, "db1"));
+	g_assert_true(vmbc_engine_lookup(f->engine, "host") == host);
+
+	/* names are unique, "host" is taken */
+	g_assert_null(vmbc_engine_add(f->engine, "web1", 1, &error));
+	g_assert_error(error, VMBC_ERROR, VMBC_ERROR_INVALID);
+	g_clear_error(&error);
+	g_assert_null(vmbc_engine_add(f->engine, "host", 1, &error));
+	g_assert_error(error, VMBC_ERROR, VMBC_ERROR_INVALID);
+}
+
+static void
+test_limit_hit_done(Fixture *f, gconstpointer data)
+{
+	gint64 target;
+
+	sample(f, 200 * MIB, 1024 * MIB);
+	set_limits(f, 256 * MIB, 256 * MIB);
+	tick(f, 1);
+	g_assert_cmpuint(f->targets->len, ==, 0);
+
+	sample(f, 400 * MIB, 1024 * MIB);
+	tick(f, 1);
+	g_assert_cmpuint(count_events(f, VMBC_EVENT_LIMIT_HIT), ==, 1);
+	target = last_target(f);
+	/* the guest may keep no more than the limit minus a margin */
+	g_assert_cmpint(target, <, 256 * MIB);
+	g_assert_cmpint(target, >=, 256 * MIB - 8 * MIB);
+	g_assert_cmpint(f->vm->reclaim, ==, VMBC_RECLAIM_LIMIT);
+
+	/* the balloon works: held falls under the limit */
+	sample(f, 300 * MIB, 600 * MIB);
+	tick(f, 1);
+	sample(f, 250 * MIB, target);
+	tick(f, 1);
+	g_assert_cmpuint(count_events(f, VMBC_EVENT_RECLAIM_DONE), ==, 1);
+	g_assert_cmpint(f->vm->reclaim, ==, VMBC_RECLAIM_IDLE);
+	g_assert_cmpuint(f->vm->parm[VMBC_RES_PHYSPAGES].failcnt, ==, 0);
+	g_assert_cmpint(f->vm->parm[VMBC_RES_PHYSPAGES].maxheld, ==, 400 * MIB);
+	g_assert_cmpuint(f->vm->reclaims_done, ==, 1);
+}
+
+static void
+test_limit_hit_no_progress(Fixture *f, gconstpointer data)
+{
+	VmbcParm *p = &f->vm->parm[VMBC_RES_PHYSPAGES];
+
+	sample(f, 400 * MIB, 1024 * MIB);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	set_limits(f, 256 * MIB, 256 * MIB);
+	g_assert_cmpint(f->vm->reclaim, ==, VMBC_RECLAIM_LIMIT);
+	/* the balloon reaches its target but the guest keeps 400 MiB in tmpfs */
+	sample(f, 400 * MIB, 700 * MIB);
+	for (gint i = 0; i < 4; i++)
+		tick(f, 1);
+	g_assert_cmpuint(p->failcnt, ==, 0);
+	tick(f, 1);
+	tick(f, 1);
+	g_assert_cmpuint(p->failcnt, ==, 1);
+	g_assert_cmpuint(count_events(f, VMBC_EVENT_RECLAIM_FAILED), ==, 1);
+	g_assert_cmpint(f->vm->reclaim, ==, VMBC_RECLAIM_FAILED);
+	/* the error says what blocked it */
+	g_assert_nonnull(strstr(g_ptr_array_index(f->events, f->events->len - 1), "no progress"));
+
+	/* it keeps trying, and keeps counting */
+	for (gint i = 0; i < 12; i++)
+		tick(f, 1);
+	g_assert_cmpuint(p->failcnt, ==, 2);
+
+	/* the guest frees its memory: held under the limit, the episode ends */
+	sample(f, 100 * MIB, 250 * MIB);
+	tick(f, 1);
+	g_assert_cmpint(f->vm->reclaim, ==, VMBC_RECLAIM_IDLE);
+	g_assert_cmpuint(count_events(f, VMBC_EVENT_RECLAIM_DONE), ==, 1);
+	g_assert_cmpuint(p->failcnt, ==, 2);
+}
+
+static void
+test_limit_hit_slow_progress(Fixture *f, gconstpointer data)
+{
+	gint64 held = 600 * MIB;
+
+	sample(f, held, 1024 * MIB);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	set_limits(f, 256 * MIB, 256 * MIB);
+	/* 20 MiB a second for 17 s: slow, but never a failure */
+	for (gint i = 0; i < 17; i++) {
+		held -= 20 * MIB;
+		sample(f, held, held);
+		tick(f, 1);
+	}
+	g_assert_cmpuint(f->vm->parm[VMBC_RES_PHYSPAGES].failcnt, ==, 0);
+	sample(f, 250 * MIB, 250 * MIB);
+	tick(f, 1);
+	g_assert_cmpuint(count_events(f, VMBC_EVENT_RECLAIM_DONE), ==, 1);
+}
+
+static void
+test_limit_hit_no_device(Fixture *f, gconstpointer data)
+{
+	sample(f, 400 * MIB, 1024 * MIB);
+	f->refuse = TRUE;
+	set_limits(f, 256 * MIB, 256 * MIB);
+	g_assert_cmpuint(f->vm->parm[VMBC_RES_PHYSPAGES].failcnt, ==, 1);
+	g_assert_cmpint(f->vm->balloon, ==, VMBC_BALLOON_NO_DEVICE);
+	g_assert_cmpuint(count_events(f, VMBC_EVENT_RECLAIM_FAILED), ==, 1);
+	g_assert_nonnull(strstr(g_ptr_array_index(f->events, f->events->len - 1), "balloon"));
+	/* retried after the timeout, counted again, nothing else breaks */
+	for (gint i = 0; i < 6; i++)
+		tick(f, 1);
+	g_assert_cmpuint(f->vm->parm[VMBC_RES_PHYSPAGES].failcnt, ==, 2);
+}
+
+static void
+test_limit_hit_no_driver(Fixture *f, gconstpointer data)
+{
+	sample(f, 400 * MIB, 1024 * MIB);
+	set_limits(f, 256 * MIB, 256 * MIB);
+	g_assert_cmpuint(f->targets->len, ==, 1);
+	/* QEMU accepts the request, the guest never moves the balloon */
+	for (gint i = 0; i < 6; i++) {
+		sample(f, 400 * MIB, 1024 * MIB);
+		tick(f, 1);
+	}
+	g_assert_cmpint(f->vm->balloon, ==, VMBC_BALLOON_NO_DRIVER);
+	g_assert_cmpuint(f->vm->parm[VMBC_RES_PHYSPAGES].failcnt, ==, 1);
+	g_assert_nonnull(
+		strstr(g_ptr_array_index(f->events, f->events->len - 1), "no balloon driver"));
+}
+
+static void
+test_limit_hit_escalate(Fixture *f, gconstpointer data)
+{
+	VmbcEngineConfig config = *vmbc_engine_get_config(f->engine);
+
+	config.escalation = VMBC_ESCALATE_PAUSE;
+	vmbc_engine_set_config(f->engine, &config);
+	sample(f, 400 * MIB, 1024 * MIB);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	set_limits(f, 256 * MIB, 256 * MIB);
+	for (gint i = 0; i < 6; i++)
+		tick(f, 1);
+	g_assert_cmpuint(f->escalations, ==, 1);
+	g_assert_cmpuint(count_events(f, VMBC_EVENT_ESCALATED), ==, 1);
+}
+
+static void
+test_guarantee_floor(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+
+	sample(f, 400 * MIB, 1024 * MIB);
+	g_assert_true(vmbc_engine_set_guarantee(f->engine, f->vm, 512 * MIB, f->now, &error));
+	g_assert_no_error(error);
+	set_limits(f, 256 * MIB, 256 * MIB);
+	/* never below the guarantee, and the refusal is counted */
+	g_assert_cmpint(last_target(f), ==, 512 * MIB);
+	g_assert_cmpuint(f->vm->parm[VMBC_RES_VMGUARPAGES].failcnt, ==, 1);
+	g_assert_cmpuint(count_events(f, VMBC_EVENT_GUARANTEE_REFUSED), ==, 1);
+
+	/* the balloon stops at the guarantee, held stays over: failure names the guarantee */
+	f->vm->balloon = VMBC_BALLOON_OK;
+	sample(f, 400 * MIB, 512 * MIB);
+	for (gint i = 0; i < 6; i++)
+		tick(f, 1);
+	g_assert_cmpuint(f->vm->parm[VMBC_RES_PHYSPAGES].failcnt, ==, 1);
+	g_assert_nonnull(strstr(g_ptr_array_index(f->events, f->events->len - 1), "guarantee"));
+}
+
+static void
+test_guarantee_raise_deflates(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+
+	sample(f, 200 * MIB, 300 * MIB);
+	g_assert_true(vmbc_engine_set_guarantee(f->engine, f->vm, 512 * MIB, f->now, &error));
+	g_assert_cmpint(last_target(f), ==, 512 * MIB);
+	g_assert_cmpuint(count_events(f, VMBC_EVENT_DEFLATE), ==, 1);
+	g_assert_cmpint(f->vm->parm[VMBC_RES_VMGUARPAGES].barrier, ==, 512 * MIB);
+
+	/* above the VM's size is refused */
+	g_assert_false(vmbc_engine_set_guarantee(f->engine, f->vm, 2048 * MIB, f->now, &error));
+	g_assert_error(error, VMBC_ERROR, VMBC_ERROR_INVALID);
+	g_assert_nonnull(strstr(error->message, "above its maximum memory 1G"));
+	g_assert_cmpint(f->vm->parm[VMBC_RES_VMGUARPAGES].barrier, ==, 512 * MIB);
+}
+
+static void
+test_change_sync_success(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+
+	sample(f, 400 * MIB, 1024 * MIB);
+	g_assert_true(vmbc_engine_set_limits(f->engine, f->vm, VMBC_RES_PHYSPAGES, 256 * MIB,
+					     256 * MIB, f->now, on_done, f, &error));
+	g_assert_no_error(error);
+	/* not answered until the reclaim finished */
+	g_assert_cmpuint(f->done_calls, ==, 0);
+	sample(f, 300 * MIB, 400 * MIB);
+	tick(f, 1);
+	g_assert_cmpuint(f->done_calls, ==, 0);
+	sample(f, 240 * MIB, 250 * MIB);
+	tick(f, 1);
+	g_assert_cmpuint(f->done_calls, ==, 1);
+	g_assert_no_error(f->done_error);
+}
+
+static void
+test_change_within_limit_immediate(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+
+	sample(f, 100 * MIB, 1024 * MIB);
+	g_assert_true(vmbc_engine_set_limits(f->engine, f->vm, VMBC_RES_PHYSPAGES, 256 * MIB,
+					     512 * MIB, f->now, on_done, f, &error));
+	g_assert_cmpuint(f->done_calls, ==, 1);
+	g_assert_no_error(f->done_error);
+	g_assert_cmpuint(f->targets->len, ==, 0);
+	g_assert_cmpint(f->vm->parm[VMBC_RES_PHYSPAGES].barrier, ==, 256 * MIB);
+	g_assert_cmpint(f->vm->parm[VMBC_RES_PHYSPAGES].limit, ==, 512 * MIB);
+}
+
+static void
+test_change_guarantee_error(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+
+	sample(f, 400 * MIB, 512 * MIB);
+	g_assert_true(vmbc_engine_set_guarantee(f->engine, f->vm, 512 * MIB, f->now, &error));
+	g_assert_true(vmbc_engine_set_limits(f->engine, f->vm, VMBC_RES_PHYSPAGES, 256 * MIB,
+					     256 * MIB, f->now, on_done, f, &error));
+	/* answered at once: the balloon is already at the guarantee */
+	g_assert_cmpuint(f->done_calls, ==, 1);
+	g_assert_error(f->done_error, VMBC_ERROR, VMBC_ERROR_GUARANTEE);
+	g_assert_nonnull(strstr(f->done_error->message, "held 400M"));
+	g_assert_nonnull(strstr(f->done_error->message, "limit 256M"));
+	g_assert_nonnull(strstr(f->done_error->message, "guarantee 512M"));
+	g_assert_cmpuint(f->vm->parm[VMBC_RES_PHYSPAGES].failcnt, ==, 1);
+	g_assert_cmpuint(f->vm->parm[VMBC_RES_VMGUARPAGES].failcnt, ==, 1);
+}
+
+static void
+test_change_no_progress_error(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+
+	sample(f, 400 * MIB, 1024 * MIB);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	g_assert_true(vmbc_engine_set_limits(f->engine, f->vm, VMBC_RES_PHYSPAGES, 256 * MIB,
+					     256 * MIB, f->now, on_done, f, &error));
+	sample(f, 400 * MIB, 400 * MIB);
+	for (gint i = 0; i < 6; i++)
+		tick(f, 1);
+	g_assert_cmpuint(f->done_calls, ==, 1);
+	g_assert_error(f->done_error, VMBC_ERROR, VMBC_ERROR_NO_PROGRESS);
+	g_assert_nonnull(strstr(f->done_error->message, "no progress"));
+	/* the limit stands */
+	g_assert_cmpint(f->vm->parm[VMBC_RES_PHYSPAGES].limit, ==, 256 * MIB);
+}
+
+static void
+test_change_invalid(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+
+	g_assert_false(vmbc_engine_set_limits(f->engine, f->vm, VMBC_RES_PHYSPAGES, 512 * MIB,
+					      256 * MIB, f->now, on_done, f, &error));
+	g_assert_error(error, VMBC_ERROR, VMBC_ERROR_INVALID);
+	g_assert_nonnull(strstr(error->message, "barrier 512M is above limit 256M"));
+	g_clear_error(&error);
+	g_assert_false(vmbc_engine_set_limits(f->engine, f->vm, VMBC_RES_PHYSPAGES, -1, 256 * MIB,
+					      f->now, on_done, f, &error));
+	g_assert_error(error, VMBC_ERROR, VMBC_ERROR_INVALID);
+	g_assert_cmpuint(f->done_calls, ==, 0);
+	g_assert_cmpint(f->vm->parm[VMBC_RES_PHYSPAGES].limit, ==, VMBC_UNLIMITED);
+}
+
+static void
+test_change_vanished(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+
+	sample(f, 400 * MIB, 1024 * MIB);
+	g_assert_true(vmbc_engine_set_limits(f->engine, f->vm, VMBC_RES_PHYSPAGES, 256 * MIB,
+					     256 * MIB, f->now, on_done, f, &error));
+	vmbc_engine_remove(f->engine, f->vm);
+	f->vm = NULL;
+	g_assert_cmpuint(f->done_calls, ==, 1);
+	g_assert_error(f->done_error, VMBC_ERROR, VMBC_ERROR_VANISHED);
+	tick(f, 1);
+}
+
+static void
+test_barrier_gentle(Fixture *f, gconstpointer data)
+{
+	sample(f, 600 * MIB, 1024 * MIB);
+	set_limits(f, 400 * MIB, 900 * MIB);
+	/* no stats: the guest has said nothing it can spare, nothing is taken */
+	tick(f, 1);
+	g_assert_cmpuint(count_events(f, VMBC_EVENT_BARRIER_HIT), ==, 1);
+	g_assert_cmpuint(f->targets->len, ==, 0);
+
+	/* it can spare 30 MiB free + half of 40 MiB caches = 50 MiB */
+	stats(f, 70 * MIB, 30 * MIB, 40 * MIB, 0);
+	tick(f, 1);
+	g_assert_cmpint(last_target(f), ==, 1024 * MIB - 50 * MIB);
+
+	/* lots spare: one step is at most barrier_step_pages (64 MiB) */
+	sample(f, 600 * MIB, 1024 * MIB - 50 * MIB);
+	stats(f, 600 * MIB, 500 * MIB, 0, 0);
+	tick(f, 1);
+	g_assert_cmpint(last_target(f), ==, 1024 * MIB - 50 * MIB - 64 * MIB);
+	g_assert_cmpuint(f->vm->parm[VMBC_RES_PHYSPAGES].failcnt, ==, 0);
+
+	/* under the barrier again: back to idle */
+	sample(f, 390 * MIB, 900 * MIB);
+	tick(f, 1);
+	g_assert_cmpint(f->vm->reclaim, ==, VMBC_RECLAIM_IDLE);
+}
+
+static void
+test_barrier_rate_limited(Fixture *f, gconstpointer data)
+{
+	sample(f, 600 * MIB, 1024 * MIB);
+	set_limits(f, 400 * MIB, 900 * MIB);
+	stats(f, 600 * MIB, 500 * MIB, 0, 0);
+	tick(f, 1);
+	g_assert_cmpuint(f->targets->len, ==, 1);
+	/* the step is still under way: no second request stacked on it */
+	tick(f, 1);
+	g_assert_cmpuint(f->targets->len, ==, 1);
+	sample(f, 600 * MIB, last_target(f));
+	tick(f, 1);
+	g_assert_cmpuint(f->targets->len, ==, 2);
+}
+
+static void
+test_deflate_on_pressure(Fixture *f, gconstpointer data)
+{
+	sample(f, 200 * MIB, 300 * MIB);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	set_limits(f, 512 * MIB, 768 * MIB);
+	/* not pressured: nothing moves */
+	stats(f, 150 * MIB, 100 * MIB, 50 * MIB, 0);
+	tick(f, 1);
+	g_assert_cmpuint(f->targets->len, ==, 0);
+	/* available under 10%: grow by a step */
+	stats(f, 10 * MIB, 5 * MIB, 5 * MIB, 0);
+	tick(f, 1);
+	g_assert_cmpint(last_target(f), ==, 300 * MIB + 128 * MIB);
+	g_assert_cmpuint(count_events(f, VMBC_EVENT_DEFLATE), ==, 1);
+	/* swapping in: grow again step by step, never past the limit */
+	for (gint i = 0; i < 5; i++) {
+		sample(f, 300 * MIB, last_target(f));
+		stats(f, 200 * MIB, 100 * MIB, 0, 5 * i);
+		stats(f, 200 * MIB, 100 * MIB, 0, 5 * i + 50);
+		tick(f, 1);
+	}
+	g_assert_cmpint(last_target(f), ==, 768 * MIB);
+	g_assert_cmpuint(f->targets->len, ==, 4);
+}
+
+static void
+test_deflate_not_over_barrier(Fixture *f, gconstpointer data)
+{
+	sample(f, 506 * MIB, 600 * MIB);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	set_limits(f, 512 * MIB, 768 * MIB);
+	stats(f, 10 * MIB, 5 * MIB, 5 * MIB, 0);
+	tick(f, 1);
+	/* close to the barrier: the pressured guest is not grown */
+	g_assert_cmpuint(f->targets->len, ==, 0);
+}
+
+static void
+test_lying_stats(Fixture *f, gconstpointer data)
+{
+	sample(f, 600 * MIB, 1024 * MIB);
+	set_limits(f, 400 * MIB, 900 * MIB);
+	/* claims 100 GiB free in a 1 GiB guest: clamped, one step at most */
+	stats(f, 100 * 1024 * MIB, 100 * 1024 * MIB, 0, 0);
+	tick(f, 1);
+	g_assert_cmpint(last_target(f), ==, 1024 * MIB - 64 * MIB);
+	/* and held, the only thing charged, comes from the host */
+	g_assert_cmpint(f->vm->parm[VMBC_RES_PHYSPAGES].held, ==, 600 * MIB);
+}
+
+static void
+test_manual_reclaim(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+
+	sample(f, 300 * MIB, 1024 * MIB);
+	g_assert_true(vmbc_engine_reclaim(f->engine, f->vm, 256 * MIB, f->now, on_done, f,
+					  &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(last_target(f), ==, 768 * MIB);
+	sample(f, 300 * MIB, 768 * MIB);
+	tick(f, 1);
+	g_assert_cmpuint(f->done_calls, ==, 1);
+	g_assert_no_error(f->done_error);
+
+	/* a reclaim that would cross the guarantee stops there, and says so */
+	g_assert_true(vmbc_engine_set_guarantee(f->engine, f->vm, 700 * MIB, f->now, &error));
+	g_assert_true(vmbc_engine_reclaim(f->engine, f->vm, 512 * MIB, f->now, on_done, f,
+					  &error));
+	g_assert_cmpint(last_target(f), ==, 700 * MIB);
+	g_assert_cmpuint(f->vm->parm[VMBC_RES_VMGUARPAGES].failcnt, ==, 1);
+	sample(f, 300 * MIB, 700 * MIB);
+	tick(f, 1);
+	g_assert_cmpuint(f->done_calls, ==, 2);
+	g_assert_false(vmbc_engine_reclaim(f->engine, f->vm, 64 * MIB, f->now, on_done, f,
+					   &error));
+	g_assert_error(error, VMBC_ERROR, VMBC_ERROR_GUARANTEE);
+}
+
+static void
+test_vmmpages_counts_once(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+
+	sample(f, 100 * MIB, 1024 * MIB);
+	g_assert_true(vmbc_engine_set_limits(f->engine, f->vm, VMBC_RES_VMMPAGES, 5 * MIB,
+					     5 * MIB, f->now, NULL, NULL, &error));
+	tick(f, 1);
+	tick(f, 1);
+	tick(f, 1);
+	g_assert_cmpuint(f->vm->parm[VMBC_RES_VMMPAGES].failcnt, ==, 1);
+	/* nothing to reclaim with a balloon */
+	g_assert_cmpuint(f->targets->len, ==, 0);
+}
+
+static void
+test_host_reclaims_idle_first(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	VmbcBeancounter *host = vmbc_engine_get_host(f->engine);
+	VmbcBeancounter *busy = vmbc_engine_add(f->engine, "busy", 1024 * MIB, &error);
+	VmbcSample s = {.physpages = 600 * MIB, .vmmpages = -1, .balloon_actual = 1024 * MIB};
+	VmbcGuestStats st = {.available = 50 * MIB, .free = 40 * MIB, .caches = 20 * MIB,
+			     .total = 1024 * MIB, .swap_in = 0, .major_faults = 0,
+			     .last_update = 5};
+
+	vmbc_engine_sample(f->engine, busy, &s, f->now);
+	vmbc_engine_set_guest_stats(f->engine, busy, &st);
+	/* web1 holds the same but says 80% of it is idle */
+	sample(f, 600 * MIB, 1024 * MIB);
+	stats(f, 820 * MIB, 700 * MIB, 100 * MIB, 0);
+	g_assert_true(vmbc_engine_set_limits(f->engine, host, VMBC_RES_PHYSPAGES, 1000 * MIB,
+					     2000 * MIB, f->now, NULL, NULL, &error));
+	tick(f, 1);
+	g_assert_cmpuint(count_events(f, VMBC_EVENT_HOST_RECLAIM), ==, 1);
+	g_assert_cmpuint(f->targets->len, ==, 1);
+	g_assert_cmpint(last_target(f), ==, 1024 * MIB - 64 * MIB);
+	g_assert_nonnull(strstr(g_ptr_array_index(f->events, 0), "'web1'"));
+	g_assert_cmpuint(host->parm[VMBC_RES_PHYSPAGES].failcnt, ==, 0);
+}
+
+static void
+test_host_limit_fails_at_guarantee(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	VmbcBeancounter *host = vmbc_engine_get_host(f->engine);
+
+	sample(f, 600 * MIB, 600 * MIB);
+	g_assert_true(vmbc_engine_set_guarantee(f->engine, f->vm, 600 * MIB, f->now, &error));
+	g_assert_true(vmbc_engine_set_limits(f->engine, host, VMBC_RES_PHYSPAGES, 300 * MIB,
+					     400 * MIB, f->now, NULL, NULL, &error));
+	tick(f, 1);
+	g_assert_cmpuint(host->parm[VMBC_RES_PHYSPAGES].failcnt, ==, 1);
+	g_assert_cmpuint(f->targets->len, ==, 0);
+	/* counted once per reclaim timeout, not every tick */
+	tick(f, 1);
+	g_assert_cmpuint(host->parm[VMBC_RES_PHYSPAGES].failcnt, ==, 1);
+}
+
+static void
+test_balloon_failed_async(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = g_error_new_literal(VMBC_ERROR, VMBC_ERROR_NO_BALLOON,
+						      "No balloon device has been activated");
+
+	sample(f, 400 * MIB, 1024 * MIB);
+	set_limits(f, 256 * MIB, 256 * MIB);
+	/* the backend learns afterwards that the request failed */
+	g_test_expect_message("vmbc-core", G_LOG_LEVEL_WARNING, "*balloon unusable*");
+	vmbc_engine_balloon_failed(f->engine, f->vm, VMBC_BALLOON_NO_DEVICE, error, f->now);
+	g_test_assert_expected_messages();
+	g_test_expect_message("vmbc-core", G_LOG_LEVEL_WARNING, "*no balloon device*");
+	tick(f, 1);
+	g_test_assert_expected_messages();
+	g_assert_cmpuint(f->vm->parm[VMBC_RES_PHYSPAGES].failcnt, ==, 1);
+}
+
+static void
+test_config_reload_keeps_counters(Fixture *f, gconstpointer data)
+{
+	VmbcEngineConfig config;
+
+	sample(f, 400 * MIB, 1024 * MIB);
+	f->vm->parm[VMBC_RES_PHYSPAGES].failcnt = 3;
+	vmbc_engine_config_init(&config);
+	config.tick_usec = 100000;
+	vmbc_engine_set_config(f->engine, &config);
+	g_assert_cmpint(vmbc_engine_get_config(f->engine)->tick_usec, ==, 100000);
+	g_assert_cmpuint(f->vm->parm[VMBC_RES_PHYSPAGES].failcnt, ==, 3);
+	g_assert_cmpint(f->vm->parm[VMBC_RES_PHYSPAGES].maxheld, ==, 400 * MIB);
+}
+
+static void
+test_escalation_names(void)
+{
+	g_autoptr(GError) error = NULL;
+	VmbcEscalation esc;
+
+	g_assert_true(vmbc_escalation_from_string("pause", &esc, &error));
+	g_assert_cmpint(esc, ==, VMBC_ESCALATE_PAUSE);
+	g_assert_true(vmbc_escalation_from_string("memory-high", &esc, &error));
+	g_assert_cmpint(esc, ==, VMBC_ESCALATE_MEMORY_HIGH);
+	g_assert_false(vmbc_escalation_from_string("kill", &esc, &error));
+	g_assert_error(error, VMBC_ERROR, VMBC_ERROR_INVALID);
+	g_assert_nonnull(strstr(error->message, "'kill'"));
+}
+
+#define ADD(path, fn) g_test_add("/vmbc/engine/" path, Fixture, NULL, fixture_setup, fn, \
+				 fixture_teardown)
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	/* failures are logged as warnings for the operator; they are what these tests provoke */
+	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+	ADD("charge-uncharge", test_charge_uncharge);
+	ADD("host/aggregates", test_host_aggregates);
+	ADD("limit-hit/done", test_limit_hit_done);
+	ADD("limit-hit/no-progress", test_limit_hit_no_progress);
+	ADD("limit-hit/slow-progress", test_limit_hit_slow_progress);
+	ADD("limit-hit/no-balloon-device", test_limit_hit_no_device);
+	ADD("limit-hit/no-balloon-driver", test_limit_hit_no_driver);
+	ADD("limit-hit/escalate", test_limit_hit_escalate);
+	ADD("limit-hit/balloon-failed-async", test_balloon_failed_async);
+	ADD("guarantee/floor", test_guarantee_floor);
+	ADD("guarantee/raise-deflates", test_guarantee_raise_deflates);
+	ADD("change/sync-success", test_change_sync_success);
+	ADD("change/within-limit", test_change_within_limit_immediate);
+	ADD("change/guarantee-error", test_change_guarantee_error);
+	ADD("change/no-progress-error", test_change_no_progress_error);
+	ADD("change/invalid", test_change_invalid);
+	ADD("change/vanished", test_change_vanished);
+	ADD("barrier-hit/gentle", test_barrier_gentle);
+	ADD("barrier-hit/rate-limited", test_barrier_rate_limited);
+	ADD("deflate/pressure", test_deflate_on_pressure);
+	ADD("deflate/near-barrier", test_deflate_not_over_barrier);
+	ADD("lying-stats", test_lying_stats);
+	ADD("reclaim/manual", test_manual_reclaim);
+	ADD("vmmpages/counts-once", test_vmmpages_counts_once);
+	ADD("host/reclaims-idle-first", test_host_reclaims_idle_first);
+	ADD("host/limit-fails-at-guarantee", test_host_limit_fails_at_guarantee);
+	ADD("config/reload-keeps-counters", test_config_reload_keeps_counters);
+	g_test_add_func("/vmbc/engine/escalation-names", test_escalation_names);
+	return g_test_run();
+}
