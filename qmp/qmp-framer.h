@@ -15,10 +15,9 @@ G_BEGIN_DECLS
 
 typedef struct _QmpFramer QmpFramer;
 
-QmpFramer *
-qmp_framer_new(gsize max_message);
-void
-qmp_framer_free(QmpFramer *self);
+/* A framer bounding one message to @max_message bytes (0: the 10 MiB default). */
+QmpFramer *qmp_framer_new(gsize max_message);
+void qmp_framer_free(QmpFramer *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QmpFramer, qmp_framer_free)
 
 /*
@@ -27,11 +26,15 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QmpFramer, qmp_framer_free)
  * message (anything but whitespace outside an object); the framer is then
  * unusable.
  */
-gboolean
-qmp_framer_push(QmpFramer *self, const gchar *data, gsize len, GError **error);
+gboolean qmp_framer_push(QmpFramer *self, const gchar *data, gsize len, GError **error);
 
 /* Pops the next complete message text (without trailing whitespace), or NULL. */
-gchar *
-qmp_framer_pop(QmpFramer *self);
+gchar *qmp_framer_pop(QmpFramer *self);
+
+/*
+ * Bytes of a message begun but not finished, 0 between messages. A stream
+ * that ends while this is non-zero ended with a truncated message.
+ */
+gsize qmp_framer_get_partial_size(QmpFramer *self);
 
 G_END_DECLS
