@@ -58,6 +58,7 @@ def main():
         print("SKIP: %s" % exc)
         return vmbcguest.SKIP
     os.makedirs(outdir, exist_ok=True)
+    vmbcguest.exit_on_sigterm()
     workdir = tempfile.mkdtemp(prefix="vmbc-qmp-record-")
     try:
         with vmbcguest.Guest(workdir, mem_mib=512, free_page_reporting=True) as g:

@@ -50,6 +50,7 @@ def main():
         print("SKIP: %s" % exc)
         return vmbcguest.SKIP
 
+    vmbcguest.exit_on_sigterm()
     workdir = tempfile.mkdtemp(prefix="vmbc-guest-boot-")
     try:
         with vmbcguest.Guest(workdir, mem_mib=512, free_page_reporting=True) as g:

@@ -104,6 +104,14 @@ def check_available(guest_dir=None):
     find_guest_dir(guest_dir)
 
 
+def exit_on_sigterm():
+    """Turns SIGTERM into SystemExit in the main thread, so `with Guest(...)` blocks and
+    finally clauses still stop QEMU and remove temp dirs when a test runner gives up on a test."""
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, handler)
+
+
 def wait_for(predicate, timeout, interval=0.05):
     """Calls predicate() until it returns a true value and returns that value; None on timeout."""
     deadline = time.monotonic() + timeout
@@ -338,8 +346,10 @@ class Guest:
                 os.unlink(path)
         t0 = time.monotonic()
         with open(self.qemu_log, "wb") as log:
+            # Same process group as the test: a test runner that kills the test's group on a
+            # timeout takes QEMU with it.
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+                                         stderr=subprocess.STDOUT)
         self.pid = self.proc.pid
         try:
             self._connect_serial(t0 + self.boot_timeout)
