@@ -21,6 +21,8 @@ struct _QmpServer {
 	gsize max_message;
 	GSocketService *service;
 	gchar *socket_path; /* created by us, removed on close */
+	dev_t socket_dev;   /* which file it is, so a replaced one is left alone */
+	ino_t socket_ino;
 	GPtrArray *connections;
 };
 
@@ -336,6 +338,10 @@ qmp_server_listen_unix(QmpServer *self, const gchar *path, GError **error)
 	}
 	g_free(self->socket_path);
 	self->socket_path = g_strdup(path);
+	if (g_lstat(path, &st) == 0) {
+		self->socket_dev = st.st_dev;
+		self->socket_ino = st.st_ino;
+	}
 	g_socket_service_start(self->service);
 	return TRUE;
 }
@@ -354,7 +360,11 @@ qmp_server_close(QmpServer *self)
 		g_clear_object(&self->service);
 	}
 	if (self->socket_path != NULL) {
-		g_unlink(self->socket_path);
+		GStatBuf st;
+
+		if (g_lstat(self->socket_path, &st) == 0 && st.st_dev == self->socket_dev &&
+		    st.st_ino == self->socket_ino)
+			g_unlink(self->socket_path);
 		g_clear_pointer(&self->socket_path, g_free);
 	}
 	/* shutting down removes each connection from the array, so walk a copy */
