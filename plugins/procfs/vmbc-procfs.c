@@ -1,0 +1,470 @@
+/*
+ * vmbc-procfs.c: host-side measurement of a VMM process through /proc (see
+ * vmbc-procfs.h): a cheap statm read every tick, the guest-RAM/VMM split from
+ * smaps now and then.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmbc-error.h"
+#include "vmbc-procfs.h"
+#include "vmbc-size.h"
+
+/* QEMU aligns guest RAM; a mapping this much larger than RAM still counts as RAM. */
+#define GUEST_RAM_SLACK (2 * 1024 * 1024)
+
+struct _VmbcProcSampler {
+	pid_t pid;
+	guint64 guest_ram_bytes;
+	gint64 smaps_interval;
+	gint statm_fd;	     /* -1 until opened */
+	gint64 next_smaps;   /* monotonic usec; 0 means now */
+	gint64 vmm_estimate; /* pages: resident minus guest RAM at the last smaps read */
+	gboolean guest_found;
+	guint smaps_reads;
+	VmbcSmapsSplit split;
+};
+
+void
+vmbc_smaps_split_clear(VmbcSmapsSplit *split)
+{
+	g_clear_pointer(&split->guest_name, g_free);
+	memset(split, 0, sizeof(*split));
+}
+
+/* One mapping being read. */
+typedef struct {
+	gboolean valid;
+	guint64 start;
+	guint64 end;
+	gchar perms[5];
+	const gchar *name; /* into the text */
+	gsize name_len;
+	guint64 rss; /* bytes */
+} Mapping;
+
+static gboolean
+is_hex(gchar c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+/* Reads hex digits at *p (at least one), moving *p past them. */
+static gboolean
+take_hex(const gchar **p, const gchar *end, guint64 *out)
+{
+	guint64 v = 0;
+	const gchar *q = *p;
+
+	if (q >= end || !is_hex(*q))
+		return FALSE;
+	for (; q < end && is_hex(*q); q++) {
+		if (v >> 60 != 0)
+			return FALSE;
+		v = (v << 4) | (guint64)g_ascii_xdigit_value(*q);
+	}
+	*p = q;
+	*out = v;
+	return TRUE;
+}
+
+static gboolean
+take_char(const gchar **p, const gchar *end, gchar c)
+{
+	if (*p >= end || **p != c)
+		return FALSE;
+	(*p)++;
+	return TRUE;
+}
+
+/* Skips a field of non-blanks followed by blanks; FALSE if the field is empty. */
+static gboolean
+skip_field(const gchar **p, const gchar *end)
+{
+	const gchar *q = *p;
+
+	while (q < end && *q != ' ' && *q != '\t')
+		q++;
+	if (q == *p)
+		return FALSE;
+	while (q < end && (*q == ' ' || *q == '\t'))
+		q++;
+	*p = q;
+	return TRUE;
+}
+
+/* "start-end perms offset dev inode [name]" */
+static gboolean
+parse_header(const gchar *line, const gchar *end, Mapping *m)
+{
+	const gchar *p = line;
+	const gchar *name_end;
+
+	memset(m, 0, sizeof(*m));
+	if (!take_hex(&p, end, &m->start) || !take_char(&p, end, '-') ||
+	    !take_hex(&p, end, &m->end) || !take_char(&p, end, ' '))
+		return FALSE;
+	if (end - p < 5 || p[4] != ' ')
+		return FALSE;
+	memcpy(m->perms, p, 4);
+	p += 5;
+	/* offset, device, inode */
+	for (guint i = 0; i < 3; i++) {
+		if (!skip_field(&p, end))
+			return FALSE;
+	}
+	name_end = end;
+	while (name_end > p && (name_end[-1] == ' ' || name_end[-1] == '\t'))
+		name_end--;
+	m->name = p;
+	m->name_len = (gsize)(name_end - p);
+	m->valid = m->end >= m->start;
+	return m->valid;
+}
+
+/* A header line starts "hex-hex "; field lines start with a capitalized key. */
+static gboolean
+looks_like_header(const gchar *line, const gchar *end)
+{
+	const gchar *p = line;
+
+	while (p < end && is_hex(*p))
+		p++;
+	return p > line && p < end && *p == '-';
+}
+
+/* "Rss:   1234 kB" -> bytes */
+static gboolean
+parse_kb_field(const gchar *line, const gchar *end, guint64 *bytes)
+{
+	const gchar *p = memchr(line, ':', (gsize)(end - line));
+	guint64 v = 0;
+
+	if (p == NULL)
+		return FALSE;
+	for (p++; p < end && *p == ' '; p++)
+		;
+	if (p >= end || !g_ascii_isdigit(*p))
+		return FALSE;
+	for (; p < end && g_ascii_isdigit(*p); p++) {
+		if (v > G_MAXUINT64 / 10 / 1024)
+			return FALSE;
+		v = v * 10 + (guint64)(*p - '0');
+	}
+	if (end - p != 3 || strncmp(p, " kB", 3) != 0)
+		return FALSE;
+	*bytes = v * 1024;
+	return TRUE;
+}
+
+static gboolean
+name_is_anonymous(const Mapping *m)
+{
+	if (m->name_len == 0)
+		return TRUE;
+	if (m->name_len >= 7 && strncmp(m->name, "/memfd:", 7) == 0)
+		return TRUE;
+	if (m->name_len >= 6 && strncmp(m->name, "[anon:", 6) == 0)
+		return TRUE;
+	return FALSE;
+}
+
+static void
+consider_mapping(const Mapping *m, guint64 guest_ram_bytes, VmbcSmapsSplit *split)
+{
+	guint64 size;
+
+	if (!m->valid)
+		return;
+	split->mappings++;
+	split->total_rss += m->rss;
+	size = m->end - m->start;
+	if (m->perms[0] != 'r' || m->perms[1] != 'w' || m->perms[2] == 'x')
+		return;
+	if (!name_is_anonymous(m))
+		return;
+	if (size < guest_ram_bytes || size - guest_ram_bytes > GUEST_RAM_SLACK)
+		return;
+	if (split->found &&
+	    (size < split->guest_size || (size == split->guest_size && m->rss <= split->guest_rss)))
+		return;
+	split->found = TRUE;
+	split->guest_start = m->start;
+	split->guest_size = size;
+	split->guest_rss = m->rss;
+	g_free(split->guest_name);
+	split->guest_name = g_strndup(m->name, m->name_len);
+}
+
+gboolean
+vmbc_smaps_parse(const gchar *text, gsize len, guint64 guest_ram_bytes, VmbcSmapsSplit *split,
+		 GError **error)
+{
+	const gchar *p = text;
+	const gchar *text_end = text + len;
+	Mapping cur = {0};
+	guint lineno = 0;
+
+	g_return_val_if_fail(text != NULL || len == 0, FALSE);
+	g_return_val_if_fail(split != NULL, FALSE);
+
+	vmbc_smaps_split_clear(split);
+	while (p < text_end) {
+		const gchar *nl = memchr(p, '\n', (gsize)(text_end - p));
+		const gchar *end = nl != NULL ? nl : text_end;
+
+		lineno++;
+		if (end == p) {
+			/* blank line: tolerated */
+		} else if (looks_like_header(p, end)) {
+			consider_mapping(&cur, guest_ram_bytes, split);
+			if (!parse_header(p, end, &cur)) {
+				g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
+					    "smaps line %u: bad mapping header '%.*s'", lineno,
+					    (int)MIN(end - p, 80), p);
+				vmbc_smaps_split_clear(split);
+				return FALSE;
+			}
+		} else if (end - p > 4 && strncmp(p, "Rss:", 4) == 0) {
+			guint64 bytes = 0;
+			if (!cur.valid || !parse_kb_field(p, end, &bytes)) {
+				g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
+					    "smaps line %u: bad Rss line '%.*s'", lineno,
+					    (int)MIN(end - p, 80), p);
+				vmbc_smaps_split_clear(split);
+				return FALSE;
+			}
+			cur.rss = bytes;
+		}
+		p = nl != NULL ? nl + 1 : text_end;
+	}
+	consider_mapping(&cur, guest_ram_bytes, split);
+	return TRUE;
+}
+
+VmbcProcSampler *
+vmbc_proc_sampler_new(pid_t pid, guint64 guest_ram_bytes)
+{
+	VmbcProcSampler *s;
+
+	g_return_val_if_fail(pid > 0, NULL);
+
+	s = g_new0(VmbcProcSampler, 1);
+	s->pid = pid;
+	s->guest_ram_bytes = guest_ram_bytes;
+	s->smaps_interval = VMBC_PROC_DEFAULT_SMAPS_INTERVAL;
+	s->statm_fd = -1;
+	return s;
+}
+
+void
+vmbc_proc_sampler_free(VmbcProcSampler *s)
+{
+	if (s == NULL)
+		return;
+	if (s->statm_fd >= 0)
+		close(s->statm_fd);
+	vmbc_smaps_split_clear(&s->split);
+	g_free(s);
+}
+
+void
+vmbc_proc_sampler_set_smaps_interval(VmbcProcSampler *s, gint64 interval_usec)
+{
+	g_return_if_fail(s != NULL);
+	g_return_if_fail(interval_usec > 0);
+	s->smaps_interval = interval_usec;
+}
+
+pid_t
+vmbc_proc_sampler_get_pid(VmbcProcSampler *s)
+{
+	return s->pid;
+}
+
+const VmbcSmapsSplit *
+vmbc_proc_sampler_get_split(VmbcProcSampler *s)
+{
+	return &s->split;
+}
+
+guint
+vmbc_proc_sampler_get_smaps_reads(VmbcProcSampler *s)
+{
+	return s->smaps_reads;
+}
+
+static void
+set_vanished(VmbcProcSampler *s, GError **error)
+{
+	g_set_error(error, VMBC_ERROR, VMBC_ERROR_VANISHED, "process %d is gone", (int)s->pid);
+}
+
+static gboolean
+errno_vanished(int err)
+{
+	return err == ESRCH || err == ENOENT;
+}
+
+/* Resident pages from statm ("size resident shared text lib data dt"). */
+static gboolean
+read_statm(VmbcProcSampler *s, gint64 *resident, GError **error)
+{
+	gchar buf[256];
+	gchar *end = NULL;
+	guint64 size;
+	guint64 res;
+	ssize_t n;
+
+	if (s->statm_fd < 0) {
+		g_autofree gchar *path = g_strdup_printf("/proc/%d/statm", (int)s->pid);
+		s->statm_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (s->statm_fd < 0) {
+			int err = errno;
+			if (errno_vanished(err)) {
+				set_vanished(s, error);
+				return FALSE;
+			}
+			g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "cannot open %s: %s",
+				    path, g_strerror(err));
+			return FALSE;
+		}
+	}
+	do {
+		n = pread(s->statm_fd, buf, sizeof(buf) - 1, 0);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		int err = errno;
+		if (errno_vanished(err)) {
+			set_vanished(s, error);
+			return FALSE;
+		}
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "cannot read /proc/%d/statm: %s",
+			    (int)s->pid, g_strerror(err));
+		return FALSE;
+	}
+	buf[n] = '\0';
+	size = g_ascii_strtoull(buf, &end, 10);
+	if (end == buf || *end != ' ') {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED,
+			    "cannot parse /proc/%d/statm: '%s'", (int)s->pid, g_strchomp(buf));
+		return FALSE;
+	}
+	{
+		const gchar *p = end + 1;
+		res = g_ascii_strtoull(p, &end, 10);
+		if (end == p || res > G_MAXINT64) {
+			g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED,
+				    "cannot parse /proc/%d/statm: '%s'", (int)s->pid,
+				    g_strchomp(buf));
+			return FALSE;
+		}
+	}
+	/* An exited process that is not reaped yet has no memory at all. */
+	if (size == 0) {
+		set_vanished(s, error);
+		return FALSE;
+	}
+	*resident = (gint64)res;
+	return TRUE;
+}
+
+static gboolean
+read_smaps(VmbcProcSampler *s, GError **error)
+{
+	g_autofree gchar *path = g_strdup_printf("/proc/%d/smaps", (int)s->pid);
+	g_autofree gchar *text = NULL;
+	g_autoptr(GError) error_local = NULL;
+	gsize len = 0;
+
+	if (!g_file_get_contents(path, &text, &len, &error_local)) {
+		/* ESRCH has no GFileError of its own: ask whether the process is there. */
+		g_autofree gchar *dir = g_strdup_printf("/proc/%d", (int)s->pid);
+		if (g_error_matches(error_local, G_FILE_ERROR, G_FILE_ERROR_NOENT) ||
+		    !g_file_test(dir, G_FILE_TEST_EXISTS)) {
+			set_vanished(s, error);
+			return FALSE;
+		}
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "%s", error_local->message);
+		return FALSE;
+	}
+	s->smaps_reads++;
+	if (!vmbc_smaps_parse(text, len, s->guest_ram_bytes, &s->split, error)) {
+		g_prefix_error(error, "%s: ", path);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* The next smaps read, a little early at random so that VMs adopted together spread out. */
+static void
+schedule_smaps(VmbcProcSampler *s, gint64 now)
+{
+	gint64 jitter = s->smaps_interval / 8;
+
+	s->next_smaps = now + s->smaps_interval;
+	if (jitter > 0)
+		s->next_smaps -= g_random_int_range(0, (gint32)MIN(jitter, G_MAXINT32));
+}
+
+gboolean
+vmbc_proc_sampler_read(VmbcProcSampler *s, gboolean full, gint64 now_usec, gint64 *guest_pages,
+		       gint64 *vmm_pages, GError **error)
+{
+	gsize page_size = vmbc_page_size();
+	gint64 ram_pages;
+	gint64 resident = 0;
+	gint64 guest;
+
+	g_return_val_if_fail(s != NULL, FALSE);
+	g_return_val_if_fail(guest_pages != NULL && vmm_pages != NULL, FALSE);
+
+	ram_pages = (gint64)((s->guest_ram_bytes + GUEST_RAM_SLACK) / page_size);
+	if (!read_statm(s, &resident, error))
+		return FALSE;
+	guest = resident - s->vmm_estimate;
+	if (s->smaps_reads == 0 || full || now_usec >= s->next_smaps ||
+	    (s->guest_found && (guest < 0 || guest > ram_pages))) {
+		gint64 guest_rss;
+		if (!read_smaps(s, error))
+			return FALSE;
+		/* statm again: the pair should describe one moment. */
+		if (!read_statm(s, &resident, error))
+			return FALSE;
+		s->guest_found = s->split.found;
+		guest_rss = (gint64)(s->split.guest_rss / page_size);
+		if (s->guest_found) {
+			/*
+			 * The estimate is taken against statm, not the smaps total,
+			 * so that between smaps reads guest = resident - estimate
+			 * continues where smaps left off.
+			 */
+			s->vmm_estimate = MAX(resident - guest_rss, 0);
+			guest = MIN(guest_rss, resident);
+		} else {
+			s->vmm_estimate = 0;
+			guest = resident;
+		}
+		schedule_smaps(s, now_usec);
+	}
+	*guest_pages = CLAMP(guest, 0, resident);
+	*vmm_pages = resident - *guest_pages;
+	return TRUE;
+}
+
+gint64
+vmbc_proc_ksm_merging_pages(pid_t pid)
+{
+	g_autofree gchar *path = g_strdup_printf("/proc/%d/ksm_merging_pages", (int)pid);
+	g_autofree gchar *text = NULL;
+	guint64 v = 0;
+
+	if (!g_file_get_contents(path, &text, NULL, NULL))
+		return -1;
+	g_strstrip(text);
+	if (!g_ascii_string_to_unsigned(text, 10, 0, G_MAXINT64, &v, NULL))
+		return -1;
+	return (gint64)v;
+}

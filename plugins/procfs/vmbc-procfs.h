@@ -1,0 +1,106 @@
+/*
+ * vmbc-procfs.h: host-side measurement of a VMM process through /proc.
+ *
+ * held is host-side truth (SPEC §2): how many of a VM's guest-RAM pages the
+ * host maps now, and how many other pages its VMM process keeps resident.
+ * Reading /proc/PID/smaps for one QEMU costs about 2 ms, /proc/PID/statm
+ * about 10 us, so a VmbcProcSampler reads statm every tick and splits guest
+ * RAM from the rest with smaps only now and then (SPEC §6 "Reading /proc").
+ *
+ * Nothing here needs a main loop or GObject; the backends call it from their
+ * sample vfunc.
+ */
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+G_BEGIN_DECLS
+
+/* How often the split is re-derived from smaps unless told otherwise. */
+#define VMBC_PROC_DEFAULT_SMAPS_INTERVAL (10 * G_USEC_PER_SEC)
+
+/* What one pass over smaps found. Sizes in bytes. */
+typedef struct {
+	guint64 total_rss;   /* Rss of every mapping */
+	gboolean found;	     /* a mapping that looks like guest RAM exists */
+	guint64 guest_start; /* its start address */
+	guint64 guest_size;  /* its size */
+	guint64 guest_rss;   /* its Rss */
+	gchar *guest_name;   /* its path column: "" for plain anonymous memory */
+	guint mappings;	     /* how many mappings were read */
+} VmbcSmapsSplit;
+
+void vmbc_smaps_split_clear(VmbcSmapsSplit *split);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VmbcSmapsSplit, vmbc_smaps_split_clear)
+
+/*
+ * Parses the text of a /proc/PID/smaps file and finds the guest-RAM mapping
+ * of a VM with @guest_ram_bytes of RAM: a readable, writable, non-executable
+ * mapping that is plain anonymous memory (no path), a memfd ("/memfd:...")
+ * or a named anonymous one ("[anon:...]"), whose size is @guest_ram_bytes or
+ * up to 2 MiB more (alignment). When several match, the largest wins (then
+ * the one with more Rss). QEMU 7.2 with -m 512 maps "7f..-7f.. rw-p 00000000
+ * 00:00 0" of exactly 512 MiB; with memory-backend-memfd,
+ * "/memfd:memory-backend-memfd (deleted)", rw-s. TCG's code buffer is rwx
+ * and so never mistaken for guest RAM.
+ *
+ * @split is filled (and must be cleared by the caller); no match is not an
+ * error (@split->found is FALSE). Returns FALSE with VMBC_ERROR_INVALID if the
+ * text is not smaps (a header or an Rss line that does not parse).
+ */
+gboolean vmbc_smaps_parse(const gchar *text, gsize len, guint64 guest_ram_bytes,
+			  VmbcSmapsSplit *split, GError **error);
+
+typedef struct _VmbcProcSampler VmbcProcSampler;
+
+/*
+ * A sampler for the process @pid whose guest has @guest_ram_bytes of RAM.
+ * Opens nothing yet: the first vmbc_proc_sampler_read() does, and always
+ * reads smaps.
+ */
+VmbcProcSampler *vmbc_proc_sampler_new(pid_t pid, guint64 guest_ram_bytes);
+
+void vmbc_proc_sampler_free(VmbcProcSampler *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmbcProcSampler, vmbc_proc_sampler_free)
+
+/* How often smaps is read (usec, > 0); a small random jitter spreads many VMs apart. */
+void vmbc_proc_sampler_set_smaps_interval(VmbcProcSampler *s, gint64 interval_usec);
+
+pid_t vmbc_proc_sampler_get_pid(VmbcProcSampler *s);
+
+/*
+ * Measures the process now (@now_usec: monotonic). @guest_pages is the
+ * guest RAM resident on the host, @vmm_pages the rest of the process's
+ * resident pages, both in pages of the host page size.
+ *
+ * On most calls only statm is read (with pread on a descriptor kept open):
+ * guest = resident - the VMM estimate from the last smaps read. smaps is read
+ * again when @full is TRUE, when the smaps interval has passed, or when the
+ * estimate is implausible (negative, above the guest's RAM).
+ *
+ * If no mapping looks like guest RAM, every resident page is counted as
+ * guest (charging too much rather than too little) and
+ * vmbc_proc_sampler_get_split() says so.
+ *
+ * Returns FALSE with VMBC_ERROR_VANISHED ("process 1234 is gone") once the
+ * process has exited (its descriptor stays tied to the first process with
+ * that PID, so a reused PID is never measured instead); other read errors
+ * are VMBC_ERROR_FAILED naming the file. The outputs are untouched on error.
+ */
+gboolean vmbc_proc_sampler_read(VmbcProcSampler *s, gboolean full, gint64 now_usec,
+				gint64 *guest_pages, gint64 *vmm_pages, GError **error);
+
+/* What the last smaps read found (borrowed; found is FALSE before the first one). */
+const VmbcSmapsSplit *vmbc_proc_sampler_get_split(VmbcProcSampler *s);
+
+/* How many times smaps was read, for tests and debugging. */
+guint vmbc_proc_sampler_get_smaps_reads(VmbcProcSampler *s);
+
+/*
+ * /proc/PID/ksm_merging_pages: the process's pages merged by KSM, or -1 if
+ * the kernel does not have the file (before 6.1) or it cannot be read.
+ */
+gint64 vmbc_proc_ksm_merging_pages(pid_t pid);
+
+G_END_DECLS
