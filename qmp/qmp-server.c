@@ -410,6 +410,9 @@ qmp_server_connection_send_event(QmpServerConnection *conn, const gchar *name, J
 {
 	g_return_if_fail(QMP_IS_SERVER_CONNECTION(conn));
 	g_return_if_fail(name != NULL);
+	/* as QEMU: no events before capabilities negotiation */
+	if (!conn->negotiated)
+		return;
 	qmp_server_connection_send_object(conn, qmp_event_new(name, data));
 }
 
