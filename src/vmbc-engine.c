@@ -92,6 +92,10 @@ vmbc_event_type_to_string(VmbcEventType type)
 		return "VMBC_ESCALATED";
 	case VMBC_EVENT_HOST_RECLAIM:
 		return "VMBC_HOST_RECLAIM";
+	case VMBC_EVENT_DOMAIN_ADDED:
+		return "VMBC_DOMAIN_ADDED";
+	case VMBC_EVENT_DOMAIN_REMOVED:
+		return "VMBC_DOMAIN_REMOVED";
 	default:
 		return "VMBC_UNKNOWN";
 	}

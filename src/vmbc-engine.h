@@ -60,6 +60,8 @@ typedef enum {
 	VMBC_EVENT_DEFLATE,	      /* memory given back to a pressured guest */
 	VMBC_EVENT_ESCALATED,	      /* the escalation ran */
 	VMBC_EVENT_HOST_RECLAIM,      /* the host over its barrier took from a VM */
+	VMBC_EVENT_DOMAIN_ADDED,      /* emitted by the daemon, not the engine */
+	VMBC_EVENT_DOMAIN_REMOVED,
 } VmbcEventType;
 
 const gchar *

@@ -1,0 +1,170 @@
+/*
+ * vmbc-backend.c: the VmbcBackend base class: vfunc dispatch with sane
+ * defaults, and the helpers through which a backend reaches the daemon.
+ */
+#include "vmbc-backend.h"
+#include "vmbc-daemon-private.h"
+
+typedef struct {
+	gchar *name;
+	VmbcDaemon *daemon; /* not a reference: the daemon owns its backends */
+} VmbcBackendPrivate;
+
+G_DEFINE_TYPE_WITH_PRIVATE(VmbcBackend, vmbc_backend, G_TYPE_OBJECT)
+
+#define GET_PRIVATE(o) ((VmbcBackendPrivate *)vmbc_backend_get_instance_private(o))
+
+static void
+vmbc_backend_finalize(GObject *object)
+{
+	VmbcBackendPrivate *priv = GET_PRIVATE(VMBC_BACKEND(object));
+	g_free(priv->name);
+	G_OBJECT_CLASS(vmbc_backend_parent_class)->finalize(object);
+}
+
+static void
+vmbc_backend_class_init(VmbcBackendClass *klass)
+{
+	GObjectClass *object_class = G_OBJECT_CLASS(klass);
+	object_class->finalize = vmbc_backend_finalize;
+}
+
+static void
+vmbc_backend_init(VmbcBackend *self)
+{
+}
+
+void
+vmbc_backend_setup(VmbcBackend *self, const gchar *name, VmbcDaemon *daemon)
+{
+	VmbcBackendPrivate *priv = GET_PRIVATE(self);
+	g_free(priv->name);
+	priv->name = g_strdup(name);
+	priv->daemon = daemon;
+}
+
+const gchar *
+vmbc_backend_get_name(VmbcBackend *self)
+{
+	return GET_PRIVATE(self)->name;
+}
+
+VmbcDaemon *
+vmbc_backend_get_daemon(VmbcBackend *self)
+{
+	return GET_PRIVATE(self)->daemon;
+}
+
+VmbcEngine *
+vmbc_backend_get_engine(VmbcBackend *self)
+{
+	return vmbc_daemon_get_engine(GET_PRIVATE(self)->daemon);
+}
+
+const VmbcConfig *
+vmbc_backend_get_config(VmbcBackend *self)
+{
+	return vmbc_daemon_get_config(GET_PRIVATE(self)->daemon);
+}
+
+gint64
+vmbc_backend_now(VmbcBackend *self)
+{
+	return vmbc_daemon_now(GET_PRIVATE(self)->daemon);
+}
+
+VmbcBeancounter *
+vmbc_backend_add_vm(VmbcBackend *self, const gchar *name, gint64 max_pages,
+		    gpointer backend_data, GDestroyNotify free_func, GError **error)
+{
+	return vmbc_daemon_add_vm(GET_PRIVATE(self)->daemon, self, name, max_pages, backend_data,
+				  free_func, error);
+}
+
+void
+vmbc_backend_remove_vm(VmbcBackend *self, VmbcBeancounter *bc)
+{
+	vmbc_daemon_remove_vm(GET_PRIVATE(self)->daemon, bc);
+}
+
+gboolean
+vmbc_backend_start(VmbcBackend *self, GError **error)
+{
+	VmbcBackendClass *klass = VMBC_BACKEND_GET_CLASS(self);
+	if (klass->start == NULL)
+		return TRUE;
+	if (!klass->start(self, error)) {
+		g_prefix_error(error, "backend %s: ", vmbc_backend_get_name(self));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+void
+vmbc_backend_stop(VmbcBackend *self)
+{
+	VmbcBackendClass *klass = VMBC_BACKEND_GET_CLASS(self);
+	if (klass->stop != NULL)
+		klass->stop(self);
+}
+
+gboolean
+vmbc_backend_reload(VmbcBackend *self, const VmbcConfig *config, GError **error)
+{
+	VmbcBackendClass *klass = VMBC_BACKEND_GET_CLASS(self);
+	if (klass->reload == NULL)
+		return TRUE;
+	return klass->reload(self, config, error);
+}
+
+void
+vmbc_backend_sample(VmbcBackend *self, gint64 now)
+{
+	VmbcBackendClass *klass = VMBC_BACKEND_GET_CLASS(self);
+	if (klass->sample != NULL)
+		klass->sample(self, now);
+}
+
+gboolean
+vmbc_backend_set_balloon(VmbcBackend *self, VmbcBeancounter *bc, gint64 target_pages,
+			 GError **error)
+{
+	VmbcBackendClass *klass = VMBC_BACKEND_GET_CLASS(self);
+	if (klass->set_balloon == NULL) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_NO_BALLOON,
+			    "backend %s cannot set balloons", vmbc_backend_get_name(self));
+		return FALSE;
+	}
+	return klass->set_balloon(self, bc, target_pages, error);
+}
+
+gboolean
+vmbc_backend_escalate(VmbcBackend *self, VmbcBeancounter *bc, VmbcEscalation how,
+		      GError **error)
+{
+	VmbcBackendClass *klass = VMBC_BACKEND_GET_CLASS(self);
+	if (klass->escalate == NULL) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED,
+			    "backend %s cannot escalate with '%s'", vmbc_backend_get_name(self),
+			    vmbc_escalation_to_string(how));
+		return FALSE;
+	}
+	return klass->escalate(self, bc, how, error);
+}
+
+void
+vmbc_backend_describe(VmbcBackend *self, VmbcBeancounter *bc, JsonBuilder *builder)
+{
+	VmbcBackendClass *klass = VMBC_BACKEND_GET_CLASS(self);
+	if (klass->describe != NULL)
+		klass->describe(self, bc, builder);
+}
+
+gboolean
+vmbc_backend_is_up(VmbcBackend *self)
+{
+	VmbcBackendClass *klass = VMBC_BACKEND_GET_CLASS(self);
+	if (klass->is_up == NULL)
+		return TRUE;
+	return klass->is_up(self);
+}

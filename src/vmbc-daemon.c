@@ -1,0 +1,462 @@
+/*
+ * vmbc-daemon.c: the daemon proper. It wires the engine to the backends (the
+ * engine's actuator dispatches to the backend that owns the VM), applies
+ * configured and saved limits when a VM appears, runs the tick, and keeps
+ * runtime limit changes in the state file.
+ */
+#include "config.h"
+
+#include <unistd.h>
+
+#include "vmbc-control.h"
+#include "vmbc-daemon-private.h"
+#include "vmbc-plugin-table.h"
+
+#ifdef VMBC_HAVE_METRICS
+#include "vmbc-metrics.h"
+#endif
+
+const gdouble vmbc_tick_bucket_bounds[VMBC_TICK_BUCKETS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+};
+
+typedef struct {
+	VmbcDaemonEventFunc func;
+	gpointer user_data;
+} Listener;
+
+struct _VmbcDaemon {
+	VmbcConfig *config;
+	VmbcEngine *engine;
+	VmbcState *state;
+	GPtrArray *backends; /* VmbcBackend*, owned */
+	GHashTable *owner;   /* VmbcBeancounter* -> VmbcBackend* */
+	VmbcControl *control;
+	guint tick_id;
+	gint64 tick_usec;
+	VmbcTickStats tick_stats;
+	GArray *listeners;
+#ifdef VMBC_HAVE_METRICS
+	VmbcMetrics *metrics;
+#endif
+};
+
+static gboolean
+actuator_set_balloon(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target, gpointer user_data,
+		     GError **error)
+{
+	VmbcDaemon *daemon = user_data;
+	VmbcBackend *backend = g_hash_table_lookup(daemon->owner, bc);
+	if (backend == NULL) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_NO_BALLOON, "'%s' has no backend",
+			    bc->name);
+		return FALSE;
+	}
+	return vmbc_backend_set_balloon(backend, bc, target, error);
+}
+
+static gboolean
+actuator_escalate(VmbcEngine *engine, VmbcBeancounter *bc, VmbcEscalation how,
+		  gpointer user_data, GError **error)
+{
+	VmbcDaemon *daemon = user_data;
+	VmbcBackend *backend = g_hash_table_lookup(daemon->owner, bc);
+	if (backend == NULL) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "'%s' has no backend",
+			    bc->name);
+		return FALSE;
+	}
+	return vmbc_backend_escalate(backend, bc, how, error);
+}
+
+static void
+on_engine_event(VmbcEngine *engine, const VmbcEvent *event, gpointer user_data)
+{
+	VmbcDaemon *daemon = user_data;
+	for (guint i = 0; i < daemon->listeners->len; i++) {
+		Listener *l = &g_array_index(daemon->listeners, Listener, i);
+		l->func(daemon, event, l->user_data);
+	}
+}
+
+VmbcDaemon *
+vmbc_daemon_new(VmbcConfig *config)
+{
+	VmbcDaemon *daemon = g_new0(VmbcDaemon, 1);
+	VmbcActuator act = {actuator_set_balloon, actuator_escalate};
+
+	daemon->config = config;
+	daemon->engine = vmbc_engine_new(&config->engine);
+	vmbc_engine_set_actuator(daemon->engine, &act, daemon);
+	vmbc_engine_set_event_func(daemon->engine, on_engine_event, daemon);
+	daemon->state = vmbc_state_new(config->state_dir);
+	daemon->backends = g_ptr_array_new_with_free_func(g_object_unref);
+	daemon->owner = g_hash_table_new(g_direct_hash, g_direct_equal);
+	daemon->listeners = g_array_new(FALSE, FALSE, sizeof(Listener));
+	return daemon;
+}
+
+void
+vmbc_daemon_free(VmbcDaemon *daemon)
+{
+	if (daemon == NULL)
+		return;
+	vmbc_daemon_stop(daemon);
+	g_clear_pointer(&daemon->control, vmbc_control_free);
+#ifdef VMBC_HAVE_METRICS
+	g_clear_pointer(&daemon->metrics, vmbc_metrics_free);
+#endif
+	g_ptr_array_unref(daemon->backends);
+	vmbc_engine_free(daemon->engine);
+	g_hash_table_unref(daemon->owner);
+	vmbc_state_free(daemon->state);
+	vmbc_config_free(daemon->config);
+	g_array_unref(daemon->listeners);
+	g_free(daemon);
+}
+
+gint64
+vmbc_daemon_now(VmbcDaemon *daemon)
+{
+	return g_get_monotonic_time();
+}
+
+VmbcEngine *
+vmbc_daemon_get_engine(VmbcDaemon *daemon)
+{
+	return daemon->engine;
+}
+
+const VmbcConfig *
+vmbc_daemon_get_config(VmbcDaemon *daemon)
+{
+	return daemon->config;
+}
+
+GPtrArray *
+vmbc_daemon_get_backends(VmbcDaemon *daemon)
+{
+	return daemon->backends;
+}
+
+const VmbcTickStats *
+vmbc_daemon_get_tick_stats(VmbcDaemon *daemon)
+{
+	return &daemon->tick_stats;
+}
+
+VmbcBackend *
+vmbc_daemon_get_backend_for(VmbcDaemon *daemon, VmbcBeancounter *bc)
+{
+	return g_hash_table_lookup(daemon->owner, bc);
+}
+
+void
+vmbc_daemon_add_event_listener(VmbcDaemon *daemon, VmbcDaemonEventFunc func, gpointer user_data)
+{
+	Listener l = {func, user_data};
+	g_array_append_val(daemon->listeners, l);
+}
+
+void
+vmbc_daemon_emit_domain_event(VmbcDaemon *daemon, VmbcBeancounter *bc, gboolean added)
+{
+	g_autofree gchar *message = g_strdup_printf(
+		added ? "'%s' added (beancounter %u)" : "'%s' removed (beancounter %u)", bc->name,
+		bc->id);
+	VmbcEvent ev = {
+		.type = added ? VMBC_EVENT_DOMAIN_ADDED : VMBC_EVENT_DOMAIN_REMOVED,
+		.bc = bc,
+		.resource = VMBC_RES_PHYSPAGES,
+		.held = bc->parm[VMBC_RES_PHYSPAGES].held,
+		.barrier = bc->parm[VMBC_RES_PHYSPAGES].barrier,
+		.limit = bc->parm[VMBC_RES_PHYSPAGES].limit,
+		.target = -1,
+		.reason = VMBC_ERROR_FAILED,
+		.message = message,
+	};
+	on_engine_event(daemon->engine, &ev, daemon);
+}
+
+/* [defaults], [domain NAME] and then saved runtime limits, in that order. */
+static void
+apply_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, gboolean runtime_too)
+{
+	VmbcLimitSpec spec;
+	g_autoptr(GError) error = NULL;
+	gint64 barrier, limit, guarantee, vmm_limit;
+	gint64 now = vmbc_daemon_now(daemon);
+
+	vmbc_config_get_spec(daemon->config, bc->name, &spec);
+	if (!vmbc_config_resolve_limits(&spec, bc->max_pages, &barrier, &limit, &guarantee,
+					&vmm_limit, &error)) {
+		g_warning("VM '%s': configured limits not applied: %s", bc->name, error->message);
+		g_clear_error(&error);
+	} else {
+		gint64 sb, sl;
+		/* a saved runtime value wins over the file */
+		if (!vmbc_state_get(daemon->state, bc->name, VMBC_RES_PHYSPAGES, &sb, &sl) &&
+		    !vmbc_engine_set_limits(daemon->engine, bc, VMBC_RES_PHYSPAGES, barrier,
+					    limit, now, NULL, NULL, &error)) {
+			g_warning("VM '%s': %s", bc->name, error->message);
+			g_clear_error(&error);
+		}
+		if (!vmbc_state_get(daemon->state, bc->name, VMBC_RES_VMGUARPAGES, &sb, &sl) &&
+		    guarantee > 0 &&
+		    !vmbc_engine_set_guarantee(daemon->engine, bc, MIN(guarantee, bc->max_pages),
+					       now, &error)) {
+			g_warning("VM '%s': %s", bc->name, error->message);
+			g_clear_error(&error);
+		}
+		if (!vmbc_state_get(daemon->state, bc->name, VMBC_RES_VMMPAGES, &sb, &sl) &&
+		    !vmbc_engine_set_limits(daemon->engine, bc, VMBC_RES_VMMPAGES, vmm_limit,
+					    vmm_limit, now, NULL, NULL, &error)) {
+			g_warning("VM '%s': %s", bc->name, error->message);
+			g_clear_error(&error);
+		}
+		if (spec.shares > 0)
+			bc->shares = (guint)spec.shares;
+	}
+	if (!runtime_too)
+		return;
+	for (guint r = 0; r < VMBC_RES_COUNT; r++) {
+		gint64 b, l;
+		if (!vmbc_state_get(daemon->state, bc->name, r, &b, &l))
+			continue;
+		if (!vmbc_engine_set_limits(daemon->engine, bc, r, b, l, now, NULL, NULL,
+					    &error)) {
+			g_warning("VM '%s': saved %s limits not applied: %s", bc->name,
+				  vmbc_resource_name(r), error->message);
+			g_clear_error(&error);
+		}
+	}
+}
+
+static void
+apply_host_limits(VmbcDaemon *daemon)
+{
+	VmbcBeancounter *host = vmbc_engine_get_host(daemon->engine);
+	gint64 host_pages = (gint64)(sysconf(_SC_PHYS_PAGES));
+	gint64 b = VMBC_UNLIMITED, l = VMBC_UNLIMITED;
+	g_autoptr(GError) error = NULL;
+
+	if (daemon->config->host_limit != NULL &&
+	    !vmbc_size_parse(daemon->config->host_limit, vmbc_page_size(), host_pages, &l, &error)) {
+		g_warning("[host] limit not applied: %s", error->message);
+		g_clear_error(&error);
+	}
+	if (daemon->config->host_barrier != NULL) {
+		if (!vmbc_size_parse(daemon->config->host_barrier, vmbc_page_size(), host_pages, &b,
+				     &error)) {
+			g_warning("[host] barrier not applied: %s", error->message);
+			g_clear_error(&error);
+		}
+	} else {
+		b = l;
+	}
+	vmbc_state_get(daemon->state, "host", VMBC_RES_PHYSPAGES, &b, &l);
+	host->max_pages = host_pages;
+	if (b > l)
+		b = l;
+	if (!vmbc_engine_set_limits(daemon->engine, host, VMBC_RES_PHYSPAGES, b, l,
+				    vmbc_daemon_now(daemon), NULL, NULL, &error))
+		g_warning("host limits not applied: %s", error->message);
+}
+
+VmbcBeancounter *
+vmbc_daemon_add_vm(VmbcDaemon *daemon, VmbcBackend *backend, const gchar *name,
+		   gint64 max_pages, gpointer backend_data, GDestroyNotify free_func,
+		   GError **error)
+{
+	VmbcBeancounter *bc = vmbc_engine_add(daemon->engine, name, max_pages, error);
+
+	if (bc == NULL) {
+		if (free_func != NULL && backend_data != NULL)
+			free_func(backend_data);
+		return NULL;
+	}
+	bc->backend_data = backend_data;
+	bc->backend_data_free = free_func;
+	g_hash_table_insert(daemon->owner, bc, backend);
+	apply_limits(daemon, bc, TRUE);
+	vmbc_daemon_emit_domain_event(daemon, bc, TRUE);
+	return bc;
+}
+
+void
+vmbc_daemon_remove_vm(VmbcDaemon *daemon, VmbcBeancounter *bc)
+{
+	vmbc_daemon_emit_domain_event(daemon, bc, FALSE);
+	g_hash_table_remove(daemon->owner, bc);
+	vmbc_engine_remove(daemon->engine, bc);
+}
+
+static void
+record_tick(VmbcDaemon *daemon, gint64 usec)
+{
+	VmbcTickStats *st = &daemon->tick_stats;
+	gdouble secs = (gdouble)usec / 1e6;
+
+	st->ticks++;
+	st->last_seconds = secs;
+	st->sum_seconds += secs;
+	for (guint i = 0; i < VMBC_TICK_BUCKETS; i++) {
+		if (secs <= vmbc_tick_bucket_bounds[i])
+			st->buckets[i]++;
+	}
+	if (usec > daemon->tick_usec) {
+		st->overruns++;
+		g_warning("tick took %.3f s, longer than the tick interval %.3f s", secs,
+			  (gdouble)daemon->tick_usec / 1e6);
+	}
+}
+
+static gboolean
+on_tick(gpointer user_data)
+{
+	VmbcDaemon *daemon = user_data;
+	gint64 start = vmbc_daemon_now(daemon);
+
+	for (guint i = 0; i < daemon->backends->len; i++)
+		vmbc_backend_sample(g_ptr_array_index(daemon->backends, i), start);
+	vmbc_engine_tick(daemon->engine, vmbc_daemon_now(daemon));
+	record_tick(daemon, vmbc_daemon_now(daemon) - start);
+	return G_SOURCE_CONTINUE;
+}
+
+static void
+start_ticking(VmbcDaemon *daemon)
+{
+	g_clear_handle_id(&daemon->tick_id, g_source_remove);
+	daemon->tick_usec = daemon->config->engine.tick_usec;
+	daemon->tick_id = g_timeout_add_full(G_PRIORITY_HIGH, (guint)(daemon->tick_usec / 1000),
+					     on_tick, daemon, NULL);
+	g_source_set_name_by_id(daemon->tick_id, "[vmbcd] tick");
+}
+
+static gboolean
+start_backends(VmbcDaemon *daemon, GError **error)
+{
+	const VmbcPluginEntry *table = vmbc_plugin_table();
+
+	for (guint i = 0; daemon->config->backends[i] != NULL; i++) {
+		const gchar *want = daemon->config->backends[i];
+		const VmbcPluginEntry *entry = NULL;
+		g_autoptr(VmbcBackend) backend = NULL;
+
+		for (guint j = 0; table[j].name != NULL; j++) {
+			if (g_strcmp0(table[j].name, want) == 0)
+				entry = &table[j];
+		}
+		if (entry == NULL) {
+			g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
+				    "backend '%s' is not built into this vmbcd", want);
+			return FALSE;
+		}
+		backend = g_object_new(entry->get_type(), NULL);
+		vmbc_backend_setup(backend, entry->name, daemon);
+		if (!vmbc_backend_start(backend, error))
+			return FALSE;
+		g_info("backend %s started", entry->name);
+		g_ptr_array_add(daemon->backends, g_steal_pointer(&backend));
+	}
+	return TRUE;
+}
+
+gboolean
+vmbc_daemon_start(VmbcDaemon *daemon, GError **error)
+{
+	g_autoptr(GError) local = NULL;
+
+	if (!vmbc_state_load(daemon->state, &local))
+		g_warning("%s", local->message);
+	apply_host_limits(daemon);
+	daemon->tick_stats.started_real = g_get_real_time();
+
+	daemon->control = vmbc_control_new(daemon);
+	if (!vmbc_control_listen(daemon->control, daemon->config->control_socket, error))
+		return FALSE;
+#ifdef VMBC_HAVE_METRICS
+	if (daemon->config->metrics_listen != NULL && *daemon->config->metrics_listen != '\0' &&
+	    g_strcmp0(daemon->config->metrics_listen, "off") != 0) {
+		daemon->metrics = vmbc_metrics_new(daemon);
+		if (!vmbc_metrics_listen(daemon->metrics, daemon->config->metrics_listen, error))
+			return FALSE;
+	}
+#endif
+	if (!start_backends(daemon, error))
+		return FALSE;
+	start_ticking(daemon);
+	return TRUE;
+}
+
+void
+vmbc_daemon_stop(VmbcDaemon *daemon)
+{
+	g_clear_handle_id(&daemon->tick_id, g_source_remove);
+	for (guint i = 0; i < daemon->backends->len; i++)
+		vmbc_backend_stop(g_ptr_array_index(daemon->backends, i));
+}
+
+gboolean
+vmbc_daemon_reload(VmbcDaemon *daemon, GError **error)
+{
+	g_autoptr(VmbcConfig) fresh = NULL;
+	GPtrArray *vms;
+
+	if (daemon->config->path == NULL)
+		return TRUE;
+	fresh = vmbc_config_load(daemon->config->path, error);
+	if (fresh == NULL)
+		return FALSE;
+	/* sockets, backends and the state dir need a restart; say so rather than half-apply */
+	if (g_strcmp0(fresh->control_socket, daemon->config->control_socket) != 0 ||
+	    g_strcmp0(fresh->state_dir, daemon->config->state_dir) != 0 ||
+	    g_strcmp0(fresh->metrics_listen, daemon->config->metrics_listen) != 0)
+		g_warning("control-socket, state-dir and metrics-listen changes take effect at the "
+			  "next restart");
+	{
+		gchar *keep;
+		keep = g_strdup(daemon->config->control_socket);
+		g_free(fresh->control_socket);
+		fresh->control_socket = keep;
+		keep = g_strdup(daemon->config->state_dir);
+		g_free(fresh->state_dir);
+		fresh->state_dir = keep;
+		keep = g_strdup(daemon->config->metrics_listen);
+		g_free(fresh->metrics_listen);
+		fresh->metrics_listen = keep;
+	}
+	for (guint i = 0; i < daemon->backends->len; i++) {
+		if (!vmbc_backend_reload(g_ptr_array_index(daemon->backends, i), fresh, error))
+			return FALSE;
+	}
+	vmbc_config_free(daemon->config);
+	daemon->config = g_steal_pointer(&fresh);
+	vmbc_engine_set_config(daemon->engine, &daemon->config->engine);
+	apply_host_limits(daemon);
+	vms = vmbc_engine_get_vms(daemon->engine);
+	for (guint i = 0; i < vms->len; i++)
+		apply_limits(daemon, g_ptr_array_index(vms, i), FALSE);
+	if (daemon->tick_id != 0 && daemon->tick_usec != daemon->config->engine.tick_usec)
+		start_ticking(daemon);
+	g_info("configuration reloaded from %s", daemon->config->path);
+	return TRUE;
+}
+
+gboolean
+vmbc_daemon_set_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, VmbcResourceId res,
+		       gint64 barrier, gint64 limit, VmbcChangeFunc done, gpointer user_data,
+		       GError **error)
+{
+	g_autoptr(GError) local = NULL;
+
+	if (!vmbc_engine_set_limits(daemon->engine, bc, res, barrier, limit,
+				    vmbc_daemon_now(daemon), done, user_data, error))
+		return FALSE;
+	/* the change is accepted: it must survive a crash from here on */
+	vmbc_state_set(daemon->state, bc->name, res, barrier, limit);
+	if (!vmbc_state_save(daemon->state, &local))
+		g_warning("runtime limit of '%s' not saved: %s", bc->name, local->message);
+	return TRUE;
+}

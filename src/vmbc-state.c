@@ -1,0 +1,280 @@
+/*
+ * vmbc-state.c: the state file (see vmbc-state.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <unistd.h>
+
+#include "vmbc-error.h"
+#include "vmbc-size.h"
+#include "vmbc-state.h"
+
+#define STATE_VERSION 1
+
+typedef struct {
+	gboolean set;
+	gint64 barrier;
+	gint64 limit;
+} SavedParm;
+
+typedef struct {
+	SavedParm parm[VMBC_RES_COUNT];
+} SavedDomain;
+
+struct _VmbcState {
+	gchar *dir;
+	gchar *path;
+	GHashTable *domains; /* name -> SavedDomain* */
+};
+
+VmbcState *
+vmbc_state_new(const gchar *dir)
+{
+	VmbcState *state = g_new0(VmbcState, 1);
+	state->dir = g_strdup(dir);
+	state->path = g_build_filename(dir, "state.json", NULL);
+	state->domains = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	return state;
+}
+
+void
+vmbc_state_free(VmbcState *state)
+{
+	if (state == NULL)
+		return;
+	g_hash_table_unref(state->domains);
+	g_free(state->dir);
+	g_free(state->path);
+	g_free(state);
+}
+
+const gchar *
+vmbc_state_get_path(VmbcState *state)
+{
+	return state->path;
+}
+
+static gboolean
+read_value(JsonObject *obj, const gchar *member, gint64 *out)
+{
+	JsonNode *node = json_object_get_member(obj, member);
+	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
+	    json_node_get_value_type(node) != G_TYPE_INT64)
+		return FALSE;
+	*out = json_node_get_int(node);
+	return *out >= 0;
+}
+
+static gboolean
+parse_state(VmbcState *state, const gchar *text, gsize len, GError **error)
+{
+	g_autoptr(JsonParser) parser = json_parser_new();
+	JsonObject *root, *domains;
+	g_autoptr(GList) names = NULL;
+
+	if (!json_parser_load_from_data(parser, text, (gssize)len, error))
+		return FALSE;
+	if (!JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+		g_set_error_literal(error, VMBC_ERROR, VMBC_ERROR_INVALID, "not a JSON object");
+		return FALSE;
+	}
+	root = json_node_get_object(json_parser_get_root(parser));
+	if (!json_object_has_member(root, "version") ||
+	    json_object_get_int_member(root, "version") != STATE_VERSION) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID, "unknown state version (want %d)",
+			    STATE_VERSION);
+		return FALSE;
+	}
+	if (!json_object_has_member(root, "domains") ||
+	    !JSON_NODE_HOLDS_OBJECT(json_object_get_member(root, "domains"))) {
+		g_set_error_literal(error, VMBC_ERROR, VMBC_ERROR_INVALID,
+				    "'domains' is missing or not an object");
+		return FALSE;
+	}
+	domains = json_object_get_object_member(root, "domains");
+	names = json_object_get_members(domains);
+	for (GList *l = names; l != NULL; l = l->next) {
+		const gchar *name = l->data;
+		JsonNode *dnode = json_object_get_member(domains, name);
+		JsonObject *dobj;
+		if (!JSON_NODE_HOLDS_OBJECT(dnode))
+			continue;
+		dobj = json_node_get_object(dnode);
+		for (guint r = 0; r < VMBC_RES_COUNT; r++) {
+			JsonNode *rnode = json_object_get_member(dobj, vmbc_resource_name(r));
+			gint64 b, lim;
+			if (rnode == NULL || !JSON_NODE_HOLDS_OBJECT(rnode))
+				continue;
+			if (!read_value(json_node_get_object(rnode), "barrier", &b) ||
+			    !read_value(json_node_get_object(rnode), "limit", &lim) || b > lim) {
+				g_warning("%s: ignoring bad %s entry of '%s'", state->path,
+					  vmbc_resource_name(r), name);
+				continue;
+			}
+			vmbc_state_set(state, name, r, b, lim);
+		}
+	}
+	return TRUE;
+}
+
+gboolean
+vmbc_state_load(VmbcState *state, GError **error)
+{
+	g_autofree gchar *text = NULL;
+	g_autoptr(GError) local = NULL;
+	gsize len = 0;
+
+	if (!g_file_get_contents(state->path, &text, &len, &local)) {
+		if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+			return TRUE;
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "cannot read %s: %s",
+			    state->path, local->message);
+		return FALSE;
+	}
+	if (!parse_state(state, text, len, &local)) {
+		g_autofree gchar *aside = g_strdup_printf("%s.corrupt-%" G_GINT64_FORMAT,
+							  state->path, g_get_real_time() / 1000000);
+		g_autofree gchar *why = NULL;
+		const gchar *where = aside;
+		g_hash_table_remove_all(state->domains);
+		if (g_rename(state->path, aside) != 0) {
+			why = g_strdup_printf("in place (could not move it aside: %s)",
+					      g_strerror(errno));
+			where = why;
+		}
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
+			    "%s is corrupt (%s); kept as %s, starting with no saved limits",
+			    state->path, local->message, where);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+void
+vmbc_state_set(VmbcState *state, const gchar *domain, VmbcResourceId res, gint64 barrier,
+	       gint64 limit)
+{
+	SavedDomain *d = g_hash_table_lookup(state->domains, domain);
+
+	g_return_if_fail(res < VMBC_RES_COUNT);
+	if (d == NULL) {
+		d = g_new0(SavedDomain, 1);
+		g_hash_table_insert(state->domains, g_strdup(domain), d);
+	}
+	d->parm[res].set = TRUE;
+	d->parm[res].barrier = barrier;
+	d->parm[res].limit = limit;
+}
+
+gboolean
+vmbc_state_get(VmbcState *state, const gchar *domain, VmbcResourceId res, gint64 *barrier,
+	       gint64 *limit)
+{
+	SavedDomain *d = g_hash_table_lookup(state->domains, domain);
+
+	if (d == NULL || res >= VMBC_RES_COUNT || !d->parm[res].set)
+		return FALSE;
+	*barrier = d->parm[res].barrier;
+	*limit = d->parm[res].limit;
+	return TRUE;
+}
+
+static gboolean
+write_all(int fd, const gchar *data, gsize len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, data, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return FALSE;
+		}
+		data += n;
+		len -= (gsize)n;
+	}
+	return TRUE;
+}
+
+gboolean
+vmbc_state_save(VmbcState *state, GError **error)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	g_autoptr(JsonGenerator) gen = json_generator_new();
+	g_autoptr(JsonNode) root = NULL;
+	g_autofree gchar *text = NULL;
+	g_autofree gchar *tmp = NULL;
+	GHashTableIter it;
+	gpointer key, value;
+	int fd, dfd;
+	gsize len = 0;
+
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "version");
+	json_builder_add_int_value(b, STATE_VERSION);
+	json_builder_set_member_name(b, "page-size");
+	json_builder_add_int_value(b, (gint64)vmbc_page_size());
+	json_builder_set_member_name(b, "domains");
+	json_builder_begin_object(b);
+	g_hash_table_iter_init(&it, state->domains);
+	while (g_hash_table_iter_next(&it, &key, &value)) {
+		SavedDomain *d = value;
+		json_builder_set_member_name(b, key);
+		json_builder_begin_object(b);
+		for (guint r = 0; r < VMBC_RES_COUNT; r++) {
+			if (!d->parm[r].set)
+				continue;
+			json_builder_set_member_name(b, vmbc_resource_name(r));
+			json_builder_begin_object(b);
+			json_builder_set_member_name(b, "barrier");
+			json_builder_add_int_value(b, d->parm[r].barrier);
+			json_builder_set_member_name(b, "limit");
+			json_builder_add_int_value(b, d->parm[r].limit);
+			json_builder_end_object(b);
+		}
+		json_builder_end_object(b);
+	}
+	json_builder_end_object(b);
+	json_builder_end_object(b);
+	root = json_builder_get_root(b);
+	json_generator_set_root(gen, root);
+	json_generator_set_pretty(gen, TRUE);
+	text = json_generator_to_data(gen, &len);
+
+	if (g_mkdir_with_parents(state->dir, 0755) != 0) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "cannot create %s: %s",
+			    state->dir, g_strerror(errno));
+		return FALSE;
+	}
+	tmp = g_strdup_printf("%s.tmp", state->path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "cannot write %s: %s", tmp,
+			    g_strerror(errno));
+		return FALSE;
+	}
+	if (!write_all(fd, text, len) || !write_all(fd, "\n", 1) || fsync(fd) != 0) {
+		int saved = errno;
+		close(fd);
+		unlink(tmp);
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "cannot write %s: %s", tmp,
+			    g_strerror(saved));
+		return FALSE;
+	}
+	close(fd);
+	if (rename(tmp, state->path) != 0) {
+		int saved = errno;
+		unlink(tmp);
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "cannot rename %s to %s: %s", tmp,
+			    state->path, g_strerror(saved));
+		return FALSE;
+	}
+	/* the rename itself must reach the disk */
+	dfd = open(state->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return TRUE;
+}

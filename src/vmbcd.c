@@ -1,0 +1,140 @@
+/*
+ * vmbcd.c: main() of the daemon, and nothing else: options, logging, signals.
+ * Everything it runs lives in the daemon library (vmbc-daemon.c) that the
+ * tests link too.
+ */
+#include "config.h"
+
+#include <glib-unix.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "vmbc-daemon.h"
+
+static gboolean opt_verbose = FALSE;
+
+static GLogWriterOutput
+log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
+{
+	gboolean journald = GPOINTER_TO_INT(user_data);
+
+	if ((level & G_LOG_LEVEL_DEBUG) && !opt_verbose)
+		return G_LOG_WRITER_HANDLED;
+	if (journald && g_log_writer_journald(level, fields, n_fields, NULL) ==
+				G_LOG_WRITER_HANDLED)
+		return G_LOG_WRITER_HANDLED;
+	return g_log_writer_standard_streams(level, fields, n_fields, NULL);
+}
+
+typedef struct {
+	GMainLoop *loop;
+	VmbcDaemon *daemon;
+} Ctx;
+
+static gboolean
+on_sigterm(gpointer user_data)
+{
+	Ctx *ctx = user_data;
+	g_info("stopping (balloons are left as they are)");
+	g_main_loop_quit(ctx->loop);
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_sighup(gpointer user_data)
+{
+	Ctx *ctx = user_data;
+	g_autoptr(GError) error = NULL;
+	if (!vmbc_daemon_reload(ctx->daemon, &error))
+		g_warning("reload failed, keeping the running configuration: %s", error->message);
+	return G_SOURCE_CONTINUE;
+}
+
+int
+main(int argc, char **argv)
+{
+	g_autofree gchar *opt_config = NULL;
+	gboolean opt_foreground = FALSE;
+	gboolean opt_version = FALSE;
+	const GOptionEntry entries[] = {
+		{"config", 'c', 0, G_OPTION_ARG_FILENAME, &opt_config,
+		 "Configuration file (default " VMBC_SYSCONFDIR "/vmbc/vmbc.conf)", "FILE"},
+		{"foreground", 'f', 0, G_OPTION_ARG_NONE, &opt_foreground,
+		 "Stay in the foreground (the only mode; for systemd and scripts)", NULL},
+		{"verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose, "Log every tick (debug)",
+		 NULL},
+		{"version", 'V', 0, G_OPTION_ARG_NONE, &opt_version, "Print the version and exit",
+		 NULL},
+		{NULL},
+	};
+	g_autoptr(GOptionContext) octx = g_option_context_new("- VM beancounters for KVM hosts");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(VmbcConfig) config = NULL;
+	g_autoptr(GMainLoop) loop = NULL;
+	VmbcDaemon *daemon;
+	Ctx ctx;
+	guint term_id, int_id, hup_id;
+
+	setlocale(LC_ALL, "");
+	g_option_context_add_main_entries(octx, entries, NULL);
+	g_option_context_set_description(
+		octx, "vmbcd treats every VM as an OpenVZ-style beancounter: it charges the "
+		      "guest RAM pages\nthe host maps, and holds each VM to its barrier and limit "
+		      "with the virtio balloon.\nSee vmbcd(8), vmbc.conf(5) and vmbc(1).");
+	if (!g_option_context_parse(octx, &argc, &argv, &error)) {
+		g_printerr("vmbcd: %s\nTry 'vmbcd --help'.\n", error->message);
+		return 2;
+	}
+	if (opt_version) {
+		g_print("vmbcd %s\n", VMBC_VERSION);
+		return 0;
+	}
+	if (argc > 1) {
+		g_printerr("vmbcd: unexpected argument '%s'\nTry 'vmbcd --help'.\n", argv[1]);
+		return 2;
+	}
+	g_log_set_writer_func(log_writer, GINT_TO_POINTER(g_log_writer_is_journald(fileno(stderr))),
+			      NULL);
+
+	if (opt_config == NULL) {
+		const gchar *dir = g_getenv("CONFIGURATION_DIRECTORY");
+		g_autofree gchar *def = dir != NULL
+						? g_build_filename(dir, "vmbc.conf", NULL)
+						: g_build_filename(VMBC_SYSCONFDIR, "vmbc", "vmbc.conf",
+								   NULL);
+		if (g_file_test(def, G_FILE_TEST_EXISTS))
+			opt_config = g_steal_pointer(&def);
+	}
+	if (opt_config != NULL)
+		config = vmbc_config_load(opt_config, &error);
+	else
+		config = vmbc_config_new_default();
+	if (config == NULL) {
+		g_printerr("vmbcd: %s\n", error->message);
+		return 1;
+	}
+
+	loop = g_main_loop_new(NULL, FALSE);
+	daemon = vmbc_daemon_new(g_steal_pointer(&config));
+	ctx.loop = loop;
+	ctx.daemon = daemon;
+	term_id = g_unix_signal_add(SIGTERM, on_sigterm, &ctx);
+	int_id = g_unix_signal_add(SIGINT, on_sigterm, &ctx);
+	hup_id = g_unix_signal_add(SIGHUP, on_sighup, &ctx);
+
+	if (!vmbc_daemon_start(daemon, &error)) {
+		g_printerr("vmbcd: %s\n", error->message);
+		vmbc_daemon_free(daemon);
+		return 1;
+	}
+	g_info("vmbcd %s running (tick %.3f s)", VMBC_VERSION,
+	       (gdouble)vmbc_daemon_get_config(daemon)->engine.tick_usec / 1e6);
+	g_main_loop_run(loop);
+
+	g_source_remove(term_id);
+	g_source_remove(int_id);
+	g_source_remove(hup_id);
+	vmbc_daemon_free(daemon);
+	return 0;
+}
