@@ -1,0 +1,84 @@
+/*
+ * vmbc-cmd-setlimit.c: "vmbc setlimit DOM RES BARRIER[:LIMIT]".
+ *
+ * The sizes are checked here first, so that a typo is a usage error (exit 2)
+ * even without a daemon, and then sent as the strings the user wrote: a
+ * percentage can only be resolved by vmbcd, against the VM's maximum memory.
+ * The daemon replies once the new limit took effect, which may take a
+ * reclaim, hence the long timeout.
+ */
+#include <string.h>
+
+#include "vmbc-cli.h"
+#include "vmbc-error.h"
+#include "vmbc-size.h"
+
+/*
+ * Checks "BARRIER[:LIMIT]" and splits it; the order of barrier and limit is
+ * checked here when both are absolute sizes, and by the daemon otherwise.
+ */
+static gboolean
+setlimit_parse(const gchar *text, gchar **barrier_out, gchar **limit_out, GError **error)
+{
+	g_auto(GStrv) parts = g_strsplit(text, ":", -1);
+	guint n = g_strv_length(parts);
+	gint64 barrier = 0;
+	gint64 limit = 0;
+
+	if (n < 1 || n > 2) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
+			    "invalid BARRIER[:LIMIT] '%s': expected one or two sizes", text);
+		return FALSE;
+	}
+	if (!vmbc_cli_parse_size(parts[0], n == 1 ? "BARRIER[:LIMIT]" : "BARRIER", error))
+		return FALSE;
+	if (n == 2 && !vmbc_cli_parse_size(parts[1], "LIMIT", error))
+		return FALSE;
+	if (strchr(text, '%') == NULL &&
+	    !vmbc_size_parse_pair(text, vmbc_page_size(), 0, &barrier, &limit, error))
+		return FALSE;
+	*barrier_out = g_strdup(parts[0]);
+	*limit_out = g_strdup(n == 2 ? parts[1] : parts[0]);
+	return TRUE;
+}
+
+gint
+vmbc_cmd_setlimit(VmbcCli *cli, gint argc, gchar **argv)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) args = json_object_new();
+	g_autoptr(JsonObject) reply = NULL;
+	g_autofree gchar *barrier = NULL;
+	g_autofree gchar *limit = NULL;
+	g_autofree gchar *b = NULL;
+	g_autofree gchar *l = NULL;
+	g_autofree gchar *h = NULL;
+	gint rc;
+
+	if (!vmbc_cli_check_args(argv[0], argc, 4, 4))
+		return VMBC_EXIT_USAGE;
+	if (!g_strv_contains(vmbc_cli_resources, argv[2])) {
+		return vmbc_cli_usage_error("unknown resource '%s': expected physpages, "
+					    "vmguarpages or vmmpages",
+					    argv[2]);
+	}
+	if (!setlimit_parse(argv[3], &barrier, &limit, &error))
+		return vmbc_cli_fail(error);
+
+	json_object_set_string_member(args, "domain", argv[1]);
+	json_object_set_string_member(args, "resource", argv[2]);
+	json_object_set_string_member(args, "barrier", barrier);
+	json_object_set_string_member(args, "limit", limit);
+	reply = vmbc_cli_query(cli, "set-limit", args, VMBC_CLI_TIMEOUT_RECLAIM_MS, &rc);
+	if (reply == NULL)
+		return rc;
+
+	b = vmbc_cli_format_pages(cli, vmbc_cli_json_int(reply, "barrier", -1));
+	l = vmbc_cli_format_pages(cli, vmbc_cli_json_int(reply, "limit", -1));
+	h = vmbc_cli_format_pages(cli, vmbc_cli_json_int(reply, "held", -1));
+	g_print("%s %s: barrier %s, limit %s (held %s, failcnt %" G_GINT64_FORMAT ")\n",
+		vmbc_cli_json_string(reply, "domain", argv[1]),
+		vmbc_cli_json_string(reply, "resource", argv[2]), b, l, h,
+		vmbc_cli_json_int(reply, "failcnt", 0));
+	return VMBC_EXIT_OK;
+}
