@@ -1,0 +1,308 @@
+#!/usr/bin/env python3
+"""End-to-end tests: vmbcd with its QMP backend against real QEMU running a real
+Linux guest with its real virtio-balloon driver and free page reporting.
+
+Every number vmbcd reports is checked against what the host sees (the RSS of
+the guest-RAM mapping in /proc/PID/smaps of QEMU). Run one case:
+test_e2e.py CASE. Exit 77 (skip) only when QEMU or the guest cannot exist here.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import vmbcguest
+from vmbctest import MIB, PAGE, QMP, QMPError, pages, wait_for
+
+TICK = "250ms"
+RECLAIM_TIMEOUT = "5s"
+
+
+class World:
+    """vmbcd plus real guests in one temp dir; everything stopped by PID at the end."""
+
+    def __init__(self, name):
+        self.dir = tempfile.mkdtemp(prefix=f"vmbc-e2e-{name}-")
+        self.sock = os.path.join(self.dir, "vmbcd.sock")
+        self.conf = os.path.join(self.dir, "vmbc.conf")
+        self.log_path = os.path.join(self.dir, "vmbcd.log")
+        self.guests = {}
+        self.daemon = None
+        self.log = None
+
+    # guests ----------------------------------------------------------------------
+    def guest(self, name, mem_mib=512, **kw):
+        workdir = os.path.join(self.dir, name)
+        os.mkdir(workdir)
+        g = vmbcguest.Guest(workdir, mem_mib=mem_mib, extra_args=("-name", name), **kw)
+        g.start()
+        self.guests[name] = g
+        return g
+
+    # vmbcd -----------------------------------------------------------------------
+    def start_daemon(self, extra=""):
+        with open(self.conf, "w") as f:
+            f.write(f"""[daemon]
+backends = qmp
+qmp-sockets = {self.dir}/*/qmp.sock
+control-socket = {self.sock}
+state-dir = {self.dir}/state
+metrics-listen = off
+tick = {TICK}
+reclaim-timeout = {RECLAIM_TIMEOUT}
+rescan-interval = 250ms
+smaps-interval = 2s
+stats-interval = 1
+{extra}
+""")
+        self.log = open(self.log_path, "a")
+        self.daemon = subprocess.Popen([os.environ["VMBCD"], "--foreground", "--config",
+                                        self.conf], stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for("the control socket", lambda: os.path.exists(self.sock) or
+                 self.daemon.poll() is not None, timeout=20)
+        assert self.daemon.poll() is None, self.logtext()
+        for name in self.guests:
+            self.wait_domain(name)
+
+    def stop_daemon(self):
+        self.daemon.send_signal(signal.SIGTERM)
+        rc = self.daemon.wait(timeout=30)
+        self.daemon = None
+        self.log.close()
+        assert rc == 0, f"vmbcd exited {rc}\n{self.logtext()}"
+
+    def logtext(self):
+        try:
+            with open(self.log_path) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def control(self):
+        return QMP(self.sock, timeout=120)
+
+    def domain(self, name):
+        with self.control() as c:
+            return c.execute("query-domain", {"domain": name})
+
+    def res(self, name, resource="physpages"):
+        return next(r for r in self.domain(name)["resources"] if r["resource"] == resource)
+
+    def wait_domain(self, name, timeout=20):
+        def present():
+            with self.control() as c:
+                return any(d["name"] == name for d in c.execute("query-domains")["domains"])
+        wait_for(f"domain {name}", present, timeout)
+
+    def cli(self, *args, timeout=120):
+        return subprocess.run([os.environ["VMBC_CLI"], "-c", self.sock, *args],
+                              capture_output=True, text=True, timeout=timeout)
+
+    def host_held(self, name):
+        """What the host sees resident in the guest-RAM mapping, in pages."""
+        return self.guests[name].rss_guest_ram() // PAGE
+
+    def close(self):
+        if self.daemon is not None:
+            self.daemon.kill()
+            self.daemon.wait()
+        if self.log is not None and not self.log.closed:
+            self.log.close()
+        for g in self.guests.values():
+            g.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if exc[0] is not None:
+            sys.stderr.write(f"--- vmbcd log ---\n{self.logtext()[-20000:]}\n")
+        self.close()
+        return False
+
+
+def close_to(reported, host, what):
+    """vmbcd samples statm every tick and re-derives the split every smaps interval: allow
+    the drift of one interval (a few MiB) plus 5%."""
+    tol = pages(16) + host // 20
+    assert abs(reported - host) <= tol, f"{what}: vmbcd {reported} pages, host {host} pages"
+
+
+def settle_held(w, name, pred, what, timeout=20):
+    return wait_for(what, lambda: pred(w.res(name)["held"]), timeout=timeout, interval=0.25)
+
+
+def case_a_charge_uncharge():
+    with World("a") as w:
+        w.guest("ga", 1024)
+        w.start_daemon()
+        base = w.res("ga")["held"]
+        close_to(base, w.host_held("ga"), "held at start")
+        w.guests["ga"].fill(300)
+        settle_held(w, "ga", lambda h: h - base >= pages(270), "held to rise by ~300 MiB")
+        time.sleep(2.5)  # one smaps interval: the split is re-derived
+        close_to(w.res("ga")["held"], w.host_held("ga"), "held after the fill")
+        peak = w.res("ga")["held"]
+        w.guests["ga"].free()
+        t0 = time.monotonic()
+        settle_held(w, "ga", lambda h: h <= base + pages(40), "held to fall back", timeout=10)
+        print(f"uncharged after {time.monotonic() - t0:.1f}s")
+        r = w.res("ga")
+        assert r["maxheld"] >= peak - pages(2), r
+        assert r["failcnt"] == 0, r
+        assert w.domain("ga")["free-page-reporting"] is not False
+        w.stop_daemon()
+
+
+def case_b_no_fpr_balloon():
+    with World("b") as w:
+        w.guest("gb", 1024, free_page_reporting=False)
+        w.start_daemon()
+        base = w.res("gb")["held"]
+        w.guests["gb"].fill(400)
+        w.guests["gb"].free()
+        time.sleep(5)
+        held = w.res("gb")["held"]
+        # nothing reported the pages free: they stay charged
+        assert held >= base + pages(350), (base, held)
+        close_to(held, w.host_held("gb"), "held without free page reporting")
+        with w.control() as c:
+            r = c.execute("set-limit", {"domain": "gb", "resource": "physpages",
+                                        "barrier": "256M", "limit": "256M"})
+            assert r["held"] <= pages(256), r
+        time.sleep(2.5)
+        held = w.res("gb")["held"]
+        assert held <= pages(256), held
+        assert w.host_held("gb") <= pages(256) + pages(8), w.host_held("gb")
+        d = w.domain("gb")
+        assert d["actual"] <= pages(256), d
+        assert w.res("gb")["failcnt"] == 0
+        w.stop_daemon()
+
+
+def case_c_unreclaimable():
+    with World("c") as w:
+        w.guest("gc", 512)
+        w.start_daemon()
+        w.guests["gc"].fill(400)
+        with w.control() as c:
+            try:
+                c.execute("set-limit", {"domain": "gc", "resource": "physpages",
+                                        "barrier": "256M", "limit": "256M"})
+                raise AssertionError("set-limit succeeded with 400 MiB pinned in tmpfs")
+            except QMPError as e:
+                assert "limit 256M" in e.desc and "held" in e.desc, e.desc
+            ev = c.wait_event("VMBC_RECLAIM_FAILED", timeout=30)
+            assert ev["data"]["domain"] == "gc", ev
+        f1 = w.res("gc")["failcnt"]
+        assert f1 >= 1
+        # it keeps trying and keeps counting
+        wait_for("failcnt to grow", lambda: w.res("gc")["failcnt"] > f1, timeout=30)
+        assert w.daemon.poll() is None
+        w.guests["gc"].free()
+        settle_held(w, "gc", lambda h: h <= pages(256), "held under the limit", timeout=30)
+        w.stop_daemon()
+
+
+def case_d_setlimit_sync():
+    with World("d") as w:
+        w.guest("gd", 1024, free_page_reporting=False)
+        w.start_daemon()
+        w.guests["gd"].fill(300)
+        w.guests["gd"].free()
+        r = w.cli("setlimit", "gd", "physpages", "300M")
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        assert w.res("gd")["held"] <= pages(300)
+        # the guarantee blocks: a precise error naming it
+        r = w.cli("setlimit", "gd", "physpages", "unlimited")
+        assert r.returncode == 0, r.stderr
+        w.guests["gd"].fill(300)
+        r = w.cli("guarantee", "gd", "500M")
+        assert r.returncode == 0, r.stderr
+        r = w.cli("setlimit", "gd", "physpages", "256M")
+        assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+        assert "guarantee 500M" in r.stderr, r.stderr
+        assert w.domain("gd")["actual"] >= pages(500)
+        w.stop_daemon()
+
+
+def case_e_no_balloon_driver():
+    with World("e") as w:
+        w.guest("ge", 512, balloon_driver=False)
+        w.start_daemon()
+        w.guests["ge"].fill(200)
+        with w.control() as c:
+            try:
+                c.execute("set-limit", {"domain": "ge", "resource": "physpages",
+                                        "barrier": "128M", "limit": "128M"})
+                raise AssertionError("set-limit succeeded without a balloon driver")
+            except QMPError as e:
+                assert "balloon driver" in e.desc, e.desc
+        d = w.domain("ge")
+        assert d["balloon"] == "no-driver", d
+        assert w.res("ge")["failcnt"] >= 1
+        r = w.cli("dominfo", "ge")
+        assert r.returncode == 0 and "no-driver" in r.stdout, r.stdout
+        assert w.daemon.poll() is None
+        w.stop_daemon()
+
+
+def case_f_deflate_on_pressure():
+    with World("f") as w:
+        w.guest("gf", 1024)
+        w.start_daemon()
+        with w.control() as c:
+            c.execute("set-limit", {"domain": "gf", "resource": "physpages",
+                                    "barrier": "900M", "limit": "900M"})
+            c.execute("reclaim", {"domain": "gf", "size": "700M"})
+        small = w.domain("gf")["actual"]
+        assert small <= pages(330), small
+        # the guest now needs memory: it fills most of what it has left
+        avail_kib = w.guests["gf"].meminfo()["MemAvailable"]
+        w.guests["gf"].fill(max(avail_kib // 1024 - 30, 50))
+        wait_for("the balloon to deflate", lambda: w.domain("gf")["actual"] > small + pages(100),
+                 timeout=30, interval=0.25)
+        grown = w.domain("gf")["actual"]
+        assert grown <= pages(900), grown
+        w.stop_daemon()
+
+
+def case_g_two_guests():
+    with World("g") as w:
+        w.guest("g1", 512, free_page_reporting=False)
+        w.guest("g2", 512)
+        w.start_daemon()
+        w.guests["g1"].fill(350)
+        w.guests["g1"].free()
+        w.guests["g2"].fill(64)
+        with w.control() as c:
+            for name in ("g1", "g2"):
+                c.execute("set-limit", {"domain": name, "resource": "physpages",
+                                        "barrier": "256M", "limit": "256M"})
+        time.sleep(3)
+        d1, d2 = w.domain("g1"), w.domain("g2")
+        assert d1["actual"] <= pages(256) and w.res("g1")["held"] <= pages(256), d1
+        # the other guest was left alone
+        assert d2["actual"] == pages(512), d2
+        assert d2["reclaims"]["started"] == 0, d2
+        assert d1["reclaims"]["done"] >= 1, d1
+        w.stop_daemon()
+
+
+CASES = {n[len("case_"):]: f for n, f in globals().items() if n.startswith("case_")}
+
+if __name__ == "__main__":
+    vmbcguest.exit_on_sigterm()
+    try:
+        vmbcguest.check_available()
+    except vmbcguest.GuestUnavailable as e:
+        print(f"SKIP: {e}")
+        sys.exit(77)
+    name = sys.argv[1]
+    CASES[name]()
+    print(f"PASS: {name}")
