@@ -107,20 +107,24 @@ vmbc_cmd_events(VmbcCli *cli, gint argc, gchar **argv)
 		return VMBC_EXIT_USAGE;
 	st.domain = argc > 1 ? argv[1] : NULL;
 
-	/* a round trip, so that a dead or wrong socket fails now, not silently */
-	version = vmbc_cli_execute(cli, "query-version", NULL, VMBC_CLI_TIMEOUT_MS, &error);
-	if (version == NULL)
+	if (!vmbc_cli_connect(cli, &error))
 		return vmbc_cli_fail(error);
-
+	/* before any round trip: events may come in the same read as a reply */
 	event_id = g_signal_connect(cli->client, "event", G_CALLBACK(events_on_event), &st);
 	disc_id = g_signal_connect(cli->client, "disconnected", G_CALLBACK(events_on_disconnected),
 				   &st);
-	while (!st.closed && !g_cancellable_is_cancelled(cli->cancellable))
+	/* a round trip, so that a daemon that cannot answer fails now, not silently */
+	version = vmbc_cli_execute(cli, "query-version", NULL, VMBC_CLI_TIMEOUT_MS, &error);
+	if (version == NULL) {
+		rc = g_cancellable_is_cancelled(cli->cancellable) ? VMBC_EXIT_OK
+								  : vmbc_cli_fail(error);
+	}
+	while (version != NULL && !st.closed && !g_cancellable_is_cancelled(cli->cancellable))
 		g_main_context_iteration(NULL, TRUE);
 	g_signal_handler_disconnect(cli->client, event_id);
 	g_signal_handler_disconnect(cli->client, disc_id);
 
-	if (st.closed) {
+	if (version != NULL && st.closed) {
 		g_printerr("vmbc: lost the connection to vmbcd at %s: %s\n", cli->socket_path,
 			   st.reason);
 		rc = VMBC_EXIT_FAILED;
