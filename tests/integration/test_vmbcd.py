@@ -56,6 +56,7 @@ def case_limit_hit_reclaim():
         env.start_fake("vm1", 512, "--cache-mib", "300")
         env.start_daemon()
         env.wait_domain("vm1")
+        env.wait_held("vm1", pages(290))
         with env.control() as c:
             r = c.execute("set-limit", {"domain": "vm1", "resource": "physpages",
                                         "barrier": "192M", "limit": "192M"}, timeout=30)
@@ -92,6 +93,7 @@ def case_no_balloon_driver():
         env.start_fake("vm1", 512, "--no-balloon-driver", "--anon-mib", "256")
         env.start_daemon()
         env.wait_domain("vm1")
+        env.wait_held("vm1", pages(250))
         with env.control() as c:
             try:
                 c.execute("set-limit", {"domain": "vm1", "resource": "physpages",
@@ -115,6 +117,7 @@ def case_no_balloon_device():
         env.start_daemon()
         env.wait_domain("vm1")
         env.wait_domain("vm2")
+        env.wait_held("vm1", pages(250))
         wait_for("vm1 reported without a balloon device",
                  lambda: env.domain("vm1")["balloon"] == "no-device")
         with env.control() as c:
@@ -138,6 +141,7 @@ def case_guarantee_floor():
         env.start_fake("vm1", 512, "--anon-mib", "300")
         env.start_daemon()
         env.wait_domain("vm1")
+        env.wait_held("vm1", pages(290))
         with env.control() as c:
             c.execute("set-guarantee", {"domain": "vm1", "size": "400M"})
             try:
@@ -160,6 +164,7 @@ def case_cli_setlimit():
         env.start_fake("web1", 512, "--cache-mib", "300")
         env.start_daemon()
         env.wait_domain("web1")
+        env.wait_held("web1", pages(290))
         r = env.cli("setlimit", "web1", "physpages", "200M:256M")
         assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
         assert env.res("web1")["held"] <= pages(256)
@@ -211,16 +216,17 @@ def case_state_survives_kill9():
         env.start_fake("vm1", 512, "--cache-mib", "300")
         env.start_daemon()
         env.wait_domain("vm1")
+        env.wait_held("vm1", pages(290))
         with env.control() as c:
             c.execute("set-limit", {"domain": "vm1", "resource": "physpages",
-                                    "barrier": "200M", "limit": "240M"}, timeout=30)
+                                    "barrier": "240M", "limit": "240M"}, timeout=30)
             c.execute("set-guarantee", {"domain": "vm1", "size": "100M"})
         actual_before = env.fake_state("vm1")["actual"]
         env.stop_daemon(signal.SIGKILL)
         env.start_daemon()
         env.wait_domain("vm1")
         r = env.res("vm1")
-        assert r["barrier"] == pages(200) and r["limit"] == pages(240), r
+        assert r["barrier"] == pages(240) and r["limit"] == pages(240), r
         assert env.res("vm1", "vmguarpages")["barrier"] == pages(100)
         time.sleep(1.0)
         # re-adopted as it was: the balloon did not move
@@ -312,6 +318,7 @@ def case_qemu_dies_mid_command():
         env.start_daemon()
         env.wait_domain("vm1")
         env.wait_domain("vm2")
+        env.wait_held("vm1", pages(290))
         with env.control() as c:
             try:
                 c.execute("set-limit", {"domain": "vm1", "resource": "physpages",
@@ -344,6 +351,7 @@ def case_vm_vanishes():
         env.start_daemon()
         env.wait_domain("vm1")
         env.wait_domain("vm2")
+        env.wait_held("vm2", pages(30))
         with env.control() as c:
             env.kill_fake("vm1", signal.SIGKILL)
             c.wait_event("VMBC_DOMAIN_REMOVED", timeout=10,
@@ -381,6 +389,7 @@ def case_sigterm_leaves_balloons():
         env.start_fake("vm1", 512, "--cache-mib", "300")
         env.start_daemon()
         env.wait_domain("vm1")
+        env.wait_held("vm1", pages(290))
         with env.control() as c:
             c.execute("set-limit", {"domain": "vm1", "resource": "physpages",
                                     "barrier": "200M", "limit": "200M"}, timeout=30)

@@ -216,6 +216,11 @@ stats-interval = 1
             return all(d["name"] != name for d in doms)
         return wait_for(f"domain {name} to go away", gone, timeout)
 
+    def wait_held(self, name, min_pages, timeout=15.0):
+        """Waits until vmbcd has sampled at least @min_pages held for @name."""
+        return wait_for(f"{name} held >= {min_pages} pages",
+                        lambda: self.res(name)["held"] >= min_pages, timeout)
+
     # the CLI -------------------------------------------------------------
     def cli(self, *args, user=None, timeout=60):
         if self.cli_bin is None:
