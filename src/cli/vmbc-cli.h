@@ -36,7 +36,6 @@ typedef struct {
 	gchar *socket_path;
 	gboolean json;
 	gboolean human;
-	gboolean interactive; /* inside the shell: Ctrl-C returns to the prompt */
 
 	QmpClient *client; /* NULL until the first command that needs the daemon */
 	gint64 page_size;  /* from query-version, 0 until asked */
@@ -196,7 +195,10 @@ gint vmbc_cmd_help(VmbcCli *cli, gint argc, gchar **argv);
 /* Prints the general usage (options and command list) to @out. */
 void vmbc_cli_print_usage(FILE *out);
 
-/* The interactive shell (vmbc-shell.c); returns the exit code of the last command. */
+/*
+ * The interactive shell (vmbc-shell.c). Returns 0 when run on a terminal;
+ * with a script on stdin, the exit code of the last command.
+ */
 gint vmbc_shell_run(VmbcCli *cli);
 
 G_END_DECLS

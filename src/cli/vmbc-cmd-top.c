@@ -142,16 +142,20 @@ vmbc_cmd_top(VmbcCli *cli, gint argc, gchar **argv)
 	gboolean clear = !cli->json && isatty(STDOUT_FILENO);
 	gint rc = VMBC_EXIT_OK;
 
-	for (gint i = 1; i < argc; i++) {
+	/* options come in pairs: -n N, -d SECONDS */
+	for (gint i = 1; i < argc; i += 2) {
 		const gchar *value = NULL;
 		gchar *end = NULL;
 		if ((g_strcmp0(argv[i], "-n") == 0 || g_strcmp0(argv[i], "-d") == 0) &&
 		    i + 1 < argc)
 			value = argv[i + 1];
 		if (value == NULL) {
-			return vmbc_cli_usage_error("top: unexpected argument '%s'\n"
-						    "usage: vmbc top [-n N] [-d SECONDS]",
-						    argv[i]);
+			gboolean known =
+				g_strcmp0(argv[i], "-n") == 0 || g_strcmp0(argv[i], "-d") == 0;
+			return vmbc_cli_usage_error(
+				"top: %s '%s'\n"
+				"usage: vmbc top [-n N] [-d SECONDS]",
+				known ? "missing the value of" : "unexpected argument", argv[i]);
 		}
 		if (argv[i][1] == 'n') {
 			iterations = g_ascii_strtoll(value, &end, 10);
@@ -167,7 +171,6 @@ vmbc_cmd_top(VmbcCli *cli, gint argc, gchar **argv)
 							    "expected seconds from 0.1 to 3600",
 							    value);
 		}
-		i++;
 	}
 
 	for (gint64 n = 0; iterations < 0 || n < iterations; n++) {

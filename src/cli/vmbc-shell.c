@@ -245,6 +245,9 @@ shell_execute(ShellState *st, const gchar *line, gint *rc)
 	if (g_strcmp0(argv[0], "quit") == 0 || g_strcmp0(argv[0], "exit") == 0)
 		return FALSE;
 	*rc = vmbc_cli_run(st->cli, argc, argv);
+	/* the terminal echoed ^C: the prompt goes on a line of its own */
+	if (g_cancellable_is_cancelled(st->cli->cancellable))
+		g_print("\n");
 	fflush(stdout);
 	return TRUE;
 }
@@ -317,7 +320,6 @@ vmbc_shell_run(VmbcCli *cli)
 	guint sigwinch_id;
 	gint rc;
 
-	cli->interactive = TRUE;
 	shell_state = &st;
 	sigint_id = g_unix_signal_add(SIGINT, shell_on_sigint, &st);
 	sigwinch_id = g_unix_signal_add(SIGWINCH, shell_on_sigwinch, &st);
