@@ -61,6 +61,8 @@ struct _VmbcMetrics {
 	guint64 closed_timeout;
 	guint64 closed_overload;
 	gdouble last_render_seconds;
+	gchar **reclaim_le; /* vmbc_reclaim_bucket_bounds as text */
+	gchar **tick_le;    /* vmbc_tick_bucket_bounds as text */
 };
 
 /*
@@ -195,10 +197,11 @@ append_resource_label(GString *out, VmbcResourceId r)
 
 /*
  * One histogram series: NAME_bucket{LABELS,le=...} for every bound and +Inf,
- * then NAME_sum and NAME_count. @buckets are cumulative; @labels may be "".
+ * then NAME_sum and NAME_count. @bounds are the bucket bounds as text (see
+ * format_bounds()), @buckets the cumulative counts; @labels may be "".
  */
 static void
-histogram(GString *out, const gchar *name, const gchar *labels, const gdouble *bounds,
+histogram(GString *out, const gchar *name, const gchar *labels, gchar *const *bounds,
 	  const guint64 *buckets, guint n, guint64 count, gdouble sum)
 {
 	const gchar *sep = *labels != '\0' ? "," : "";
@@ -210,7 +213,7 @@ histogram(GString *out, const gchar *name, const gchar *labels, const gdouble *b
 		g_string_append(out, sep);
 		g_string_append(out, "le=\"");
 		if (i < n)
-			append_double(out, bounds[i]);
+			g_string_append(out, bounds[i]);
 		else
 			g_string_append(out, "+Inf");
 		g_string_append(out, "\"} ");
@@ -237,6 +240,20 @@ histogram(GString *out, const gchar *name, const gchar *labels, const gdouble *b
 	g_string_append_c(out, ' ');
 	append_u64(out, count);
 	g_string_append_c(out, '\n');
+}
+
+/* The bounds as "le" label values, formatted once rather than on every scrape. */
+static gchar **
+format_bounds(const gdouble *bounds, guint n)
+{
+	gchar **text = g_new0(gchar *, n + 1);
+
+	for (guint i = 0; i < n; i++) {
+		g_autoptr(GString) s = g_string_new(NULL);
+		append_double(s, bounds[i]);
+		text[i] = g_string_free(g_steal_pointer(&s), FALSE);
+	}
+	return text;
 }
 
 /* --- per-VM table --------------------------------------------------------- */
@@ -496,9 +513,8 @@ render_vm_state(VmbcMetrics *m, GString *out, gsize page)
 	       "How long successful reclaims took, from start to held within the limit.");
 	for (guint i = 0; i < vms->len; i++) {
 		VmEntry *e = g_ptr_array_index(vms, i);
-		histogram(out, "vmbc_reclaim_duration_seconds", e->label,
-			  vmbc_reclaim_bucket_bounds, e->buckets, VMBC_RECLAIM_BUCKETS, e->count,
-			  e->sum);
+		histogram(out, "vmbc_reclaim_duration_seconds", e->label, m->reclaim_le, e->buckets,
+			  VMBC_RECLAIM_BUCKETS, e->count, e->sum);
 	}
 }
 
@@ -537,8 +553,8 @@ render_daemon(VmbcMetrics *m, GString *out)
 
 	family(out, "vmbc_tick_duration_seconds", "histogram",
 	       "How long one engine tick took (sampling every VM and running every policy).");
-	histogram(out, "vmbc_tick_duration_seconds", "", vmbc_tick_bucket_bounds, st->buckets,
-		  VMBC_TICK_BUCKETS, st->ticks, st->sum_seconds);
+	histogram(out, "vmbc_tick_duration_seconds", "", m->tick_le, st->buckets, VMBC_TICK_BUCKETS,
+		  st->ticks, st->sum_seconds);
 	family(out, "vmbc_tick_overruns_total", "counter",
 	       "Ticks that took longer than the tick interval.");
 	g_string_append(out, "vmbc_tick_overruns_total ");
@@ -958,6 +974,8 @@ vmbc_metrics_new(VmbcDaemon *daemon)
 	m->vms = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
 				       (GDestroyNotify)vm_entry_free);
 	m->scratch = g_ptr_array_new();
+	m->reclaim_le = format_bounds(vmbc_reclaim_bucket_bounds, VMBC_RECLAIM_BUCKETS);
+	m->tick_le = format_bounds(vmbc_tick_bucket_bounds, VMBC_TICK_BUCKETS);
 	m->conns = g_ptr_array_new_with_free_func((GDestroyNotify)conn_free);
 	if (live_endpoints == NULL)
 		live_endpoints = g_ptr_array_new();
@@ -991,5 +1009,7 @@ vmbc_metrics_free(VmbcMetrics *m)
 	g_ptr_array_unref(m->conns);
 	g_ptr_array_unref(m->scratch);
 	g_hash_table_unref(m->vms);
+	g_strfreev(m->reclaim_le);
+	g_strfreev(m->tick_le);
 	g_free(m);
 }
