@@ -72,6 +72,8 @@ struct _VmbcBeancounter {
 	gint64 reclaim_best_actual;
 	gint64 reclaim_retry_at; /* when FAILED: monotonic usec to try again */
 	gboolean reclaim_clamped; /* the target was raised to the guarantee */
+	gboolean reclaim_starved; /* the target was raised to what the guest needs */
+	gint64 reclaim_stats_stamp; /* stats last_update when the target was last set */
 	gint64 manual_target;	  /* actual we aim for in a manual reclaim */
 	gint64 barrier_last_step; /* monotonic usec of the last gentle step */
 	gint64 deflate_last_step;

@@ -35,6 +35,7 @@ vmbc_engine_config_init(VmbcEngineConfig *config)
 	config->barrier_step_pages = 64 * mib;
 	config->deflate_step_pages = 128 * mib;
 	config->min_step_pages = 2 * mib;
+	config->guest_reserve_pages = 32 * mib;
 	config->pressure_available = 0.10;
 	config->idle_tax = 0.75;
 	config->escalation = VMBC_ESCALATE_NONE;

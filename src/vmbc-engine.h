@@ -42,6 +42,7 @@ typedef struct {
 	gint64 barrier_step_pages;   /* most a gentle (barrier) reclaim takes per tick */
 	gint64 deflate_step_pages;   /* most a deflate gives back per tick */
 	gint64 min_step_pages;	     /* smaller balloon changes are not worth a VM exit storm */
+	gint64 guest_reserve_pages;  /* a limit reclaim leaves the guest this much available */
 	gdouble pressure_available;  /* guest MemAvailable/total below this is pressure */
 	gdouble idle_tax;	     /* ESX tau: how much more idle pages cost, 0..<1 */
 	VmbcEscalation escalation;

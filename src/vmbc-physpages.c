@@ -84,9 +84,19 @@ limit_error(VmbcEngine *engine, VmbcBeancounter *bc, VmbcError reason)
 		break;
 	case VMBC_ERROR_NO_PROGRESS:
 	default:
-		why = g_strdup_printf("no progress in %.0f s (guest size %s, the guest keeps its "
-				      "memory)",
-				      (gdouble)engine->config.reclaim_timeout_usec / 1e6, actual);
+		if (bc->reclaim_starved) {
+			g_autofree gchar *avail = vmbc_engine_fmt(MAX(bc->stats.available, 0));
+			why = g_strdup_printf("no progress in %.0f s: the guest uses what it has "
+					      "(guest size %s, %s available) and ballooning "
+					      "further would run it out of memory",
+					      (gdouble)engine->config.reclaim_timeout_usec / 1e6,
+					      actual, avail);
+		} else {
+			why = g_strdup_printf("no progress in %.0f s (guest size %s, the guest "
+					      "keeps its memory)",
+					      (gdouble)engine->config.reclaim_timeout_usec / 1e6,
+					      actual);
+		}
 		break;
 	}
 	return g_error_new(VMBC_ERROR, reason,
@@ -111,19 +121,50 @@ limit_reclaim_fail(VmbcEngine *engine, VmbcBeancounter *bc, VmbcError reason, gi
 	vmbc_engine_complete_pending(engine, bc, error);
 }
 
-/* The target a limit reclaim aims for; sets *clamped when the guarantee raised it. */
+/*
+ * The smallest size the guest can be ballooned to without running out of
+ * memory: what it reports in use plus a reserve. This is a hint from the guest
+ * and only ever makes a reclaim gentler: a guest that claims more available
+ * than it has is ballooned harder, and only it suffers. 0 when unknown.
+ */
 static gint64
-limit_target(VmbcEngine *engine, VmbcBeancounter *bc, gboolean *clamped)
+guest_floor(VmbcEngine *engine, VmbcBeancounter *bc)
+{
+	gint64 actual = bc->balloon_actual;
+	gint64 available, reserve;
+
+	if (bc->stats.last_update == 0 || bc->stats.available < 0 || actual <= 0)
+		return 0;
+	available = MIN(bc->stats.available, actual);
+	reserve = MAX(engine->config.guest_reserve_pages, actual / 32);
+	return MAX(actual - available + reserve, 0);
+}
+
+/*
+ * The target a limit reclaim aims for: the limit minus a margin, raised to the
+ * guarantee (*clamped is then set) and to what the guest needs to stay alive
+ * (*starved is then set): ballooning a guest into its OOM killer frees
+ * nothing that the limit could not also get by waiting, and loses the guest.
+ */
+static gint64
+limit_target(VmbcEngine *engine, VmbcBeancounter *bc, gboolean *clamped, gboolean *starved)
 {
 	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
 	gint64 margin = vmbc_engine_margin(engine, parm->limit);
 	gint64 target = parm->limit > margin ? parm->limit - margin : 0;
 	gint64 guarantee = vmbc_beancounter_guarantee(bc);
+	gint64 floor = guest_floor(engine, bc);
 
 	*clamped = FALSE;
+	if (starved != NULL)
+		*starved = FALSE;
 	if (target < guarantee) {
 		target = guarantee;
 		*clamped = TRUE;
+	}
+	if (starved != NULL && floor > target) {
+		target = floor;
+		*starved = TRUE;
 	}
 	return target;
 }
@@ -137,7 +178,8 @@ limit_reclaim_start(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	g_autofree gchar *limit = vmbc_engine_fmt(parm->limit);
 	g_autofree gchar *target_s = NULL;
 	gboolean clamped = FALSE;
-	gint64 target = limit_target(engine, bc, &clamped);
+	gboolean starved = FALSE;
+	gint64 target = limit_target(engine, bc, &clamped, &starved);
 
 	target_s = vmbc_engine_fmt(target);
 	bc->reclaim = VMBC_RECLAIM_LIMIT;
@@ -146,6 +188,8 @@ limit_reclaim_start(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	bc->reclaim_best_held = parm->held;
 	bc->reclaim_best_actual = actual_or_max(bc);
 	bc->reclaim_clamped = clamped;
+	bc->reclaim_starved = starved;
+	bc->reclaim_stats_stamp = bc->stats.last_update;
 	bc->reclaims_started++;
 	vmbc_engine_emit(engine, VMBC_EVENT_LIMIT_HIT, bc, VMBC_RES_PHYSPAGES, target,
 			 VMBC_ERROR_FAILED,
@@ -181,7 +225,30 @@ limit_reclaim_follow(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 {
 	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
 	gint64 actual = actual_or_max(bc);
+	gboolean clamped = FALSE;
+	gboolean starved = FALSE;
+	gint64 target = limit_target(engine, bc, &clamped, &starved);
 	VmbcError reason;
+
+	/*
+	 * The guest found memory to spare since the last step: go on down. Only
+	 * once the balloon got where it was sent and the guest reported again
+	 * since, or a stale MemAvailable would push it past what it can give.
+	 */
+	if (bc->balloon_target >= 0 &&
+	    target + engine->config.min_step_pages < bc->balloon_target &&
+	    ABS(actual - bc->balloon_target) <= engine->config.min_step_pages &&
+	    bc->stats.last_update >= bc->reclaim_stats_stamp + 2 && !balloon_unusable(bc)) {
+		g_autoptr(GError) error = NULL;
+		if (vmbc_engine_set_balloon(engine, bc, target, &error)) {
+			bc->reclaim_progress = now;
+			bc->reclaim_stats_stamp = bc->stats.last_update;
+		} else {
+			g_warning("%s", error->message);
+		}
+	}
+	bc->reclaim_clamped = clamped;
+	bc->reclaim_starved = starved;
 
 	if (parm->held + page_mib() <= bc->reclaim_best_held) {
 		bc->reclaim_best_held = parm->held;
@@ -402,12 +469,42 @@ physpages_under_barrier(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	}
 }
 
+/*
+ * The operator raised the limit: a balloon that the old limit held down is let
+ * out to the new one (the guest's size was capped by the limit, not chosen).
+ */
+static void
+release_to_limit(VmbcEngine *engine, VmbcBeancounter *bc)
+{
+	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
+	g_autoptr(GError) error = NULL;
+	gint64 ceiling = bc->max_pages;
+
+	if (parm->limit != VMBC_UNLIMITED)
+		ceiling = MIN(ceiling, parm->limit);
+	if (bc->reclaim != VMBC_RECLAIM_IDLE || balloon_unusable(bc) || bc->balloon_target < 0 ||
+	    bc->balloon_actual < 0 || bc->balloon_actual + engine->config.min_step_pages > ceiling)
+		return;
+	if (!vmbc_engine_set_balloon(engine, bc, ceiling, &error)) {
+		g_warning("%s", error->message);
+		return;
+	}
+	{
+		g_autofree gchar *from = vmbc_engine_fmt(bc->balloon_actual);
+		g_autofree gchar *to = vmbc_engine_fmt(ceiling);
+		vmbc_engine_emit(engine, VMBC_EVENT_DEFLATE, bc, VMBC_RES_PHYSPAGES, ceiling,
+				 VMBC_ERROR_FAILED, "'%s': limit raised, growing it from %s to %s",
+				 bc->name, from, to);
+	}
+}
+
 static gboolean
 physpages_change(VmbcEngine *engine, VmbcBeancounter *bc, gint64 barrier, gint64 limit,
 		 gint64 now, VmbcChangeFunc done, gpointer user_data, GError **error)
 {
 	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
 	gboolean clamped = FALSE;
+	gint64 old_limit = parm->limit;
 	gint64 target;
 
 	parm->barrier = barrier;
@@ -415,13 +512,15 @@ physpages_change(VmbcEngine *engine, VmbcBeancounter *bc, gint64 barrier, gint64
 
 	if (!vmbc_parm_over_limit(parm)) {
 		limit_settled(engine, bc, now);
+		if (limit > old_limit)
+			release_to_limit(engine, bc);
 		if (done != NULL)
 			done(bc, NULL, user_data);
 		return TRUE;
 	}
 
 	/* held is over the new limit: the seed's bc_phys_change, run to the end */
-	target = limit_target(engine, bc, &clamped);
+	target = limit_target(engine, bc, &clamped, NULL);
 	if (clamped && actual_or_max(bc) <= target + page_mib()) {
 		g_autoptr(GError) err = limit_error(engine, bc, VMBC_ERROR_GUARANTEE);
 		parm->failcnt++;

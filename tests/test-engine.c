@@ -716,6 +716,52 @@ test_escalation_names(void)
 	g_assert_nonnull(strstr(error->message, "'kill'"));
 }
 
+static void
+test_limit_hit_guest_floor(Fixture *f, gconstpointer data)
+{
+	VmbcParm *p = &f->vm->parm[VMBC_RES_PHYSPAGES];
+
+	/* 512 MiB guest with 400 MiB pinned: it reports 60 MiB available */
+	sample(f, 460 * MIB, 512 * MIB);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	stats(f, 60 * MIB, 50 * MIB, 10 * MIB, 0);
+	set_limits(f, 256 * MIB, 256 * MIB);
+	/* not into its OOM killer: only what it can give, keeping a reserve */
+	g_assert_cmpint(last_target(f), ==, 512 * MIB - 60 * MIB + 32 * MIB);
+	sample(f, 460 * MIB, last_target(f));
+	stats(f, 32 * MIB, 30 * MIB, 2 * MIB, 0);
+	for (gint i = 0; i < 6; i++)
+		tick(f, 1);
+	g_assert_cmpuint(p->failcnt, ==, 1);
+	g_assert_nonnull(strstr(g_ptr_array_index(f->events, f->events->len - 1),
+				"run it out of memory"));
+	/* the guest frees its tmpfs: the next attempt goes all the way */
+	stats(f, 420 * MIB, 400 * MIB, 20 * MIB, 0);
+	stats(f, 420 * MIB, 400 * MIB, 20 * MIB, 0);
+	for (gint i = 0; i < 6; i++)
+		tick(f, 1);
+	g_assert_cmpint(last_target(f), <, 256 * MIB);
+	sample(f, 200 * MIB, last_target(f));
+	tick(f, 1);
+	g_assert_cmpint(f->vm->reclaim, ==, VMBC_RECLAIM_IDLE);
+	g_assert_cmpuint(count_events(f, VMBC_EVENT_RECLAIM_DONE), ==, 1);
+}
+
+static void
+test_limit_raised_releases(Fixture *f, gconstpointer data)
+{
+	sample(f, 400 * MIB, 1024 * MIB);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	set_limits(f, 256 * MIB, 256 * MIB);
+	sample(f, 240 * MIB, last_target(f));
+	tick(f, 1);
+	g_assert_cmpint(f->vm->reclaim, ==, VMBC_RECLAIM_IDLE);
+	/* the operator raises the limit: the balloon lets the guest out to it */
+	set_limits(f, 768 * MIB, 768 * MIB);
+	g_assert_cmpint(last_target(f), ==, 768 * MIB);
+	g_assert_cmpuint(count_events(f, VMBC_EVENT_DEFLATE), ==, 1);
+}
+
 #define ADD(path, fn) g_test_add("/vmbc/engine/" path, Fixture, NULL, fixture_setup, fn, \
 				 fixture_teardown)
 
@@ -733,6 +779,8 @@ main(int argc, char **argv)
 	ADD("limit-hit/no-balloon-device", test_limit_hit_no_device);
 	ADD("limit-hit/no-balloon-driver", test_limit_hit_no_driver);
 	ADD("limit-hit/escalate", test_limit_hit_escalate);
+	ADD("limit-hit/guest-floor", test_limit_hit_guest_floor);
+	ADD("change/limit-raised-releases", test_limit_raised_releases);
 	ADD("limit-hit/balloon-failed-async", test_balloon_failed_async);
 	ADD("guarantee/floor", test_guarantee_floor);
 	ADD("guarantee/raise-deflates", test_guarantee_raise_deflates);
