@@ -407,8 +407,10 @@ guest_pressured(VmbcEngine *engine, VmbcBeancounter *bc)
 
 	if (s->last_update == 0)
 		return FALSE;
+	/* short of memory relative to its size, or below the reserve a limit reclaim leaves */
 	if (s->available >= 0 && total > 0 &&
-	    (gdouble)s->available < engine->config.pressure_available * (gdouble)total)
+	    ((gdouble)s->available < engine->config.pressure_available * (gdouble)total ||
+	     s->available < engine->config.guest_reserve_pages))
 		return TRUE;
 	if (p->last_update != 0 && s->swap_in >= 0 && p->swap_in >= 0 && s->swap_in > p->swap_in)
 		return TRUE;
