@@ -1,0 +1,687 @@
+/*
+ * test-qmp-backend.c: the qmp backend (plugins/qmp) against the real
+ * fake-qemu ($FAKE_QEMU), with a small stand-in for the daemon: the backend
+ * base class (src/vmbc-backend.c) is compiled in and reaches the engine,
+ * the configuration and the clock through the vmbc_daemon_* functions
+ * defined here, so these tests need nothing of vmbcd but its contract.
+ */
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "qmp-client.h"
+#include "vmbc-daemon-private.h"
+#include "vmbc-qmp-backend.h"
+
+#define MIB	 (1024 * 1024)
+#define WAIT_MS	 10000
+#define PAGES(m) ((gint64)(m)*MIB / (gint64)vmbc_page_size())
+
+/* --- the daemon stand-in --------------------------------------------------- */
+
+struct _VmbcDaemon {
+	VmbcEngine *engine;
+	VmbcConfig config;
+	guint added;
+	guint removed;
+	guint actuator_calls;
+	VmbcBackend *backend;
+};
+
+VmbcEngine *
+vmbc_daemon_get_engine(VmbcDaemon *daemon)
+{
+	return daemon->engine;
+}
+
+const VmbcConfig *
+vmbc_daemon_get_config(VmbcDaemon *daemon)
+{
+	return &daemon->config;
+}
+
+gint64
+vmbc_daemon_now(VmbcDaemon *daemon)
+{
+	return g_get_monotonic_time();
+}
+
+VmbcBeancounter *
+vmbc_daemon_add_vm(VmbcDaemon *daemon, VmbcBackend *backend, const gchar *name, gint64 max_pages,
+		   gpointer backend_data, GDestroyNotify free_func, GError **error)
+{
+	VmbcBeancounter *bc = vmbc_engine_add(daemon->engine, name, max_pages, error);
+
+	if (bc == NULL) {
+		if (free_func != NULL && backend_data != NULL)
+			free_func(backend_data);
+		return NULL;
+	}
+	bc->backend_data = backend_data;
+	bc->backend_data_free = free_func;
+	daemon->added++;
+	return bc;
+}
+
+void
+vmbc_daemon_remove_vm(VmbcDaemon *daemon, VmbcBeancounter *bc)
+{
+	daemon->removed++;
+	vmbc_engine_remove(daemon->engine, bc);
+}
+
+static gboolean
+actuator_set_balloon(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target, gpointer user_data,
+		     GError **error)
+{
+	VmbcDaemon *daemon = user_data;
+
+	daemon->actuator_calls++;
+	return vmbc_backend_set_balloon(daemon->backend, bc, target, error);
+}
+
+static gboolean
+actuator_escalate(VmbcEngine *engine, VmbcBeancounter *bc, VmbcEscalation how, gpointer user_data,
+		  GError **error)
+{
+	VmbcDaemon *daemon = user_data;
+
+	daemon->actuator_calls++;
+	return vmbc_backend_escalate(daemon->backend, bc, how, error);
+}
+
+static const VmbcActuator actuator = {actuator_set_balloon, actuator_escalate};
+
+/* --- warnings the tests provoke -------------------------------------------- */
+
+static GPtrArray *warnings; /* "domain: message" */
+
+/* The backend's, the engine's and the QMP library's warnings are expected, recorded and checked. */
+static void
+on_warning(const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer user_data)
+{
+	g_ptr_array_add(warnings, g_strdup_printf("%s: %s", domain, message));
+	g_log_default_handler(domain, level & ~G_LOG_FLAG_FATAL, message, user_data);
+}
+
+static guint
+count_warnings(const gchar *needle1, const gchar *needle2)
+{
+	guint n = 0;
+
+	for (guint i = 0; i < warnings->len; i++) {
+		const gchar *w = g_ptr_array_index(warnings, i);
+		if (strstr(w, needle1) != NULL && (needle2 == NULL || strstr(w, needle2) != NULL))
+			n++;
+	}
+	return n;
+}
+
+/* --- fixture --------------------------------------------------------------- */
+
+typedef struct {
+	GSubprocess *proc;
+	GDataInputStream *out;
+	pid_t pid;
+	gchar *sock;
+	QmpClient *client; /* the test's own connection, to drive the pretend guest */
+} Fake;
+
+typedef struct {
+	gchar *tmpdir;
+	VmbcDaemon daemon;
+	VmbcQmpBackend *backend;
+	GPtrArray *fakes;
+} Fixture;
+
+static void
+fake_free(Fake *fake)
+{
+	if (fake->client != NULL) {
+		qmp_client_close(fake->client);
+		g_clear_object(&fake->client);
+	}
+	if (fake->proc != NULL) {
+		g_subprocess_send_signal(fake->proc, SIGTERM);
+		g_subprocess_wait(fake->proc, NULL, NULL);
+		g_clear_object(&fake->proc);
+	}
+	g_clear_object(&fake->out);
+	if (fake->sock != NULL)
+		(void)g_unlink(fake->sock);
+	g_free(fake->sock);
+	g_free(fake);
+}
+
+static void
+fixture_setup(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	VmbcEngineConfig ecfg;
+
+	fx->tmpdir = g_dir_make_tmp("vmbc-qmp-backend-XXXXXX", &error);
+	g_assert_no_error(error);
+	fx->fakes = g_ptr_array_new_with_free_func((GDestroyNotify)fake_free);
+	vmbc_engine_config_init(&ecfg);
+	fx->daemon.engine = vmbc_engine_new(&ecfg);
+	fx->daemon.config.engine = ecfg;
+	fx->daemon.config.qmp_sockets = g_new0(gchar *, 3);
+	fx->daemon.config.qmp_sockets[0] = g_build_filename(fx->tmpdir, "*.qmp", NULL);
+	fx->daemon.config.qmp_sockets[1] = g_build_filename(fx->tmpdir, "*", "qmp.sock", NULL);
+	fx->daemon.config.smaps_interval_usec = 10 * G_USEC_PER_SEC;
+	fx->daemon.config.stats_interval_sec = 1;
+	fx->daemon.config.rescan_interval_usec = 60 * G_USEC_PER_SEC; /* tests rescan by hand */
+	fx->backend = g_object_new(VMBC_TYPE_QMP_BACKEND, NULL);
+	fx->daemon.backend = VMBC_BACKEND(fx->backend);
+	vmbc_backend_setup(VMBC_BACKEND(fx->backend), "qmp", &fx->daemon);
+	vmbc_engine_set_actuator(fx->daemon.engine, &actuator, &fx->daemon);
+	g_ptr_array_set_size(warnings, 0);
+}
+
+static void
+rm_rf(const gchar *path)
+{
+	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+	const gchar *name;
+
+	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+		g_autofree gchar *child = g_build_filename(path, name, NULL);
+		if (g_file_test(child, G_FILE_TEST_IS_DIR) &&
+		    !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
+			rm_rf(child);
+		else
+			(void)g_unlink(child);
+	}
+	(void)g_rmdir(path);
+}
+
+static void
+fixture_teardown(Fixture *fx, gconstpointer data)
+{
+	vmbc_backend_stop(VMBC_BACKEND(fx->backend));
+	g_clear_object(&fx->backend);
+	g_ptr_array_unref(fx->fakes);
+	vmbc_engine_free(fx->daemon.engine);
+	g_strfreev(fx->daemon.config.qmp_sockets);
+	/* let closed connections finish their callbacks */
+	while (g_main_context_iteration(NULL, FALSE))
+		;
+	rm_rf(fx->tmpdir);
+	g_free(fx->tmpdir);
+}
+
+/* Starts fake-qemu on @sock_name in the temp dir; NULL-terminated extra arguments. */
+static Fake *
+spawn(Fixture *fx, const gchar *sock_name, gint64 mem_mib, ...)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+	g_autofree gchar *line = NULL;
+	g_autofree gchar *dir = NULL;
+	const gchar *exe = g_getenv("FAKE_QEMU");
+	Fake *fake = g_new0(Fake, 1);
+	const gchar *arg;
+	va_list ap;
+
+	g_assert_nonnull(exe);
+	fake->sock = g_build_filename(fx->tmpdir, sock_name, NULL);
+	dir = g_path_get_dirname(fake->sock);
+	g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
+	g_ptr_array_add(argv, g_strdup(exe));
+	g_ptr_array_add(argv, g_strdup("--qmp"));
+	g_ptr_array_add(argv, g_strdup(fake->sock));
+	g_ptr_array_add(argv, g_strdup("--mem-mib"));
+	g_ptr_array_add(argv, g_strdup_printf("%" G_GINT64_FORMAT, mem_mib));
+	va_start(ap, mem_mib);
+	while ((arg = va_arg(ap, const gchar *)) != NULL)
+		g_ptr_array_add(argv, g_strdup(arg));
+	va_end(ap);
+	g_ptr_array_add(argv, NULL);
+
+	fake->proc = g_subprocess_newv((const gchar *const *)argv->pdata,
+				       G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
+	g_assert_no_error(error);
+	g_ptr_array_add(fx->fakes, fake);
+	fake->out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(fake->proc));
+	line = g_data_input_stream_read_line(fake->out, NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(line);
+	g_assert_true(g_str_has_suffix(line, " ready"));
+	fake->pid = (pid_t)g_ascii_strtoll(line, NULL, 10);
+
+	fake->client = qmp_client_new();
+	qmp_client_set_timeout(fake->client, WAIT_MS);
+	g_assert_true(qmp_client_connect_sync(fake->client, fake->sock, NULL, &error));
+	g_assert_no_error(error);
+	return fake;
+}
+
+static JsonNode *
+fake_execute(Fake *fake, const gchar *command, const gchar *args_json)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) args = NULL;
+	JsonNode *ret;
+
+	if (args_json != NULL) {
+		args = json_from_string(args_json, &error);
+		g_assert_no_error(error);
+	}
+	ret = qmp_client_execute_sync(fake->client, command,
+				      args != NULL ? json_node_get_object(args) : NULL, NULL,
+				      &error);
+	g_assert_no_error(error);
+	return ret;
+}
+
+static gint64
+fake_state(Fake *fake, const gchar *member)
+{
+	g_autoptr(JsonNode) ret = fake_execute(fake, "x-fake-state", NULL);
+	return json_object_get_int_member(json_node_get_object(ret), member);
+}
+
+typedef gboolean (*CondFunc)(Fixture *fx, gpointer data);
+
+static gboolean
+on_wake(gpointer user_data)
+{
+	*(gboolean *)user_data = TRUE;
+	return G_SOURCE_REMOVE;
+}
+
+/* Runs the main loop, sampling every 100 ms as the daemon's tick would, until @cond holds. */
+static gboolean
+run_until(Fixture *fx, CondFunc cond, gpointer data, guint timeout_ms)
+{
+	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+	while (!cond(fx, data)) {
+		gboolean woke = FALSE;
+		guint id;
+
+		if (g_get_monotonic_time() > deadline)
+			return FALSE;
+		id = g_timeout_add(100, on_wake, &woke);
+		while (!woke && !cond(fx, data))
+			g_main_context_iteration(NULL, TRUE);
+		if (!woke)
+			g_source_remove(id);
+		vmbc_backend_sample(VMBC_BACKEND(fx->backend), g_get_monotonic_time());
+	}
+	return TRUE;
+}
+
+static gboolean
+n_vms_is(Fixture *fx, gpointer data)
+{
+	return vmbc_qmp_backend_get_n_vms(fx->backend) == GPOINTER_TO_UINT(data);
+}
+
+static void
+wait_vms(Fixture *fx, guint n)
+{
+	g_assert_true(run_until(fx, n_vms_is, GUINT_TO_POINTER(n), WAIT_MS));
+}
+
+static void
+start(Fixture *fx)
+{
+	g_autoptr(GError) error = NULL;
+
+	g_assert_true(vmbc_backend_start(VMBC_BACKEND(fx->backend), &error));
+	g_assert_no_error(error);
+}
+
+static JsonObject *
+describe(Fixture *fx, VmbcBeancounter *bc)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	g_autoptr(JsonNode) root = NULL;
+
+	json_builder_begin_object(b);
+	vmbc_backend_describe(VMBC_BACKEND(fx->backend), bc, b);
+	json_builder_end_object(b);
+	root = json_builder_get_root(b);
+	return json_object_ref(json_node_get_object(root));
+}
+
+/* --- tests ----------------------------------------------------------------- */
+
+static void
+test_adopt(Fixture *fx, gconstpointer data)
+{
+	Fake *fake = spawn(fx, "web1.qmp", 256, "--anon-mib", "48", "--actual-mib", "200", NULL);
+	g_autoptr(JsonObject) desc = NULL;
+	VmbcBeancounter *bc;
+	gint64 rss;
+	gint64 target_before = fake_state(fake, "balloon-target");
+
+	start(fx);
+	wait_vms(fx, 1);
+	bc = vmbc_engine_lookup(fx->daemon.engine, "web1");
+	g_assert_nonnull(bc);
+	g_assert_cmpint(bc->max_pages, ==, PAGES(256));
+	g_assert_cmpint(bc->free_page_reporting, ==, 1);
+	g_assert_cmpint(bc->balloon, !=, VMBC_BALLOON_NO_DEVICE);
+
+	/* adopted as it is: actual read, no balloon request sent */
+	g_assert_cmpint(bc->balloon_actual, ==, PAGES(200));
+	g_assert_cmpint(bc->balloon_target, ==, -1);
+	g_assert_cmpuint(fx->daemon.actuator_calls, ==, 0);
+	g_assert_cmpint(fake_state(fake, "balloon-target"), ==, target_before);
+
+	desc = describe(fx, bc);
+	g_assert_cmpint(json_object_get_int_member(desc, "pid"), ==, fake->pid);
+	g_assert_cmpstr(json_object_get_string_member(desc, "qmp-socket"), ==, fake->sock);
+	g_assert_cmpstr(json_object_get_string_member(desc, "balloon-device"), ==,
+			"/machine/peripheral/balloon0");
+	g_assert_true(vmbc_backend_is_up(VMBC_BACKEND(fx->backend)));
+
+	/* held comes from /proc: the guest's resident pages, apart from the VMM's */
+	{
+		g_autoptr(JsonNode) ret =
+			fake_execute(fake, "x-fake-touch", "{\"mib\": 32, \"kind\": \"cache\"}");
+	}
+	vmbc_backend_sample(VMBC_BACKEND(fx->backend), g_get_monotonic_time());
+	rss = fake_state(fake, "rss-measured") / (gint64)vmbc_page_size();
+	g_assert_cmpint(rss, >=, PAGES(80));
+	/* between smaps reads the VMM's own growth lands on the guest: a few pages */
+	g_assert_cmpint(bc->parm[VMBC_RES_PHYSPAGES].held, >=, rss);
+	g_assert_cmpint(bc->parm[VMBC_RES_PHYSPAGES].held, <=, rss + PAGES(1));
+	g_assert_cmpint(bc->parm[VMBC_RES_VMMPAGES].held, >, 0);
+
+	/* the stats polling interval was set on the device */
+	{
+		g_autoptr(JsonNode) ret =
+			fake_execute(fake, "qom-get",
+				     "{\"path\": \"/machine/peripheral/balloon0\", "
+				     "\"property\": \"guest-stats-polling-interval\"}");
+		g_assert_cmpint(json_node_get_int(ret), ==, 1);
+	}
+	g_assert_cmpuint(warnings->len, ==, 0);
+}
+
+static gboolean
+actual_is(Fixture *fx, gpointer data)
+{
+	VmbcBeancounter *bc = vmbc_engine_lookup(fx->daemon.engine, "vm1");
+	return bc != NULL && bc->balloon_actual == *(gint64 *)data;
+}
+
+static gboolean
+stats_came(Fixture *fx, gpointer data)
+{
+	VmbcBeancounter *bc = vmbc_engine_lookup(fx->daemon.engine, "vm1");
+	return bc != NULL && bc->stats.last_update > 0;
+}
+
+static void
+test_balloon_and_stats(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	VmbcBeancounter *bc;
+	gint64 want = PAGES(160);
+
+	spawn(fx, "vm1.qmp", 256, "--anon-mib", "40", "--cache-mib", "20", NULL);
+	start(fx);
+	wait_vms(fx, 1);
+	bc = vmbc_engine_lookup(fx->daemon.engine, "vm1");
+	g_assert_cmpint(bc->balloon_actual, ==, PAGES(256));
+
+	g_assert_true(vmbc_backend_set_balloon(VMBC_BACKEND(fx->backend), bc, want, &error));
+	g_assert_no_error(error);
+	g_assert_true(run_until(fx, actual_is, &want, WAIT_MS));
+	g_assert_cmpint(bc->balloon, ==, VMBC_BALLOON_OK);
+
+	g_assert_true(run_until(fx, stats_came, NULL, WAIT_MS));
+	g_assert_cmpint(bc->stats.total, >, 0);
+	g_assert_cmpint(bc->stats.total, <=, PAGES(256));
+	g_assert_cmpint(bc->stats.available, >, 0);
+	g_assert_cmpint(bc->stats.caches, >=, 0);
+
+	/* an invalid target is refused before anything is sent */
+	g_assert_false(vmbc_backend_set_balloon(VMBC_BACKEND(fx->backend), bc, 0, &error));
+	g_assert_error(error, VMBC_ERROR, VMBC_ERROR_INVALID);
+	g_assert_cmpuint(warnings->len, ==, 0);
+}
+
+static gboolean
+stats_unset_seen(Fixture *fx, gpointer data)
+{
+	return g_get_monotonic_time() > *(gint64 *)data;
+}
+
+static void
+test_stats_unset(Fixture *fx, gconstpointer data)
+{
+	VmbcBeancounter *bc;
+	gint64 until;
+
+	spawn(fx, "vm1.qmp", 128, "--stats-unset", NULL);
+	start(fx);
+	wait_vms(fx, 1);
+	bc = vmbc_engine_lookup(fx->daemon.engine, "vm1");
+	until = g_get_monotonic_time() + 2500 * 1000;
+	g_assert_true(run_until(fx, stats_unset_seen, &until, WAIT_MS));
+	/* 18446744073709551615 everywhere is "not reported", never a number */
+	g_assert_cmpint(bc->stats.available, ==, -1);
+	g_assert_cmpint(bc->stats.total, ==, -1);
+	g_assert_cmpint(bc->stats.free, ==, -1);
+	g_assert_cmpuint(count_warnings("vm1", NULL), ==, 0);
+}
+
+static gboolean
+balloon_state_is(Fixture *fx, gpointer data)
+{
+	VmbcBeancounter *bc = vmbc_engine_lookup(fx->daemon.engine, "nb");
+	return bc != NULL && bc->balloon == (VmbcBalloonState)GPOINTER_TO_INT(data);
+}
+
+static void
+test_no_balloon_device(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) desc = NULL;
+	VmbcBeancounter *bc;
+
+	spawn(fx, "nb.qmp", 64, "--no-balloon-device", NULL);
+	start(fx);
+	wait_vms(fx, 1);
+	bc = vmbc_engine_lookup(fx->daemon.engine, "nb");
+	g_assert_nonnull(bc);
+	g_assert_cmpint(bc->balloon, ==, VMBC_BALLOON_NO_DEVICE);
+	g_assert_cmpint(bc->balloon_actual, ==, -1);
+	g_assert_cmpint(bc->free_page_reporting, ==, -1);
+	desc = describe(fx, bc);
+	g_assert_true(json_object_get_null_member(desc, "balloon-device"));
+	g_assert_cmpuint(count_warnings("vmbc-core", "no-device"), ==, 1);
+
+	/* a request is sent; QEMU's DeviceNotActive comes back asynchronously */
+	bc->balloon = VMBC_BALLOON_UNKNOWN;
+	g_assert_true(vmbc_backend_set_balloon(VMBC_BACKEND(fx->backend), bc, PAGES(32), &error));
+	g_assert_no_error(error);
+	g_assert_true(
+		run_until(fx, balloon_state_is, GINT_TO_POINTER(VMBC_BALLOON_NO_DEVICE), WAIT_MS));
+}
+
+static gboolean
+vm_gone(Fixture *fx, gpointer data)
+{
+	return vmbc_engine_lookup(fx->daemon.engine, data) == NULL;
+}
+
+static void
+test_faults(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	Fake *junk = spawn(fx, "junk.qmp", 64, NULL);
+	Fake *dies = spawn(fx, "dies.qmp", 64, NULL);
+	VmbcBeancounter *bc;
+
+	spawn(fx, "ok.qmp", 64, "--anon-mib", "8", NULL);
+	start(fx);
+	wait_vms(fx, 3);
+
+	/* garbage on the backend's connection after its next command (a stats poll) */
+	{
+		g_autoptr(JsonNode) ret =
+			fake_execute(junk, "x-fake-set", "{\"fault\": \"garbage\"}");
+	}
+	g_assert_true(run_until(fx, vm_gone, (gpointer) "junk", WAIT_MS));
+	g_assert_cmpuint(count_warnings("'junk'", "dropped"), ==, 1);
+
+	/* QEMU exits in the middle of the balloon command */
+	{
+		g_autoptr(JsonNode) ret =
+			fake_execute(dies, "x-fake-set", "{\"exit-on\": \"balloon\"}");
+	}
+	bc = vmbc_engine_lookup(fx->daemon.engine, "dies");
+	g_assert_true(vmbc_backend_set_balloon(VMBC_BACKEND(fx->backend), bc, PAGES(32), &error));
+	g_assert_no_error(error);
+	g_assert_true(run_until(fx, vm_gone, (gpointer) "dies", WAIT_MS));
+	g_assert_cmpuint(count_warnings("'dies'", "dropped"), ==, 1);
+	g_assert_cmpint(g_subprocess_get_exit_status(
+				(g_subprocess_wait(dies->proc, NULL, NULL), dies->proc)),
+			==, 3);
+
+	/* the others keep working */
+	g_assert_nonnull(vmbc_engine_lookup(fx->daemon.engine, "ok"));
+	vmbc_backend_sample(VMBC_BACKEND(fx->backend), g_get_monotonic_time());
+	g_assert_cmpint(vmbc_engine_lookup(fx->daemon.engine, "ok")->parm[VMBC_RES_PHYSPAGES].held,
+			>=, PAGES(8));
+
+	/* the next rescan takes the sane socket back; the dead one's socket is gone */
+	vmbc_qmp_backend_rescan(fx->backend);
+	wait_vms(fx, 2);
+	g_assert_nonnull(vmbc_engine_lookup(fx->daemon.engine, "junk"));
+	g_assert_null(vmbc_engine_lookup(fx->daemon.engine, "dies"));
+}
+
+static void
+test_vanish(Fixture *fx, gconstpointer data)
+{
+	Fake *fake = spawn(fx, "gone.qmp", 64, NULL);
+	guint refused;
+
+	spawn(fx, "stays.qmp", 64, NULL);
+	start(fx);
+	wait_vms(fx, 2);
+
+	/* SIGKILL: no goodbye, the socket file stays behind */
+	qmp_client_close(fake->client);
+	g_subprocess_force_exit(fake->proc);
+	g_subprocess_wait(fake->proc, NULL, NULL);
+	g_assert_true(run_until(fx, vm_gone, (gpointer) "gone", WAIT_MS));
+	g_assert_nonnull(vmbc_engine_lookup(fx->daemon.engine, "stays"));
+	g_assert_true(g_file_test(fake->sock, G_FILE_TEST_EXISTS));
+
+	/* the stale socket refuses connections: warned about once, not every rescan */
+	vmbc_qmp_backend_rescan(fx->backend);
+	run_until(fx, n_vms_is, GUINT_TO_POINTER(99), 500);
+	refused = count_warnings("gone.qmp", "dropped");
+	vmbc_qmp_backend_rescan(fx->backend);
+	run_until(fx, n_vms_is, GUINT_TO_POINTER(99), 500);
+	g_assert_cmpuint(count_warnings("gone.qmp", "dropped"), ==, refused);
+	g_assert_cmpuint(vmbc_qmp_backend_get_n_vms(fx->backend), ==, 1);
+
+	/* the socket file removed: forgotten */
+	(void)g_unlink(fake->sock);
+	vmbc_qmp_backend_rescan(fx->backend);
+	g_assert_cmpuint(vmbc_qmp_backend_get_n_vms(fx->backend), ==, 1);
+}
+
+static void
+test_escalate(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	VmbcBeancounter *bc;
+	g_autofree gchar *cg = NULL;
+
+	spawn(fx, "esc.qmp", 64, NULL);
+	start(fx);
+	wait_vms(fx, 1);
+	bc = vmbc_engine_lookup(fx->daemon.engine, "esc");
+
+	/* fake-qemu has no "stop": the failure comes back asynchronously, named */
+	g_assert_true(
+		vmbc_backend_escalate(VMBC_BACKEND(fx->backend), bc, VMBC_ESCALATE_PAUSE, &error));
+	g_assert_no_error(error);
+	run_until(fx, n_vms_is, GUINT_TO_POINTER(99), 500);
+	g_assert_cmpuint(count_warnings("'esc'", "cannot pause"), ==, 1);
+
+	/* memory.high only where it cannot touch this machine: a cgroup without the file */
+	if (g_file_get_contents("/proc/self/cgroup", &cg, NULL, NULL) &&
+	    strstr(cg, "0::/\n") != NULL &&
+	    !g_file_test("/sys/fs/cgroup/memory.high", G_FILE_TEST_EXISTS) &&
+	    !g_file_test("/sys/fs/cgroup/unified/memory.high", G_FILE_TEST_EXISTS)) {
+		g_assert_false(vmbc_backend_escalate(VMBC_BACKEND(fx->backend), bc,
+						     VMBC_ESCALATE_MEMORY_HIGH, &error));
+		g_assert_error(error, VMBC_ERROR, VMBC_ERROR_FAILED);
+		g_assert_nonnull(strstr(error->message, "memory.high"));
+		g_assert_nonnull(strstr(error->message, "'esc'"));
+	} else {
+		g_test_message("memory.high escalation not tried: this process has a real cgroup");
+	}
+}
+
+static void
+test_name_clash(Fixture *fx, gconstpointer data)
+{
+	spawn(fx, "a/qmp.sock", 64, NULL);
+	spawn(fx, "b/qmp.sock", 64, NULL);
+	start(fx);
+	wait_vms(fx, 2);
+	g_assert_nonnull(vmbc_engine_lookup(fx->daemon.engine, "qmp"));
+	g_assert_true(vmbc_engine_lookup(fx->daemon.engine, "a-qmp") != NULL ||
+		      vmbc_engine_lookup(fx->daemon.engine, "b-qmp") != NULL);
+}
+
+static void
+test_stop_leaves_balloon(Fixture *fx, gconstpointer data)
+{
+	Fake *fake = spawn(fx, "keep.qmp", 128, "--actual-mib", "100", NULL);
+	gint64 target = fake_state(fake, "balloon-target");
+
+	start(fx);
+	wait_vms(fx, 1);
+	vmbc_backend_stop(VMBC_BACKEND(fx->backend));
+	g_assert_cmpuint(vmbc_qmp_backend_get_n_vms(fx->backend), ==, 0);
+	/* a second daemon adopts it again, and nothing in the guest moved */
+	start(fx);
+	wait_vms(fx, 1);
+	g_assert_cmpint(fake_state(fake, "balloon-target"), ==, target);
+	g_assert_cmpint(fake_state(fake, "actual"), ==, 100 * MIB);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	warnings = g_ptr_array_new_with_free_func(g_free);
+	/* warnings are checked by count_warnings(), criticals stay fatal */
+	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+	g_log_set_handler("vmbc-qmp-backend", G_LOG_LEVEL_WARNING, on_warning, NULL);
+	g_log_set_handler("vmbc-core", G_LOG_LEVEL_WARNING, on_warning, NULL);
+	g_log_set_handler("vmbc-qmp", G_LOG_LEVEL_WARNING, on_warning, NULL);
+	if (g_getenv("FAKE_QEMU") == NULL) {
+		g_printerr("FAKE_QEMU is not set\n");
+		return 77;
+	}
+
+#define ADD(path, func)                                                                            \
+	g_test_add("/vmbc/qmp-backend/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+	ADD("adopt", test_adopt);
+	ADD("balloon-and-stats", test_balloon_and_stats);
+	ADD("stats-unset", test_stats_unset);
+	ADD("no-balloon-device", test_no_balloon_device);
+	ADD("faults", test_faults);
+	ADD("vanish", test_vanish);
+	ADD("escalate", test_escalate);
+	ADD("name-clash", test_name_clash);
+	ADD("stop-leaves-balloon", test_stop_leaves_balloon);
+	return g_test_run();
+}
