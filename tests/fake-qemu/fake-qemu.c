@@ -14,6 +14,7 @@
 #include <glib-unix.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,13 +22,12 @@
 #include "fake-script.h"
 #include "qmp-server.h"
 
-#define BALLOON_PATH	   "/machine/peripheral/balloon0"
-#define BALLOON_BACKEND	   "/machine/peripheral/balloon0/virtio-backend"
-#define STAT_UNSET	   G_MAXUINT64
-#define EVENT_RATE_MS	   1000
-#define MIB		   (1024 * 1024)
-#define EXIT_MID_COMMAND   3
-#define GARBAGE_AFTER_OPEN 20 /* ms after a connection opens, past the greeting */
+#define BALLOON_PATH	 "/machine/peripheral/balloon0"
+#define BALLOON_BACKEND	 "/machine/peripheral/balloon0/virtio-backend"
+#define STAT_UNSET	 G_MAXUINT64
+#define EVENT_RATE_MS	 1000
+#define MIB		 (1024 * 1024)
+#define EXIT_MID_COMMAND 3
 
 /* In QEMU's order (VIRTIO_BALLOON_S_*). */
 static const gchar *const stat_names[] = {
@@ -540,8 +540,10 @@ apply_settings(FakeQemu *self, JsonObject *args, GError **error)
 		g_free(self->exit_on);
 		self->exit_on = *s != '\0' ? g_strdup(s) : NULL;
 	}
-	/* A driver that comes back resumes the balloon. */
+	/* A driver that comes back resumes the balloon; a changed guest reports at once. */
 	fake_qemu_kick(self);
+	if (self->stats_interval > 0)
+		stats_poll(self);
 	return TRUE;
 }
 
@@ -892,24 +894,15 @@ query_commands(void)
 
 static const gchar garbage[] = "\xff\xfe}{ not json at all \x01\x02\r\n";
 
-static gboolean
-on_garbage_timer(gpointer user_data)
-{
-	QmpServerConnection *conn = user_data;
-
-	qmp_server_connection_send_raw(conn, garbage, sizeof(garbage) - 1);
-	return G_SOURCE_REMOVE;
-}
-
 static void
 on_connection_opened(QmpServer *server, QmpServerConnection *conn, gpointer user_data)
 {
 	FakeQemu *self = user_data;
 
 	g_debug("QMP connection from pid %d", (int)qmp_server_connection_get_peer_pid(conn));
+	/* The greeting is already queued on the connection: this lands right after it. */
 	if (self->garbage_after == 0)
-		g_timeout_add_full(G_PRIORITY_DEFAULT, GARBAGE_AFTER_OPEN, on_garbage_timer,
-				   g_object_ref(conn), g_object_unref);
+		qmp_server_connection_send_raw(conn, garbage, sizeof(garbage) - 1);
 }
 
 /* A QEMU that dies mid-command: no reply, no cleanup but the socket file. */
@@ -1165,6 +1158,7 @@ main(int argc, char **argv)
 	gboolean no_balloon_driver = FALSE;
 	gboolean lying_stats = FALSE;
 	gboolean stats_unset = FALSE;
+	gboolean die_with_parent = FALSE;
 	const GOptionEntry entries[] = {
 		{"qmp", 0, 0, G_OPTION_ARG_FILENAME, &qmp_path, "QMP UNIX socket to listen on",
 		 "PATH"},
@@ -1198,6 +1192,8 @@ main(int argc, char **argv)
 		 "Exit without replying on this command, or after N commands", "COMMAND|N"},
 		{"script", 0, 0, G_OPTION_ARG_FILENAME, &script_path, "Timed guest actions",
 		 "FILE"},
+		{"die-with-parent", 0, 0, G_OPTION_ARG_NONE, &die_with_parent,
+		 "Exit (as on SIGTERM) when the parent process dies", NULL},
 		G_OPTION_ENTRY_NULL,
 	};
 
@@ -1216,6 +1212,12 @@ main(int argc, char **argv)
 	    actual_mib > mem_mib) {
 		g_printerr("fake-qemu: invalid option value\n");
 		return 2;
+	}
+
+	/* A test that crashes must not leave its fake QEMUs behind. */
+	if (die_with_parent && prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) {
+		g_printerr("fake-qemu: prctl(PR_SET_PDEATHSIG): %s\n", g_strerror(errno));
+		return 1;
 	}
 
 	self->guest = fake_guest_new((guint64)mem_mib, &error);

@@ -75,6 +75,7 @@ spawn(Fixture *fx, gint64 mem_mib, ...)
 		return FALSE;
 	}
 	g_ptr_array_add(argv, g_strdup(exe));
+	g_ptr_array_add(argv, g_strdup("--die-with-parent"));
 	g_ptr_array_add(argv, g_strdup("--qmp"));
 	g_ptr_array_add(argv, g_strdup(fx->sock));
 	g_ptr_array_add(argv, g_strdup("--mem-mib"));
@@ -369,7 +370,6 @@ test_stats(Fixture *fx, gconstpointer data)
 	g_clear_pointer(&ret, json_node_unref);
 	ret = execute_ok(fx, "x-fake-set", "{\"lying-stats\": true}");
 	g_clear_pointer(&ret, json_node_unref);
-	pump(1100);
 	ret = execute_ok(fx, "qom-get", stats_args);
 	stats = json_object_get_object_member(json_node_get_object(ret), "stats");
 	g_assert_cmpint(json_object_get_int_member(stats, "stat-available-memory"), >, 128 * MIB);
