@@ -466,7 +466,11 @@ qmp_server_connection_finalize(GObject *object)
 {
 	QmpServerConnection *conn = QMP_SERVER_CONNECTION(object);
 
-	if (conn->channel != NULL)
+	/*
+	 * A connection shut down with a flush has its channel closing once the
+	 * queued output is written; the pending write holds the channel alive.
+	 */
+	if (conn->channel != NULL && !conn->closed)
 		qmp_channel_close(conn->channel);
 	g_clear_pointer(&conn->channel, qmp_channel_unref);
 	G_OBJECT_CLASS(qmp_server_connection_parent_class)->finalize(object);

@@ -64,6 +64,12 @@ on_command(QmpServer *server, QmpServerConnection *conn, const gchar *name, Json
 		g_ptr_array_add(fx->held, req);
 		return TRUE;
 	}
+	if (g_strcmp0(name, "bye") == 0) {
+		/* answer, then hang up at once: the answer must still arrive */
+		qmp_request_return(req, NULL);
+		qmp_server_connection_close(conn);
+		return TRUE;
+	}
 	return FALSE;
 }
 
@@ -403,6 +409,19 @@ test_connection_close(Fixture *fx, gconstpointer data)
 }
 
 static void
+test_reply_then_close(Fixture *fx, gconstpointer data)
+{
+	negotiate(fx);
+	/* the server's only reference to the connection goes with the close */
+	fx->conn = NULL;
+	qmp_test_peer_send_line(fx->peer, "{\"execute\": \"bye\", \"id\": 9}");
+	g_assert_cmpint(json_object_get_int_member(wait_message(fx, 3), "id"), ==, 9);
+	while (!qmp_test_peer_saw_eof(fx->peer))
+		g_main_context_iteration(NULL, TRUE);
+	g_assert_cmpuint(fx->closed, ==, 1);
+}
+
+static void
 test_send_raw(Fixture *fx, gconstpointer data)
 {
 	negotiate(fx);
@@ -559,6 +578,7 @@ main(int argc, char **argv)
 	ADD("bad-messages", test_bad_messages, 0);
 	ADD("not-object", test_not_object, 0);
 	ADD("oversized", test_oversized, 0);
+	ADD("reply-then-close", test_reply_then_close, 0);
 	ADD("fragmented", test_fragmented, 0);
 	ADD("accumulator", test_accumulator, 0);
 	ADD("async-reply", test_async_reply, 0);
