@@ -74,8 +74,8 @@ vmbc_backend_now(VmbcBackend *self)
 }
 
 VmbcBeancounter *
-vmbc_backend_add_vm(VmbcBackend *self, const gchar *name, gint64 max_pages,
-		    gpointer backend_data, GDestroyNotify free_func, GError **error)
+vmbc_backend_add_vm(VmbcBackend *self, const gchar *name, gint64 max_pages, gpointer backend_data,
+		    GDestroyNotify free_func, GError **error)
 {
 	return vmbc_daemon_add_vm(GET_PRIVATE(self)->daemon, self, name, max_pages, backend_data,
 				  free_func, error);
@@ -139,8 +139,7 @@ vmbc_backend_set_balloon(VmbcBackend *self, VmbcBeancounter *bc, gint64 target_p
 }
 
 gboolean
-vmbc_backend_escalate(VmbcBackend *self, VmbcBeancounter *bc, VmbcEscalation how,
-		      GError **error)
+vmbc_backend_escalate(VmbcBackend *self, VmbcBeancounter *bc, VmbcEscalation how, GError **error)
 {
 	VmbcBackendClass *klass = VMBC_BACKEND_GET_CLASS(self);
 	if (klass->escalate == NULL) {

@@ -56,15 +56,11 @@ struct _VmbcBackendClass {
 };
 
 /* The backend's name from the table: "qmp", "libvirt". */
-const gchar *
-vmbc_backend_get_name(VmbcBackend *self);
+const gchar *vmbc_backend_get_name(VmbcBackend *self);
 
-VmbcDaemon *
-vmbc_backend_get_daemon(VmbcBackend *self);
-VmbcEngine *
-vmbc_backend_get_engine(VmbcBackend *self);
-const VmbcConfig *
-vmbc_backend_get_config(VmbcBackend *self);
+VmbcDaemon *vmbc_backend_get_daemon(VmbcBackend *self);
+VmbcEngine *vmbc_backend_get_engine(VmbcBackend *self);
+const VmbcConfig *vmbc_backend_get_config(VmbcBackend *self);
 
 /*
  * A VM appeared (or was re-adopted after a restart). The daemon creates its
@@ -73,39 +69,28 @@ vmbc_backend_get_config(VmbcBackend *self);
  * in bc->backend_data and freed with @free_func when the VM is removed.
  * Returns NULL with an error if a VM of that name exists already.
  */
-VmbcBeancounter *
-vmbc_backend_add_vm(VmbcBackend *self, const gchar *name, gint64 max_pages,
-		    gpointer backend_data, GDestroyNotify free_func, GError **error);
+VmbcBeancounter *vmbc_backend_add_vm(VmbcBackend *self, const gchar *name, gint64 max_pages,
+				     gpointer backend_data, GDestroyNotify free_func,
+				     GError **error);
 
 /* The VM went away: its beancounter is dropped and its pending requests fail. */
-void
-vmbc_backend_remove_vm(VmbcBackend *self, VmbcBeancounter *bc);
+void vmbc_backend_remove_vm(VmbcBackend *self, VmbcBeancounter *bc);
 
 /* The current monotonic time in usec, as the engine sees it. */
-gint64
-vmbc_backend_now(VmbcBackend *self);
+gint64 vmbc_backend_now(VmbcBackend *self);
 
 /* Used by the daemon only. */
-void
-vmbc_backend_setup(VmbcBackend *self, const gchar *name, VmbcDaemon *daemon);
+void vmbc_backend_setup(VmbcBackend *self, const gchar *name, VmbcDaemon *daemon);
 
-gboolean
-vmbc_backend_start(VmbcBackend *self, GError **error);
-void
-vmbc_backend_stop(VmbcBackend *self);
-gboolean
-vmbc_backend_reload(VmbcBackend *self, const VmbcConfig *config, GError **error);
-void
-vmbc_backend_sample(VmbcBackend *self, gint64 now);
-gboolean
-vmbc_backend_set_balloon(VmbcBackend *self, VmbcBeancounter *bc, gint64 target_pages,
-			 GError **error);
-gboolean
-vmbc_backend_escalate(VmbcBackend *self, VmbcBeancounter *bc, VmbcEscalation how,
-		      GError **error);
-void
-vmbc_backend_describe(VmbcBackend *self, VmbcBeancounter *bc, JsonBuilder *builder);
-gboolean
-vmbc_backend_is_up(VmbcBackend *self);
+gboolean vmbc_backend_start(VmbcBackend *self, GError **error);
+void vmbc_backend_stop(VmbcBackend *self);
+gboolean vmbc_backend_reload(VmbcBackend *self, const VmbcConfig *config, GError **error);
+void vmbc_backend_sample(VmbcBackend *self, gint64 now);
+gboolean vmbc_backend_set_balloon(VmbcBackend *self, VmbcBeancounter *bc, gint64 target_pages,
+				  GError **error);
+gboolean vmbc_backend_escalate(VmbcBackend *self, VmbcBeancounter *bc, VmbcEscalation how,
+			       GError **error);
+void vmbc_backend_describe(VmbcBackend *self, VmbcBeancounter *bc, JsonBuilder *builder);
+gboolean vmbc_backend_is_up(VmbcBackend *self);
 
 G_END_DECLS

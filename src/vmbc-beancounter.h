@@ -70,12 +70,12 @@ struct _VmbcBeancounter {
 	gint64 reclaim_progress;  /* monotonic usec of the last progress seen */
 	gint64 reclaim_best_held; /* lowest held since progress was last seen */
 	gint64 reclaim_best_actual;
-	gint64 reclaim_retry_at; /* when FAILED: monotonic usec to try again */
-	gboolean reclaim_clamped; /* the target was raised to the guarantee */
-	gboolean reclaim_starved; /* the target was raised to what the guest needs */
+	gint64 reclaim_retry_at;    /* when FAILED: monotonic usec to try again */
+	gboolean reclaim_clamped;   /* the target was raised to the guarantee */
+	gboolean reclaim_starved;   /* the target was raised to what the guest needs */
 	gint64 reclaim_stats_stamp; /* stats last_update when the target was last set */
-	gint64 manual_target;	  /* actual we aim for in a manual reclaim */
-	gint64 barrier_last_step; /* monotonic usec of the last gentle step */
+	gint64 manual_target;	    /* actual we aim for in a manual reclaim */
+	gint64 barrier_last_step;   /* monotonic usec of the last gentle step */
 	gint64 deflate_last_step;
 	gboolean vmm_over_limit; /* vmmpages is over its limit (edge for failcnt) */
 
@@ -92,33 +92,24 @@ struct _VmbcBeancounter {
 	GDestroyNotify backend_data_free;
 };
 
-VmbcBeancounter *
-vmbc_beancounter_new(const gchar *name, guint id);
-VmbcBeancounter *
-vmbc_beancounter_ref(VmbcBeancounter *bc);
-void
-vmbc_beancounter_unref(VmbcBeancounter *bc);
+VmbcBeancounter *vmbc_beancounter_new(const gchar *name, guint id);
+VmbcBeancounter *vmbc_beancounter_ref(VmbcBeancounter *bc);
+void vmbc_beancounter_unref(VmbcBeancounter *bc);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmbcBeancounter, vmbc_beancounter_unref)
 
 /* The guarantee, in pages: the vmguarpages barrier (0 when unlimited/unset). */
-gint64
-vmbc_beancounter_guarantee(const VmbcBeancounter *bc);
+gint64 vmbc_beancounter_guarantee(const VmbcBeancounter *bc);
 
 /* Pages the guest says it could give back now (free + half the caches), 0 if unknown. */
-gint64
-vmbc_beancounter_spare(const VmbcBeancounter *bc);
+gint64 vmbc_beancounter_spare(const VmbcBeancounter *bc);
 
 /* Fraction of the guest's memory it reports idle (available / total), 0..1, or -1 unknown. */
-gdouble
-vmbc_beancounter_idle_fraction(const VmbcBeancounter *bc);
+gdouble vmbc_beancounter_idle_fraction(const VmbcBeancounter *bc);
 
 /* Resets maxheld/minheld/failcnt of every resource (the CLI's resetcnt). */
-void
-vmbc_beancounter_reset(VmbcBeancounter *bc);
+void vmbc_beancounter_reset(VmbcBeancounter *bc);
 
-const gchar *
-vmbc_balloon_state_to_string(VmbcBalloonState state);
-const gchar *
-vmbc_reclaim_state_to_string(VmbcReclaimState state);
+const gchar *vmbc_balloon_state_to_string(VmbcBalloonState state);
+const gchar *vmbc_reclaim_state_to_string(VmbcReclaimState state);
 
 G_END_DECLS

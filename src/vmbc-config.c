@@ -15,16 +15,31 @@
 #define USEC_PER_SEC G_GINT64_CONSTANT(1000000)
 
 static const gchar *const daemon_keys[] = {
-	"backends",	  "libvirt-uri",    "qmp-sockets",  "control-socket",
-	"admin-group",	  "state-dir",	    "metrics-listen", "tick",
-	"reclaim-timeout", "escalation",     "margin",	     "margin-percent",
-	"barrier-step",	  "deflate-step",   "min-step",	     "pressure-available",
-	"idle-tax",	  "smaps-interval", "stats-interval", "rescan-interval",
+	"backends",
+	"libvirt-uri",
+	"qmp-sockets",
+	"control-socket",
+	"admin-group",
+	"state-dir",
+	"metrics-listen",
+	"tick",
+	"reclaim-timeout",
+	"escalation",
+	"margin",
+	"margin-percent",
+	"barrier-step",
+	"deflate-step",
+	"min-step",
+	"pressure-available",
+	"idle-tax",
+	"smaps-interval",
+	"stats-interval",
+	"rescan-interval",
 	NULL,
 };
 static const gchar *const host_keys[] = {"barrier", "limit", NULL};
-static const gchar *const limit_keys[] = {"barrier", "limit", "guarantee", "vmm-limit", "shares",
-					  NULL};
+static const gchar *const limit_keys[] = {"barrier",   "limit",	 "guarantee",
+					  "vmm-limit", "shares", NULL};
 
 static void
 limit_spec_clear(VmbcLimitSpec *spec)
@@ -136,9 +151,8 @@ typedef struct {
 	GKeyFile *kf;
 } Loader;
 
-static gboolean
-fail_key(Loader *ld, const gchar *group, const gchar *key, GError **error, const gchar *fmt,
-	 ...) G_GNUC_PRINTF(5, 6);
+static gboolean fail_key(Loader *ld, const gchar *group, const gchar *key, GError **error,
+			 const gchar *fmt, ...) G_GNUC_PRINTF(5, 6);
 
 static gboolean
 fail_key(Loader *ld, const gchar *group, const gchar *key, GError **error, const gchar *fmt, ...)
@@ -225,9 +239,8 @@ load_duration(Loader *ld, const gchar *key, gint64 min_usec, gint64 max_usec, gi
 	if (!vmbc_duration_parse(v, &usec, &local))
 		return fail_key(ld, "daemon", key, error, "%s", local->message);
 	if (usec < min_usec || usec > max_usec)
-		return fail_key(ld, "daemon", key, error,
-				"'%s' is out of range (%.3g s to %.3g s)", v,
-				(gdouble)min_usec / 1e6, (gdouble)max_usec / 1e6);
+		return fail_key(ld, "daemon", key, error, "'%s' is out of range (%.3g s to %.3g s)",
+				v, (gdouble)min_usec / 1e6, (gdouble)max_usec / 1e6);
 	*out = usec;
 	return TRUE;
 }
@@ -310,9 +323,8 @@ load_limit_spec(Loader *ld, const gchar *group, VmbcLimitSpec *spec, GError **er
 		vmbc_size_parse(spec->barrier, vmbc_page_size(), 0, &b, NULL);
 		vmbc_size_parse(spec->limit, vmbc_page_size(), 0, &l, NULL);
 		if (b > l)
-			return fail_key(ld, group, "barrier", error,
-					"barrier %s is above limit %s", spec->barrier,
-					spec->limit);
+			return fail_key(ld, group, "barrier", error, "barrier %s is above limit %s",
+					spec->barrier, spec->limit);
 	}
 	return TRUE;
 }
@@ -361,8 +373,8 @@ load_daemon(Loader *ld, VmbcConfig *config, GError **error)
 		config->libvirt_uri = g_steal_pointer(&v);
 	}
 	if ((v = get_string(ld, g, "qmp-sockets")) != NULL) {
-		g_auto(GStrv) list = g_key_file_get_string_list(ld->kf, g, "qmp-sockets", NULL,
-								NULL);
+		g_auto(GStrv) list =
+			g_key_file_get_string_list(ld->kf, g, "qmp-sockets", NULL, NULL);
 		for (guint i = 0; list != NULL && list[i] != NULL; i++) {
 			g_strstrip(list[i]);
 			if (!g_path_is_absolute(list[i]))
@@ -561,16 +573,15 @@ vmbc_config_resolve_limits(const VmbcLimitSpec *spec, gint64 max_pages, gint64 *
 	} else {
 		b = l;
 	}
-	if (spec->guarantee != NULL &&
-	    !vmbc_size_parse(spec->guarantee, ps, max_pages, &g, error))
+	if (spec->guarantee != NULL && !vmbc_size_parse(spec->guarantee, ps, max_pages, &g, error))
 		return FALSE;
 	if (g == VMBC_UNLIMITED)
 		g = 0;
 	if (spec->vmm_limit != NULL && !vmbc_size_parse(spec->vmm_limit, ps, max_pages, &v, error))
 		return FALSE;
 	if (b > l) {
-		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
-			    "barrier %s is above limit %s", spec->barrier, spec->limit);
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID, "barrier %s is above limit %s",
+			    spec->barrier, spec->limit);
 		return FALSE;
 	}
 	*barrier = b;

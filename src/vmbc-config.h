@@ -28,15 +28,15 @@ typedef struct {
 	gchar *path; /* the file it came from, NULL for built-in defaults */
 
 	/* [daemon] */
-	gchar **backends;	 /* "qmp", "libvirt" */
-	gchar *libvirt_uri;	 /* default qemu:///system */
-	gchar **qmp_sockets;	 /* globs */
-	gchar *control_socket;	 /* default $RUNTIME_DIRECTORY/vmbcd.sock */
-	gchar *admin_group;	 /* may change limits besides root; NULL none */
-	gchar *state_dir;	 /* default $STATE_DIRECTORY or /var/lib/vmbc */
-	gchar *metrics_listen;	 /* "127.0.0.1:PORT", "" or "off" disables */
-	gint64 smaps_interval_usec; /* how often the guest-RAM/VMM split is re-derived */
-	guint stats_interval_sec;   /* guest stats polling interval asked of QEMU */
+	gchar **backends;	     /* "qmp", "libvirt" */
+	gchar *libvirt_uri;	     /* default qemu:///system */
+	gchar **qmp_sockets;	     /* globs */
+	gchar *control_socket;	     /* default $RUNTIME_DIRECTORY/vmbcd.sock */
+	gchar *admin_group;	     /* may change limits besides root; NULL none */
+	gchar *state_dir;	     /* default $STATE_DIRECTORY or /var/lib/vmbc */
+	gchar *metrics_listen;	     /* "127.0.0.1:PORT", "" or "off" disables */
+	gint64 smaps_interval_usec;  /* how often the guest-RAM/VMM split is re-derived */
+	guint stats_interval_sec;    /* guest stats polling interval asked of QEMU */
 	gint64 rescan_interval_usec; /* QMP socket globs rescanned this often */
 	VmbcEngineConfig engine;     /* tick, reclaim timeout, margins, escalation */
 
@@ -50,35 +50,30 @@ typedef struct {
 } VmbcConfig;
 
 /* Built-in defaults, with paths from the environment (systemd's *_DIRECTORY). */
-VmbcConfig *
-vmbc_config_new_default(void);
+VmbcConfig *vmbc_config_new_default(void);
 
 /*
  * Loads @path over the built-in defaults. On error NULL is returned and the
  * message reads "FILE:LINE: key 'K' in [GROUP]: REASON".
  */
-VmbcConfig *
-vmbc_config_load(const gchar *path, GError **error);
+VmbcConfig *vmbc_config_load(const gchar *path, GError **error);
 
-void
-vmbc_config_free(VmbcConfig *config);
+void vmbc_config_free(VmbcConfig *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmbcConfig, vmbc_config_free)
 
 /* The spec for @name: [domain NAME] keys over [defaults]. Borrowed strings. */
-void
-vmbc_config_get_spec(const VmbcConfig *config, const gchar *name, VmbcLimitSpec *out);
+void vmbc_config_get_spec(const VmbcConfig *config, const gchar *name, VmbcLimitSpec *out);
 
 /*
  * Turns a spec into pages for a VM of @max_pages. Unset values stay
  * VMBC_UNLIMITED (barrier/limit/vmm_limit) or 0 (guarantee). The barrier
  * defaults to the limit when only the limit is set.
  */
-gboolean
-vmbc_config_resolve_limits(const VmbcLimitSpec *spec, gint64 max_pages, gint64 *barrier,
-			   gint64 *limit, gint64 *guarantee, gint64 *vmm_limit, GError **error);
+gboolean vmbc_config_resolve_limits(const VmbcLimitSpec *spec, gint64 max_pages, gint64 *barrier,
+				    gint64 *limit, gint64 *guarantee, gint64 *vmm_limit,
+				    GError **error);
 
 /* Parses "1s", "250ms", "2m", "1h", or plain seconds; refuses garbage and <= 0. */
-gboolean
-vmbc_duration_parse(const gchar *text, gint64 *usec_out, GError **error);
+gboolean vmbc_duration_parse(const gchar *text, gint64 *usec_out, GError **error);
 
 G_END_DECLS

@@ -154,8 +154,8 @@ get_domain(VmbcControl *self, JsonObject *args, QmpRequest *req, gboolean allow_
 	}
 	name = json_node_get_string(node);
 	bc = vmbc_engine_lookup(vmbc_daemon_get_engine(self->daemon), name);
-	if (bc == NULL || (!allow_host && bc == vmbc_engine_get_host(
-						       vmbc_daemon_get_engine(self->daemon)))) {
+	if (bc == NULL ||
+	    (!allow_host && bc == vmbc_engine_get_host(vmbc_daemon_get_engine(self->daemon)))) {
 		qmp_request_error(req, QMP_ERROR_GENERIC_ERROR, "no domain named '%s'", name);
 		return NULL;
 	}
@@ -177,8 +177,7 @@ get_size(JsonObject *args, const gchar *member, gint64 max_pages, gint64 *out, Q
 		gint64 v = json_node_get_int(node);
 		if (v < 0) {
 			qmp_request_error(req, QMP_ERROR_GENERIC_ERROR,
-					  "invalid '%s': %" G_GINT64_FORMAT
-					  " pages is negative",
+					  "invalid '%s': %" G_GINT64_FORMAT " pages is negative",
 					  member, v);
 			return FALSE;
 		}
@@ -200,8 +199,7 @@ get_size(JsonObject *args, const gchar *member, gint64 max_pages, gint64 *out, Q
 }
 
 static void
-cmd_query_version(VmbcControl *self, QmpServerConnection *conn, JsonObject *args,
-		  QmpRequest *req)
+cmd_query_version(VmbcControl *self, QmpServerConnection *conn, JsonObject *args, QmpRequest *req)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
 	GPtrArray *backends = vmbc_daemon_get_backends(self->daemon);
@@ -241,8 +239,7 @@ cmd_query_beancounters(VmbcControl *self, QmpServerConnection *conn, JsonObject 
 }
 
 static void
-cmd_query_domains(VmbcControl *self, QmpServerConnection *conn, JsonObject *args,
-		  QmpRequest *req)
+cmd_query_domains(VmbcControl *self, QmpServerConnection *conn, JsonObject *args, QmpRequest *req)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
 	GPtrArray *vms = vmbc_engine_get_vms(vmbc_daemon_get_engine(self->daemon));
@@ -258,8 +255,7 @@ cmd_query_domains(VmbcControl *self, QmpServerConnection *conn, JsonObject *args
 }
 
 static void
-cmd_query_domain(VmbcControl *self, QmpServerConnection *conn, JsonObject *args,
-		 QmpRequest *req)
+cmd_query_domain(VmbcControl *self, QmpServerConnection *conn, JsonObject *args, QmpRequest *req)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
 	VmbcBeancounter *bc = get_domain(self, args, req, FALSE);
@@ -354,8 +350,7 @@ cmd_set_limit(VmbcControl *self, QmpServerConnection *conn, JsonObject *args, Qm
 }
 
 static void
-cmd_set_guarantee(VmbcControl *self, QmpServerConnection *conn, JsonObject *args,
-		  QmpRequest *req)
+cmd_set_guarantee(VmbcControl *self, QmpServerConnection *conn, JsonObject *args, QmpRequest *req)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(JsonBuilder) b = json_builder_new();
@@ -406,8 +401,7 @@ cmd_reclaim(VmbcControl *self, QmpServerConnection *conn, JsonObject *args, QmpR
 }
 
 static void
-cmd_reset_counters(VmbcControl *self, QmpServerConnection *conn, JsonObject *args,
-		   QmpRequest *req)
+cmd_reset_counters(VmbcControl *self, QmpServerConnection *conn, JsonObject *args, QmpRequest *req)
 {
 	VmbcBeancounter *bc = get_domain(self, args, req, TRUE);
 	if (bc == NULL)

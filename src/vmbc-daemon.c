@@ -56,14 +56,13 @@ actuator_set_balloon(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target, gpo
 }
 
 static gboolean
-actuator_escalate(VmbcEngine *engine, VmbcBeancounter *bc, VmbcEscalation how,
-		  gpointer user_data, GError **error)
+actuator_escalate(VmbcEngine *engine, VmbcBeancounter *bc, VmbcEscalation how, gpointer user_data,
+		  GError **error)
 {
 	VmbcDaemon *daemon = user_data;
 	VmbcBackend *backend = g_hash_table_lookup(daemon->owner, bc);
 	if (backend == NULL) {
-		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "'%s' has no backend",
-			    bc->name);
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "'%s' has no backend", bc->name);
 		return FALSE;
 	}
 	return vmbc_backend_escalate(backend, bc, how, error);
@@ -161,9 +160,9 @@ vmbc_daemon_add_event_listener(VmbcDaemon *daemon, VmbcDaemonEventFunc func, gpo
 void
 vmbc_daemon_emit_domain_event(VmbcDaemon *daemon, VmbcBeancounter *bc, gboolean added)
 {
-	g_autofree gchar *message = g_strdup_printf(
-		added ? "'%s' added (beancounter %u)" : "'%s' removed (beancounter %u)", bc->name,
-		bc->id);
+	g_autofree gchar *message = g_strdup_printf(added ? "'%s' added (beancounter %u)"
+							  : "'%s' removed (beancounter %u)",
+						    bc->name, bc->id);
 	VmbcEvent ev = {
 		.type = added ? VMBC_EVENT_DOMAIN_ADDED : VMBC_EVENT_DOMAIN_REMOVED,
 		.bc = bc,
@@ -196,8 +195,8 @@ apply_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, gboolean runtime_too)
 		gint64 sb, sl;
 		/* a saved runtime value wins over the file */
 		if (!vmbc_state_get(daemon->state, bc->name, VMBC_RES_PHYSPAGES, &sb, &sl) &&
-		    !vmbc_engine_set_limits(daemon->engine, bc, VMBC_RES_PHYSPAGES, barrier,
-					    limit, now, NULL, NULL, &error)) {
+		    !vmbc_engine_set_limits(daemon->engine, bc, VMBC_RES_PHYSPAGES, barrier, limit,
+					    now, NULL, NULL, &error)) {
 			g_warning("VM '%s': %s", bc->name, error->message);
 			g_clear_error(&error);
 		}
@@ -223,8 +222,7 @@ apply_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, gboolean runtime_too)
 		gint64 b, l;
 		if (!vmbc_state_get(daemon->state, bc->name, r, &b, &l))
 			continue;
-		if (!vmbc_engine_set_limits(daemon->engine, bc, r, b, l, now, NULL, NULL,
-					    &error)) {
+		if (!vmbc_engine_set_limits(daemon->engine, bc, r, b, l, now, NULL, NULL, &error)) {
 			g_warning("VM '%s': saved %s limits not applied: %s", bc->name,
 				  vmbc_resource_name(r), error->message);
 			g_clear_error(&error);
@@ -241,7 +239,8 @@ apply_host_limits(VmbcDaemon *daemon)
 	g_autoptr(GError) error = NULL;
 
 	if (daemon->config->host_limit != NULL &&
-	    !vmbc_size_parse(daemon->config->host_limit, vmbc_page_size(), host_pages, &l, &error)) {
+	    !vmbc_size_parse(daemon->config->host_limit, vmbc_page_size(), host_pages, &l,
+			     &error)) {
 		g_warning("[host] limit not applied: %s", error->message);
 		g_clear_error(&error);
 	}
@@ -264,9 +263,8 @@ apply_host_limits(VmbcDaemon *daemon)
 }
 
 VmbcBeancounter *
-vmbc_daemon_add_vm(VmbcDaemon *daemon, VmbcBackend *backend, const gchar *name,
-		   gint64 max_pages, gpointer backend_data, GDestroyNotify free_func,
-		   GError **error)
+vmbc_daemon_add_vm(VmbcDaemon *daemon, VmbcBackend *backend, const gchar *name, gint64 max_pages,
+		   gpointer backend_data, GDestroyNotify free_func, GError **error)
 {
 	VmbcBeancounter *bc = vmbc_engine_add(daemon->engine, name, max_pages, error);
 
@@ -445,9 +443,8 @@ vmbc_daemon_reload(VmbcDaemon *daemon, GError **error)
 }
 
 gboolean
-vmbc_daemon_set_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, VmbcResourceId res,
-		       gint64 barrier, gint64 limit, VmbcChangeFunc done, gpointer user_data,
-		       GError **error)
+vmbc_daemon_set_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, VmbcResourceId res, gint64 barrier,
+		       gint64 limit, VmbcChangeFunc done, gpointer user_data, GError **error)
 {
 	g_autoptr(GError) local = NULL;
 

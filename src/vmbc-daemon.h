@@ -23,67 +23,53 @@ typedef struct {
 	gdouble last_seconds;
 	gdouble sum_seconds;
 	guint64 buckets[VMBC_TICK_BUCKETS]; /* cumulative counts per bound, as Prometheus wants */
-	gint64 started_real; /* wall clock usec at start */
+	gint64 started_real;		    /* wall clock usec at start */
 } VmbcTickStats;
 
 /* Takes ownership of @config. */
-VmbcDaemon *
-vmbc_daemon_new(VmbcConfig *config);
-void
-vmbc_daemon_free(VmbcDaemon *daemon);
+VmbcDaemon *vmbc_daemon_new(VmbcConfig *config);
+void vmbc_daemon_free(VmbcDaemon *daemon);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmbcDaemon, vmbc_daemon_free)
 
 /* Loads state, starts backends, listens on the control socket, starts ticking. */
-gboolean
-vmbc_daemon_start(VmbcDaemon *daemon, GError **error);
+gboolean vmbc_daemon_start(VmbcDaemon *daemon, GError **error);
 
 /* Stops ticking and backends, closes sockets. Balloons are left as they are. */
-void
-vmbc_daemon_stop(VmbcDaemon *daemon);
+void vmbc_daemon_stop(VmbcDaemon *daemon);
 
 /*
  * SIGHUP: loads the configuration again from its file. On error the running
  * configuration stays. Counters and runtime limits are kept; [defaults] and
  * [domain] limits are applied again to VMs without runtime limits.
  */
-gboolean
-vmbc_daemon_reload(VmbcDaemon *daemon, GError **error);
+gboolean vmbc_daemon_reload(VmbcDaemon *daemon, GError **error);
 
-VmbcEngine *
-vmbc_daemon_get_engine(VmbcDaemon *daemon);
-const VmbcConfig *
-vmbc_daemon_get_config(VmbcDaemon *daemon);
-GPtrArray *
-vmbc_daemon_get_backends(VmbcDaemon *daemon);
-const VmbcTickStats *
-vmbc_daemon_get_tick_stats(VmbcDaemon *daemon);
+VmbcEngine *vmbc_daemon_get_engine(VmbcDaemon *daemon);
+const VmbcConfig *vmbc_daemon_get_config(VmbcDaemon *daemon);
+GPtrArray *vmbc_daemon_get_backends(VmbcDaemon *daemon);
+const VmbcTickStats *vmbc_daemon_get_tick_stats(VmbcDaemon *daemon);
 
 /* The backend that owns @bc (NULL for the host). */
-VmbcBackend *
-vmbc_daemon_get_backend_for(VmbcDaemon *daemon, VmbcBeancounter *bc);
+VmbcBackend *vmbc_daemon_get_backend_for(VmbcDaemon *daemon, VmbcBeancounter *bc);
 
 /* Monotonic usec. */
-gint64
-vmbc_daemon_now(VmbcDaemon *daemon);
+gint64 vmbc_daemon_now(VmbcDaemon *daemon);
 
 /*
  * Runtime limit changes, as the control socket makes them: applied to the
  * engine, saved to the state file, and answered through @done.
  */
-gboolean
-vmbc_daemon_set_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, VmbcResourceId res,
-		       gint64 barrier, gint64 limit, VmbcChangeFunc done, gpointer user_data,
-		       GError **error);
+gboolean vmbc_daemon_set_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, VmbcResourceId res,
+				gint64 barrier, gint64 limit, VmbcChangeFunc done,
+				gpointer user_data, GError **error);
 
 /* Listeners for engine events (the control socket, the metrics). */
-typedef void (*VmbcDaemonEventFunc)(VmbcDaemon *daemon, const VmbcEvent *event,
+typedef void (*VmbcDaemonEventFunc)(VmbcDaemon *daemon, const VmbcEvent *event, gpointer user_data);
+void vmbc_daemon_add_event_listener(VmbcDaemon *daemon, VmbcDaemonEventFunc func,
 				    gpointer user_data);
-void
-vmbc_daemon_add_event_listener(VmbcDaemon *daemon, VmbcDaemonEventFunc func, gpointer user_data);
 
 /* Events that are not engine events (domain added/removed) use the same listeners. */
-void
-vmbc_daemon_emit_domain_event(VmbcDaemon *daemon, VmbcBeancounter *bc, gboolean added);
+void vmbc_daemon_emit_domain_event(VmbcDaemon *daemon, VmbcBeancounter *bc, gboolean added);
 
 /* Hook for the metrics endpoint, which lives in its own file (may be NULL). */
 typedef struct _VmbcMetrics VmbcMetrics;

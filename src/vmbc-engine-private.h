@@ -31,8 +31,8 @@ extern const VmbcResourceOps vmbc_vmmpages_ops;
 struct _VmbcEngine {
 	VmbcEngineConfig config;
 	VmbcBeancounter *host;
-	GPtrArray *vms;		/* of VmbcBeancounter*, owned, in id order */
-	GHashTable *by_name;	/* name -> VmbcBeancounter*, borrowed */
+	GPtrArray *vms;	     /* of VmbcBeancounter*, owned, in id order */
+	GHashTable *by_name; /* name -> VmbcBeancounter*, borrowed */
 	guint next_id;
 	VmbcActuator actuator;
 	gpointer actuator_data;
@@ -50,9 +50,8 @@ typedef struct {
 } VmbcPendingChange;
 
 /* Sends an event to the daemon (and logs it). @fmt makes the message. */
-void
-vmbc_engine_emit(VmbcEngine *engine, VmbcEventType type, VmbcBeancounter *bc,
-		 VmbcResourceId res, gint64 target, VmbcError reason, const gchar *fmt, ...)
+void vmbc_engine_emit(VmbcEngine *engine, VmbcEventType type, VmbcBeancounter *bc,
+		      VmbcResourceId res, gint64 target, VmbcError reason, const gchar *fmt, ...)
 	G_GNUC_PRINTF(7, 8);
 
 /*
@@ -60,36 +59,29 @@ vmbc_engine_emit(VmbcEngine *engine, VmbcEventType type, VmbcBeancounter *bc,
  * Returns FALSE with an error when it could not be sent (no actuator, the
  * backend refused). Records the target on success.
  */
-gboolean
-vmbc_engine_set_balloon(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target, GError **error);
+gboolean vmbc_engine_set_balloon(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target,
+				 GError **error);
 
 /* Runs the configured escalation, emitting VMBC_EVENT_ESCALATED on success. */
-void
-vmbc_engine_escalate(VmbcEngine *engine, VmbcBeancounter *bc);
+void vmbc_engine_escalate(VmbcEngine *engine, VmbcBeancounter *bc);
 
 /* Queues @done until the reclaim of @bc finishes. */
-void
-vmbc_engine_add_pending(VmbcEngine *engine, VmbcBeancounter *bc, VmbcResourceId res,
-			gint64 now, VmbcChangeFunc done, gpointer user_data);
+void vmbc_engine_add_pending(VmbcEngine *engine, VmbcBeancounter *bc, VmbcResourceId res,
+			     gint64 now, VmbcChangeFunc done, gpointer user_data);
 
 /* Answers every pending change of @bc: success if @error is NULL. */
-void
-vmbc_engine_complete_pending(VmbcEngine *engine, VmbcBeancounter *bc, const GError *error);
+void vmbc_engine_complete_pending(VmbcEngine *engine, VmbcBeancounter *bc, const GError *error);
 
 /* Answers pending changes whose deadline passed. */
-void
-vmbc_engine_expire_pending(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now);
+void vmbc_engine_expire_pending(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now);
 
 /* The margin below @limit that limit reclaims aim for, in pages. */
-gint64
-vmbc_engine_margin(VmbcEngine *engine, gint64 limit);
+gint64 vmbc_engine_margin(VmbcEngine *engine, gint64 limit);
 
 /* The host policy (vmbc-host.c): runs after every VM ticked. */
-void
-vmbc_host_tick(VmbcEngine *engine, gint64 now);
+void vmbc_host_tick(VmbcEngine *engine, gint64 now);
 
 /* "512M" style for messages; freed by the caller. */
-gchar *
-vmbc_engine_fmt(gint64 pages);
+gchar *vmbc_engine_fmt(gint64 pages);
 
 G_END_DECLS

@@ -238,8 +238,7 @@ vmbc_engine_remove(VmbcEngine *engine, VmbcBeancounter *bc)
 }
 
 void
-vmbc_engine_sample(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcSample *sample,
-		   gint64 now)
+vmbc_engine_sample(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcSample *sample, gint64 now)
 {
 	VmbcParm *host = &engine->host->parm[VMBC_RES_PHYSPAGES];
 
@@ -278,8 +277,7 @@ vmbc_engine_set_guest_stats(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcG
 }
 
 void
-vmbc_engine_balloon_actual(VmbcEngine *engine, VmbcBeancounter *bc, gint64 actual_pages,
-			   gint64 now)
+vmbc_engine_balloon_actual(VmbcEngine *engine, VmbcBeancounter *bc, gint64 actual_pages, gint64 now)
 {
 	VmbcParm *guar = &bc->parm[VMBC_RES_VMGUARPAGES];
 
@@ -350,9 +348,9 @@ vmbc_engine_tick(VmbcEngine *engine, gint64 now)
 }
 
 gboolean
-vmbc_engine_set_limits(VmbcEngine *engine, VmbcBeancounter *bc, VmbcResourceId res,
-		       gint64 barrier, gint64 limit, gint64 now, VmbcChangeFunc done,
-		       gpointer user_data, GError **error)
+vmbc_engine_set_limits(VmbcEngine *engine, VmbcBeancounter *bc, VmbcResourceId res, gint64 barrier,
+		       gint64 limit, gint64 now, VmbcChangeFunc done, gpointer user_data,
+		       GError **error)
 {
 	g_return_val_if_fail(res < VMBC_RES_COUNT, FALSE);
 
@@ -389,8 +387,8 @@ vmbc_engine_set_guarantee(VmbcEngine *engine, VmbcBeancounter *bc, gint64 pages,
 				    "the host beancounter has no guarantee");
 		return FALSE;
 	}
-	return vmbc_engine_set_limits(engine, bc, VMBC_RES_VMGUARPAGES, pages, VMBC_UNLIMITED,
-				      now, NULL, NULL, error);
+	return vmbc_engine_set_limits(engine, bc, VMBC_RES_VMGUARPAGES, pages, VMBC_UNLIMITED, now,
+				      NULL, NULL, error);
 }
 
 gboolean
@@ -457,8 +455,8 @@ vmbc_engine_reclaim(VmbcEngine *engine, VmbcBeancounter *bc, gint64 pages, gint6
 }
 
 void
-vmbc_engine_emit(VmbcEngine *engine, VmbcEventType type, VmbcBeancounter *bc,
-		 VmbcResourceId res, gint64 target, VmbcError reason, const gchar *fmt, ...)
+vmbc_engine_emit(VmbcEngine *engine, VmbcEventType type, VmbcBeancounter *bc, VmbcResourceId res,
+		 gint64 target, VmbcError reason, const gchar *fmt, ...)
 {
 	g_autofree gchar *message = NULL;
 	VmbcEvent ev = {0};
@@ -528,8 +526,8 @@ vmbc_engine_escalate(VmbcEngine *engine, VmbcBeancounter *bc)
 }
 
 void
-vmbc_engine_add_pending(VmbcEngine *engine, VmbcBeancounter *bc, VmbcResourceId res,
-			gint64 now, VmbcChangeFunc done, gpointer user_data)
+vmbc_engine_add_pending(VmbcEngine *engine, VmbcBeancounter *bc, VmbcResourceId res, gint64 now,
+			VmbcChangeFunc done, gpointer user_data)
 {
 	VmbcPendingChange *p = g_new0(VmbcPendingChange, 1);
 

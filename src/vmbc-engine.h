@@ -29,10 +29,8 @@ typedef enum {
 	VMBC_ESCALATE_MEMORY_HIGH, /* cgroup memory.high backstop at the limit */
 } VmbcEscalation;
 
-const gchar *
-vmbc_escalation_to_string(VmbcEscalation esc);
-gboolean
-vmbc_escalation_from_string(const gchar *text, VmbcEscalation *out, GError **error);
+const gchar *vmbc_escalation_to_string(VmbcEscalation esc);
+gboolean vmbc_escalation_from_string(const gchar *text, VmbcEscalation *out, GError **error);
 
 typedef struct {
 	gint64 tick_usec;	     /* how often vmbc_engine_tick() is called */
@@ -49,8 +47,7 @@ typedef struct {
 } VmbcEngineConfig;
 
 /* Fills @config with the defaults (1 s tick, 10 s reclaim timeout, ...). */
-void
-vmbc_engine_config_init(VmbcEngineConfig *config);
+void vmbc_engine_config_init(VmbcEngineConfig *config);
 
 typedef enum {
 	VMBC_EVENT_LIMIT_HIT,	      /* held went over the limit: reclaim started */
@@ -65,8 +62,7 @@ typedef enum {
 	VMBC_EVENT_DOMAIN_REMOVED,
 } VmbcEventType;
 
-const gchar *
-vmbc_event_type_to_string(VmbcEventType type);
+const gchar *vmbc_event_type_to_string(VmbcEventType type);
 
 typedef struct {
 	VmbcEventType type;
@@ -75,9 +71,9 @@ typedef struct {
 	gint64 held;
 	gint64 barrier;
 	gint64 limit;
-	gint64 target;		/* balloon target in pages, -1 if none */
-	VmbcError reason;	/* for RECLAIM_FAILED */
-	const gchar *message;	/* human readable, complete sentence */
+	gint64 target;	      /* balloon target in pages, -1 if none */
+	VmbcError reason;     /* for RECLAIM_FAILED */
+	const gchar *message; /* human readable, complete sentence */
 } VmbcEvent;
 
 typedef void (*VmbcEventFunc)(VmbcEngine *engine, const VmbcEvent *event, gpointer user_data);
@@ -106,75 +102,61 @@ typedef struct {
 /* Called when a synchronous change finished; @error is NULL on success. */
 typedef void (*VmbcChangeFunc)(VmbcBeancounter *bc, const GError *error, gpointer user_data);
 
-VmbcEngine *
-vmbc_engine_new(const VmbcEngineConfig *config);
-void
-vmbc_engine_free(VmbcEngine *engine);
+VmbcEngine *vmbc_engine_new(const VmbcEngineConfig *config);
+void vmbc_engine_free(VmbcEngine *engine);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmbcEngine, vmbc_engine_free)
 
 /* Replaces the configuration (SIGHUP); counters and states are kept. */
-void
-vmbc_engine_set_config(VmbcEngine *engine, const VmbcEngineConfig *config);
-const VmbcEngineConfig *
-vmbc_engine_get_config(VmbcEngine *engine);
+void vmbc_engine_set_config(VmbcEngine *engine, const VmbcEngineConfig *config);
+const VmbcEngineConfig *vmbc_engine_get_config(VmbcEngine *engine);
 
-void
-vmbc_engine_set_actuator(VmbcEngine *engine, const VmbcActuator *actuator, gpointer user_data);
-void
-vmbc_engine_set_event_func(VmbcEngine *engine, VmbcEventFunc func, gpointer user_data);
+void vmbc_engine_set_actuator(VmbcEngine *engine, const VmbcActuator *actuator, gpointer user_data);
+void vmbc_engine_set_event_func(VmbcEngine *engine, VmbcEventFunc func, gpointer user_data);
 
 /* The root beancounter "host" (id 0). */
-VmbcBeancounter *
-vmbc_engine_get_host(VmbcEngine *engine);
+VmbcBeancounter *vmbc_engine_get_host(VmbcEngine *engine);
 
 /*
  * Adds a VM of @max_pages guest RAM. Returns the new beancounter (borrowed: the
  * engine keeps it until vmbc_engine_remove()), or NULL with an error if the
  * name is taken or invalid.
  */
-VmbcBeancounter *
-vmbc_engine_add(VmbcEngine *engine, const gchar *name, gint64 max_pages, GError **error);
+VmbcBeancounter *vmbc_engine_add(VmbcEngine *engine, const gchar *name, gint64 max_pages,
+				 GError **error);
 
 /* NULL if no VM has that name; "host" finds the root. */
-VmbcBeancounter *
-vmbc_engine_lookup(VmbcEngine *engine, const gchar *name);
+VmbcBeancounter *vmbc_engine_lookup(VmbcEngine *engine, const gchar *name);
 
 /* The VMs (not the host), in order of id. Borrowed. */
-GPtrArray *
-vmbc_engine_get_vms(VmbcEngine *engine);
+GPtrArray *vmbc_engine_get_vms(VmbcEngine *engine);
 
 /*
  * Removes a VM that went away. Its pages are uncharged from the host and any
  * pending change is answered with VMBC_ERROR_VANISHED.
  */
-void
-vmbc_engine_remove(VmbcEngine *engine, VmbcBeancounter *bc);
+void vmbc_engine_remove(VmbcEngine *engine, VmbcBeancounter *bc);
 
 /* Charges or uncharges to what the host measured now. */
-void
-vmbc_engine_sample(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcSample *sample,
-		   gint64 now);
+void vmbc_engine_sample(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcSample *sample,
+			gint64 now);
 
 /* New guest statistics (hints). Older or equal last_update values are ignored. */
-void
-vmbc_engine_set_guest_stats(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcGuestStats *stats);
+void vmbc_engine_set_guest_stats(VmbcEngine *engine, VmbcBeancounter *bc,
+				 const VmbcGuestStats *stats);
 
 /* Balloon progress: the guest's logical size is now @actual_pages. */
-void
-vmbc_engine_balloon_actual(VmbcEngine *engine, VmbcBeancounter *bc, gint64 actual_pages,
-			   gint64 now);
+void vmbc_engine_balloon_actual(VmbcEngine *engine, VmbcBeancounter *bc, gint64 actual_pages,
+				gint64 now);
 
 /*
  * A balloon request failed after it was sent, or the backend learned there is
  * no balloon. @state says which (NO_DEVICE or NO_DRIVER).
  */
-void
-vmbc_engine_balloon_failed(VmbcEngine *engine, VmbcBeancounter *bc, VmbcBalloonState state,
-			   const GError *error, gint64 now);
+void vmbc_engine_balloon_failed(VmbcEngine *engine, VmbcBeancounter *bc, VmbcBalloonState state,
+				const GError *error, gint64 now);
 
 /* Runs the policies of every beancounter, then of the host. */
-void
-vmbc_engine_tick(VmbcEngine *engine, gint64 now);
+void vmbc_engine_tick(VmbcEngine *engine, gint64 now);
 
 /*
  * Changes barrier and limit of a resource: UBC's setlimit. Invalid values
@@ -184,22 +166,19 @@ vmbc_engine_tick(VmbcEngine *engine, gint64 now);
  * finishes or fails. For the host beancounter the change is immediate.
  * @done may be NULL.
  */
-gboolean
-vmbc_engine_set_limits(VmbcEngine *engine, VmbcBeancounter *bc, VmbcResourceId res,
-		       gint64 barrier, gint64 limit, gint64 now, VmbcChangeFunc done,
-		       gpointer user_data, GError **error);
+gboolean vmbc_engine_set_limits(VmbcEngine *engine, VmbcBeancounter *bc, VmbcResourceId res,
+				gint64 barrier, gint64 limit, gint64 now, VmbcChangeFunc done,
+				gpointer user_data, GError **error);
 
 /* Sets the guarantee (vmguarpages barrier); a balloon below it is deflated to it. */
-gboolean
-vmbc_engine_set_guarantee(VmbcEngine *engine, VmbcBeancounter *bc, gint64 pages, gint64 now,
-			  GError **error);
+gboolean vmbc_engine_set_guarantee(VmbcEngine *engine, VmbcBeancounter *bc, gint64 pages,
+				   gint64 now, GError **error);
 
 /*
  * Takes @pages from the VM now by inflating its balloon (never below the
  * guarantee). @done runs when the balloon got there or the reclaim failed.
  */
-gboolean
-vmbc_engine_reclaim(VmbcEngine *engine, VmbcBeancounter *bc, gint64 pages, gint64 now,
-		    VmbcChangeFunc done, gpointer user_data, GError **error);
+gboolean vmbc_engine_reclaim(VmbcEngine *engine, VmbcBeancounter *bc, gint64 pages, gint64 now,
+			     VmbcChangeFunc done, gpointer user_data, GError **error);
 
 G_END_DECLS

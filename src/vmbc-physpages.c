@@ -78,9 +78,10 @@ limit_error(VmbcEngine *engine, VmbcBeancounter *bc, VmbcError reason)
 				      guarantee, actual);
 		break;
 	case VMBC_ERROR_NO_BALLOON:
-		why = g_strdup(bc->balloon == VMBC_BALLOON_NO_DEVICE
-				       ? "it has no balloon device"
-				       : "its guest has no balloon driver (the balloon never moved)");
+		why = g_strdup(
+			bc->balloon == VMBC_BALLOON_NO_DEVICE
+				? "it has no balloon device"
+				: "its guest has no balloon driver (the balloon never moved)");
 		break;
 	case VMBC_ERROR_NO_PROGRESS:
 	default:
@@ -200,8 +201,8 @@ limit_reclaim_start(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 		bc->parm[VMBC_RES_VMGUARPAGES].failcnt++;
 		vmbc_engine_emit(engine, VMBC_EVENT_GUARANTEE_REFUSED, bc, VMBC_RES_VMGUARPAGES,
 				 target, VMBC_ERROR_GUARANTEE,
-				 "'%s': the guarantee %s stops the balloon above the limit", bc->name,
-				 g);
+				 "'%s': the guarantee %s stops the balloon above the limit",
+				 bc->name, g);
 	}
 	if (balloon_unusable(bc)) {
 		limit_reclaim_fail(engine, bc, VMBC_ERROR_NO_BALLOON, now);
@@ -212,10 +213,9 @@ limit_reclaim_start(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 		if (error->domain == VMBC_ERROR && error->code == VMBC_ERROR_NO_BALLOON &&
 		    bc->balloon == VMBC_BALLOON_UNKNOWN)
 			bc->balloon = VMBC_BALLOON_NO_DEVICE;
-		limit_reclaim_fail(engine, bc,
-				   balloon_unusable(bc) ? VMBC_ERROR_NO_BALLOON
-							: VMBC_ERROR_NO_PROGRESS,
-				   now);
+		limit_reclaim_fail(
+			engine, bc,
+			balloon_unusable(bc) ? VMBC_ERROR_NO_BALLOON : VMBC_ERROR_NO_PROGRESS, now);
 	}
 }
 
@@ -262,8 +262,7 @@ limit_reclaim_follow(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	} else if (bc->reclaim_clamped && actual <= vmbc_beancounter_guarantee(bc) + page_mib()) {
 		reason = VMBC_ERROR_GUARANTEE;
 	} else if (bc->balloon == VMBC_BALLOON_UNKNOWN && bc->balloon_target >= 0 &&
-		   actual > bc->balloon_target + page_mib() &&
-		   bc->reclaim_best_actual >= actual) {
+		   actual > bc->balloon_target + page_mib() && bc->reclaim_best_actual >= actual) {
 		/* asked to move, never moved, never sent stats: there is no driver */
 		bc->balloon = VMBC_BALLOON_NO_DRIVER;
 		g_warning("'%s': the balloon did not move in %.0f s: no balloon driver in the "
@@ -296,11 +295,10 @@ manual_follow(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 		return TRUE;
 	actual_s = vmbc_engine_fmt(actual);
 	target_s = vmbc_engine_fmt(bc->manual_target);
-	error = g_error_new(VMBC_ERROR,
-			    balloon_unusable(bc) ? VMBC_ERROR_NO_BALLOON : VMBC_ERROR_NO_PROGRESS,
-			    "reclaim from '%s' stopped: guest size %s, target %s, %s", bc->name,
-			    actual_s, target_s,
-			    balloon_unusable(bc) ? "no balloon driver" : "no progress");
+	error = g_error_new(
+		VMBC_ERROR, balloon_unusable(bc) ? VMBC_ERROR_NO_BALLOON : VMBC_ERROR_NO_PROGRESS,
+		"reclaim from '%s' stopped: guest size %s, target %s, %s", bc->name, actual_s,
+		target_s, balloon_unusable(bc) ? "no balloon driver" : "no progress");
 	bc->reclaims_failed++;
 	bc->reclaim = VMBC_RECLAIM_IDLE;
 	vmbc_engine_emit(engine, VMBC_EVENT_RECLAIM_FAILED, bc, VMBC_RES_PHYSPAGES,
@@ -466,8 +464,8 @@ physpages_under_barrier(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 		g_autofree gchar *to = vmbc_engine_fmt(target);
 		vmbc_engine_emit(engine, VMBC_EVENT_DEFLATE, bc, VMBC_RES_PHYSPAGES, target,
 				 VMBC_ERROR_FAILED,
-				 "'%s' is under memory pressure: growing it from %s to %s", bc->name,
-				 from, to);
+				 "'%s' is under memory pressure: growing it from %s to %s",
+				 bc->name, from, to);
 	}
 }
 
@@ -501,8 +499,8 @@ release_to_limit(VmbcEngine *engine, VmbcBeancounter *bc)
 }
 
 static gboolean
-physpages_change(VmbcEngine *engine, VmbcBeancounter *bc, gint64 barrier, gint64 limit,
-		 gint64 now, VmbcChangeFunc done, gpointer user_data, GError **error)
+physpages_change(VmbcEngine *engine, VmbcBeancounter *bc, gint64 barrier, gint64 limit, gint64 now,
+		 VmbcChangeFunc done, gpointer user_data, GError **error)
 {
 	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
 	gboolean clamped = FALSE;

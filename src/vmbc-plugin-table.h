@@ -13,7 +13,6 @@ typedef struct {
 } VmbcPluginEntry;
 
 /* The table, terminated by an entry with a NULL name. */
-const VmbcPluginEntry *
-vmbc_plugin_table(void);
+const VmbcPluginEntry *vmbc_plugin_table(void);
 
 G_END_DECLS

@@ -30,48 +30,38 @@ typedef struct {
 } VmbcParm;
 
 /* "physpages", "vmguarpages", "vmmpages". */
-const gchar *
-vmbc_resource_name(VmbcResourceId id);
+const gchar *vmbc_resource_name(VmbcResourceId id);
 
 /* Looks up a resource by name; on error names the bad value and the valid ones. */
-gboolean
-vmbc_resource_from_name(const gchar *name, VmbcResourceId *id_out, GError **error);
+gboolean vmbc_resource_from_name(const gchar *name, VmbcResourceId *id_out, GError **error);
 
 /* A fresh ledger: nothing held, unlimited barrier and limit, no failures. */
-void
-vmbc_parm_init(VmbcParm *parm);
+void vmbc_parm_init(VmbcParm *parm);
 
 /* Called when @pages more are in use. Raises maxheld as needed. */
-void
-vmbc_parm_charge(VmbcParm *parm, gint64 pages);
+void vmbc_parm_charge(VmbcParm *parm, gint64 pages);
 
 /*
  * Called when @pages are given back. Uncharging more than is held is a
  * bookkeeping bug of the caller: held is clamped at zero and a warning logged,
  * as UBC's "uncharging too much" did.
  */
-void
-vmbc_parm_uncharge(VmbcParm *parm, gint64 pages);
+void vmbc_parm_uncharge(VmbcParm *parm, gint64 pages);
 
 /* Charges or uncharges the difference between @held and the current held. */
-void
-vmbc_parm_set_held(VmbcParm *parm, gint64 held);
+void vmbc_parm_set_held(VmbcParm *parm, gint64 held);
 
 /* Starts a new observation window: maxheld = minheld = held, failcnt = 0. */
-void
-vmbc_parm_reset(VmbcParm *parm);
+void vmbc_parm_reset(VmbcParm *parm);
 
 /*
  * Starts counting at @held without charging the way there: for a VM adopted
  * while running. Watermarks restart at @held; failcnt is kept.
  */
-void
-vmbc_parm_adopt(VmbcParm *parm, gint64 held);
+void vmbc_parm_adopt(VmbcParm *parm, gint64 held);
 
 /* TRUE if held is above the limit / the barrier. */
-gboolean
-vmbc_parm_over_limit(const VmbcParm *parm);
-gboolean
-vmbc_parm_over_barrier(const VmbcParm *parm);
+gboolean vmbc_parm_over_limit(const VmbcParm *parm);
+gboolean vmbc_parm_over_barrier(const VmbcParm *parm);
 
 G_END_DECLS

@@ -28,16 +28,11 @@ typedef struct {
 } SizeUnit;
 
 static const SizeUnit units[] = {
-	{"", 1},
-	{"b", 1},
-	{"k", 1ULL << 10},
-	{"kib", 1ULL << 10},
-	{"m", 1ULL << 20},
-	{"mib", 1ULL << 20},
-	{"g", 1ULL << 30},
-	{"gib", 1ULL << 30},
-	{"t", 1ULL << 40},
-	{"tib", 1ULL << 40},
+	{"", 1},	   {"b", 1},
+	{"k", 1ULL << 10}, {"kib", 1ULL << 10},
+	{"m", 1ULL << 20}, {"mib", 1ULL << 20},
+	{"g", 1ULL << 30}, {"gib", 1ULL << 30},
+	{"t", 1ULL << 40}, {"tib", 1ULL << 40},
 };
 
 gboolean
@@ -144,8 +139,8 @@ vmbc_size_parse(const gchar *text, gsize page_size, gint64 max_pages, gint64 *pa
 		}
 		bytes = whole * mult;
 		if (frac_num != 0) {
-			guint64 extra = (guint64)((gdouble)mult * (gdouble)frac_num /
-						  (gdouble)frac_den);
+			guint64 extra =
+				(guint64)((gdouble)mult * (gdouble)frac_num / (gdouble)frac_den);
 			if (bytes > G_MAXUINT64 - extra) {
 				g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
 					    "invalid size '%s': number too large", text);

@@ -15,8 +15,7 @@ G_BEGIN_DECLS
 #define VMBC_UNLIMITED G_MAXINT64
 
 /* The host page size in bytes (sysconf(_SC_PAGESIZE)), cached. */
-gsize
-vmbc_page_size(void);
+gsize vmbc_page_size(void);
 
 /*
  * Parses @text into pages of @page_size bytes. Byte sizes round down to whole
@@ -24,24 +23,20 @@ vmbc_page_size(void);
  * refused. On error FALSE is returned, the message names @text and what was
  * wrong, and @pages_out is untouched.
  */
-gboolean
-vmbc_size_parse(const gchar *text, gsize page_size, gint64 max_pages, gint64 *pages_out,
-		GError **error);
+gboolean vmbc_size_parse(const gchar *text, gsize page_size, gint64 max_pages, gint64 *pages_out,
+			 GError **error);
 
 /*
  * Parses "BARRIER[:LIMIT]"; a single value sets both, as UBC did. Refuses a
  * barrier above the limit.
  */
-gboolean
-vmbc_size_parse_pair(const gchar *text, gsize page_size, gint64 max_pages, gint64 *barrier_out,
-		     gint64 *limit_out, GError **error);
+gboolean vmbc_size_parse_pair(const gchar *text, gsize page_size, gint64 max_pages,
+			      gint64 *barrier_out, gint64 *limit_out, GError **error);
 
 /* "unlimited" or the byte count of @pages with a binary unit, e.g. "512M", "1.5G". */
-gchar *
-vmbc_size_format_human(gint64 pages, gsize page_size);
+gchar *vmbc_size_format_human(gint64 pages, gsize page_size);
 
 /* Bytes for @pages, saturating at G_MAXINT64 (so "unlimited" stays unlimited). */
-gint64
-vmbc_pages_to_bytes(gint64 pages, gsize page_size);
+gint64 vmbc_pages_to_bytes(gint64 pages, gsize page_size);
 
 G_END_DECLS

@@ -83,8 +83,8 @@ parse_state(VmbcState *state, const gchar *text, gsize len, GError **error)
 	root = json_node_get_object(json_parser_get_root(parser));
 	if (!json_object_has_member(root, "version") ||
 	    json_object_get_int_member(root, "version") != STATE_VERSION) {
-		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID, "unknown state version (want %d)",
-			    STATE_VERSION);
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
+			    "unknown state version (want %d)", STATE_VERSION);
 		return FALSE;
 	}
 	if (!json_object_has_member(root, "domains") ||
@@ -129,8 +129,8 @@ vmbc_state_load(VmbcState *state, GError **error)
 	if (!g_file_get_contents(state->path, &text, &len, &local)) {
 		if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
 			return TRUE;
-		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "cannot read %s: %s",
-			    state->path, local->message);
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "cannot read %s: %s", state->path,
+			    local->message);
 		return FALSE;
 	}
 	if (!parse_state(state, text, len, &local)) {

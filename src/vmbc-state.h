@@ -15,35 +15,28 @@ G_BEGIN_DECLS
 
 typedef struct _VmbcState VmbcState;
 
-VmbcState *
-vmbc_state_new(const gchar *dir);
-void
-vmbc_state_free(VmbcState *state);
+VmbcState *vmbc_state_new(const gchar *dir);
+void vmbc_state_free(VmbcState *state);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmbcState, vmbc_state_free)
 
-const gchar *
-vmbc_state_get_path(VmbcState *state);
+const gchar *vmbc_state_get_path(VmbcState *state);
 
 /*
  * Reads the file. A missing file is an empty state. A file that cannot be
  * parsed is moved aside to state.json.corrupt-TIMESTAMP and FALSE is returned
  * with an error saying so: the caller logs it and goes on with an empty state.
  */
-gboolean
-vmbc_state_load(VmbcState *state, GError **error);
+gboolean vmbc_state_load(VmbcState *state, GError **error);
 
 /* Records barrier/limit of @res for @domain ("host" for the root). In memory only. */
-void
-vmbc_state_set(VmbcState *state, const gchar *domain, VmbcResourceId res, gint64 barrier,
-	       gint64 limit);
+void vmbc_state_set(VmbcState *state, const gchar *domain, VmbcResourceId res, gint64 barrier,
+		    gint64 limit);
 
 /* TRUE and the values if @domain has @res saved. */
-gboolean
-vmbc_state_get(VmbcState *state, const gchar *domain, VmbcResourceId res, gint64 *barrier,
-	       gint64 *limit);
+gboolean vmbc_state_get(VmbcState *state, const gchar *domain, VmbcResourceId res, gint64 *barrier,
+			gint64 *limit);
 
 /* Writes the file atomically, creating the directory (0755) if needed. */
-gboolean
-vmbc_state_save(VmbcState *state, GError **error);
+gboolean vmbc_state_save(VmbcState *state, GError **error);
 
 G_END_DECLS

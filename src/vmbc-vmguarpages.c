@@ -46,8 +46,7 @@ vmguarpages_change(VmbcEngine *engine, VmbcBeancounter *bc, gint64 barrier, gint
 		g_autofree gchar *g = vmbc_engine_fmt(barrier);
 		g_autofree gchar *m = vmbc_engine_fmt(bc->max_pages);
 		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
-			    "guarantee %s of '%s' is above its maximum memory %s", g, bc->name,
-			    m);
+			    "guarantee %s of '%s' is above its maximum memory %s", g, bc->name, m);
 		return FALSE;
 	}
 	parm->barrier = barrier;

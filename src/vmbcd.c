@@ -21,8 +21,8 @@ log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoint
 
 	if ((level & G_LOG_LEVEL_DEBUG) && !opt_verbose)
 		return G_LOG_WRITER_HANDLED;
-	if (journald && g_log_writer_journald(level, fields, n_fields, NULL) ==
-				G_LOG_WRITER_HANDLED)
+	if (journald &&
+	    g_log_writer_journald(level, fields, n_fields, NULL) == G_LOG_WRITER_HANDLED)
 		return G_LOG_WRITER_HANDLED;
 	return g_log_writer_standard_streams(level, fields, n_fields, NULL);
 }
@@ -99,10 +99,9 @@ main(int argc, char **argv)
 
 	if (opt_config == NULL) {
 		const gchar *dir = g_getenv("CONFIGURATION_DIRECTORY");
-		g_autofree gchar *def = dir != NULL
-						? g_build_filename(dir, "vmbc.conf", NULL)
-						: g_build_filename(VMBC_SYSCONFDIR, "vmbc", "vmbc.conf",
-								   NULL);
+		g_autofree gchar *def =
+			dir != NULL ? g_build_filename(dir, "vmbc.conf", NULL)
+				    : g_build_filename(VMBC_SYSCONFDIR, "vmbc", "vmbc.conf", NULL);
 		if (g_file_test(def, G_FILE_TEST_EXISTS))
 			opt_config = g_steal_pointer(&def);
 	}

@@ -131,9 +131,13 @@ static void
 stats(Fixture *f, gint64 available, gint64 free_pages, gint64 caches, gint64 swap_in)
 {
 	static gint64 stamp = 1700000000;
-	VmbcGuestStats s = {.available = available, .free = free_pages, .caches = caches,
-			    .total = f->vm->balloon_actual, .swap_in = swap_in,
-			    .major_faults = 0, .last_update = ++stamp};
+	VmbcGuestStats s = {.available = available,
+			    .free = free_pages,
+			    .caches = caches,
+			    .total = f->vm->balloon_actual,
+			    .swap_in = swap_in,
+			    .major_faults = 0,
+			    .last_update = ++stamp};
 	vmbc_engine_set_guest_stats(f->engine, f->vm, &s);
 }
 
@@ -585,8 +589,7 @@ test_manual_reclaim(Fixture *f, gconstpointer data)
 	g_autoptr(GError) error = NULL;
 
 	sample(f, 300 * MIB, 1024 * MIB);
-	g_assert_true(vmbc_engine_reclaim(f->engine, f->vm, 256 * MIB, f->now, on_done, f,
-					  &error));
+	g_assert_true(vmbc_engine_reclaim(f->engine, f->vm, 256 * MIB, f->now, on_done, f, &error));
 	g_assert_no_error(error);
 	g_assert_cmpint(last_target(f), ==, 768 * MIB);
 	sample(f, 300 * MIB, 768 * MIB);
@@ -596,15 +599,13 @@ test_manual_reclaim(Fixture *f, gconstpointer data)
 
 	/* a reclaim that would cross the guarantee stops there, and says so */
 	g_assert_true(vmbc_engine_set_guarantee(f->engine, f->vm, 700 * MIB, f->now, &error));
-	g_assert_true(vmbc_engine_reclaim(f->engine, f->vm, 512 * MIB, f->now, on_done, f,
-					  &error));
+	g_assert_true(vmbc_engine_reclaim(f->engine, f->vm, 512 * MIB, f->now, on_done, f, &error));
 	g_assert_cmpint(last_target(f), ==, 700 * MIB);
 	g_assert_cmpuint(f->vm->parm[VMBC_RES_VMGUARPAGES].failcnt, ==, 1);
 	sample(f, 300 * MIB, 700 * MIB);
 	tick(f, 1);
 	g_assert_cmpuint(f->done_calls, ==, 2);
-	g_assert_false(vmbc_engine_reclaim(f->engine, f->vm, 64 * MIB, f->now, on_done, f,
-					   &error));
+	g_assert_false(vmbc_engine_reclaim(f->engine, f->vm, 64 * MIB, f->now, on_done, f, &error));
 	g_assert_error(error, VMBC_ERROR, VMBC_ERROR_GUARANTEE);
 }
 
@@ -614,8 +615,8 @@ test_vmmpages_counts_once(Fixture *f, gconstpointer data)
 	g_autoptr(GError) error = NULL;
 
 	sample(f, 100 * MIB, 1024 * MIB);
-	g_assert_true(vmbc_engine_set_limits(f->engine, f->vm, VMBC_RES_VMMPAGES, 5 * MIB,
-					     5 * MIB, f->now, NULL, NULL, &error));
+	g_assert_true(vmbc_engine_set_limits(f->engine, f->vm, VMBC_RES_VMMPAGES, 5 * MIB, 5 * MIB,
+					     f->now, NULL, NULL, &error));
 	tick(f, 1);
 	tick(f, 1);
 	tick(f, 1);
@@ -631,8 +632,12 @@ test_host_reclaims_idle_first(Fixture *f, gconstpointer data)
 	VmbcBeancounter *host = vmbc_engine_get_host(f->engine);
 	VmbcBeancounter *busy = vmbc_engine_add(f->engine, "busy", 1024 * MIB, &error);
 	VmbcSample s = {.physpages = 600 * MIB, .vmmpages = -1, .balloon_actual = 1024 * MIB};
-	VmbcGuestStats st = {.available = 50 * MIB, .free = 40 * MIB, .caches = 20 * MIB,
-			     .total = 1024 * MIB, .swap_in = 0, .major_faults = 0,
+	VmbcGuestStats st = {.available = 50 * MIB,
+			     .free = 40 * MIB,
+			     .caches = 20 * MIB,
+			     .total = 1024 * MIB,
+			     .swap_in = 0,
+			     .major_faults = 0,
 			     .last_update = 5};
 
 	vmbc_engine_sample(f->engine, busy, &s, f->now);
@@ -733,8 +738,8 @@ test_limit_hit_guest_floor(Fixture *f, gconstpointer data)
 	for (gint i = 0; i < 6; i++)
 		tick(f, 1);
 	g_assert_cmpuint(p->failcnt, ==, 1);
-	g_assert_nonnull(strstr(g_ptr_array_index(f->events, f->events->len - 1),
-				"run it out of memory"));
+	g_assert_nonnull(
+		strstr(g_ptr_array_index(f->events, f->events->len - 1), "run it out of memory"));
 	/* the guest frees its tmpfs: the next attempt goes all the way */
 	stats(f, 420 * MIB, 400 * MIB, 20 * MIB, 0);
 	stats(f, 420 * MIB, 400 * MIB, 20 * MIB, 0);
@@ -762,8 +767,8 @@ test_limit_raised_releases(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(count_events(f, VMBC_EVENT_DEFLATE), ==, 1);
 }
 
-#define ADD(path, fn) g_test_add("/vmbc/engine/" path, Fixture, NULL, fixture_setup, fn, \
-				 fixture_teardown)
+#define ADD(path, fn)                                                                              \
+	g_test_add("/vmbc/engine/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
 
 int
 main(int argc, char **argv)

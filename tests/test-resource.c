@@ -117,8 +117,12 @@ test_beancounter_hints(void)
 	/* nothing reported: nothing spare, idle unknown */
 	g_assert_cmpint(vmbc_beancounter_spare(bc), ==, 0);
 	g_assert_cmpfloat(vmbc_beancounter_idle_fraction(bc), <, 0);
-	bc->stats = (VmbcGuestStats){.available = 500, .free = 200, .caches = 400,
-				     .total = 1000, .swap_in = 0, .major_faults = 0,
+	bc->stats = (VmbcGuestStats){.available = 500,
+				     .free = 200,
+				     .caches = 400,
+				     .total = 1000,
+				     .swap_in = 0,
+				     .major_faults = 0,
 				     .last_update = 1};
 	g_assert_cmpint(vmbc_beancounter_spare(bc), ==, 400);
 	g_assert_cmpfloat_with_epsilon(vmbc_beancounter_idle_fraction(bc), 0.5, 1e-9);

@@ -115,12 +115,8 @@ test_format(void)
 		gint64 pages;
 		const gchar *text;
 	} cases[] = {
-		{0, "0"},
-		{1, "4K"},
-		{256, "1M"},
-		{131072, "512M"},
-		{393216, "1.5G"},
-		{VMBC_UNLIMITED, "unlimited"},
+		{0, "0"},	  {1, "4K"},	    {256, "1M"},
+		{131072, "512M"}, {393216, "1.5G"}, {VMBC_UNLIMITED, "unlimited"},
 	};
 	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
 		g_autofree gchar *s = vmbc_size_format_human(cases[i].pages, PS);
