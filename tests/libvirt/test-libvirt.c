@@ -356,6 +356,45 @@ test_backend_events(Fixture *f, gconstpointer data)
 			 1);
 }
 
+static const gchar *xml_ballooned =
+	"<domain type='test'><name>gone</name><memory unit='MiB'>256</memory>"
+	"<os><type>hvm</type></os><devices><memballoon model='virtio'/></devices></domain>";
+
+static gboolean
+gone_is_gone(gpointer data)
+{
+	Fixture *f = data;
+	return vmbc_engine_lookup(f->daemon.engine, "gone") == NULL;
+}
+
+/*
+ * A domain destroyed while its balloon request is on the way: it is removed once (by its
+ * STOPPED event or by the failed call, whichever comes first) and the late answer is dropped.
+ */
+static void
+test_backend_vanish_mid_call(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	virDomainPtr dom;
+	VmbcBeancounter *bc;
+
+	g_assert_true(vmbc_backend_start(f->backend, &error));
+	g_assert_true(wait_until(has_n_vms_1, f));
+	dom = virDomainCreateXML(f->conn, xml_ballooned, 0);
+	g_assert_nonnull(dom);
+	g_assert_true(wait_until(has_n_vms_2, f));
+	bc = vmbc_engine_lookup(f->daemon.engine, "gone");
+	g_assert_nonnull(bc);
+	/* destroyed before the backend hears of it: the request goes to a vanished domain */
+	g_assert_cmpint(virDomainDestroy(dom), ==, 0);
+	virDomainFree(dom);
+	g_assert_true(vmbc_backend_set_balloon(f->backend, bc, 1000, &error));
+	g_assert_no_error(error);
+	g_assert_true(wait_until(gone_is_gone, f));
+	g_assert_true(wait_until(has_n_vms_1, f));
+	g_assert_cmpuint(f->daemon.removed, ==, 1);
+}
+
 static void
 test_backend_read_only(Fixture *f, gconstpointer data)
 {
@@ -437,6 +476,8 @@ main(int argc, char **argv)
 	g_test_add_func("/vmbc/libvirt/domain/find-pid-none", test_find_pid_self);
 	g_test_add("/vmbc/libvirt/backend/events", Fixture, NULL, fixture_setup,
 		   test_backend_events, fixture_teardown);
+	g_test_add("/vmbc/libvirt/backend/stop-mid-call", Fixture, NULL, fixture_setup,
+		   test_backend_vanish_mid_call, fixture_teardown);
 	g_test_add("/vmbc/libvirt/backend/read-only", Fixture, NULL, fixture_setup,
 		   test_backend_read_only, fixture_teardown);
 	g_test_add("/vmbc/libvirt/backend/describe", Fixture, NULL, fixture_setup,
