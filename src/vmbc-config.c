@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "vmbc-config.h"
 #include "vmbc-error.h"
@@ -506,6 +507,20 @@ vmbc_config_load(const gchar *path, GError **error)
 			if (config->host_limit != NULL &&
 			    !check_size(&ld, g, "limit", config->host_limit, error))
 				return NULL;
+			if (config->host_barrier != NULL && config->host_limit != NULL) {
+				gint64 host_pages = (gint64)sysconf(_SC_PHYS_PAGES);
+				gint64 b = 0, l = 0;
+				vmbc_size_parse(config->host_barrier, vmbc_page_size(), host_pages,
+						&b, NULL);
+				vmbc_size_parse(config->host_limit, vmbc_page_size(), host_pages,
+						&l, NULL);
+				if (b > l) {
+					fail_key(&ld, g, "barrier", error,
+						 "barrier %s is above limit %s",
+						 config->host_barrier, config->host_limit);
+					return NULL;
+				}
+			}
 		} else if (g_strcmp0(g, "defaults") == 0) {
 			if (!check_keys(&ld, g, limit_keys, error))
 				return NULL;

@@ -16,6 +16,9 @@
 #include "vmbc-metrics.h"
 #endif
 
+/* A crash loses at most this much counting of maxheld and failcnt. */
+#define VMBC_COUNTERS_SAVE_SECONDS 30
+
 const gdouble vmbc_tick_bucket_bounds[VMBC_TICK_BUCKETS] = {
 	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 };
@@ -33,6 +36,7 @@ struct _VmbcDaemon {
 	GHashTable *owner;   /* VmbcBeancounter* -> VmbcBackend* */
 	VmbcControl *control;
 	guint tick_id;
+	guint save_id; /* periodic save of the counters */
 	gint64 tick_usec;
 	VmbcTickStats tick_stats;
 	GArray *listeners;
@@ -255,6 +259,16 @@ apply_host_limits(VmbcDaemon *daemon)
 	}
 	vmbc_state_get(daemon->state, "host", VMBC_RES_PHYSPAGES, &b, &l);
 	host->max_pages = host_pages;
+	{
+		gint64 maxheld;
+		guint64 failcnt;
+		if (host->parm[VMBC_RES_PHYSPAGES].maxheld == 0 &&
+		    vmbc_state_get_counters(daemon->state, "host", VMBC_RES_PHYSPAGES, &maxheld,
+					    &failcnt)) {
+			host->parm[VMBC_RES_PHYSPAGES].maxheld = maxheld;
+			host->parm[VMBC_RES_PHYSPAGES].failcnt = failcnt;
+		}
+	}
 	if (b > l)
 		b = l;
 	if (!vmbc_engine_set_limits(daemon->engine, host, VMBC_RES_PHYSPAGES, b, l,
@@ -277,6 +291,15 @@ vmbc_daemon_add_vm(VmbcDaemon *daemon, VmbcBackend *backend, const gchar *name, 
 	bc->backend_data_free = free_func;
 	g_hash_table_insert(daemon->owner, bc, backend);
 	apply_limits(daemon, bc, TRUE);
+	/* a daemon restart does not reset the counters of a VM that kept running */
+	for (guint r = 0; r < VMBC_RES_COUNT; r++) {
+		gint64 maxheld;
+		guint64 failcnt;
+		if (vmbc_state_get_counters(daemon->state, name, r, &maxheld, &failcnt)) {
+			bc->parm[r].maxheld = maxheld;
+			bc->parm[r].failcnt = failcnt;
+		}
+	}
 	vmbc_daemon_emit_domain_event(daemon, bc, TRUE);
 	return bc;
 }
@@ -284,7 +307,13 @@ vmbc_daemon_add_vm(VmbcDaemon *daemon, VmbcBackend *backend, const gchar *name, 
 void
 vmbc_daemon_remove_vm(VmbcDaemon *daemon, VmbcBeancounter *bc)
 {
+	g_autoptr(GError) error = NULL;
+
 	vmbc_daemon_emit_domain_event(daemon, bc, FALSE);
+	/* the VM ended: so do its counters (its limits stay for its next run) */
+	vmbc_state_forget_counters(daemon->state, bc->name);
+	if (!vmbc_state_save(daemon->state, &error))
+		g_warning("%s", error->message);
 	g_hash_table_remove(daemon->owner, bc);
 	vmbc_engine_remove(daemon->engine, bc);
 }
@@ -319,6 +348,36 @@ on_tick(gpointer user_data)
 		vmbc_backend_sample(g_ptr_array_index(daemon->backends, i), start);
 	vmbc_engine_tick(daemon->engine, vmbc_daemon_now(daemon));
 	record_tick(daemon, vmbc_daemon_now(daemon) - start);
+	return G_SOURCE_CONTINUE;
+}
+
+/* Writes every VM's counters (and the host's) to the state file. */
+static void
+save_counters(VmbcDaemon *daemon)
+{
+	g_autoptr(GError) error = NULL;
+	GPtrArray *vms = vmbc_engine_get_vms(daemon->engine);
+	VmbcBeancounter *host = vmbc_engine_get_host(daemon->engine);
+
+	for (guint i = 0; i < vms->len; i++) {
+		VmbcBeancounter *bc = g_ptr_array_index(vms, i);
+		if (!bc->sampled)
+			continue;
+		for (guint r = 0; r < VMBC_RES_COUNT; r++)
+			vmbc_state_set_counters(daemon->state, bc->name, r, bc->parm[r].maxheld,
+						bc->parm[r].failcnt);
+	}
+	vmbc_state_set_counters(daemon->state, "host", VMBC_RES_PHYSPAGES,
+				host->parm[VMBC_RES_PHYSPAGES].maxheld,
+				host->parm[VMBC_RES_PHYSPAGES].failcnt);
+	if (!vmbc_state_save(daemon->state, &error))
+		g_warning("counters not saved: %s", error->message);
+}
+
+static gboolean
+on_save(gpointer user_data)
+{
+	save_counters(user_data);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -385,13 +444,17 @@ vmbc_daemon_start(VmbcDaemon *daemon, GError **error)
 	if (!start_backends(daemon, error))
 		return FALSE;
 	start_ticking(daemon);
+	daemon->save_id = g_timeout_add_seconds(VMBC_COUNTERS_SAVE_SECONDS, on_save, daemon);
 	return TRUE;
 }
 
 void
 vmbc_daemon_stop(VmbcDaemon *daemon)
 {
+	if (daemon->tick_id != 0)
+		save_counters(daemon);
 	g_clear_handle_id(&daemon->tick_id, g_source_remove);
+	g_clear_handle_id(&daemon->save_id, g_source_remove);
 	for (guint i = 0; i < daemon->backends->len; i++)
 		vmbc_backend_stop(g_ptr_array_index(daemon->backends, i));
 }

@@ -93,7 +93,8 @@ void
 vmbc_parm_adopt(VmbcParm *parm, gint64 held)
 {
 	parm->held = MAX(held, 0);
-	parm->maxheld = parm->held;
+	/* a maxheld restored from saved state is kept if it is higher */
+	parm->maxheld = MAX(parm->maxheld, parm->held);
 	parm->minheld = parm->held;
 }
 

@@ -56,7 +56,8 @@ void vmbc_parm_reset(VmbcParm *parm);
 
 /*
  * Starts counting at @held without charging the way there: for a VM adopted
- * while running. Watermarks restart at @held; failcnt is kept.
+ * while running. minheld restarts at @held, maxheld only rises to it (a value
+ * restored from saved state stays); failcnt is kept.
  */
 void vmbc_parm_adopt(VmbcParm *parm, gint64 held);
 

@@ -20,7 +20,14 @@ typedef struct {
 } SavedParm;
 
 typedef struct {
+	gboolean set;
+	gint64 maxheld;
+	guint64 failcnt;
+} SavedCounters;
+
+typedef struct {
 	SavedParm parm[VMBC_RES_COUNT];
+	SavedCounters counters[VMBC_RES_COUNT];
 } SavedDomain;
 
 struct _VmbcState {
@@ -115,6 +122,21 @@ parse_state(VmbcState *state, const gchar *text, gsize len, GError **error)
 			}
 			vmbc_state_set(state, name, r, b, lim);
 		}
+		if (json_object_has_member(dobj, "counters") &&
+		    JSON_NODE_HOLDS_OBJECT(json_object_get_member(dobj, "counters"))) {
+			JsonObject *cobj = json_object_get_object_member(dobj, "counters");
+			for (guint r = 0; r < VMBC_RES_COUNT; r++) {
+				JsonNode *rnode =
+					json_object_get_member(cobj, vmbc_resource_name(r));
+				gint64 maxheld, failcnt;
+				if (rnode == NULL || !JSON_NODE_HOLDS_OBJECT(rnode))
+					continue;
+				if (!read_value(json_node_get_object(rnode), "maxheld", &maxheld) ||
+				    !read_value(json_node_get_object(rnode), "failcnt", &failcnt))
+					continue;
+				vmbc_state_set_counters(state, name, r, maxheld, (guint64)failcnt);
+			}
+		}
 	}
 	return TRUE;
 }
@@ -166,6 +188,53 @@ vmbc_state_set(VmbcState *state, const gchar *domain, VmbcResourceId res, gint64
 	d->parm[res].set = TRUE;
 	d->parm[res].barrier = barrier;
 	d->parm[res].limit = limit;
+}
+
+static SavedDomain *
+lookup_or_add(VmbcState *state, const gchar *domain)
+{
+	SavedDomain *d = g_hash_table_lookup(state->domains, domain);
+	if (d == NULL) {
+		d = g_new0(SavedDomain, 1);
+		g_hash_table_insert(state->domains, g_strdup(domain), d);
+	}
+	return d;
+}
+
+void
+vmbc_state_set_counters(VmbcState *state, const gchar *domain, VmbcResourceId res, gint64 maxheld,
+			guint64 failcnt)
+{
+	SavedDomain *d;
+
+	g_return_if_fail(res < VMBC_RES_COUNT);
+	d = lookup_or_add(state, domain);
+	d->counters[res].set = TRUE;
+	d->counters[res].maxheld = MAX(maxheld, 0);
+	d->counters[res].failcnt = failcnt;
+}
+
+gboolean
+vmbc_state_get_counters(VmbcState *state, const gchar *domain, VmbcResourceId res, gint64 *maxheld,
+			guint64 *failcnt)
+{
+	SavedDomain *d = g_hash_table_lookup(state->domains, domain);
+
+	if (d == NULL || res >= VMBC_RES_COUNT || !d->counters[res].set)
+		return FALSE;
+	*maxheld = d->counters[res].maxheld;
+	*failcnt = d->counters[res].failcnt;
+	return TRUE;
+}
+
+void
+vmbc_state_forget_counters(VmbcState *state, const gchar *domain)
+{
+	SavedDomain *d = g_hash_table_lookup(state->domains, domain);
+
+	if (d == NULL)
+		return;
+	memset(d->counters, 0, sizeof(d->counters));
 }
 
 gboolean
@@ -233,6 +302,21 @@ vmbc_state_save(VmbcState *state, GError **error)
 			json_builder_add_int_value(b, d->parm[r].limit);
 			json_builder_end_object(b);
 		}
+		json_builder_set_member_name(b, "counters");
+		json_builder_begin_object(b);
+		for (guint r = 0; r < VMBC_RES_COUNT; r++) {
+			if (!d->counters[r].set)
+				continue;
+			json_builder_set_member_name(b, vmbc_resource_name(r));
+			json_builder_begin_object(b);
+			json_builder_set_member_name(b, "maxheld");
+			json_builder_add_int_value(b, d->counters[r].maxheld);
+			json_builder_set_member_name(b, "failcnt");
+			json_builder_add_int_value(
+				b, (gint64)MIN(d->counters[r].failcnt, (guint64)G_MAXINT64));
+			json_builder_end_object(b);
+		}
+		json_builder_end_object(b);
 		json_builder_end_object(b);
 	}
 	json_builder_end_object(b);

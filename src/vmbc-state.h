@@ -36,6 +36,19 @@ void vmbc_state_set(VmbcState *state, const gchar *domain, VmbcResourceId res, g
 gboolean vmbc_state_get(VmbcState *state, const gchar *domain, VmbcResourceId res, gint64 *barrier,
 			gint64 *limit);
 
+/*
+ * Counters (maxheld, failcnt) of a running VM, so that a daemon restart does
+ * not reset what the operator watches. Saved every so often and at exit, not
+ * on every change: a crash loses at most one interval of counting.
+ */
+void vmbc_state_set_counters(VmbcState *state, const gchar *domain, VmbcResourceId res,
+			     gint64 maxheld, guint64 failcnt);
+gboolean vmbc_state_get_counters(VmbcState *state, const gchar *domain, VmbcResourceId res,
+				 gint64 *maxheld, guint64 *failcnt);
+
+/* The VM is gone: its counters end with it (its limits stay). */
+void vmbc_state_forget_counters(VmbcState *state, const gchar *domain);
+
 /* Writes the file atomically, creating the directory (0755) if needed. */
 gboolean vmbc_state_save(VmbcState *state, GError **error);
 

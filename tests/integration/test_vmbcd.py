@@ -234,6 +234,34 @@ def case_state_survives_kill9():
         env.stop_daemon()
 
 
+def case_counters_survive_restart():
+    with Env("counters") as env:
+        env.start_fake("vm1", 512, "--no-balloon-driver", "--anon-mib", "200")
+        env.start_daemon()
+        env.wait_domain("vm1")
+        env.wait_held("vm1", pages(195))
+        with env.control() as c:
+            try:
+                c.execute("set-limit", {"domain": "vm1", "resource": "physpages",
+                                        "barrier": "128M", "limit": "128M"}, timeout=30)
+            except QMPError:
+                pass
+        env.fake_do("vm1", "x-fake-free", {"mib": 150, "kind": "anon"})
+        wait_for("held under the limit", lambda: env.res("vm1")["held"] <= pages(128))
+        before = env.res("vm1")
+        assert before["failcnt"] >= 1 and before["maxheld"] >= pages(195), before
+        env.stop_daemon()
+        env.start_daemon()
+        env.wait_domain("vm1")
+        env.wait_held("vm1", 1)
+        after = env.res("vm1")
+        # a daemon restart is not a new beancounter: maxheld and failcnt carry on
+        assert after["failcnt"] == before["failcnt"], (before, after)
+        assert after["maxheld"] == before["maxheld"], (before, after)
+        assert after["held"] < after["maxheld"]
+        env.stop_daemon()
+
+
 def case_bad_config():
     with Env("badconf") as env:
         cases = [
