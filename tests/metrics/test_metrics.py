@@ -65,6 +65,38 @@ class MetricsEnv(Env):
         with open(self.conf, "w") as f:
             f.write(text)
 
+    def start_daemon(self, expect_fail=False):
+        self.lsan_suppress_libsoup()
+        return super().start_daemon(expect_fail)
+
+    def lsan_suppress_libsoup(self):
+        """Under LeakSanitizer, also suppress a leak inside libsoup 3 itself.
+
+        libsoup's request parser loses the request path (a few bytes) when a
+        request has an unrecognized Transfer-Encoding or Content-Length; that is
+        what bad_http_input sends. The suppression names libsoup's function, so
+        a leak of vmbcd's own is still reported.
+        """
+        opts = os.environ.get("LSAN_OPTIONS")
+        if opts is None or "vmbc-metrics-lsan" in opts:
+            return
+        parts = [p for p in opts.split(":") if p]
+        old = [p.split("=", 1)[1] for p in parts if p.startswith("suppressions=")]
+        path = os.path.join(self.dir, "vmbc-metrics-lsan.supp")
+        with open(path, "w") as out:
+            for o in old:
+                try:
+                    with open(o) as f:
+                        out.write(f.read() + "\n")
+                except OSError:
+                    pass
+            out.write("leak:soup_headers_parse_request\n")
+        parts = [p for p in parts if not p.startswith("suppressions=")]
+        os.environ["LSAN_OPTIONS"] = ":".join(parts + [f"suppressions={path}"])
+        # libsoup and GLib have no frame pointers: only the slow unwinder sees the function
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        os.environ["ASAN_OPTIONS"] = ":".join(p for p in (asan, "fast_unwind_on_malloc=0") if p)
+
     def url(self, path="/metrics"):
         return f"http://127.0.0.1:{self.metrics_port}{path}"
 
@@ -489,6 +521,8 @@ def case_prometheus_scrape():
                 # and an instant query agrees
                 inst = prom.api("query", query=series, time=f"{t1:.3f}")
                 assert int(float(inst["result"][0]["value"][1])) == h0 * PAGE, inst
+                print(f"vmbc: {h0} pages ({h0 * PAGE} bytes) held from {t0:.3f} to {t1:.3f}; "
+                      f"Prometheus: {len(inside)} samples in that window, all equal")
                 up = prom.api("query", query='up{job="vmbc"}')["result"]
                 assert up and up[0]["value"][1] == "1", up
                 break
