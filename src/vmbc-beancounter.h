@@ -43,6 +43,9 @@ typedef enum {
 	VMBC_RECLAIM_FAILED,  /* last limit reclaim failed; retried after a pause */
 } VmbcReclaimState;
 
+/* Seconds of held history kept: guest stats older than this are taken as stale. */
+#define VMBC_HELD_HISTORY 8
+
 struct _VmbcBeancounter {
 	gint ref_count;
 	gchar *name;
@@ -63,6 +66,13 @@ struct _VmbcBeancounter {
 
 	VmbcGuestStats stats;
 	VmbcGuestStats prev_stats;
+	gint64 stats_held; /* physpages held when the guest measured its current stats */
+	/* recent held by wall-clock second, to match guest stats to what the host saw then */
+	struct {
+		gint64 wall_sec;
+		gint64 held;
+	} held_history[VMBC_HELD_HISTORY];
+	guint held_history_next;
 
 	/* reclaim state machine (see vmbc-physpages.c) */
 	VmbcReclaimState reclaim;

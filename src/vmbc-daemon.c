@@ -344,6 +344,7 @@ on_tick(gpointer user_data)
 	VmbcDaemon *daemon = user_data;
 	gint64 start = vmbc_daemon_now(daemon);
 
+	vmbc_engine_set_wall_clock(daemon->engine, g_get_real_time());
 	for (guint i = 0; i < daemon->backends->len; i++)
 		vmbc_backend_sample(g_ptr_array_index(daemon->backends, i), start);
 	vmbc_engine_tick(daemon->engine, vmbc_daemon_now(daemon));

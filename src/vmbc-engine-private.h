@@ -39,6 +39,7 @@ struct _VmbcEngine {
 	VmbcEventFunc event_func;
 	gpointer event_data;
 	gint64 host_last_fail; /* monotonic usec of the last host failcnt++ */
+	gint64 wall_usec;      /* wall clock of the current tick (epoch usec), 0 unknown */
 };
 
 typedef struct {

@@ -238,6 +238,67 @@ vmbc_engine_remove(VmbcEngine *engine, VmbcBeancounter *bc)
 }
 
 void
+vmbc_engine_set_wall_clock(VmbcEngine *engine, gint64 epoch_usec)
+{
+	engine->wall_usec = epoch_usec;
+}
+
+/* Remembers held for the current wall-clock second (one slot a second). */
+static void
+record_held(VmbcEngine *engine, VmbcBeancounter *bc)
+{
+	gint64 sec = engine->wall_usec / G_USEC_PER_SEC;
+	guint last = (bc->held_history_next + VMBC_HELD_HISTORY - 1) % VMBC_HELD_HISTORY;
+
+	if (engine->wall_usec == 0)
+		return;
+	if (bc->held_history[last].wall_sec == sec) {
+		/* the highest of the second: the guest may have measured at any point in it */
+		bc->held_history[last].held =
+			MAX(bc->held_history[last].held, bc->parm[VMBC_RES_PHYSPAGES].held);
+		return;
+	}
+	bc->held_history[bc->held_history_next].wall_sec = sec;
+	bc->held_history[bc->held_history_next].held = bc->parm[VMBC_RES_PHYSPAGES].held;
+	bc->held_history_next = (bc->held_history_next + 1) % VMBC_HELD_HISTORY;
+}
+
+/*
+ * What the host saw held when the guest measured at @stamp (epoch seconds): the
+ * entry of that second, or the oldest one kept if the stats are older than the
+ * history, or the current held when nothing is known.
+ */
+static gint64
+held_at(VmbcBeancounter *bc, gint64 stamp)
+{
+	gint64 best = -1;
+	gint64 best_sec = G_MAXINT64;
+	gint64 oldest = -1;
+	gint64 oldest_sec = G_MAXINT64;
+
+	for (guint i = 0; i < VMBC_HELD_HISTORY; i++) {
+		gint64 sec = bc->held_history[i].wall_sec;
+		if (sec == 0)
+			continue;
+		if (sec < oldest_sec) {
+			oldest_sec = sec;
+			oldest = bc->held_history[i].held;
+		}
+		if (sec >= stamp && sec < best_sec) {
+			best_sec = sec;
+			best = bc->held_history[i].held;
+		}
+	}
+	if (best >= 0 && best_sec > stamp + 1 && oldest_sec <= stamp)
+		best = oldest; /* a gap in the history: be conservative */
+	if (best >= 0)
+		return best;
+	if (oldest >= 0)
+		return oldest;
+	return bc->parm[VMBC_RES_PHYSPAGES].held;
+}
+
+void
 vmbc_engine_sample(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcSample *sample, gint64 now)
 {
 	VmbcParm *host = &engine->host->parm[VMBC_RES_PHYSPAGES];
@@ -258,6 +319,8 @@ vmbc_engine_sample(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcSample *sa
 			vmbc_parm_uncharge(host, MIN(before - after, host->held));
 		bc->sampled = TRUE;
 	}
+	if (sample->physpages >= 0)
+		record_held(engine, bc);
 	if (sample->vmmpages >= 0)
 		vmbc_parm_set_held(&bc->parm[VMBC_RES_VMMPAGES], sample->vmmpages);
 	if (sample->balloon_actual >= 0)
@@ -271,6 +334,9 @@ vmbc_engine_set_guest_stats(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcG
 		return;
 	bc->prev_stats = bc->stats;
 	bc->stats = *stats;
+	/* what the host saw when the guest measured: growth since then ate into its MemAvailable */
+	bc->stats_held = stats->last_update > 0 ? held_at(bc, stats->last_update)
+						: bc->parm[VMBC_RES_PHYSPAGES].held;
 	/* stats only come from a guest whose balloon driver is alive */
 	if (stats->last_update != 0 && bc->balloon == VMBC_BALLOON_UNKNOWN)
 		bc->balloon = VMBC_BALLOON_OK;

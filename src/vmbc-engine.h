@@ -136,6 +136,13 @@ GPtrArray *vmbc_engine_get_vms(VmbcEngine *engine);
  */
 void vmbc_engine_remove(VmbcEngine *engine, VmbcBeancounter *bc);
 
+/*
+ * The wall clock (epoch usec) for the samples that follow. Guest statistics are
+ * stamped in wall-clock seconds; the engine matches them to the held it saw at
+ * that second. Tests set it; the daemon sets it every tick.
+ */
+void vmbc_engine_set_wall_clock(VmbcEngine *engine, gint64 epoch_usec);
+
 /* Charges or uncharges to what the host measured now. */
 void vmbc_engine_sample(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcSample *sample,
 			gint64 now);

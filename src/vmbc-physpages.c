@@ -114,12 +114,62 @@ limit_reclaim_fail(VmbcEngine *engine, VmbcBeancounter *bc, VmbcError reason, gi
 
 	parm->failcnt++;
 	bc->reclaims_failed++;
+	/*
+	 * A balloon that could not get where it was sent is squeezing a guest with
+	 * nothing left to give: stop it where it is until the retry.
+	 */
+	if (!balloon_unusable(bc) && bc->balloon_actual >= 0 && bc->balloon_target >= 0 &&
+	    bc->balloon_actual > bc->balloon_target + engine->config.min_step_pages) {
+		g_autoptr(GError) local = NULL;
+		if (!vmbc_engine_set_balloon(engine, bc, bc->balloon_actual, &local))
+			g_debug("%s", local->message);
+	}
 	bc->reclaim = VMBC_RECLAIM_FAILED;
 	bc->reclaim_retry_at = now + engine->config.reclaim_timeout_usec;
 	vmbc_engine_emit(engine, VMBC_EVENT_RECLAIM_FAILED, bc, VMBC_RES_PHYSPAGES,
 			 bc->balloon_target, reason, "%s", error->message);
 	vmbc_engine_escalate(engine, bc);
 	vmbc_engine_complete_pending(engine, bc, error);
+}
+
+/* What a limit reclaim leaves a guest of @actual pages: the configured reserve or 1/32. */
+static gint64
+guest_reserve(VmbcEngine *engine, gint64 actual)
+{
+	return MAX(engine->config.guest_reserve_pages, actual / 32);
+}
+
+/*
+ * The guest says it is about to run out while the balloon is still inflating:
+ * stop the balloon where it is and give back up to the reserve, at once rather
+ * than after the reclaim timeout. Returns TRUE if it did.
+ */
+static gboolean
+stop_starving(VmbcEngine *engine, VmbcBeancounter *bc)
+{
+	gint64 actual = bc->balloon_actual;
+	gint64 reserve, target;
+	g_autoptr(GError) error = NULL;
+
+	if (actual <= 0 || bc->balloon_target < 0 || bc->stats.last_update == 0 ||
+	    bc->stats.available < 0 || bc->stats.last_update <= bc->reclaim_stats_stamp)
+		return FALSE;
+	reserve = guest_reserve(engine, actual);
+	if (bc->stats.available >= reserve / 2 || bc->balloon_target >= actual)
+		return FALSE;
+	target = actual + (reserve - bc->stats.available);
+	if (bc->max_pages > 0)
+		target = MIN(target, bc->max_pages);
+	if (!vmbc_engine_set_balloon(engine, bc, target, &error)) {
+		g_warning("%s", error->message);
+		return FALSE;
+	}
+	bc->reclaim_stats_stamp = bc->stats.last_update;
+	bc->reclaim_starved = TRUE;
+	g_warning("'%s' reports only %" G_GINT64_FORMAT
+		  " pages available: balloon stopped before the guest runs out of memory",
+		  bc->name, bc->stats.available);
+	return TRUE;
 }
 
 /*
@@ -137,7 +187,12 @@ guest_floor(VmbcEngine *engine, VmbcBeancounter *bc)
 	if (bc->stats.last_update == 0 || bc->stats.available < 0 || actual <= 0)
 		return 0;
 	available = MIN(bc->stats.available, actual);
-	reserve = MAX(engine->config.guest_reserve_pages, actual / 32);
+	/* the stats are up to a polling interval old: what the guest touched since came out of
+	 * what it had available then */
+	if (bc->parm[VMBC_RES_PHYSPAGES].held > bc->stats_held)
+		available =
+			MAX(available - (bc->parm[VMBC_RES_PHYSPAGES].held - bc->stats_held), 0);
+	reserve = guest_reserve(engine, actual);
 	return MAX(actual - available + reserve, 0);
 }
 
@@ -235,10 +290,12 @@ limit_reclaim_follow(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	 * once the balloon got where it was sent and the guest reported again
 	 * since, or a stale MemAvailable would push it past what it can give.
 	 */
-	if (bc->balloon_target >= 0 &&
-	    target + engine->config.min_step_pages < bc->balloon_target &&
-	    ABS(actual - bc->balloon_target) <= engine->config.min_step_pages &&
-	    bc->stats.last_update >= bc->reclaim_stats_stamp + 2 && !balloon_unusable(bc)) {
+	if (stop_starving(engine, bc)) {
+		starved = TRUE;
+	} else if (bc->balloon_target >= 0 &&
+		   target + engine->config.min_step_pages < bc->balloon_target &&
+		   ABS(actual - bc->balloon_target) <= engine->config.min_step_pages &&
+		   bc->stats.last_update >= bc->reclaim_stats_stamp + 2 && !balloon_unusable(bc)) {
 		g_autoptr(GError) error = NULL;
 		if (vmbc_engine_set_balloon(engine, bc, target, &error)) {
 			bc->reclaim_progress = now;
@@ -248,7 +305,7 @@ limit_reclaim_follow(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 		}
 	}
 	bc->reclaim_clamped = clamped;
-	bc->reclaim_starved = starved;
+	bc->reclaim_starved = bc->reclaim_starved || starved;
 
 	if (parm->held + page_mib() <= bc->reclaim_best_held) {
 		bc->reclaim_best_held = parm->held;

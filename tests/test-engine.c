@@ -753,6 +753,45 @@ test_limit_hit_guest_floor(Fixture *f, gconstpointer data)
 }
 
 static void
+test_limit_hit_stale_stats(Fixture *f, gconstpointer data)
+{
+	/* the guest reported 400 MiB available, then filled 300 MiB before the next report */
+	sample(f, 100 * MIB, 512 * MIB);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	stats(f, 400 * MIB, 390 * MIB, 10 * MIB, 0);
+	sample(f, 400 * MIB, 512 * MIB);
+	set_limits(f, 256 * MIB, 256 * MIB);
+	/* 100 MiB left, not 400: keep the reserve above what it really has */
+	g_assert_cmpint(last_target(f), ==, 512 * MIB - 100 * MIB + 32 * MIB);
+}
+
+static void
+test_limit_hit_late_stats(Fixture *f, gconstpointer data)
+{
+	VmbcGuestStats st = {.available = 400 * MIB,
+			     .free = 390 * MIB,
+			     .caches = 10 * MIB,
+			     .total = 512 * MIB,
+			     .swap_in = 0,
+			     .major_faults = 0,
+			     .last_update = 1000};
+
+	f->vm->balloon = VMBC_BALLOON_OK;
+	/* the host sees the guest grow over three seconds ... */
+	vmbc_engine_set_wall_clock(f->engine, 1000 * SEC + 300000);
+	sample(f, 100 * MIB, 512 * MIB);
+	vmbc_engine_set_wall_clock(f->engine, 1001 * SEC + 300000);
+	sample(f, 250 * MIB, 512 * MIB);
+	vmbc_engine_set_wall_clock(f->engine, 1002 * SEC + 300000);
+	sample(f, 400 * MIB, 512 * MIB);
+	/* ... and only then gets the guest's report measured at second 1000 */
+	vmbc_engine_set_guest_stats(f->engine, f->vm, &st);
+	g_assert_cmpint(f->vm->stats_held, ==, 100 * MIB);
+	set_limits(f, 256 * MIB, 256 * MIB);
+	g_assert_cmpint(last_target(f), ==, 512 * MIB - 100 * MIB + 32 * MIB);
+}
+
+static void
 test_limit_raised_releases(Fixture *f, gconstpointer data)
 {
 	sample(f, 400 * MIB, 1024 * MIB);
@@ -785,6 +824,8 @@ main(int argc, char **argv)
 	ADD("limit-hit/no-balloon-driver", test_limit_hit_no_driver);
 	ADD("limit-hit/escalate", test_limit_hit_escalate);
 	ADD("limit-hit/guest-floor", test_limit_hit_guest_floor);
+	ADD("limit-hit/stale-stats", test_limit_hit_stale_stats);
+	ADD("limit-hit/late-stats", test_limit_hit_late_stats);
 	ADD("change/limit-raised-releases", test_limit_raised_releases);
 	ADD("limit-hit/balloon-failed-async", test_balloon_failed_async);
 	ADD("guarantee/floor", test_guarantee_floor);
