@@ -50,6 +50,11 @@ def main():
         for t in lines:
             result = t.get("result", "")
             suites = [s.split(":", 1)[-1] for s in t.get("suite", [])]
+            if not suites:
+                # meson 1.0 logs no suite list: the name reads "project:suite / test"
+                m = re.match(r"^[^:]+:([^ ]+) / ", t.get("name", ""))
+                if m:
+                    suites = [m.group(1)]
             stdout = t.get("stdout", "") or ""
             if result == "SKIP":
                 p, fl, s = 0, 0, 1

@@ -202,9 +202,11 @@ guest_rss(pid_t pid, gint64 size)
 			continue;
 		}
 		if (in_guest && sscanf(lines[i], "Rss: %llu kB", &kib) == 1)
-			rss = (gint64)kib * 1024;
+			rss = MAX(rss, (gint64)kib * 1024);
 	}
-	g_assert_cmpuint(found, <=, 1);
+	/* under ASan other anonymous mappings may have the same size: the guest's is the one in
+	 * use, as vmbcd's own sampler decides */
+	g_assert_cmpuint(found, >=, 1);
 	return rss;
 }
 
