@@ -16,6 +16,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "guest"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "libvirt"))
 import vmbcguest  # noqa: E402
 from vmbctest import QMP  # noqa: E402
 
@@ -33,6 +34,8 @@ def main():
     ap.add_argument("--build", required=True)
     ap.add_argument("--no-wait", action="store_true",
                     help="clean up at once instead of waiting for Ctrl-C")
+    ap.add_argument("--libvirt", action="store_true",
+                    help="run the guests as libvirt domains and vmbcd's libvirt backend")
     args = ap.parse_args()
 
     vmbcd = os.path.join(args.build, "vmbcd")
@@ -43,6 +46,7 @@ def main():
     sock = os.path.join(work, "vmbcd.sock")
     guests = []
     procs = []
+    lv = None
 
     def vmbc_run(*cmd, show=True):
         r = subprocess.run([vmbc, "-c", sock, *cmd], capture_output=True, text=True)
@@ -63,27 +67,50 @@ def main():
                     p.wait()
         for g in guests:
             g.stop()
+        if lv is not None:
+            lv.close()
         shutil.rmtree(work, ignore_errors=True)
 
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(130))
     try:
-        say("Booting two guests under QEMU (TCG): web1 and db1, 768 MiB each")
+        vmbcd_env = dict(os.environ)
+        if args.libvirt:
+            import test_libvirt_e2e as lvt
+            say("Starting a private libvirtd (session mode, in the demo's temp dir)")
+            lv = lvt.Libvirtd(os.path.join(work, "lv"))
+            lv.start()
+            print(f"    libvirtd pid {lv.proc.pid}, URI {lv.uri}")
+            gdir = os.path.join(work, "guests")
+            os.mkdir(gdir)
+            user = lvt.pwd.getpwnam(lvt.UNPRIV)
+            os.chown(gdir, user.pw_uid, user.pw_gid)
+            vmbcd_env["XDG_RUNTIME_DIR"] = lv.run_dir  # where the session driver's pidfiles are
+        say("Booting two guests under QEMU (TCG): web1 and db1, 768 MiB each"
+            + (", as libvirt domains" if args.libvirt else ""))
         print("    web1 runs without free page reporting: memory it frees stays on the host")
         for name, fpr in (("web1", False), ("db1", True)):
+            if args.libvirt:
+                g = lvt.DomainGuest(lv, name, gdir, mem_mib=768, free_page_reporting=fpr)
+                guests.append(g)
+                g.start()
+                print(f"    {name}: domain, pid {g.pid}, booted in {g.boot_seconds:.1f} s")
+                continue
             d = os.path.join(work, name)
             os.mkdir(d)
             g = vmbcguest.Guest(d, mem_mib=768, free_page_reporting=fpr,
                                 extra_args=("-name", name))
-            g.start()
             guests.append(g)
+            g.start()
             print(f"    {name}: pid {g.pid}, booted in {g.boot_seconds:.1f} s, "
                   f"QMP socket {g.qmp_path}")
 
         say("Starting vmbcd on them")
         conf = os.path.join(work, "vmbc.conf")
         with open(conf, "w") as f:
+            backend = (f"backends = libvirt\nlibvirt-uri = {lv.uri}\n" if args.libvirt
+                       else f"backends = qmp\nqmp-sockets = {work}/*/qmp.sock\n")
             f.write(f"""[daemon]
-qmp-sockets = {work}/*/qmp.sock
+{backend}
 control-socket = {sock}
 state-dir = {work}/state
 metrics-listen = {METRICS}
@@ -92,7 +119,7 @@ reclaim-timeout = 10s
 """)
         log = open(os.path.join(work, "vmbcd.log"), "w")
         daemon = subprocess.Popen([vmbcd, "--foreground", "--config", conf], stdout=log,
-                                  stderr=subprocess.STDOUT)
+                                  stderr=subprocess.STDOUT, env=vmbcd_env)
         procs.append(daemon)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -138,7 +165,8 @@ reclaim-timeout = 10s
 
         say("What the host sees (RSS of each guest's RAM mapping, from /proc)")
         for g in guests:
-            print(f"    {os.path.basename(g.workdir)}: {g.rss_guest_ram() >> 20} MiB resident")
+            name = getattr(g, "name", None) or os.path.basename(g.workdir)
+            print(f"    {name}: {g.rss_guest_ram() >> 20} MiB resident")
 
         if args.no_wait or not sys.stdin.isatty():
             say("Done; cleaning up")
