@@ -242,13 +242,16 @@ test_ubc(Fixture *fx, gconstpointer data)
 	g_auto(GStrv) lines = NULL;
 	g_auto(GStrv) header = NULL;
 	gsize held_end;
+	g_autofree gchar *header_line = NULL;
+	g_autofree gchar *host_line = NULL;
 
 	run_vmbc(fx, &run, "ubc", NULL);
 	g_assert_cmpint(run.status, ==, 0);
 	g_assert_cmpstr(run.err, ==, "");
 	lines = g_strsplit(run.out, "\n", -1);
 	g_assert_cmpstr(lines[0], ==, "Version: 2.5");
-	header = g_strsplit_set(g_strstrip(g_strdup(lines[1])), " ", -1);
+	header_line = g_strstrip(g_strdup(lines[1]));
+	header = g_strsplit_set(header_line, " ", -1);
 	{
 		/* the header words, whatever the padding */
 		g_autofree gchar *joined = NULL;
@@ -264,7 +267,8 @@ test_ubc(Fixture *fx, gconstpointer data)
 	/* header + host (1) + web1 (3) + db2 (3) */
 	g_assert_cmpuint(g_strv_length(lines), ==, 2 + 7 + 1);
 	assert_lines_aligned(lines + 1);
-	g_assert_true(g_str_has_prefix(g_strchug(g_strdup(lines[2])), "0:  physpages"));
+	host_line = g_strchug(g_strdup(lines[2]));
+	g_assert_true(g_str_has_prefix(host_line, "0:  physpages"));
 	g_assert_nonnull(strstr(lines[2], "9223372036854775807"));
 	g_assert_nonnull(strstr(lines[3], "1:  physpages"));
 	g_assert_nonnull(strstr(lines[4], "vmguarpages"));
