@@ -542,10 +542,11 @@ vmbc_engine_emit(VmbcEngine *engine, VmbcEventType type, VmbcBeancounter *bc, Vm
 	ev.reason = reason;
 	ev.message = message;
 
-	if (type == VMBC_EVENT_RECLAIM_FAILED)
-		g_warning("%s", message);
-	else
-		g_info("%s", message);
+	/* structured: journald can filter one VM's story with VMBC_DOMAIN=name */
+	g_log_structured(G_LOG_DOMAIN,
+			 type == VMBC_EVENT_RECLAIM_FAILED ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_INFO,
+			 "VMBC_DOMAIN", bc->name, "VMBC_EVENT", vmbc_event_type_to_string(type),
+			 "VMBC_RESOURCE", vmbc_resource_name(res), "MESSAGE", "%s", message);
 	if (engine->event_func != NULL)
 		engine->event_func(engine, &ev, engine->event_data);
 }

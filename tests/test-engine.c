@@ -685,9 +685,9 @@ test_balloon_failed_async(Fixture *f, gconstpointer data)
 	g_test_expect_message("vmbc-core", G_LOG_LEVEL_WARNING, "*balloon unusable*");
 	vmbc_engine_balloon_failed(f->engine, f->vm, VMBC_BALLOON_NO_DEVICE, error, f->now);
 	g_test_assert_expected_messages();
-	g_test_expect_message("vmbc-core", G_LOG_LEVEL_WARNING, "*no balloon device*");
 	tick(f, 1);
-	g_test_assert_expected_messages();
+	g_assert_nonnull(
+		strstr(g_ptr_array_index(f->events, f->events->len - 1), "no balloon device"));
 	g_assert_cmpuint(f->vm->parm[VMBC_RES_PHYSPAGES].failcnt, ==, 1);
 }
 
