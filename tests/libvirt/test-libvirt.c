@@ -11,62 +11,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "vmbc-daemon-private.h"
+#include "backend-daemon.h"
 #include "vmbc-libvirt-backend.h"
 #include "vmbc-libvirt-domain.h"
 
 #define WAIT_MS 10000
 
 /* --- the daemon stand-in --------------------------------------------------------- */
-
-struct _VmbcDaemon {
-	VmbcEngine *engine;
-	VmbcConfig config;
-	guint added;
-	guint removed;
-};
-
-VmbcEngine *
-vmbc_daemon_get_engine(VmbcDaemon *daemon)
-{
-	return daemon->engine;
-}
-
-const VmbcConfig *
-vmbc_daemon_get_config(VmbcDaemon *daemon)
-{
-	return &daemon->config;
-}
-
-gint64
-vmbc_daemon_now(VmbcDaemon *daemon)
-{
-	return g_get_monotonic_time();
-}
-
-VmbcBeancounter *
-vmbc_daemon_add_vm(VmbcDaemon *daemon, VmbcBackend *backend, const gchar *name, gint64 max_pages,
-		   gpointer backend_data, GDestroyNotify free_func, GError **error)
-{
-	VmbcBeancounter *bc = vmbc_engine_add(daemon->engine, name, max_pages, error);
-
-	if (bc == NULL) {
-		if (free_func != NULL && backend_data != NULL)
-			free_func(backend_data);
-		return NULL;
-	}
-	bc->backend_data = backend_data;
-	bc->backend_data_free = free_func;
-	daemon->added++;
-	return bc;
-}
-
-void
-vmbc_daemon_remove_vm(VmbcDaemon *daemon, VmbcBeancounter *bc)
-{
-	daemon->removed++;
-	vmbc_engine_remove(daemon->engine, bc);
-}
 
 /* The backend's warnings are expected here (no QEMU process for test-driver domains). */
 static gboolean
@@ -272,12 +223,12 @@ fixture_setup(Fixture *f, gconstpointer data)
 	/* reset by GTest before every case */
 	g_test_log_set_fatal_handler(on_fatal_log, NULL);
 	vmbc_engine_config_init(&ec);
-	memset(&f->daemon, 0, sizeof(f->daemon));
-	f->daemon.engine = vmbc_engine_new(&ec);
+	backend_daemon_init(&f->daemon, &ec);
 	f->daemon.config.libvirt_uri = g_strdup("test:///default");
 	f->daemon.config.stats_interval_sec = 1;
 	f->daemon.config.smaps_interval_usec = G_USEC_PER_SEC;
 	f->backend = g_object_new(VMBC_TYPE_LIBVIRT_BACKEND, NULL);
+	f->daemon.backend = f->backend;
 	vmbc_backend_setup(f->backend, "libvirt", &f->daemon);
 	f->conn = virConnectOpen("test:///default");
 	g_assert_nonnull(f->conn);
@@ -289,7 +240,7 @@ fixture_teardown(Fixture *f, gconstpointer data)
 	vmbc_backend_stop(f->backend);
 	g_clear_object(&f->backend);
 	virConnectClose(f->conn);
-	vmbc_engine_free(f->daemon.engine);
+	backend_daemon_clear(&f->daemon);
 	g_free(f->daemon.config.libvirt_uri);
 }
 

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "qmp-client.h"
-#include "vmbc-daemon-private.h"
+#include "backend-daemon.h"
 #include "vmbc-qmp-backend.h"
 
 #define MIB	 (1024 * 1024)
@@ -21,79 +21,6 @@
 #define PAGES(m) ((gint64)(m)*MIB / (gint64)vmbc_page_size())
 
 /* --- the daemon stand-in --------------------------------------------------- */
-
-struct _VmbcDaemon {
-	VmbcEngine *engine;
-	VmbcConfig config;
-	guint added;
-	guint removed;
-	guint actuator_calls;
-	VmbcBackend *backend;
-};
-
-VmbcEngine *
-vmbc_daemon_get_engine(VmbcDaemon *daemon)
-{
-	return daemon->engine;
-}
-
-const VmbcConfig *
-vmbc_daemon_get_config(VmbcDaemon *daemon)
-{
-	return &daemon->config;
-}
-
-gint64
-vmbc_daemon_now(VmbcDaemon *daemon)
-{
-	return g_get_monotonic_time();
-}
-
-VmbcBeancounter *
-vmbc_daemon_add_vm(VmbcDaemon *daemon, VmbcBackend *backend, const gchar *name, gint64 max_pages,
-		   gpointer backend_data, GDestroyNotify free_func, GError **error)
-{
-	VmbcBeancounter *bc = vmbc_engine_add(daemon->engine, name, max_pages, error);
-
-	if (bc == NULL) {
-		if (free_func != NULL && backend_data != NULL)
-			free_func(backend_data);
-		return NULL;
-	}
-	bc->backend_data = backend_data;
-	bc->backend_data_free = free_func;
-	daemon->added++;
-	return bc;
-}
-
-void
-vmbc_daemon_remove_vm(VmbcDaemon *daemon, VmbcBeancounter *bc)
-{
-	daemon->removed++;
-	vmbc_engine_remove(daemon->engine, bc);
-}
-
-static gboolean
-actuator_set_balloon(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target, gpointer user_data,
-		     GError **error)
-{
-	VmbcDaemon *daemon = user_data;
-
-	daemon->actuator_calls++;
-	return vmbc_backend_set_balloon(daemon->backend, bc, target, error);
-}
-
-static gboolean
-actuator_escalate(VmbcEngine *engine, VmbcBeancounter *bc, VmbcEscalation how, gpointer user_data,
-		  GError **error)
-{
-	VmbcDaemon *daemon = user_data;
-
-	daemon->actuator_calls++;
-	return vmbc_backend_escalate(daemon->backend, bc, how, error);
-}
-
-static const VmbcActuator actuator = {actuator_set_balloon, actuator_escalate};
 
 /* --- warnings the tests provoke -------------------------------------------- */
 
@@ -166,7 +93,7 @@ fixture_setup(Fixture *fx, gconstpointer data)
 	g_assert_no_error(error);
 	fx->fakes = g_ptr_array_new_with_free_func((GDestroyNotify)fake_free);
 	vmbc_engine_config_init(&ecfg);
-	fx->daemon.engine = vmbc_engine_new(&ecfg);
+	backend_daemon_init(&fx->daemon, &ecfg);
 	fx->daemon.config.engine = ecfg;
 	fx->daemon.config.qmp_sockets = g_new0(gchar *, 3);
 	fx->daemon.config.qmp_sockets[0] = g_build_filename(fx->tmpdir, "*.qmp", NULL);
@@ -177,7 +104,6 @@ fixture_setup(Fixture *fx, gconstpointer data)
 	fx->backend = g_object_new(VMBC_TYPE_QMP_BACKEND, NULL);
 	fx->daemon.backend = VMBC_BACKEND(fx->backend);
 	vmbc_backend_setup(VMBC_BACKEND(fx->backend), "qmp", &fx->daemon);
-	vmbc_engine_set_actuator(fx->daemon.engine, &actuator, &fx->daemon);
 	g_ptr_array_set_size(warnings, 0);
 }
 
@@ -204,7 +130,7 @@ fixture_teardown(Fixture *fx, gconstpointer data)
 	vmbc_backend_stop(VMBC_BACKEND(fx->backend));
 	g_clear_object(&fx->backend);
 	g_ptr_array_unref(fx->fakes);
-	vmbc_engine_free(fx->daemon.engine);
+	backend_daemon_clear(&fx->daemon);
 	g_strfreev(fx->daemon.config.qmp_sockets);
 	/* let closed connections finish their callbacks */
 	while (g_main_context_iteration(NULL, FALSE))
