@@ -66,6 +66,7 @@ struct _VmbcBeancounter {
 
 	VmbcGuestStats stats;
 	VmbcGuestStats prev_stats;
+	gint64 ksm_pages;  /* resident guest pages KSM merged (charged fractionally) */
 	gint64 stats_held; /* physpages held when the guest measured its current stats */
 	/* recent held by wall-clock second, to match guest stats to what the host saw then */
 	struct {

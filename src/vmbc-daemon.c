@@ -36,7 +36,8 @@ struct _VmbcDaemon {
 	GHashTable *owner;   /* VmbcBeancounter* -> VmbcBackend* */
 	VmbcControl *control;
 	guint tick_id;
-	guint save_id; /* periodic save of the counters */
+	guint save_id;	    /* periodic save of the counters */
+	gint64 ksm_read_at; /* monotonic usec of the last read of KSM's counters */
 	gint64 tick_usec;
 	VmbcTickStats tick_stats;
 	GArray *listeners;
@@ -338,6 +339,41 @@ record_tick(VmbcDaemon *daemon, gint64 usec)
 	}
 }
 
+/* A number from a sysfs file, or -1. */
+static gint64
+read_sysfs_number(const gchar *path)
+{
+	g_autofree gchar *text = NULL;
+	gchar *end = NULL;
+	gint64 v;
+
+	if (!g_file_get_contents(path, &text, NULL, NULL))
+		return -1;
+	v = g_ascii_strtoll(text, &end, 10);
+	if (end == text || v < 0)
+		return -1;
+	return v;
+}
+
+/* KSM's counters, for fractional charging of merged pages; every few seconds is plenty. */
+static void
+refresh_ksm(VmbcDaemon *daemon, gint64 now)
+{
+	const gchar *dir = g_getenv("VMBC_KSM_DIR");
+
+	if (daemon->ksm_read_at != 0 && now - daemon->ksm_read_at < 5 * G_USEC_PER_SEC)
+		return;
+	daemon->ksm_read_at = now;
+	if (dir == NULL)
+		dir = "/sys/kernel/mm/ksm";
+	{
+		g_autofree gchar *shared = g_build_filename(dir, "pages_shared", NULL);
+		g_autofree gchar *sharing = g_build_filename(dir, "pages_sharing", NULL);
+		vmbc_engine_set_ksm(daemon->engine, read_sysfs_number(shared),
+				    read_sysfs_number(sharing));
+	}
+}
+
 static gboolean
 on_tick(gpointer user_data)
 {
@@ -345,6 +381,7 @@ on_tick(gpointer user_data)
 	gint64 start = vmbc_daemon_now(daemon);
 
 	vmbc_engine_set_wall_clock(daemon->engine, g_get_real_time());
+	refresh_ksm(daemon, start);
 	for (guint i = 0; i < daemon->backends->len; i++)
 		vmbc_backend_sample(g_ptr_array_index(daemon->backends, i), start);
 	vmbc_engine_tick(daemon->engine, vmbc_daemon_now(daemon));

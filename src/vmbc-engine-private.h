@@ -40,6 +40,8 @@ struct _VmbcEngine {
 	gpointer event_data;
 	gint64 host_last_fail; /* monotonic usec of the last host failcnt++ */
 	gint64 wall_usec;      /* wall clock of the current tick (epoch usec), 0 unknown */
+	gint64 ksm_shared;     /* KSM pages_shared, 0 when KSM is off */
+	gint64 ksm_sharing;    /* KSM pages_sharing */
 };
 
 typedef struct {

@@ -97,7 +97,17 @@ typedef struct {
 	gint64 physpages;      /* guest RAM pages resident on the host */
 	gint64 vmmpages;       /* the VMM's other resident pages */
 	gint64 balloon_actual; /* guest-visible memory, pages */
+	gint64 ksm_pages;      /* of physpages, how many KSM merged (0 or -1: none known) */
 } VmbcSample;
+
+/*
+ * KSM's global counters (/sys/kernel/mm/ksm/pages_shared and pages_sharing).
+ * A page that KSM merged is resident once for all its sharers, so each sharer
+ * is charged only its fraction of it, as UBC charged shared pages: a VM's
+ * merged pages count pages_shared / (pages_shared + pages_sharing) each.
+ * Zero or negative values turn fractions off.
+ */
+void vmbc_engine_set_ksm(VmbcEngine *engine, gint64 pages_shared, gint64 pages_sharing);
 
 /* Called when a synchronous change finished; @error is NULL on success. */
 typedef void (*VmbcChangeFunc)(VmbcBeancounter *bc, const GError *error, gpointer user_data);

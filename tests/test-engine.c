@@ -792,6 +792,29 @@ test_limit_hit_late_stats(Fixture *f, gconstpointer data)
 }
 
 static void
+test_ksm_fractions(Fixture *f, gconstpointer data)
+{
+	VmbcSample s = {.physpages = 400 * MIB,
+			.vmmpages = -1,
+			.balloon_actual = -1,
+			.ksm_pages = 100 * MIB};
+
+	/* KSM off: every resident page is charged */
+	vmbc_engine_sample(f->engine, f->vm, &s, f->now);
+	g_assert_cmpint(f->vm->parm[VMBC_RES_PHYSPAGES].held, ==, 400 * MIB);
+	/* each KSM page has 4 sharers on average: a merged page costs a quarter */
+	vmbc_engine_set_ksm(f->engine, 1000, 3000);
+	vmbc_engine_sample(f->engine, f->vm, &s, f->now);
+	g_assert_cmpint(f->vm->parm[VMBC_RES_PHYSPAGES].held, ==, 300 * MIB + 25 * MIB);
+	g_assert_cmpint(vmbc_engine_get_host(f->engine)->parm[VMBC_RES_PHYSPAGES].held, ==,
+			325 * MIB);
+	/* a bogus count larger than what is resident is clamped */
+	s.ksm_pages = 900 * MIB;
+	vmbc_engine_sample(f->engine, f->vm, &s, f->now);
+	g_assert_cmpint(f->vm->parm[VMBC_RES_PHYSPAGES].held, ==, 100 * MIB);
+}
+
+static void
 test_limit_raised_releases(Fixture *f, gconstpointer data)
 {
 	sample(f, 400 * MIB, 1024 * MIB);
@@ -826,6 +849,7 @@ main(int argc, char **argv)
 	ADD("limit-hit/guest-floor", test_limit_hit_guest_floor);
 	ADD("limit-hit/stale-stats", test_limit_hit_stale_stats);
 	ADD("limit-hit/late-stats", test_limit_hit_late_stats);
+	ADD("ksm-fractions", test_ksm_fractions);
 	ADD("change/limit-raised-releases", test_limit_raised_releases);
 	ADD("limit-hit/balloon-failed-async", test_balloon_failed_async);
 	ADD("guarantee/floor", test_guarantee_floor);
