@@ -940,7 +940,7 @@ job_stats_done(GObject *source, GAsyncResult *res, gpointer user_data)
 static gboolean
 vm_sample(VmbcLibvirtVm *vm, gint64 now)
 {
-	VmbcSample sample = {-1, -1, -1};
+	VmbcSample sample = {-1, -1, -1, -1};
 	g_autoptr(GError) error = NULL;
 
 	if (vm->sampler == NULL)
@@ -957,6 +957,7 @@ vm_sample(VmbcLibvirtVm *vm, gint64 now)
 	if (vm->sample_failed)
 		g_info("domain '%s': measuring again", vm->name);
 	vm->sample_failed = FALSE;
+	sample.ksm_pages = vmbc_proc_sampler_get_ksm_pages(vm->sampler);
 	vmbc_engine_sample(vm_engine(vm), vm->bc, &sample, now);
 	return TRUE;
 }

@@ -24,6 +24,7 @@ struct _VmbcProcSampler {
 	gint64 vmm_estimate; /* pages: resident minus guest RAM at the last smaps read */
 	gboolean guest_found;
 	guint smaps_reads;
+	gint64 ksm_pages; /* pages KSM merged at the last smaps read, -1 unknown */
 	VmbcSmapsSplit split;
 };
 
@@ -256,6 +257,7 @@ vmbc_proc_sampler_new(pid_t pid, guint64 guest_ram_bytes)
 	s->guest_ram_bytes = guest_ram_bytes;
 	s->smaps_interval = VMBC_PROC_DEFAULT_SMAPS_INTERVAL;
 	s->statm_fd = -1;
+	s->ksm_pages = -1;
 	return s;
 }
 
@@ -288,6 +290,12 @@ const VmbcSmapsSplit *
 vmbc_proc_sampler_get_split(VmbcProcSampler *s)
 {
 	return &s->split;
+}
+
+gint64
+vmbc_proc_sampler_get_ksm_pages(VmbcProcSampler *s)
+{
+	return s->ksm_pages;
 }
 
 guint
@@ -395,6 +403,8 @@ read_smaps(VmbcProcSampler *s, GError **error)
 		g_prefix_error(error, "%s: ", path);
 		return FALSE;
 	}
+	/* as rarely as smaps: KSM merges slowly, and only guest RAM is mergeable in QEMU */
+	s->ksm_pages = vmbc_proc_ksm_merging_pages(s->pid);
 	return TRUE;
 }
 

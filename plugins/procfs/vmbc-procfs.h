@@ -97,6 +97,9 @@ const VmbcSmapsSplit *vmbc_proc_sampler_get_split(VmbcProcSampler *s);
 /* How many times smaps was read, for tests and debugging. */
 guint vmbc_proc_sampler_get_smaps_reads(VmbcProcSampler *s);
 
+/* The process's pages merged by KSM at the last smaps read, or -1 if unknown. */
+gint64 vmbc_proc_sampler_get_ksm_pages(VmbcProcSampler *s);
+
 /*
  * /proc/PID/ksm_merging_pages: the process's pages merged by KSM, or -1 if
  * the kernel does not have the file (before 6.1) or it cannot be read.

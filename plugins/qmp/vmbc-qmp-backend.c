@@ -734,7 +734,7 @@ vm_balloon_moving(VmbcQmpVm *vm)
 static gboolean
 vm_sample(VmbcQmpVm *vm, gint64 now)
 {
-	VmbcSample sample = {-1, -1, -1};
+	VmbcSample sample = {-1, -1, -1, -1};
 	g_autoptr(GError) error = NULL;
 
 	if (!vmbc_proc_sampler_read(vm->sampler, FALSE, now, &sample.physpages, &sample.vmmpages,
@@ -748,6 +748,7 @@ vm_sample(VmbcQmpVm *vm, gint64 now)
 		if (vm->sample_failed)
 			g_info("VM '%s': measuring again", vm->name);
 		vm->sample_failed = FALSE;
+		sample.ksm_pages = vmbc_proc_sampler_get_ksm_pages(vm->sampler);
 	}
 	vmbc_engine_sample(vm_engine(vm), vm->bc, &sample, now);
 
