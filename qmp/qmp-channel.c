@@ -12,7 +12,7 @@
 #include "qmp-framer.h"
 
 /* One read; small, since a fake QEMU may run thousands of servers at once. */
-#define QMP_CHANNEL_READ_SIZE 16384
+#define QMP_CHANNEL_READ_SIZE 4096
 
 struct _QmpChannel {
 	grefcount ref;

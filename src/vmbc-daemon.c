@@ -327,6 +327,9 @@ record_tick(VmbcDaemon *daemon, gint64 usec)
 
 	st->ticks++;
 	st->last_seconds = secs;
+	/* tools/bench reads these with --verbose for exact percentiles */
+	g_debug("tick %" G_GUINT64_FORMAT ": %u VMs in %.3f ms", st->ticks,
+		vmbc_engine_get_vms(daemon->engine)->len, secs * 1e3);
 	st->sum_seconds += secs;
 	for (guint i = 0; i < VMBC_TICK_BUCKETS; i++) {
 		if (secs <= vmbc_tick_bucket_bounds[i])

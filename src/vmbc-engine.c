@@ -407,6 +407,26 @@ vmbc_engine_balloon_failed(VmbcEngine *engine, VmbcBeancounter *bc, VmbcBalloonS
 		bc->reclaim_progress = now - engine->config.reclaim_timeout_usec;
 }
 
+gboolean
+vmbc_engine_wants_stats(VmbcEngine *engine, VmbcBeancounter *bc)
+{
+	const VmbcParm *p = &bc->parm[VMBC_RES_PHYSPAGES];
+	gint64 near;
+
+	if (bc->reclaim != VMBC_RECLAIM_IDLE)
+		return TRUE;
+	if (vmbc_parm_over_barrier(&engine->host->parm[VMBC_RES_PHYSPAGES]))
+		return TRUE;
+	near = MIN(p->barrier, p->limit);
+	if (near != VMBC_UNLIMITED && p->held + vmbc_engine_margin(engine, near) >= near)
+		return TRUE;
+	/* an inflated balloon: the guest may come under pressure and need it back */
+	if (bc->balloon_actual >= 0 && bc->max_pages > 0 &&
+	    bc->balloon_actual + engine->config.min_step_pages < bc->max_pages)
+		return TRUE;
+	return FALSE;
+}
+
 static void
 tick_one(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 {

@@ -172,6 +172,16 @@ void vmbc_engine_balloon_actual(VmbcEngine *engine, VmbcBeancounter *bc, gint64 
 void vmbc_engine_balloon_failed(VmbcEngine *engine, VmbcBeancounter *bc, VmbcBalloonState state,
 				const GError *error, gint64 now);
 
+/*
+ * Whether the policies can use fresh guest statistics for @bc now: it is being
+ * reclaimed, it is near or over its barrier, its balloon is inflated (a
+ * pressured guest may need it back), or the host is over its barrier (stats
+ * pick whom to reclaim from). Otherwise stats are only informational, and a
+ * backend polls them seldom: at scale, asking every guest every second is most
+ * of what a daemon costs.
+ */
+gboolean vmbc_engine_wants_stats(VmbcEngine *engine, VmbcBeancounter *bc);
+
 /* Runs the policies of every beancounter, then of the host. */
 void vmbc_engine_tick(VmbcEngine *engine, gint64 now);
 

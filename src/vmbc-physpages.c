@@ -132,11 +132,14 @@ limit_reclaim_fail(VmbcEngine *engine, VmbcBeancounter *bc, VmbcError reason, gi
 	vmbc_engine_complete_pending(engine, bc, error);
 }
 
-/* What a limit reclaim leaves a guest of @actual pages: the configured reserve or 1/32. */
+/*
+ * What a limit reclaim leaves a guest of @actual pages: the configured reserve,
+ * or 1/32 of a large guest, but never more than 1/8 of a small one.
+ */
 static gint64
 guest_reserve(VmbcEngine *engine, gint64 actual)
 {
-	return MAX(engine->config.guest_reserve_pages, actual / 32);
+	return MIN(MAX(engine->config.guest_reserve_pages, actual / 32), actual / 8);
 }
 
 /*
@@ -465,7 +468,7 @@ guest_pressured(VmbcEngine *engine, VmbcBeancounter *bc)
 	/* short of memory relative to its size, or below the reserve a limit reclaim leaves */
 	if (s->available >= 0 && total > 0 &&
 	    ((gdouble)s->available < engine->config.pressure_available * (gdouble)total ||
-	     s->available < engine->config.guest_reserve_pages))
+	     s->available < guest_reserve(engine, total)))
 		return TRUE;
 	if (p->last_update != 0 && s->swap_in >= 0 && p->swap_in >= 0 && s->swap_in > p->swap_in)
 		return TRUE;

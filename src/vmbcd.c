@@ -9,6 +9,7 @@
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "vmbc-daemon.h"
 
@@ -19,8 +20,17 @@ log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoint
 {
 	gboolean journald = GPOINTER_TO_INT(user_data);
 
-	if ((level & G_LOG_LEVEL_DEBUG) && !opt_verbose)
-		return G_LOG_WRITER_HANDLED;
+	/* debug: everything with --verbose, else only the domains G_MESSAGES_DEBUG names */
+	if ((level & G_LOG_LEVEL_DEBUG) && !opt_verbose) {
+		const gchar *domains = g_getenv("G_MESSAGES_DEBUG");
+		const gchar *domain = NULL;
+		for (gsize i = 0; i < n_fields; i++) {
+			if (g_strcmp0(fields[i].key, "GLIB_DOMAIN") == 0 && fields[i].length < 0)
+				domain = fields[i].value;
+		}
+		if (domains == NULL || domain == NULL || strstr(domains, domain) == NULL)
+			return G_LOG_WRITER_HANDLED;
+	}
 	if (journald &&
 	    g_log_writer_journald(level, fields, n_fields, NULL) == G_LOG_WRITER_HANDLED)
 		return G_LOG_WRITER_HANDLED;

@@ -936,6 +936,16 @@ job_stats_done(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 }
 
+/* Where the statm estimate would decide something: the lower of barrier and limit. */
+static gint64
+confirm_threshold(VmbcBeancounter *bc)
+{
+	const VmbcParm *p = &bc->parm[VMBC_RES_PHYSPAGES];
+	gint64 t = MIN(p->barrier, p->limit);
+
+	return t == VMBC_UNLIMITED ? -1 : t;
+}
+
 /* Returns FALSE if the domain's QEMU process is gone. */
 static gboolean
 vm_sample(VmbcLibvirtVm *vm, gint64 now)
@@ -945,6 +955,7 @@ vm_sample(VmbcLibvirtVm *vm, gint64 now)
 
 	if (vm->sampler == NULL)
 		return TRUE;
+	vmbc_proc_sampler_set_confirm_above(vm->sampler, confirm_threshold(vm->bc));
 	if (!vmbc_proc_sampler_read(vm->sampler, FALSE, now, &sample.physpages, &sample.vmmpages,
 				    &error)) {
 		if (g_error_matches(error, VMBC_ERROR, VMBC_ERROR_VANISHED))

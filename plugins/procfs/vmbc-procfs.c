@@ -24,7 +24,9 @@ struct _VmbcProcSampler {
 	gint64 vmm_estimate; /* pages: resident minus guest RAM at the last smaps read */
 	gboolean guest_found;
 	guint smaps_reads;
-	gint64 ksm_pages; /* pages KSM merged at the last smaps read, -1 unknown */
+	gint64 ksm_pages;     /* pages KSM merged at the last smaps read, -1 unknown */
+	gint64 confirm_above; /* guest pages above which an estimate is confirmed, -1 never */
+	gint64 last_smaps;    /* monotonic usec of the last smaps read */
 	VmbcSmapsSplit split;
 };
 
@@ -258,6 +260,7 @@ vmbc_proc_sampler_new(pid_t pid, guint64 guest_ram_bytes)
 	s->smaps_interval = VMBC_PROC_DEFAULT_SMAPS_INTERVAL;
 	s->statm_fd = -1;
 	s->ksm_pages = -1;
+	s->confirm_above = -1;
 	return s;
 }
 
@@ -290,6 +293,12 @@ const VmbcSmapsSplit *
 vmbc_proc_sampler_get_split(VmbcProcSampler *s)
 {
 	return &s->split;
+}
+
+void
+vmbc_proc_sampler_set_confirm_above(VmbcProcSampler *s, gint64 pages)
+{
+	s->confirm_above = pages;
 }
 
 gint64
@@ -419,6 +428,9 @@ schedule_smaps(VmbcProcSampler *s, gint64 now)
 		s->next_smaps -= g_random_int_range(0, (gint32)MIN(jitter, G_MAXINT32));
 }
 
+/* An estimate over the confirm threshold is checked with smaps at most this often. */
+#define CONFIRM_INTERVAL_USEC G_USEC_PER_SEC
+
 gboolean
 vmbc_proc_sampler_read(VmbcProcSampler *s, gboolean full, gint64 now_usec, gint64 *guest_pages,
 		       gint64 *vmm_pages, GError **error)
@@ -436,7 +448,9 @@ vmbc_proc_sampler_read(VmbcProcSampler *s, gboolean full, gint64 now_usec, gint6
 		return FALSE;
 	guest = resident - s->vmm_estimate;
 	if (s->smaps_reads == 0 || full || now_usec >= s->next_smaps ||
-	    (s->guest_found && (guest < 0 || guest > ram_pages))) {
+	    (s->guest_found && (guest < 0 || guest > ram_pages)) ||
+	    (s->confirm_above >= 0 && guest > s->confirm_above &&
+	     now_usec - s->last_smaps >= CONFIRM_INTERVAL_USEC)) {
 		gint64 guest_rss;
 		if (!read_smaps(s, error))
 			return FALSE;
@@ -458,6 +472,7 @@ vmbc_proc_sampler_read(VmbcProcSampler *s, gboolean full, gint64 now_usec, gint6
 			guest = resident;
 		}
 		schedule_smaps(s, now_usec);
+		s->last_smaps = now_usec;
 	}
 	*guest_pages = CLAMP(guest, 0, resident);
 	*vmm_pages = resident - *guest_pages;

@@ -97,6 +97,14 @@ const VmbcSmapsSplit *vmbc_proc_sampler_get_split(VmbcProcSampler *s);
 /* How many times smaps was read, for tests and debugging. */
 guint vmbc_proc_sampler_get_smaps_reads(VmbcProcSampler *s);
 
+/*
+ * Between smaps reads guest RAM is estimated from statm, taking the VMM's own
+ * memory as unchanged. Where the estimate decides something (it is above the
+ * VM's barrier or limit), it is confirmed with smaps, at most once a second:
+ * an estimate above @pages triggers an exact read. -1 turns this off.
+ */
+void vmbc_proc_sampler_set_confirm_above(VmbcProcSampler *s, gint64 pages);
+
 /* The process's pages merged by KSM at the last smaps read, or -1 if unknown. */
 gint64 vmbc_proc_sampler_get_ksm_pages(VmbcProcSampler *s);
 

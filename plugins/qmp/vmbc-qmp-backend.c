@@ -25,9 +25,14 @@
 #define DEFAULT_RESCAN_USEC (2 * G_USEC_PER_SEC)
 /* A balloon within this many pages of its target has arrived; events are enough then. */
 #define BALLOON_SETTLED_PAGES 256
-#define PERIPHERAL	      "/machine/peripheral"
-#define PERIPHERAL_ANON	      "/machine/peripheral-anon"
-#define BALLOON_CHILD_PREFIX  "child<virtio-balloon-"
+/*
+ * Guest stats are read every stats interval while the engine's policies use
+ * them (vmbc_engine_wants_stats()), this many times less often otherwise.
+ */
+#define STATS_IDLE_FACTOR    10
+#define PERIPHERAL	     "/machine/peripheral"
+#define PERIPHERAL_ANON	     "/machine/peripheral-anon"
+#define BALLOON_CHILD_PREFIX "child<virtio-balloon-"
 
 typedef enum {
 	VM_NEW,
@@ -730,6 +735,16 @@ vm_balloon_moving(VmbcQmpVm *vm)
 	       ABS(bc->balloon_actual - bc->balloon_target) > BALLOON_SETTLED_PAGES;
 }
 
+/* Where the statm estimate would decide something: the lower of barrier and limit. */
+static gint64
+confirm_threshold(VmbcBeancounter *bc)
+{
+	const VmbcParm *p = &bc->parm[VMBC_RES_PHYSPAGES];
+	gint64 t = MIN(p->barrier, p->limit);
+
+	return t == VMBC_UNLIMITED ? -1 : t;
+}
+
 /* Returns FALSE if the process is gone. */
 static gboolean
 vm_sample(VmbcQmpVm *vm, gint64 now)
@@ -737,6 +752,7 @@ vm_sample(VmbcQmpVm *vm, gint64 now)
 	VmbcSample sample = {-1, -1, -1, -1};
 	g_autoptr(GError) error = NULL;
 
+	vmbc_proc_sampler_set_confirm_above(vm->sampler, confirm_threshold(vm->bc));
 	if (!vmbc_proc_sampler_read(vm->sampler, FALSE, now, &sample.physpages, &sample.vmmpages,
 				    &error)) {
 		if (g_error_matches(error, VMBC_ERROR, VMBC_ERROR_VANISHED))
@@ -753,7 +769,10 @@ vm_sample(VmbcQmpVm *vm, gint64 now)
 	vmbc_engine_sample(vm_engine(vm), vm->bc, &sample, now);
 
 	if (vm->balloon_path != NULL && vm->backend->stats_sec > 0 && !vm->stats_busy &&
-	    now >= vm->next_stats) {
+	    now >= vm->next_stats + (vmbc_engine_wants_stats(vm_engine(vm), vm->bc)
+					     ? 0
+					     : (gint64)(STATS_IDLE_FACTOR - 1) *
+						       vm->backend->stats_sec * G_USEC_PER_SEC)) {
 		g_autoptr(JsonObject) args = json_object_new();
 
 		json_object_set_string_member(args, "path", vm->balloon_path);
