@@ -7,6 +7,7 @@
 
 #include <glib-unix.h>
 #include <locale.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,12 @@ main(int argc, char **argv)
 	guint term_id, int_id, hup_id;
 
 	setlocale(LC_ALL, "");
+	/*
+	 * Big short-lived buffers (a /metrics page, a QEMU's smaps) come from mmap
+	 * and go back at free: glibc's sliding threshold would otherwise keep the
+	 * largest one resident in the heap for the life of the daemon.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	g_option_context_add_main_entries(octx, entries, NULL);
 	g_option_context_set_description(
 		octx, "vmbcd treats every VM as an OpenVZ-style beancounter: it charges the "
