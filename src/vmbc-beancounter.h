@@ -66,12 +66,14 @@ struct _VmbcBeancounter {
 
 	VmbcGuestStats stats;
 	VmbcGuestStats prev_stats;
-	gint64 ksm_pages;  /* resident guest pages KSM merged (charged fractionally) */
-	gint64 stats_held; /* physpages held when the guest measured its current stats */
+	gint64 ksm_pages;    /* resident guest pages KSM merged (charged fractionally) */
+	gint64 stats_held;   /* physpages held when the guest measured its current stats */
+	gint64 stats_actual; /* balloon actual then (-1 unknown) */
 	/* recent held by wall-clock second, to match guest stats to what the host saw then */
 	struct {
 		gint64 wall_sec;
 		gint64 held;
+		gint64 actual; /* balloon actual then, -1 unknown */
 	} held_history[VMBC_HELD_HISTORY];
 	guint held_history_next;
 

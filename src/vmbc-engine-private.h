@@ -81,6 +81,9 @@ void vmbc_engine_expire_pending(VmbcEngine *engine, VmbcBeancounter *bc, gint64 
 /* The margin below @limit that limit reclaims aim for, in pages. */
 gint64 vmbc_engine_margin(VmbcEngine *engine, gint64 limit);
 
+/* New guest stats during a limit reclaim (vmbc-physpages.c): take the next step now. */
+void vmbc_physpages_stats_arrived(VmbcEngine *engine, VmbcBeancounter *bc);
+
 /* The host policy (vmbc-host.c): runs after every VM ticked. */
 void vmbc_host_tick(VmbcEngine *engine, gint64 now);
 

@@ -286,20 +286,21 @@ record_held(VmbcEngine *engine, VmbcBeancounter *bc)
 	}
 	bc->held_history[bc->held_history_next].wall_sec = sec;
 	bc->held_history[bc->held_history_next].held = bc->parm[VMBC_RES_PHYSPAGES].held;
+	bc->held_history[bc->held_history_next].actual = bc->balloon_actual;
 	bc->held_history_next = (bc->held_history_next + 1) % VMBC_HELD_HISTORY;
 }
 
 /*
- * What the host saw held when the guest measured at @stamp (epoch seconds): the
- * entry of that second, or the oldest one kept if the stats are older than the
- * history, or the current held when nothing is known.
+ * What the host saw (held, balloon actual) when the guest measured at @stamp
+ * (epoch seconds): the entry of that second, or the oldest one kept if the
+ * stats are older than the history, or the current values when nothing is known.
  */
-static gint64
-held_at(VmbcBeancounter *bc, gint64 stamp)
+static void
+held_at(VmbcBeancounter *bc, gint64 stamp, gint64 *held, gint64 *actual)
 {
-	gint64 best = -1;
+	gint best = -1;
 	gint64 best_sec = G_MAXINT64;
-	gint64 oldest = -1;
+	gint oldest = -1;
 	gint64 oldest_sec = G_MAXINT64;
 
 	for (guint i = 0; i < VMBC_HELD_HISTORY; i++) {
@@ -308,20 +309,24 @@ held_at(VmbcBeancounter *bc, gint64 stamp)
 			continue;
 		if (sec < oldest_sec) {
 			oldest_sec = sec;
-			oldest = bc->held_history[i].held;
+			oldest = (gint)i;
 		}
 		if (sec >= stamp && sec < best_sec) {
 			best_sec = sec;
-			best = bc->held_history[i].held;
+			best = (gint)i;
 		}
 	}
 	if (best >= 0 && best_sec > stamp + 1 && oldest_sec <= stamp)
 		best = oldest; /* a gap in the history: be conservative */
-	if (best >= 0)
-		return best;
-	if (oldest >= 0)
-		return oldest;
-	return bc->parm[VMBC_RES_PHYSPAGES].held;
+	if (best < 0)
+		best = oldest;
+	if (best < 0) {
+		*held = bc->parm[VMBC_RES_PHYSPAGES].held;
+		*actual = bc->balloon_actual;
+		return;
+	}
+	*held = bc->held_history[best].held;
+	*actual = bc->held_history[best].actual;
 }
 
 void
@@ -363,8 +368,15 @@ vmbc_engine_set_guest_stats(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcG
 	bc->prev_stats = bc->stats;
 	bc->stats = *stats;
 	/* what the host saw when the guest measured: growth since then ate into its MemAvailable */
-	bc->stats_held = stats->last_update > 0 ? held_at(bc, stats->last_update)
-						: bc->parm[VMBC_RES_PHYSPAGES].held;
+	if (stats->last_update > 0) {
+		held_at(bc, stats->last_update, &bc->stats_held, &bc->stats_actual);
+	} else {
+		bc->stats_held = bc->parm[VMBC_RES_PHYSPAGES].held;
+		bc->stats_actual = bc->balloon_actual;
+	}
+	/* a reclaim waiting on the guest's word goes on as soon as it comes */
+	if (bc->reclaim == VMBC_RECLAIM_LIMIT)
+		vmbc_physpages_stats_arrived(engine, bc);
 	/* stats only come from a guest whose balloon driver is alive */
 	if (stats->last_update != 0 && bc->balloon == VMBC_BALLOON_UNKNOWN)
 		bc->balloon = VMBC_BALLOON_OK;
@@ -419,6 +431,10 @@ vmbc_engine_wants_stats(VmbcEngine *engine, VmbcBeancounter *bc)
 		return TRUE;
 	near = MIN(p->barrier, p->limit);
 	if (near != VMBC_UNLIMITED && p->held + vmbc_engine_margin(engine, near) >= near)
+		return TRUE;
+	/* the host sees the guest's memory move since it last spoke: its word is stale */
+	if (bc->stats.last_update != 0 &&
+	    ABS(p->held - bc->stats_held) > MAX(engine->config.min_step_pages, p->held / 16))
 		return TRUE;
 	/* an inflated balloon: the guest may come under pressure and need it back */
 	if (bc->balloon_actual >= 0 && bc->max_pages > 0 &&

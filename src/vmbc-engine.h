@@ -174,7 +174,8 @@ void vmbc_engine_balloon_failed(VmbcEngine *engine, VmbcBeancounter *bc, VmbcBal
 
 /*
  * Whether the policies can use fresh guest statistics for @bc now: it is being
- * reclaimed, it is near or over its barrier, its balloon is inflated (a
+ * reclaimed, it is near or over its barrier, its memory moved since the guest
+ * last reported, its balloon is inflated (a
  * pressured guest may need it back), or the host is over its barrier (stats
  * pick whom to reclaim from). Otherwise stats are only informational, and a
  * backend polls them seldom: at scale, asking every guest every second is most

@@ -191,10 +191,12 @@ guest_floor(VmbcEngine *engine, VmbcBeancounter *bc)
 		return 0;
 	available = MIN(bc->stats.available, actual);
 	/* the stats are up to a polling interval old: what the guest touched since came out of
-	 * what it had available then */
+	 * what it had available then, and so did what the balloon took since */
 	if (bc->parm[VMBC_RES_PHYSPAGES].held > bc->stats_held)
 		available =
 			MAX(available - (bc->parm[VMBC_RES_PHYSPAGES].held - bc->stats_held), 0);
+	if (bc->stats_actual > actual)
+		available = MAX(available - (bc->stats_actual - actual), 0);
 	reserve = guest_reserve(engine, actual);
 	return MAX(actual - available + reserve, 0);
 }
@@ -277,6 +279,41 @@ limit_reclaim_start(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	}
 }
 
+/*
+ * The guest reported since the last step and can give more: go on down. The
+ * floor (guest_floor()) accounts for what the guest touched and what the
+ * balloon took since the guest measured, so a step need not wait for the
+ * balloon to settle. Returns TRUE if a new target was sent.
+ */
+static gboolean
+retarget(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (bc->balloon_target < 0 || balloon_unusable(bc) ||
+	    target + engine->config.min_step_pages >= bc->balloon_target ||
+	    bc->stats.last_update <= bc->reclaim_stats_stamp)
+		return FALSE;
+	if (!vmbc_engine_set_balloon(engine, bc, target, &error)) {
+		g_warning("%s", error->message);
+		return FALSE;
+	}
+	bc->reclaim_stats_stamp = bc->stats.last_update;
+	return TRUE;
+}
+
+void
+vmbc_physpages_stats_arrived(VmbcEngine *engine, VmbcBeancounter *bc)
+{
+	gboolean clamped = FALSE;
+	gboolean starved = FALSE;
+	gint64 target = limit_target(engine, bc, &clamped, &starved);
+
+	if (stop_starving(engine, bc))
+		return;
+	retarget(engine, bc, target);
+}
+
 /* Follows a running limit reclaim; fails it when progress stopped for too long. */
 static void
 limit_reclaim_follow(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
@@ -293,20 +330,10 @@ limit_reclaim_follow(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	 * once the balloon got where it was sent and the guest reported again
 	 * since, or a stale MemAvailable would push it past what it can give.
 	 */
-	if (stop_starving(engine, bc)) {
+	if (stop_starving(engine, bc))
 		starved = TRUE;
-	} else if (bc->balloon_target >= 0 &&
-		   target + engine->config.min_step_pages < bc->balloon_target &&
-		   ABS(actual - bc->balloon_target) <= engine->config.min_step_pages &&
-		   bc->stats.last_update >= bc->reclaim_stats_stamp + 2 && !balloon_unusable(bc)) {
-		g_autoptr(GError) error = NULL;
-		if (vmbc_engine_set_balloon(engine, bc, target, &error)) {
-			bc->reclaim_progress = now;
-			bc->reclaim_stats_stamp = bc->stats.last_update;
-		} else {
-			g_warning("%s", error->message);
-		}
-	}
+	else if (retarget(engine, bc, target))
+		bc->reclaim_progress = now;
 	bc->reclaim_clamped = clamped;
 	bc->reclaim_starved = bc->reclaim_starved || starved;
 

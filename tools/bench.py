@@ -104,7 +104,8 @@ metrics-listen = 127.0.0.1:{metrics_port}
 """)
         self.log = open(self.log_path, "w")
         # only the daemon's own debug lines: one per tick, with its duration
-        env = dict(os.environ, G_MESSAGES_DEBUG="vmbcd")
+        env = dict(os.environ)
+        env.setdefault("G_MESSAGES_DEBUG", "vmbcd")
         self.proc = subprocess.Popen([os.path.join(build, "vmbcd"), "--foreground",
                                       "--config", self.conf], stdout=self.log,
                                      stderr=subprocess.STDOUT, env=env)
@@ -266,12 +267,12 @@ def scale(build, n, window):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def wait_rss_below(guest, limit_bytes, timeout):
-    t0 = time.monotonic()
+def wait_rss_below(guest, limit_bytes, t0, timeout):
+    """Seconds from @t0 until the guest-RAM mapping's RSS is at most @limit_bytes."""
     while time.monotonic() - t0 < timeout:
         if guest.rss_guest_ram() <= limit_bytes:
             return time.monotonic() - t0
-        time.sleep(0.01)
+        time.sleep(0.005)
     return float("nan")
 
 
@@ -305,7 +306,7 @@ def real_guest(build, rounds):
             target = (limit_mib - 5) * MIB
             t0 = time.monotonic()
             guest.set_balloon(target)
-            dt = wait_rss_below(guest, limit_mib * MIB, 60)
+            dt = wait_rss_below(guest, limit_mib * MIB, t0, 60)
             phys.append(dt)
             log(f"real-guest round {r}: balloon alone {dt * 1e3:.0f} ms")
         # the same with vmbcd enforcing a limit
@@ -329,7 +330,7 @@ def real_guest(build, rounds):
             with QMP(daemon.sock, timeout=60) as c:
                 c.execute("set-limit", {"domain": "bench", "resource": "physpages",
                                         "barrier": f"{limit_mib}M", "limit": f"{limit_mib}M"})
-            dt = wait_rss_below(guest, limit_mib * MIB, 60)
+            dt = wait_rss_below(guest, limit_mib * MIB, t0, 60)
             ours.append(dt)
             log(f"real-guest round {r}: vmbcd {dt * 1e3:.0f} ms")
         res = {

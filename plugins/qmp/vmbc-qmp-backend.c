@@ -735,6 +735,21 @@ vm_balloon_moving(VmbcQmpVm *vm)
 	       ABS(bc->balloon_actual - bc->balloon_target) > BALLOON_SETTLED_PAGES;
 }
 
+/* Asks QEMU for the guest's statistics (one query in flight at most). */
+static void
+vm_poll_stats(VmbcQmpVm *vm, gint64 now)
+{
+	g_autoptr(JsonObject) args = json_object_new();
+
+	if (vm->balloon_path == NULL || vm->stats_busy)
+		return;
+	json_object_set_string_member(args, "path", vm->balloon_path);
+	json_object_set_string_member(args, "property", "guest-stats");
+	vm->stats_busy = TRUE;
+	vm->next_stats = now + (gint64)vm->backend->stats_sec * G_USEC_PER_SEC;
+	vm_execute(vm, "qom-get", args, vm_on_guest_stats);
+}
+
 /* Where the statm estimate would decide something: the lower of barrier and limit. */
 static gint64
 confirm_threshold(VmbcBeancounter *bc)
@@ -772,15 +787,8 @@ vm_sample(VmbcQmpVm *vm, gint64 now)
 	    now >= vm->next_stats + (vmbc_engine_wants_stats(vm_engine(vm), vm->bc)
 					     ? 0
 					     : (gint64)(STATS_IDLE_FACTOR - 1) *
-						       vm->backend->stats_sec * G_USEC_PER_SEC)) {
-		g_autoptr(JsonObject) args = json_object_new();
-
-		json_object_set_string_member(args, "path", vm->balloon_path);
-		json_object_set_string_member(args, "property", "guest-stats");
-		vm->stats_busy = TRUE;
-		vm->next_stats = now + (gint64)vm->backend->stats_sec * G_USEC_PER_SEC;
-		vm_execute(vm, "qom-get", args, vm_on_guest_stats);
-	}
+						       vm->backend->stats_sec * G_USEC_PER_SEC))
+		vm_poll_stats(vm, now);
 	if (!vm->query_busy && vm_balloon_moving(vm)) {
 		vm->query_busy = TRUE;
 		vm_execute(vm, "query-balloon", NULL, vm_on_query_balloon);
@@ -1098,6 +1106,8 @@ vmbc_qmp_backend_set_balloon(VmbcBackend *backend, VmbcBeancounter *bc, gint64 t
 	json_object_set_int_member(args, "value", target_pages * (gint64)vmbc_page_size());
 	g_debug("VM '%s': balloon to %" G_GINT64_FORMAT " pages", vm->name, target_pages);
 	vm_execute(vm, "balloon", args, vm_on_balloon_set);
+	/* the policy that moved the balloon steps on the guest's word: get it fresh now */
+	vm_poll_stats(vm, g_get_monotonic_time());
 	return TRUE;
 }
 
