@@ -15,6 +15,16 @@
  */
 #include "vmbc-engine-private.h"
 
+/*
+ * The smallest balloon change worth a VM exit storm: min-step, or 1/64 of a
+ * small guest (a 64 MiB VM over its limit by 1 MiB still needs that 1 MiB).
+ */
+static gint64
+min_step(VmbcEngine *engine, VmbcBeancounter *bc)
+{
+	return MIN(engine->config.min_step_pages, MAX(bc->max_pages / 64, 1));
+}
+
 static gint64
 page_mib(void)
 {
@@ -119,7 +129,7 @@ limit_reclaim_fail(VmbcEngine *engine, VmbcBeancounter *bc, VmbcError reason, gi
 	 * nothing left to give: stop it where it is until the retry.
 	 */
 	if (!balloon_unusable(bc) && bc->balloon_actual >= 0 && bc->balloon_target >= 0 &&
-	    bc->balloon_actual > bc->balloon_target + engine->config.min_step_pages) {
+	    bc->balloon_actual > bc->balloon_target + min_step(engine, bc)) {
 		g_autoptr(GError) local = NULL;
 		if (!vmbc_engine_set_balloon(engine, bc, bc->balloon_actual, &local))
 			g_debug("%s", local->message);
@@ -291,7 +301,7 @@ retarget(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target)
 	g_autoptr(GError) error = NULL;
 
 	if (bc->balloon_target < 0 || balloon_unusable(bc) ||
-	    target + engine->config.min_step_pages >= bc->balloon_target ||
+	    target + min_step(engine, bc) >= bc->balloon_target ||
 	    bc->stats.last_update <= bc->reclaim_stats_stamp)
 		return FALSE;
 	if (!vmbc_engine_set_balloon(engine, bc, target, &error)) {
@@ -427,7 +437,7 @@ static gboolean
 step_in_flight(VmbcEngine *engine, VmbcBeancounter *bc)
 {
 	return bc->balloon_target >= 0 && bc->balloon_actual >= 0 &&
-	       ABS(bc->balloon_actual - bc->balloon_target) > engine->config.min_step_pages;
+	       ABS(bc->balloon_actual - bc->balloon_target) > min_step(engine, bc);
 }
 
 static void
@@ -457,7 +467,7 @@ physpages_barrier_hit(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	spare = vmbc_beancounter_spare(bc);
 	step = MIN(parm->held - parm->barrier, spare);
 	step = MIN(step, engine->config.barrier_step_pages);
-	if (step < engine->config.min_step_pages)
+	if (step < min_step(engine, bc))
 		return; /* nothing the guest can spare, or not worth a balloon change */
 
 	actual = bc->balloon_actual;
@@ -473,7 +483,7 @@ physpages_barrier_hit(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 		}
 		target = guarantee;
 	}
-	if (actual - target < engine->config.min_step_pages)
+	if (actual - target < min_step(engine, bc))
 		return;
 	if (!vmbc_engine_set_balloon(engine, bc, target, &error)) {
 		g_warning("%s", error->message);
@@ -536,7 +546,7 @@ physpages_under_barrier(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	ceiling = bc->max_pages;
 	if (parm->limit != VMBC_UNLIMITED)
 		ceiling = MIN(ceiling, parm->limit);
-	if (bc->balloon_actual + engine->config.min_step_pages > ceiling)
+	if (bc->balloon_actual + min_step(engine, bc) > ceiling)
 		return;
 	if (now - bc->deflate_last_step < engine->config.tick_usec || step_in_flight(engine, bc))
 		return;
@@ -570,7 +580,7 @@ release_to_limit(VmbcEngine *engine, VmbcBeancounter *bc)
 	if (parm->limit != VMBC_UNLIMITED)
 		ceiling = MIN(ceiling, parm->limit);
 	if (bc->reclaim != VMBC_RECLAIM_IDLE || balloon_unusable(bc) || bc->balloon_target < 0 ||
-	    bc->balloon_actual < 0 || bc->balloon_actual + engine->config.min_step_pages > ceiling)
+	    bc->balloon_actual < 0 || bc->balloon_actual + min_step(engine, bc) > ceiling)
 		return;
 	if (!vmbc_engine_set_balloon(engine, bc, ceiling, &error)) {
 		g_warning("%s", error->message);
