@@ -160,7 +160,7 @@ def need(var):
 def case_promtool_check_metrics():
     promtool = need("PROMTOOL")
     with MetricsEnv("metrics-lint") as env:
-        env.start_fake("vm1", 256)
+        env.start_fake("vm1", 256, "--cache-mib", "8")
         env.start_fake("vm-\"odd\"\\name", 128)
         env.start_daemon()
         env.wait_domain("vm1")
