@@ -54,9 +54,10 @@ struct _VmbcBeancounter {
 
 	VmbcParm parm[VMBC_RES_COUNT];
 
-	gint64 max_pages; /* the VM's maximum memory (guest RAM size), pages */
-	guint shares;	  /* relative weight when the host reclaims; default 1000 */
-	gboolean sampled; /* at least one sample arrived */
+	gint64 max_pages;  /* the VM's maximum memory (guest RAM size), pages */
+	guint shares;	   /* relative weight when the host reclaims; default 1000 */
+	gboolean sampled;  /* at least one sample arrived */
+	gint64 sampled_at; /* monotonic usec of the last physpages sample */
 
 	/* balloon, host side truth */
 	VmbcBalloonState balloon;

@@ -85,7 +85,7 @@ vmbc_config_new_default(void)
 	config->admin_group = NULL;
 	config->state_dir = dir_from_env("STATE_DIRECTORY", "/var/lib/vmbc");
 	config->metrics_listen = g_strdup("127.0.0.1:9786");
-	config->smaps_interval_usec = 60 * USEC_PER_SEC;
+	config->smaps_interval_usec = 300 * USEC_PER_SEC;
 	config->stats_interval_sec = 1;
 	config->rescan_interval_usec = 2 * USEC_PER_SEC;
 	vmbc_engine_config_init(&config->engine);

@@ -512,6 +512,8 @@ on_event(VmbcDaemon *daemon, const VmbcEvent *ev, gpointer user_data)
 	else
 		json_object_set_null_member(data, "reason");
 	json_object_set_string_member(data, "message", ev->message);
+	if (ev->sample_age_usec >= 0)
+		json_object_set_int_member(data, "sample-age-us", ev->sample_age_usec);
 	qmp_server_broadcast_event(self->server, vmbc_event_type_to_string(ev->type), data);
 }
 

@@ -38,10 +38,11 @@ struct _VmbcEngine {
 	gpointer actuator_data;
 	VmbcEventFunc event_func;
 	gpointer event_data;
-	gint64 host_last_fail; /* monotonic usec of the last host failcnt++ */
-	gint64 wall_usec;      /* wall clock of the current tick (epoch usec), 0 unknown */
-	gint64 ksm_shared;     /* KSM pages_shared, 0 when KSM is off */
-	gint64 ksm_sharing;    /* KSM pages_sharing */
+	gint64 host_last_fail;	/* monotonic usec of the last host failcnt++ */
+	gint64 wall_usec;	/* wall clock of the current tick (epoch usec), 0 unknown */
+	gint64 ksm_shared;	/* KSM pages_shared, 0 when KSM is off */
+	gint64 ksm_sharing;	/* KSM pages_sharing */
+	gint64 emit_sample_age; /* passed to the next event (LIMIT_HIT), -1 none */
 };
 
 typedef struct {

@@ -115,6 +115,7 @@ vmbc_engine_new(const VmbcEngineConfig *config)
 	engine->vms = g_ptr_array_new_with_free_func((GDestroyNotify)vmbc_beancounter_unref);
 	engine->by_name = g_hash_table_new(g_str_hash, g_str_equal);
 	engine->next_id = 1;
+	engine->emit_sample_age = -1;
 	/* the host has no balloon and no VMM of its own */
 	engine->host->balloon = VMBC_BALLOON_NO_DEVICE;
 	return engine;
@@ -351,6 +352,7 @@ vmbc_engine_sample(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcSample *sa
 		bc->sampled = TRUE;
 	}
 	if (sample->physpages >= 0) {
+		bc->sampled_at = now;
 		bc->ksm_pages = MAX(sample->ksm_pages, 0);
 		record_held(engine, bc);
 	}
@@ -605,6 +607,8 @@ vmbc_engine_emit(VmbcEngine *engine, VmbcEventType type, VmbcBeancounter *bc, Vm
 	ev.target = target;
 	ev.reason = reason;
 	ev.message = message;
+	ev.sample_age_usec = engine->emit_sample_age;
+	engine->emit_sample_age = -1;
 
 	/* structured: journald can filter one VM's story with VMBC_DOMAIN=name */
 	g_log_structured(G_LOG_DOMAIN,

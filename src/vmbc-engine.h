@@ -71,9 +71,11 @@ typedef struct {
 	gint64 held;
 	gint64 barrier;
 	gint64 limit;
-	gint64 target;	      /* balloon target in pages, -1 if none */
-	VmbcError reason;     /* for RECLAIM_FAILED */
-	const gchar *message; /* human readable, complete sentence */
+	gint64 target;		/* balloon target in pages, -1 if none */
+	VmbcError reason;	/* for RECLAIM_FAILED */
+	gint64 sample_age_usec; /* LIMIT_HIT: from the sample that showed it to the balloon request
+				 */
+	const gchar *message;	/* human readable, complete sentence */
 } VmbcEvent;
 
 typedef void (*VmbcEventFunc)(VmbcEngine *engine, const VmbcEvent *event, gpointer user_data);

@@ -250,6 +250,7 @@ limit_reclaim_start(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	g_autofree gchar *target_s = NULL;
 	gboolean clamped = FALSE;
 	gboolean starved = FALSE;
+	gboolean sent;
 	gint64 target = limit_target(engine, bc, &clamped, &starved);
 
 	target_s = vmbc_engine_fmt(target);
@@ -262,10 +263,6 @@ limit_reclaim_start(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	bc->reclaim_starved = starved;
 	bc->reclaim_stats_stamp = bc->stats.last_update;
 	bc->reclaims_started++;
-	vmbc_engine_emit(engine, VMBC_EVENT_LIMIT_HIT, bc, VMBC_RES_PHYSPAGES, target,
-			 VMBC_ERROR_FAILED,
-			 "'%s' physpages: held %s over limit %s, ballooning the guest to %s",
-			 bc->name, held, limit, target_s);
 	if (clamped) {
 		g_autofree gchar *g = vmbc_engine_fmt(vmbc_beancounter_guarantee(bc));
 		bc->parm[VMBC_RES_VMGUARPAGES].failcnt++;
@@ -274,19 +271,25 @@ limit_reclaim_start(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 				 "'%s': the guarantee %s stops the balloon above the limit",
 				 bc->name, g);
 	}
-	if (balloon_unusable(bc)) {
-		limit_reclaim_fail(engine, bc, VMBC_ERROR_NO_BALLOON, now);
+	/* the request goes out first; the event says how long after the sample it went */
+	sent = !balloon_unusable(bc) && vmbc_engine_set_balloon(engine, bc, target, &error);
+	if (bc->sampled_at > 0)
+		engine->emit_sample_age = g_get_monotonic_time() - bc->sampled_at;
+	vmbc_engine_emit(engine, VMBC_EVENT_LIMIT_HIT, bc, VMBC_RES_PHYSPAGES, target,
+			 VMBC_ERROR_FAILED,
+			 "'%s' physpages: held %s over limit %s, ballooning the guest to %s",
+			 bc->name, held, limit, target_s);
+	if (sent)
 		return;
-	}
-	if (!vmbc_engine_set_balloon(engine, bc, target, &error)) {
+	if (error != NULL) {
 		g_warning("%s", error->message);
 		if (error->domain == VMBC_ERROR && error->code == VMBC_ERROR_NO_BALLOON &&
 		    bc->balloon == VMBC_BALLOON_UNKNOWN)
 			bc->balloon = VMBC_BALLOON_NO_DEVICE;
-		limit_reclaim_fail(
-			engine, bc,
-			balloon_unusable(bc) ? VMBC_ERROR_NO_BALLOON : VMBC_ERROR_NO_PROGRESS, now);
 	}
+	limit_reclaim_fail(engine, bc,
+			   balloon_unusable(bc) ? VMBC_ERROR_NO_BALLOON : VMBC_ERROR_NO_PROGRESS,
+			   now);
 }
 
 /*
