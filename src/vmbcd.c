@@ -68,6 +68,7 @@ main(int argc, char **argv)
 	g_autofree gchar *opt_config = NULL;
 	gboolean opt_foreground = FALSE;
 	gboolean opt_version = FALSE;
+	gboolean opt_check = FALSE;
 	const GOptionEntry entries[] = {
 		{"config", 'c', 0, G_OPTION_ARG_FILENAME, &opt_config,
 		 "Configuration file (default " VMBC_SYSCONFDIR "/vmbc/vmbc.conf)", "FILE"},
@@ -77,6 +78,8 @@ main(int argc, char **argv)
 		 NULL},
 		{"version", 'V', 0, G_OPTION_ARG_NONE, &opt_version, "Print the version and exit",
 		 NULL},
+		{"check-config", 0, 0, G_OPTION_ARG_NONE, &opt_check,
+		 "Check the configuration file and exit (0 if vmbcd would start on it)", NULL},
 		{NULL},
 	};
 	g_autoptr(GOptionContext) octx = g_option_context_new("- VM beancounters for KVM hosts");
@@ -129,6 +132,11 @@ main(int argc, char **argv)
 	if (config == NULL) {
 		g_printerr("vmbcd: %s\n", error->message);
 		return 1;
+	}
+	if (opt_check) {
+		g_print("vmbcd: %s: configuration OK\n",
+			config->path != NULL ? config->path : "(built-in defaults)");
+		return 0;
 	}
 
 	loop = g_main_loop_new(NULL, FALSE);

@@ -9,6 +9,7 @@ import os
 import pwd
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -260,6 +261,21 @@ def case_counters_survive_restart():
         assert after["maxheld"] == before["maxheld"], (before, after)
         assert after["held"] < after["maxheld"]
         env.stop_daemon()
+
+
+def case_check_config():
+    with Env("checkconf") as env:
+        example = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "data",
+                               "vmbc.conf")
+        r = subprocess.run([env.vmbcd_bin, "--check-config", "--config", example],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0 and "configuration OK" in r.stdout, (r.stdout, r.stderr)
+        with open(env.conf, "w") as f:
+            f.write("[defaults]\nbarrier = 2G\nlimit = 1G\n")
+        r = subprocess.run([env.vmbcd_bin, "--check-config", "--config", env.conf],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and f"{env.conf}:2: key 'barrier' in [defaults]" in r.stderr, (
+            r.stdout, r.stderr)
 
 
 def case_bad_config():
