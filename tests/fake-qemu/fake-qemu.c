@@ -11,6 +11,7 @@
  * file is removed it exits cleanly and removes the socket.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <glib-unix.h>
 #include <signal.h>
 #include <stdio.h>
@@ -90,6 +91,9 @@ typedef struct {
 
 	guint housekeeping_id;
 	GPtrArray *script;
+
+	/* --balloon-log: one line per balloon command, for the scale benchmark; -1 off. */
+	gint balloon_log_fd;
 } FakeQemu;
 
 static void fake_qemu_kick(FakeQemu *self);
@@ -423,6 +427,14 @@ guest_balloon(FakeQemu *self, guint64 value)
 	target_pages = MIN(value / fake_guest_get_page_size(), st.ram);
 	fake_guest_set_balloon_target(self->guest, st.ram - target_pages);
 	g_info("balloon request: %" G_GUINT64_FORMAT " MiB", page_bytes(target_pages) / MIB);
+	if (self->balloon_log_fd >= 0) {
+		/* one write to an O_APPEND file: lines of many fakes do not interleave */
+		g_autofree gchar *line = g_strdup_printf(
+			"%" G_GINT64_FORMAT " %" G_GINT64_FORMAT " %s %" G_GUINT64_FORMAT "\n",
+			g_get_monotonic_time(), g_get_real_time(), self->qmp_path, value);
+		if (write(self->balloon_log_fd, line, strlen(line)) < 0)
+			g_warning("--balloon-log: %s", g_strerror(errno));
+	}
 	fake_qemu_kick(self);
 }
 
@@ -1130,6 +1142,9 @@ fake_qemu_clear(FakeQemu *self)
 	g_clear_pointer(&self->guest, fake_guest_free);
 	g_clear_pointer(&self->script, g_ptr_array_unref);
 	g_clear_pointer(&self->loop, g_main_loop_unref);
+	if (self->balloon_log_fd >= 0)
+		close(self->balloon_log_fd);
+	self->balloon_log_fd = -1;
 	g_clear_pointer(&self->qmp_path, g_free);
 	g_clear_pointer(&self->exit_on, g_free);
 }
@@ -1144,6 +1159,7 @@ main(int argc, char **argv)
 	g_autofree gchar *qmp_path = NULL;
 	g_autofree gchar *script_path = NULL;
 	g_autofree gchar *exit_mid_command = NULL;
+	g_autofree gchar *balloon_log = NULL;
 	gint64 mem_mib = 0;
 	gint64 anon_mib = 0;
 	gint64 cache_mib = 0;
@@ -1194,6 +1210,9 @@ main(int argc, char **argv)
 		 "FILE"},
 		{"die-with-parent", 0, 0, G_OPTION_ARG_NONE, &die_with_parent,
 		 "Exit (as on SIGTERM) when the parent process dies", NULL},
+		{"balloon-log", 0, 0, G_OPTION_ARG_FILENAME, &balloon_log,
+		 "Append 'MONOTONIC_US REALTIME_US QMP_PATH VALUE' to FILE on each balloon command",
+		 "FILE"},
 		G_OPTION_ENTRY_NULL,
 	};
 
@@ -1218,6 +1237,16 @@ main(int argc, char **argv)
 	if (die_with_parent && prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) {
 		g_printerr("fake-qemu: prctl(PR_SET_PDEATHSIG): %s\n", g_strerror(errno));
 		return 1;
+	}
+
+	self->balloon_log_fd = -1;
+	if (balloon_log != NULL) {
+		self->balloon_log_fd =
+			open(balloon_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		if (self->balloon_log_fd < 0) {
+			g_printerr("fake-qemu: %s: %s\n", balloon_log, g_strerror(errno));
+			return 1;
+		}
 	}
 
 	self->guest = fake_guest_new((guint64)mem_mib, &error);
