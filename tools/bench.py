@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -210,6 +211,39 @@ def read_balloon_log(path):
     return out
 
 
+class EventReader(threading.Thread):
+    """Collects vmbcd's control-socket events in the background:
+    {event name: {domain: [(epoch s, data), ...]}}."""
+
+    def __init__(self, sock_path):
+        super().__init__(daemon=True)
+        self.qmp = QMP(sock_path, timeout=60)
+        self.qmp.sock.settimeout(0.2)
+        self.events = {}
+        self.stopping = False
+        self.start()
+
+    def run(self):
+        while not self.stopping:
+            try:
+                msg = self.qmp.read()
+            except (socket.timeout, TimeoutError):
+                continue
+            except (OSError, EOFError, ValueError):
+                return
+            if "event" not in msg:
+                continue
+            ts = msg["timestamp"]["seconds"] + msg["timestamp"]["microseconds"] / 1e6
+            dom = msg.get("data", {}).get("domain")
+            self.events.setdefault(msg["event"], {}).setdefault(dom, []).append(
+                (ts, msg.get("data", {})))
+
+    def stop(self):
+        self.stopping = True
+        self.join(5)
+        self.qmp.close()
+
+
 def first_after(times, t):
     for x in times or ():
         if x >= t:
@@ -302,6 +336,7 @@ def scale(build, n, window):
 
         # the measured window
         start_tick = read_log(daemon.log_path, clock)[0][-1][0]
+        events = EventReader(daemon.sock)
         perf = start_perf(build, daemon, n, "window")
         cpu0 = schedstat_seconds(daemon.proc.pid)
         w0 = time.monotonic()
@@ -333,7 +368,14 @@ def scale(build, n, window):
             ms, page = scrape(port)
             scrape_ms.append(ms)
 
+        events.stop()
         ticks, hits, dones = read_log(daemon.log_path, clock)
+        # where vmbcd says how old the sample was when it sent the balloon request, the
+        # sample's time is exact (the start of its tick): use it
+        sample_at = {}
+        for d, evs in events.events.get("VMBC_LIMIT_HIT", {}).items():
+            sample_at[d] = [ts - e["sample-age-us"] / 1e6 for ts, e in evs
+                            if "sample-age-us" in e]
         ballooned = read_balloon_log(balloon_log)
         ticks = [t for t in ticks if t[0] > start_tick]
         tick_ms = [t[2] for t in ticks]
@@ -349,7 +391,9 @@ def scale(build, n, window):
             # the tick whose sample first showed the VM over its limit: the last to start
             # before the limit hit was logged (a VM is sampled at, or a little after, the
             # start of its tick, so these latencies are upper bounds)
-            t_tick = max((s for s in starts if s <= t_hit + 0.001), default=None)
+            t_tick = first_after(sample_at.get(d), t_hit - 1.0)
+            if t_tick is None or t_tick > t_hit + 0.002:
+                t_tick = max((s for s in starts if s <= t_hit + 0.001), default=None)
             t_bal = first_after(ballooned.get(d), t_hit - 0.002)
             t_done = first_after(dones.get(d), t_hit)
             if t_tick is not None and t_bal is not None:

@@ -29,7 +29,7 @@
  * Guest stats are read every stats interval while the engine's policies use
  * them (vmbc_engine_wants_stats()), this many times less often otherwise.
  */
-#define STATS_IDLE_FACTOR    10
+#define STATS_IDLE_FACTOR    30
 #define PERIPHERAL	     "/machine/peripheral"
 #define PERIPHERAL_ANON	     "/machine/peripheral-anon"
 #define BALLOON_CHILD_PREFIX "child<virtio-balloon-"
@@ -740,13 +740,24 @@ static void
 vm_poll_stats(VmbcQmpVm *vm, gint64 now)
 {
 	g_autoptr(JsonObject) args = json_object_new();
+	gint64 phase = 0;
 
 	if (vm->balloon_path == NULL || vm->stats_busy)
 		return;
 	json_object_set_string_member(args, "path", vm->balloon_path);
 	json_object_set_string_member(args, "property", "guest-stats");
 	vm->stats_busy = TRUE;
-	vm->next_stats = now + (gint64)vm->backend->stats_sec * G_USEC_PER_SEC;
+	/*
+	 * The first poll, at adoption, puts the idle polls that follow at a random phase, so that
+	 * VMs adopted together do not all poll in the same tick from then on.
+	 */
+	if (vm->next_stats == 0)
+		phase = (gint64)g_random_int_range(
+				0,
+				(gint32)MAX((STATS_IDLE_FACTOR - 1) * vm->backend->stats_sec, 1) *
+					1000) *
+			1000;
+	vm->next_stats = now + (gint64)vm->backend->stats_sec * G_USEC_PER_SEC - phase;
 	vm_execute(vm, "qom-get", args, vm_on_guest_stats);
 }
 
