@@ -2,13 +2,14 @@
 """vmbc's benchmarks (run through tools/bench).
 
 scale N: N fake-qemu processes, each a small guest whose RAM is real resident
-memory, under one vmbcd (QMP backend, 1 s tick). A tenth of them are made to
-cross their limit while vmbcd is measured for a window. Reported: vmbcd CPU (%
-of one core, and µs per VM per tick), vmbcd RSS and bytes per VM, tick duration
-p50/p99 and overruns (from vmbcd's own per-tick log), reaction latency (the
-guest touching memory → vmbcd's limit-hit event, which is sent in the same tick
-as the balloon command → held back under the limit) and the /metrics scrape
-time.
+memory, under one vmbcd (QMP backend, 1 s tick). First a quiet steady state,
+then a window in which a tenth of them cross their limit. Reported: vmbcd CPU
+(% of one core, µs per VM per tick) in both, vmbcd RSS and bytes per VM, tick
+duration p50/p99/max and overruns (vmbcd's per-tick debug line), reaction
+latency from the tick whose sample first showed a VM over its limit to the
+balloon request (VMBC_LIMIT_HIT's sample-age-us), to fake-qemu receiving it
+(fake-qemu --balloon-log) and to held back within the limit (vmbcd's log), the
+same from the guest's touch, and the /metrics scrape time.
 
 real-guest: a real Linux guest under QEMU holding memory its balloon can take.
 The physical limit is the balloon alone: QMP `balloon` straight to the target,
@@ -251,10 +252,15 @@ def first_after(times, t):
     return None
 
 
-def scrape(port):
+def scrape(port, timeout=60):
+    """(ms, page) of one GET /metrics; (inf, b"") when it did not finish within @timeout s."""
     t = time.monotonic()
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60) as r:
-        page = r.read()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as r:
+            page = r.read()
+    except (OSError, TimeoutError) as e:
+        log(f"/metrics scrape failed after {time.monotonic() - t:.1f} s: {e}")
+        return float("inf"), b""
     return (time.monotonic() - t) * 1e3, page
 
 
@@ -264,7 +270,7 @@ def start_perf(build, daemon, n, phase):
         return None
     out = os.path.join(build, f"perf-{n}-{phase}.data")
     log(f"scale {n}: profiling the {phase} phase into {out} (perf report -i {out})")
-    return subprocess.Popen(["perf", "record", "-q", "-F", "999", "--call-graph", "dwarf",
+    return subprocess.Popen(["perf", "record", "-q", "-F", "199", "--call-graph", "dwarf",
                              "-p", str(daemon.proc.pid), "-o", out],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -283,6 +289,7 @@ def scale(build, n, window):
     port = free_port()
     fakes = []
     daemon = None
+    events = None
     fake_bin = os.path.join(build, "tests", "fake-qemu", "fake-qemu")
     # Small guests under vmbcd's default margins (4 MiB) and steps (2 MiB): 64 MiB of RAM,
     # 1 MiB of it resident (page cache) at start, a 16 MiB limit. An offender touches 16 MiB
@@ -298,6 +305,9 @@ def scale(build, n, window):
                         f"tick = 1s\nrescan-interval = 2s\n[defaults]\nlimit = {limit_mib}M\n")
         time.sleep(1.5)
         rss0 = proc_rss_bytes(daemon.proc.pid)
+        # connected while vmbcd is idle: a daemon busy with thousands of VMs may be slow to
+        # greet a new client
+        events = EventReader(daemon.sock)
         log(f"scale {n}: vmbcd RSS {rss0 / MIB:.1f} MiB with no VM; starting {n} fake-qemu "
             f"({mem_mib} MiB guests, {base_mib} MiB resident)")
         t0 = time.monotonic()
@@ -336,7 +346,6 @@ def scale(build, n, window):
 
         # the measured window
         start_tick = read_log(daemon.log_path, clock)[0][-1][0]
-        events = EventReader(daemon.sock)
         perf = start_perf(build, daemon, n, "window")
         cpu0 = schedstat_seconds(daemon.proc.pid)
         w0 = time.monotonic()
@@ -364,18 +373,23 @@ def scale(build, n, window):
         cpu = schedstat_seconds(daemon.proc.pid) - cpu0
         rss = proc_rss_bytes(daemon.proc.pid)
         stop_perf(perf)
+        page = b""
         for _ in range(5):
-            ms, page = scrape(port)
+            ms, got = scrape(port)
             scrape_ms.append(ms)
+            page = got or page
 
         events.stop()
+        seen, events = events.events, None
         ticks, hits, dones = read_log(daemon.log_path, clock)
         # where vmbcd says how old the sample was when it sent the balloon request, the
         # sample's time is exact (the start of its tick): use it
-        sample_at = {}
-        for d, evs in events.events.get("VMBC_LIMIT_HIT", {}).items():
+        sample_at, request = {}, []
+        for d, evs in seen.get("VMBC_LIMIT_HIT", {}).items():
             sample_at[d] = [ts - e["sample-age-us"] / 1e6 for ts, e in evs
                             if "sample-age-us" in e]
+            if d in touched:
+                request += [e["sample-age-us"] / 1e3 for ts, e in evs[:1] if "sample-age-us" in e]
         ballooned = read_balloon_log(balloon_log)
         ticks = [t for t in ticks if t[0] > start_tick]
         tick_ms = [t[2] for t in ticks]
@@ -424,6 +438,8 @@ def scale(build, n, window):
             "offenders": len(offenders),
             "limit_hits": n_hit,
             "reclaims_done": n_done,
+            "request_p50_ms": pct(request, 50),
+            "request_p99_ms": pct(request, 99),
             "sent_p50_ms": pct(sent, 50),
             "sent_p99_ms": pct(sent, 99),
             "back_p50_ms": pct(back, 50),
@@ -439,6 +455,8 @@ def scale(build, n, window):
         log(f"scale {n}: {json.dumps(res)}")
         return res
     finally:
+        if events is not None:
+            events.stop()
         if daemon is not None:
             daemon.stop()
         for p, _ in fakes:
@@ -543,29 +561,33 @@ def markdown(scales, rg, argv):
              f"Command: `tools/bench {' '.join(argv)}`", ""]
     if scales:
         lines += [
-            "| VMs | vmbcd CPU (% of a core) | CPU µs / VM / tick | vmbcd RSS | bytes / VM "
+            "| VMs | vmbcd CPU, steady state (µs / VM / tick) "
+            "| vmbcd CPU, under load (µs / VM / tick) | vmbcd RSS | bytes / VM "
             "| tick p50 / p99 / max | overruns | /metrics scrape p50 (max), page |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in scales:
             lines.append(
-                f"| {r['n']} | {r['cpu_pct']:.2f} % | {r['cpu_us_per_vm_tick']:.2f} "
+                f"| {r['n']} | {r['idle_cpu_pct']:.2f} % ({r['idle_us_per_vm_tick']:.1f}) "
+                f"| {r['cpu_pct']:.2f} % ({r['cpu_us_per_vm_tick']:.1f}) "
                 f"| {r['rss_mib']:.1f} MiB | {r['rss_per_vm_bytes']:.0f} "
-                f"| {r['tick_p50_ms']:.2f} / {r['tick_p99_ms']:.2f} / {r['tick_max_ms']:.2f} ms "
+                f"| {r['tick_p50_ms']:.1f} / {r['tick_p99_ms']:.1f} / {r['tick_max_ms']:.1f} ms "
                 f"| {r['overruns']} of {r['ticks']} "
                 f"| {r['scrape_p50_ms']:.1f} ms ({r['scrape_max_ms']:.1f}), "
                 f"{r['page_bytes'] / MIB:.1f} MiB |")
         lines += [
             "",
-            "| VMs | over limit / crossed | sample → balloon sent p50 / p99 "
-            "| sample → held ≤ limit p50 / p99 | touch → balloon sent p50 / p99 "
+            "| VMs | over limit / crossed | sample → balloon request (vmbcd) p50 / p99 "
+            "| sample → balloon received (QEMU) p50 / p99 "
+            "| sample → held ≤ limit p50 / p99 | touch → balloon received p50 / p99 "
             "| touch → held ≤ limit p50 / p99 |",
-            "|---:|---:|---:|---:|---:|---:|",
+            "|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in scales:
             lines.append(
                 f"| {r['n']} | {r['limit_hits']} / {r['offenders']} "
                 f"({r['reclaims_done']} back) "
+                f"| {r['request_p50_ms']:.1f} / {r['request_p99_ms']:.1f} ms "
                 f"| {r['sent_p50_ms']:.1f} / {r['sent_p99_ms']:.1f} ms "
                 f"| {r['back_p50_ms']:.0f} / {r['back_p99_ms']:.0f} ms "
                 f"| {r['touch_sent_p50_ms']:.0f} / {r['touch_sent_p99_ms']:.0f} ms "
@@ -594,6 +616,9 @@ def main():
     args = ap.parse_args()
     argv = args.what or ["scale", "100", "1000", "5000", "real-guest"]
     raise_nofile(4096)
+    # SIGTERM/SIGINT unwind through the cleanup that stops every process started here
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
     scales, rg = [], None
     i = 0
     while i < len(argv):
@@ -607,7 +632,8 @@ def main():
             i += 1
         else:
             sys.exit(f"tools/bench: unknown benchmark '{argv[i]}' (scale N..., real-guest)")
-    md = markdown(scales, rg, argv)
+    opts = [a for a in sys.argv[1:] if a not in args.what and a != "--build" and a != args.build]
+    md = markdown(scales, rg, opts + argv)
     out = os.path.join(args.build, "results.md")
     with open(out, "w") as f:
         f.write(md + "\n")
