@@ -431,7 +431,7 @@ vmbc_engine_wants_stats(VmbcEngine *engine, VmbcBeancounter *bc)
 		return TRUE;
 	if (vmbc_parm_over_barrier(&engine->host->parm[VMBC_RES_PHYSPAGES]))
 		return TRUE;
-	near = MIN(p->barrier, p->limit);
+	near = vmbc_parm_first_bound(p);
 	if (near != VMBC_UNLIMITED && p->held + vmbc_engine_margin(engine, near) >= near)
 		return TRUE;
 	/* the host sees the guest's memory move since it last spoke: its word is stale */

@@ -98,6 +98,12 @@ vmbc_parm_adopt(VmbcParm *parm, gint64 held)
 	parm->minheld = parm->held;
 }
 
+gint64
+vmbc_parm_first_bound(const VmbcParm *parm)
+{
+	return MIN(parm->barrier, parm->limit);
+}
+
 gboolean
 vmbc_parm_over_limit(const VmbcParm *parm)
 {

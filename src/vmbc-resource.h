@@ -61,6 +61,9 @@ void vmbc_parm_reset(VmbcParm *parm);
  */
 void vmbc_parm_adopt(VmbcParm *parm, gint64 held);
 
+/* The lower of barrier and limit: where held starts to matter. VMBC_UNLIMITED if neither is set. */
+gint64 vmbc_parm_first_bound(const VmbcParm *parm);
+
 /* TRUE if held is above the limit / the barrier. */
 gboolean vmbc_parm_over_limit(const VmbcParm *parm);
 gboolean vmbc_parm_over_barrier(const VmbcParm *parm);

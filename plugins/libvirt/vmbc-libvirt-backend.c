@@ -936,28 +936,16 @@ job_stats_done(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 }
 
-/* Where the statm estimate would decide something: the lower of barrier and limit. */
-static gint64
-confirm_threshold(VmbcBeancounter *bc)
-{
-	const VmbcParm *p = &bc->parm[VMBC_RES_PHYSPAGES];
-	gint64 t = MIN(p->barrier, p->limit);
-
-	return t == VMBC_UNLIMITED ? -1 : t;
-}
-
 /* Returns FALSE if the domain's QEMU process is gone. */
 static gboolean
 vm_sample(VmbcLibvirtVm *vm, gint64 now)
 {
-	VmbcSample sample = {-1, -1, -1, -1};
+	VmbcSample sample;
 	g_autoptr(GError) error = NULL;
 
 	if (vm->sampler == NULL)
 		return TRUE;
-	vmbc_proc_sampler_set_confirm_above(vm->sampler, confirm_threshold(vm->bc));
-	if (!vmbc_proc_sampler_read(vm->sampler, FALSE, now, &sample.physpages, &sample.vmmpages,
-				    &error)) {
+	if (!vmbc_proc_sampler_sample(vm->sampler, vm->bc, now, &sample, &error)) {
 		if (g_error_matches(error, VMBC_ERROR, VMBC_ERROR_VANISHED))
 			return FALSE;
 		if (!vm->sample_failed)
@@ -968,7 +956,6 @@ vm_sample(VmbcLibvirtVm *vm, gint64 now)
 	if (vm->sample_failed)
 		g_info("domain '%s': measuring again", vm->name);
 	vm->sample_failed = FALSE;
-	sample.ksm_pages = vmbc_proc_sampler_get_ksm_pages(vm->sampler);
 	vmbc_engine_sample(vm_engine(vm), vm->bc, &sample, now);
 	return TRUE;
 }

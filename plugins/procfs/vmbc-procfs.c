@@ -301,10 +301,19 @@ vmbc_proc_sampler_set_confirm_above(VmbcProcSampler *s, gint64 pages)
 	s->confirm_above = pages;
 }
 
-gint64
-vmbc_proc_sampler_get_ksm_pages(VmbcProcSampler *s)
+gboolean
+vmbc_proc_sampler_sample(VmbcProcSampler *s, VmbcBeancounter *bc, gint64 now_usec,
+			 VmbcSample *sample, GError **error)
 {
-	return s->ksm_pages;
+	gint64 bound = vmbc_parm_first_bound(&bc->parm[VMBC_RES_PHYSPAGES]);
+
+	*sample = (VmbcSample){-1, -1, -1, -1};
+	vmbc_proc_sampler_set_confirm_above(s, bound == VMBC_UNLIMITED ? -1 : bound);
+	if (!vmbc_proc_sampler_read(s, FALSE, now_usec, &sample->physpages, &sample->vmmpages,
+				    error))
+		return FALSE; /* it assigns nothing on error: the sample stays all -1 */
+	sample->ksm_pages = s->ksm_pages;
+	return TRUE;
 }
 
 guint

@@ -15,6 +15,8 @@
 #include <glib.h>
 #include <sys/types.h>
 
+#include "vmbc-engine.h"
+
 G_BEGIN_DECLS
 
 /* How often the split is re-derived from smaps unless told otherwise. */
@@ -105,8 +107,14 @@ guint vmbc_proc_sampler_get_smaps_reads(VmbcProcSampler *s);
  */
 void vmbc_proc_sampler_set_confirm_above(VmbcProcSampler *s, gint64 pages);
 
-/* The process's pages merged by KSM at the last smaps read, or -1 if unknown. */
-gint64 vmbc_proc_sampler_get_ksm_pages(VmbcProcSampler *s);
+/*
+ * One tick's sample of the VM of @bc: guest RAM, the VMM's pages and KSM's
+ * merged pages, with estimates above the VM's first bound (barrier or limit)
+ * confirmed by smaps. balloon_actual is left at -1. On error FALSE is returned,
+ * @sample is all -1, and the error is VMBC_ERROR_VANISHED if the process is gone.
+ */
+gboolean vmbc_proc_sampler_sample(VmbcProcSampler *s, VmbcBeancounter *bc, gint64 now_usec,
+				  VmbcSample *sample, GError **error);
 
 /*
  * /proc/PID/ksm_merging_pages: the process's pages merged by KSM, or -1 if
