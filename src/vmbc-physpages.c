@@ -431,8 +431,18 @@ physpages_limit_hit(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 static void
 limit_settled(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 {
-	if (bc->reclaim == VMBC_RECLAIM_LIMIT || bc->reclaim == VMBC_RECLAIM_FAILED)
+	if (bc->reclaim == VMBC_RECLAIM_LIMIT || bc->reclaim == VMBC_RECLAIM_FAILED) {
+		gboolean clamped = FALSE, starved = FALSE;
+		gint64 target = limit_target(engine, bc, &clamped, &starved);
+		g_autoptr(GError) error = NULL;
+
+		/* held got under before the balloon did: still cap the guest at the limit (§3) */
+		if (!balloon_unusable(bc) && bc->balloon_target >= 0 &&
+		    target + min_step(engine, bc) < bc->balloon_target &&
+		    !vmbc_engine_set_balloon(engine, bc, target, &error))
+			g_warning("%s", error->message);
 		reclaim_done(engine, bc, now);
+	}
 }
 
 /* The previous balloon step is still under way. */
