@@ -39,6 +39,7 @@ def main():
     total = {"passed": 0, "failed": 0, "skipped": 0}
     per_suite = {}
     problems = []
+    failures = []
     for path in args.logs:
         try:
             with open(path) as f:
@@ -69,6 +70,9 @@ def main():
                 p, fl, s = 1, 0, 0
             else:
                 p, fl, s = 0, 1, 0
+            if fl:
+                failures.append((t.get("name", "?"), result, stdout,
+                                 t.get("stderr", "") or ""))
             total["passed"] += p
             total["failed"] += fl
             total["skipped"] += s
@@ -95,6 +99,13 @@ def main():
         elif st["skip"] or st["skipped"]:
             problems.append(f"suite '{suite}' skipped tests: it must run here")
 
+    # The run's log may be cut to its tail: name each failure and show the
+    # end of what it printed, right above the totals.
+    for name, result, out, err in failures:
+        print(f"== failed: {name} ({result})")
+        tail = (out + err).rstrip().splitlines()[-25:]
+        for line in tail:
+            print(f"   | {line[:200]}")
     for suite, st in sorted(per_suite.items()):
         print(f"suite {suite}: {st['tests']} tests, {st['passed']} passed, "
               f"{st['failed']} failed, {st['skipped']} skipped")
