@@ -129,7 +129,11 @@ gboolean
 vmbc_backend_set_balloon(VmbcBackend *self, VmbcBeancounter *bc, gint64 target_pages,
 			 GError **error)
 {
-	VmbcBackendClass *klass = VMBC_BACKEND_GET_CLASS(self);
+	VmbcBackendClass *klass;
+
+	g_return_val_if_fail(VMBC_IS_BACKEND(self), FALSE);
+	g_return_val_if_fail(bc != NULL, FALSE);
+	klass = VMBC_BACKEND_GET_CLASS(self);
 	if (klass->set_balloon == NULL) {
 		g_set_error(error, VMBC_ERROR, VMBC_ERROR_NO_BALLOON,
 			    "backend %s cannot set balloons", vmbc_backend_get_name(self));
