@@ -1,37 +1,62 @@
 /*
- * qmp-channel.c: asynchronous reading, framing and ordered writing of QMP
- * messages on one connected stream. Shared by the client and the server so
- * that both bound, frame and queue the same way.
+ * qmp-channel.c: reading, framing and ordered writing of QMP messages on one
+ * connected socket. Shared by the client and the server so that both bound,
+ * frame and queue the same way.
+ *
+ * A host daemon holds one QMP connection per VM, thousands of them, nearly
+ * all idle. Were each a GSource of its own (as a pending
+ * g_input_stream_read_async() is), every main-loop iteration would visit
+ * every connection: O(VMs) per wakeup, and the wakeups grow with the VMs.
+ * So the channels of one main context share one poller, a GSource that
+ * polls a single epoll descriptor; its dispatch asks epoll which sockets are
+ * ready and serves those alone. An iteration costs O(ready connections).
+ *
+ * Writes go out at once, without blocking; what the socket does not take is
+ * kept, in order, and written when epoll says the socket is writable. A
+ * write error is reported from the poller's dispatch, never from inside
+ * qmp_channel_send(), so that the owner's callbacks never run in the middle
+ * of its own call.
  */
 #include "qmp-channel.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "qmp-error.h"
 #include "qmp-framer.h"
 
 /* One read; small, since a fake QEMU may run thousands of servers at once. */
 #define QMP_CHANNEL_READ_SIZE 4096
+/* Reads per channel per dispatch, so that one chatty peer cannot starve the others. */
+#define QMP_CHANNEL_READS_PER_DISPATCH 16
+/* Events taken from epoll per dispatch; more wait for the next iteration. */
+#define QMP_POLLER_EVENTS 256
+
+typedef struct _QmpPoller QmpPoller;
 
 struct _QmpChannel {
 	grefcount ref;
 	GIOStream *stream;
-	GInputStream *in;
-	GOutputStream *out;
+	GSocket *socket;
+	int fd;
 	QmpFramer *framer;
 	gchar *name;
-	GCancellable *read_cancellable;
-	GCancellable *write_cancellable;
 	QmpChannelFuncs funcs;
 	gpointer user_data;
 	gboolean has_funcs; /* cleared when the owner must not be called any more */
-	GQueue out_queue;   /* GBytes, the head is being written */
-	gboolean writing;
+	GQueue out_queue;   /* GBytes; out_offset bytes of the head are written */
+	gsize out_offset;
+	GError *write_error; /* a failed write, reported from the poller */
 	gboolean write_failed;
-	gboolean reading_stopped;
+	gboolean reading; /* started and not stopped */
 	gboolean close_when_flushed;
 	gboolean closed;
+	QmpPoller *poller;   /* set while registered with it */
+	guint32 poll_events; /* what is registered with epoll */
+	gboolean deferred;   /* in the poller's deferred list */
 	gboolean have_creds;
 	pid_t peer_pid;
 	uid_t peer_uid;
@@ -39,10 +64,229 @@ struct _QmpChannel {
 	gchar read_buf[QMP_CHANNEL_READ_SIZE];
 };
 
+/* --- the poller: one per main context ---------------------------------------- */
+
+struct _QmpPoller {
+	GSource source;
+	GMainContext *context; /* not a reference: the source is attached to it */
+	int epfd;
+	gpointer epfd_tag;
+	guint n_channels;    /* registered channels */
+	GPtrArray *deferred; /* channels (referenced) with a write error to report */
+};
+
+/* Pollers by context; a poller lives while a channel is registered with it. */
+static GHashTable *qmp_pollers;
+G_LOCK_DEFINE_STATIC(qmp_pollers);
+
+static void qmp_channel_flush(QmpChannel *self);
+static void qmp_channel_read_ready(QmpChannel *self);
+static void qmp_channel_report_write_error(QmpChannel *self);
+
+static gboolean
+qmp_poller_prepare(GSource *source, gint *timeout)
+{
+	QmpPoller *poller = (QmpPoller *)source;
+
+	*timeout = -1;
+	return poller->deferred->len > 0;
+}
+
+static gboolean
+qmp_poller_check(GSource *source)
+{
+	QmpPoller *poller = (QmpPoller *)source;
+
+	return poller->deferred->len > 0 ||
+	       (g_source_query_unix_fd(source, poller->epfd_tag) & G_IO_IN) != 0;
+}
+
+static gboolean
+qmp_poller_dispatch(GSource *source, GSourceFunc callback, gpointer user_data)
+{
+	QmpPoller *poller = (QmpPoller *)source;
+	struct epoll_event events[QMP_POLLER_EVENTS];
+	QmpChannel *ready[QMP_POLLER_EVENTS];
+	g_autoptr(GPtrArray) deferred = NULL;
+	int n;
+
+	/* write errors first: they were seen by qmp_channel_send() since the last dispatch */
+	if (poller->deferred->len > 0) {
+		deferred = poller->deferred;
+		poller->deferred = g_ptr_array_new();
+		for (guint i = 0; i < deferred->len; i++) {
+			QmpChannel *channel = g_ptr_array_index(deferred, i);
+
+			channel->deferred = FALSE;
+			qmp_channel_report_write_error(channel);
+			qmp_channel_unref(channel);
+		}
+	}
+
+	do
+		n = epoll_wait(poller->epfd, events, G_N_ELEMENTS(events), 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		g_warning("epoll_wait() on the QMP poller failed: %s", g_strerror(errno));
+		return G_SOURCE_CONTINUE;
+	}
+	/*
+	 * Every channel in the events is registered, so alive, now; a callback
+	 * below may close and release another one, so take them all first.
+	 */
+	for (int i = 0; i < n; i++)
+		ready[i] = qmp_channel_ref(events[i].data.ptr);
+	for (int i = 0; i < n; i++) {
+		QmpChannel *channel = ready[i];
+		guint32 ev = events[i].events;
+
+		if (!channel->closed && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0 &&
+		    !g_queue_is_empty(&channel->out_queue))
+			qmp_channel_flush(channel);
+		if (!channel->closed && channel->reading &&
+		    (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0)
+			qmp_channel_read_ready(channel);
+		qmp_channel_unref(channel);
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+static void
+qmp_poller_finalize(GSource *source)
+{
+	QmpPoller *poller = (QmpPoller *)source;
+
+	/* every deferred channel holds a registration, so none is left here */
+	g_ptr_array_unref(poller->deferred);
+	if (poller->epfd >= 0)
+		close(poller->epfd);
+}
+
+static GSourceFuncs qmp_poller_funcs = {
+	.prepare = qmp_poller_prepare,
+	.check = qmp_poller_check,
+	.dispatch = qmp_poller_dispatch,
+	.finalize = qmp_poller_finalize,
+};
+
+/* The poller of the thread-default main context, made if need be; counts one channel. */
+static QmpPoller *
+qmp_poller_acquire(GError **error)
+{
+	g_autoptr(GMainContext) context = g_main_context_ref_thread_default();
+	QmpPoller *poller;
+
+	G_LOCK(qmp_pollers);
+	if (qmp_pollers == NULL)
+		qmp_pollers = g_hash_table_new(NULL, NULL);
+	poller = g_hash_table_lookup(qmp_pollers, context);
+	if (poller == NULL) {
+		int epfd = epoll_create1(EPOLL_CLOEXEC);
+
+		if (epfd < 0) {
+			int saved = errno;
+
+			G_UNLOCK(qmp_pollers);
+			g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved),
+				    "cannot create an epoll descriptor: %s", g_strerror(saved));
+			return NULL;
+		}
+		poller = (QmpPoller *)g_source_new(&qmp_poller_funcs, sizeof(QmpPoller));
+		g_source_set_static_name(&poller->source, "QMP connections");
+		poller->context = context;
+		poller->epfd = epfd;
+		poller->deferred = g_ptr_array_new();
+		poller->epfd_tag = g_source_add_unix_fd(&poller->source, epfd, G_IO_IN);
+		g_source_attach(&poller->source, context);
+		g_hash_table_insert(qmp_pollers, context, poller);
+	}
+	poller->n_channels++;
+	G_UNLOCK(qmp_pollers);
+	return poller;
+}
+
+static void
+qmp_poller_release(QmpPoller *poller)
+{
+	G_LOCK(qmp_pollers);
+	if (--poller->n_channels == 0) {
+		g_hash_table_remove(qmp_pollers, poller->context);
+		if (g_hash_table_size(qmp_pollers) == 0)
+			g_clear_pointer(&qmp_pollers, g_hash_table_unref);
+		G_UNLOCK(qmp_pollers);
+		g_source_destroy(&poller->source);
+		g_source_unref(&poller->source);
+		return;
+	}
+	G_UNLOCK(qmp_pollers);
+}
+
+/*
+ * Registers with epoll what the channel waits for now: input while it reads,
+ * writability while output is waiting. Waiting for nothing, it leaves the
+ * poller. A registration holds a reference on the channel.
+ */
+static void
+qmp_channel_update_poll(QmpChannel *self)
+{
+	guint32 want = 0;
+	struct epoll_event ev = {0};
+
+	if (!self->closed) {
+		if (self->reading)
+			want |= EPOLLIN;
+		if (!g_queue_is_empty(&self->out_queue) && self->write_error == NULL)
+			want |= EPOLLOUT;
+	}
+	if (self->deferred)
+		want |= EPOLLERR; /* stay registered until the poller reports the error */
+	if (want == self->poll_events)
+		return;
+
+	if (want == 0) {
+		QmpPoller *poller = self->poller;
+
+		(void)epoll_ctl(poller->epfd, EPOLL_CTL_DEL, self->fd, NULL);
+		self->poller = NULL;
+		self->poll_events = 0;
+		qmp_poller_release(poller);
+		qmp_channel_unref(self);
+		return;
+	}
+	if (self->poller == NULL) {
+		g_autoptr(GError) error = NULL;
+		QmpPoller *poller = qmp_poller_acquire(&error);
+
+		if (poller == NULL) {
+			g_warning("QMP socket '%s': %s", self->name, error->message);
+			return;
+		}
+		ev.events = want;
+		ev.data.ptr = self;
+		if (epoll_ctl(poller->epfd, EPOLL_CTL_ADD, self->fd, &ev) < 0) {
+			g_warning("QMP socket '%s': cannot poll it: %s", self->name,
+				  g_strerror(errno));
+			qmp_poller_release(poller);
+			return;
+		}
+		self->poller = poller;
+		self->poll_events = want;
+		qmp_channel_ref(self);
+		return;
+	}
+	ev.events = want;
+	ev.data.ptr = self;
+	if (epoll_ctl(self->poller->epfd, EPOLL_CTL_MOD, self->fd, &ev) < 0)
+		g_warning("QMP socket '%s': cannot poll it: %s", self->name, g_strerror(errno));
+	else
+		self->poll_events = want;
+}
+
+/* --- channels ------------------------------------------------------------------ */
+
 static void
 qmp_channel_read_credentials(QmpChannel *self)
 {
-	GSocket *sock;
 	g_autoptr(GCredentials) creds = NULL;
 	g_autoptr(GError) error = NULL;
 	struct ucred *uc;
@@ -50,12 +294,9 @@ qmp_channel_read_credentials(QmpChannel *self)
 	self->peer_pid = -1;
 	self->peer_uid = (uid_t)-1;
 	self->peer_gid = (gid_t)-1;
-	if (!G_IS_SOCKET_CONNECTION(self->stream))
+	if (g_socket_get_family(self->socket) != G_SOCKET_FAMILY_UNIX)
 		return;
-	sock = g_socket_connection_get_socket(G_SOCKET_CONNECTION(self->stream));
-	if (g_socket_get_family(sock) != G_SOCKET_FAMILY_UNIX)
-		return;
-	creds = g_socket_get_credentials(sock, &error);
+	creds = g_socket_get_credentials(self->socket, &error);
 	if (creds == NULL) {
 		g_debug("no peer credentials on QMP socket '%s': %s", self->name, error->message);
 		return;
@@ -74,17 +315,15 @@ qmp_channel_new(GIOStream *stream, gsize max_message, const gchar *name)
 {
 	QmpChannel *self;
 
-	g_return_val_if_fail(G_IS_IO_STREAM(stream), NULL);
+	g_return_val_if_fail(G_IS_SOCKET_CONNECTION(stream), NULL);
 
 	self = g_new0(QmpChannel, 1);
 	g_ref_count_init(&self->ref);
 	self->stream = g_object_ref(stream);
-	self->in = g_io_stream_get_input_stream(stream);
-	self->out = g_io_stream_get_output_stream(stream);
+	self->socket = g_socket_connection_get_socket(G_SOCKET_CONNECTION(stream));
+	self->fd = g_socket_get_fd(self->socket);
 	self->framer = qmp_framer_new(max_message);
 	self->name = g_strdup(name != NULL ? name : "(stream)");
-	self->read_cancellable = g_cancellable_new();
-	self->write_cancellable = g_cancellable_new();
 	g_queue_init(&self->out_queue);
 	qmp_channel_read_credentials(self);
 	return self;
@@ -105,12 +344,11 @@ qmp_channel_unref(QmpChannel *self)
 		return;
 	if (!g_ref_count_dec(&self->ref))
 		return;
-	/* every pending operation holds a reference, so none is left here */
+	/* a registration holds a reference, so the poller has forgotten us */
 	if (!self->closed)
 		g_io_stream_close(self->stream, NULL, NULL);
 	g_queue_clear_full(&self->out_queue, (GDestroyNotify)g_bytes_unref);
-	g_object_unref(self->read_cancellable);
-	g_object_unref(self->write_cancellable);
+	g_clear_error(&self->write_error);
 	qmp_framer_free(self->framer);
 	g_object_unref(self->stream);
 	g_free(self->name);
@@ -121,15 +359,13 @@ qmp_channel_unref(QmpChannel *self)
 static void
 qmp_channel_report_broken(QmpChannel *self, const GError *reason)
 {
-	self->reading_stopped = TRUE;
-	g_cancellable_cancel(self->read_cancellable);
+	self->reading = FALSE;
+	qmp_channel_update_poll(self);
 	if (self->has_funcs) {
 		self->has_funcs = FALSE;
 		self->funcs.broken(self, reason, self->user_data);
 	}
 }
-
-static void qmp_channel_read_next(QmpChannel *self);
 
 /* Hands every complete message up; FALSE if the owner stopped or closed us meanwhile. */
 static gboolean
@@ -141,65 +377,62 @@ qmp_channel_deliver(QmpChannel *self)
 		self->funcs.message(self, text, strlen(text), self->user_data);
 		g_free(text);
 	}
-	return self->has_funcs && !self->reading_stopped && !self->closed;
+	return self->has_funcs && self->reading && !self->closed;
 }
 
+/* The socket is readable (or hung up): read what is there, a bounded amount. */
 static void
-qmp_channel_on_read(GObject *source, GAsyncResult *res, gpointer user_data)
+qmp_channel_read_ready(QmpChannel *self)
 {
-	g_autoptr(QmpChannel) self = user_data;
-	g_autoptr(GError) error = NULL;
-	g_autoptr(GError) reason = NULL;
-	gssize n;
+	for (guint i = 0; i < QMP_CHANNEL_READS_PER_DISPATCH; i++) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GError) reason = NULL;
+		gssize n = recv(self->fd, self->read_buf, sizeof(self->read_buf), MSG_DONTWAIT);
 
-	n = g_input_stream_read_finish(G_INPUT_STREAM(source), res, &error);
-	if (self->closed || self->reading_stopped || !self->has_funcs)
-		return;
-	/* a peer that dies with our bytes unread resets the connection: that is a close too */
-	if (n < 0 && (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED) ||
-		      g_error_matches(error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE)))
-		n = 0;
-	if (n < 0) {
-		reason = g_error_new(QMP_ERROR, QMP_ERROR_DISCONNECTED,
-				     "error reading from QMP socket '%s': %s", self->name,
-				     error->message);
-		qmp_channel_report_broken(self, reason);
-		return;
-	}
-	if (n == 0) {
-		gsize partial = qmp_framer_get_partial_size(self->framer);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		/* a peer that dies with our bytes unread resets the connection: that is a close too
+		 */
+		if (n < 0 && (errno == ECONNRESET || errno == EPIPE))
+			n = 0;
+		if (n < 0) {
+			reason = g_error_new(QMP_ERROR, QMP_ERROR_DISCONNECTED,
+					     "error reading from QMP socket '%s': %s", self->name,
+					     g_strerror(errno));
+			qmp_channel_report_broken(self, reason);
+			return;
+		}
+		if (n == 0) {
+			gsize partial = qmp_framer_get_partial_size(self->framer);
 
-		if (partial > 0)
-			reason = g_error_new(QMP_ERROR, QMP_ERROR_DISCONNECTED,
-					     "connection to QMP socket '%s' closed in the middle "
-					     "of a message (%" G_GSIZE_FORMAT " bytes received)",
-					     self->name, partial);
-		else
-			reason = g_error_new(QMP_ERROR, QMP_ERROR_DISCONNECTED,
-					     "connection to QMP socket '%s' closed", self->name);
-		qmp_channel_report_broken(self, reason);
-		return;
-	}
-	if (!qmp_framer_push(self->framer, self->read_buf, (gsize)n, &error)) {
-		/* what was complete before the bad bytes is still good */
+			if (partial > 0)
+				reason = g_error_new(QMP_ERROR, QMP_ERROR_DISCONNECTED,
+						     "connection to QMP socket '%s' closed in the "
+						     "middle of a message (%" G_GSIZE_FORMAT
+						     " bytes received)",
+						     self->name, partial);
+			else
+				reason = g_error_new(QMP_ERROR, QMP_ERROR_DISCONNECTED,
+						     "connection to QMP socket '%s' closed",
+						     self->name);
+			qmp_channel_report_broken(self, reason);
+			return;
+		}
+		if (!qmp_framer_push(self->framer, self->read_buf, (gsize)n, &error)) {
+			/* what was complete before the bad bytes is still good */
+			if (!qmp_channel_deliver(self))
+				return;
+			reason = g_error_new(QMP_ERROR, error->code,
+					     "invalid data from QMP socket '%s': %s", self->name,
+					     error->message);
+			qmp_channel_report_broken(self, reason);
+			return;
+		}
 		if (!qmp_channel_deliver(self))
 			return;
-		reason =
-			g_error_new(QMP_ERROR, error->code, "invalid data from QMP socket '%s': %s",
-				    self->name, error->message);
-		qmp_channel_report_broken(self, reason);
-		return;
 	}
-	if (qmp_channel_deliver(self))
-		qmp_channel_read_next(self);
-}
-
-static void
-qmp_channel_read_next(QmpChannel *self)
-{
-	g_input_stream_read_async(self->in, self->read_buf, sizeof(self->read_buf),
-				  G_PRIORITY_DEFAULT, self->read_cancellable, qmp_channel_on_read,
-				  qmp_channel_ref(self));
 }
 
 void
@@ -212,55 +445,105 @@ qmp_channel_start(QmpChannel *self, const QmpChannelFuncs *funcs, gpointer user_
 	self->funcs = *funcs;
 	self->user_data = user_data;
 	self->has_funcs = TRUE;
-	qmp_channel_read_next(self);
+	self->reading = TRUE;
+	qmp_channel_update_poll(self);
 }
 
-static void qmp_channel_write_next(QmpChannel *self);
-
+/* A write failed: drop the output, then close (if only flushing) or tell the owner. */
 static void
-qmp_channel_on_written(GObject *source, GAsyncResult *res, gpointer user_data)
+qmp_channel_report_write_error(QmpChannel *self)
 {
-	g_autoptr(QmpChannel) self = user_data;
-	g_autoptr(GError) error = NULL;
+	g_autoptr(GError) reason = NULL;
+	g_autoptr(GError) error = g_steal_pointer(&self->write_error);
 
-	self->writing = FALSE;
-	if (!g_output_stream_write_all_finish(G_OUTPUT_STREAM(source), res, NULL, &error)) {
-		g_autoptr(GError) reason = NULL;
-
-		if (self->closed)
-			return;
-		self->write_failed = TRUE;
-		g_queue_clear_full(&self->out_queue, (GDestroyNotify)g_bytes_unref);
-		if (self->close_when_flushed) {
-			qmp_channel_close(self);
-			return;
-		}
-		reason = g_error_new(QMP_ERROR, QMP_ERROR_DISCONNECTED,
-				     "error writing to QMP socket '%s': %s", self->name,
-				     error->message);
-		qmp_channel_report_broken(self, reason);
+	if (self->closed || error == NULL) {
+		qmp_channel_update_poll(self);
 		return;
 	}
-	if (self->closed)
-		return;
-	g_bytes_unref(g_queue_pop_head(&self->out_queue));
-	if (!g_queue_is_empty(&self->out_queue))
-		qmp_channel_write_next(self);
-	else if (self->close_when_flushed)
+	if (self->close_when_flushed) {
 		qmp_channel_close(self);
+		return;
+	}
+	reason = g_error_new(QMP_ERROR, QMP_ERROR_DISCONNECTED,
+			     "error writing to QMP socket '%s': %s", self->name, error->message);
+	qmp_channel_report_broken(self, reason);
 }
 
-static void
-qmp_channel_write_next(QmpChannel *self)
+/*
+ * Writes queued output until it is all written or the socket is full. Returns
+ * FALSE on a write error, which is then in self->write_error.
+ */
+static gboolean
+qmp_channel_write_queued(QmpChannel *self)
 {
-	GBytes *bytes = g_queue_peek_head(&self->out_queue);
-	gsize size = 0;
-	gconstpointer data = g_bytes_get_data(bytes, &size);
+	GBytes *bytes;
 
-	self->writing = TRUE;
-	g_output_stream_write_all_async(self->out, data, size, G_PRIORITY_DEFAULT,
-					self->write_cancellable, qmp_channel_on_written,
-					qmp_channel_ref(self));
+	while ((bytes = g_queue_peek_head(&self->out_queue)) != NULL) {
+		gsize size = 0;
+		const gchar *data = g_bytes_get_data(bytes, &size);
+		gssize n = send(self->fd, data + self->out_offset, size - self->out_offset,
+				MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return TRUE;
+		if (n < 0) {
+			int saved = errno;
+
+			self->write_failed = TRUE;
+			g_queue_clear_full(&self->out_queue, (GDestroyNotify)g_bytes_unref);
+			self->out_offset = 0;
+			g_set_error_literal(&self->write_error, G_IO_ERROR,
+					    g_io_error_from_errno(saved), g_strerror(saved));
+			return FALSE;
+		}
+		self->out_offset += (gsize)n;
+		if (self->out_offset == size) {
+			g_bytes_unref(g_queue_pop_head(&self->out_queue));
+			self->out_offset = 0;
+		}
+	}
+	return TRUE;
+}
+
+/* From the poller: the socket is writable. */
+static void
+qmp_channel_flush(QmpChannel *self)
+{
+	if (!qmp_channel_write_queued(self)) {
+		qmp_channel_report_write_error(self);
+		return;
+	}
+	if (g_queue_is_empty(&self->out_queue) && self->close_when_flushed) {
+		qmp_channel_close(self);
+		return;
+	}
+	qmp_channel_update_poll(self);
+}
+
+/* Output was queued by the owner: write now what the socket takes. */
+static void
+qmp_channel_queued(QmpChannel *self)
+{
+	g_autoptr(QmpChannel) keep = qmp_channel_ref(self);
+
+	if (self->out_queue.length > 1 || self->out_offset > 0)
+		return; /* already waiting for the socket; order is kept */
+	if (!qmp_channel_write_queued(self)) {
+		/* report it from the poller, not from inside the owner's call */
+		self->deferred = TRUE;
+		qmp_channel_update_poll(self);
+		if (self->poller == NULL) {
+			self->deferred = FALSE;
+			g_clear_error(&self->write_error);
+			return;
+		}
+		g_ptr_array_add(self->poller->deferred, qmp_channel_ref(self));
+		g_main_context_wakeup(self->poller->context);
+		return;
+	}
+	qmp_channel_update_poll(self);
 }
 
 void
@@ -272,8 +555,7 @@ qmp_channel_send(QmpChannel *self, const gchar *data, gsize len)
 	if (self->closed || self->close_when_flushed || self->write_failed || len == 0)
 		return;
 	g_queue_push_tail(&self->out_queue, g_bytes_new(data, len));
-	if (!self->writing)
-		qmp_channel_write_next(self);
+	qmp_channel_queued(self);
 }
 
 void
@@ -291,40 +573,46 @@ qmp_channel_send_message(QmpChannel *self, const gchar *text, gsize len)
 	buf[len] = '\r';
 	buf[len + 1] = '\n';
 	g_queue_push_tail(&self->out_queue, g_bytes_new_take(buf, len + 2));
-	if (!self->writing)
-		qmp_channel_write_next(self);
+	qmp_channel_queued(self);
 }
 
 void
 qmp_channel_close(QmpChannel *self)
 {
+	g_autoptr(QmpChannel) keep = NULL;
+
 	g_return_if_fail(self != NULL);
 
 	if (self->closed)
 		return;
+	keep = qmp_channel_ref(self); /* leaving the poller drops its reference */
 	self->closed = TRUE;
 	self->has_funcs = FALSE;
-	self->reading_stopped = TRUE;
-	g_cancellable_cancel(self->read_cancellable);
-	g_cancellable_cancel(self->write_cancellable);
+	self->reading = FALSE;
 	g_queue_clear_full(&self->out_queue, (GDestroyNotify)g_bytes_unref);
-	/* errors (e.g. an operation still pending on a plain stream) change nothing here */
+	self->out_offset = 0;
+	/* epoll forgets the descriptor before it is closed */
+	qmp_channel_update_poll(self);
 	g_io_stream_close(self->stream, NULL, NULL);
 }
 
 void
 qmp_channel_close_after_flush(QmpChannel *self)
 {
+	g_autoptr(QmpChannel) keep = NULL;
+
 	g_return_if_fail(self != NULL);
 
 	if (self->closed)
 		return;
+	keep = qmp_channel_ref(self);
 	self->has_funcs = FALSE;
-	self->reading_stopped = TRUE;
+	self->reading = FALSE;
 	self->close_when_flushed = TRUE;
-	g_cancellable_cancel(self->read_cancellable);
-	if (!self->writing || self->write_failed)
+	if (g_queue_is_empty(&self->out_queue) || self->write_failed)
 		qmp_channel_close(self);
+	else
+		qmp_channel_update_poll(self);
 }
 
 gboolean

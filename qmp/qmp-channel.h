@@ -2,11 +2,13 @@
  * qmp-channel.h: the wire under a QMP client or server connection (private
  * to libvmbc-qmp).
  *
- * A channel owns a connected GIOStream. It reads asynchronously, frames the
- * bytes into messages with a QmpFramer and hands each message text up; it
- * queues outgoing messages and writes them asynchronously, in order, so the
- * main loop never blocks on a slow peer. It knows nothing of what a message
- * means.
+ * A channel owns a connected socket (a GSocketConnection). It reads when the
+ * socket is readable, frames the bytes into messages with a QmpFramer and
+ * hands each message text up; it writes outgoing messages in order without
+ * blocking, keeping what a slow peer does not take yet, so the main loop
+ * never blocks. The channels of one main context share one epoll-based
+ * GSource, so an idle connection costs a main-loop iteration nothing. It
+ * knows nothing of what a message means.
  */
 #pragma once
 
@@ -28,7 +30,7 @@ typedef struct {
 	void (*broken)(QmpChannel *channel, const GError *reason, gpointer user_data);
 } QmpChannelFuncs;
 
-/* @name says which peer in error messages, e.g. the socket path. */
+/* @stream must be a GSocketConnection; @name says which peer in error messages, e.g. the socket path. */
 QmpChannel *qmp_channel_new(GIOStream *stream, gsize max_message, const gchar *name);
 QmpChannel *qmp_channel_ref(QmpChannel *self);
 void qmp_channel_unref(QmpChannel *self);
@@ -37,7 +39,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QmpChannel, qmp_channel_unref)
 /* Starts reading; callbacks run in the thread-default main context of this call. */
 void qmp_channel_start(QmpChannel *self, const QmpChannelFuncs *funcs, gpointer user_data);
 
-/* Queues @len bytes for writing (copied). Ignored once the channel is closed. */
+/*
+ * Writes @len bytes (copied), now or, what the socket does not take, when it
+ * can. Ignored once the channel is closed. A write error reaches the owner's
+ * broken callback later, from the main loop, never from inside this call.
+ */
 void qmp_channel_send(QmpChannel *self, const gchar *data, gsize len);
 
 /*

@@ -506,7 +506,7 @@ qmp_client_connect_stream_async(QmpClient *self, GIOStream *stream, GCancellable
 	g_autofree gchar *name = NULL;
 
 	g_return_if_fail(QMP_IS_CLIENT(self));
-	g_return_if_fail(G_IS_IO_STREAM(stream));
+	g_return_if_fail(G_IS_SOCKET_CONNECTION(stream));
 
 	task = g_task_new(self, NULL, callback, user_data);
 	g_task_set_source_tag(task, qmp_client_connect_stream_async);

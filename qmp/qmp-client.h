@@ -45,7 +45,7 @@ void qmp_client_connect_async(QmpClient *self, const gchar *path, GCancellable *
 			      GAsyncReadyCallback callback, gpointer user_data);
 gboolean qmp_client_connect_finish(QmpClient *self, GAsyncResult *res, GError **error);
 
-/* As qmp_client_connect_async but on an already connected stream. */
+/* As qmp_client_connect_async but on an already connected socket (a GSocketConnection). */
 void qmp_client_connect_stream_async(QmpClient *self, GIOStream *stream, GCancellable *cancellable,
 				     GAsyncReadyCallback callback, gpointer user_data);
 

@@ -265,7 +265,7 @@ qmp_server_add_stream(QmpServer *self, GIOStream *stream)
 	g_autoptr(JsonObject) greeting = json_object_new();
 
 	g_return_val_if_fail(QMP_IS_SERVER(self), NULL);
-	g_return_val_if_fail(G_IS_IO_STREAM(stream), NULL);
+	g_return_val_if_fail(G_IS_SOCKET_CONNECTION(stream), NULL);
 
 	conn = g_object_new(QMP_TYPE_SERVER_CONNECTION, NULL);
 	conn->server = self;

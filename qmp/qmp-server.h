@@ -40,7 +40,7 @@ void qmp_server_set_max_message_size(QmpServer *self, gsize max_bytes);
 /* Creates, binds and listens on a UNIX socket at @path (an existing socket file is replaced). */
 gboolean qmp_server_listen_unix(QmpServer *self, const gchar *path, GError **error);
 
-/* Serves an already connected stream (tests, socketpair, socket activation). */
+/* Serves an already connected socket, a GSocketConnection (tests, socketpair, activation). */
 QmpServerConnection *qmp_server_add_stream(QmpServer *self, GIOStream *stream);
 
 /* Stops listening and closes every connection. */
