@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "vmbc-error.h"
@@ -15,11 +16,22 @@
 /* QEMU aligns guest RAM; a mapping this much larger than RAM still counts as RAM. */
 #define GUEST_RAM_SLACK (2 * 1024 * 1024)
 
+/*
+ * A sampler keeps its statm open, one pread() a tick. Kept descriptors come
+ * out of the open-file limit the QMP sockets also need, so only so many are
+ * kept (half the soft limit, less a reserve, unless set); past that a sampler
+ * opens statm for each read.
+ */
+#define STATM_RESERVE 256
+static gint statm_budget = -1; /* -1: not computed yet */
+static gint statm_kept;
+
 struct _VmbcProcSampler {
 	pid_t pid;
 	guint64 guest_ram_bytes;
 	gint64 smaps_interval;
-	gint statm_fd;	     /* -1 until opened */
+	gint statm_fd;	     /* -1 while not kept open */
+	guint64 start_time;  /* /proc/PID/stat starttime at the first read, 0 unknown */
 	gint64 next_smaps;   /* monotonic usec; 0 means now */
 	gint64 vmm_estimate; /* pages: resident minus guest RAM at the last smaps read */
 	gboolean guest_found;
@@ -269,10 +281,33 @@ vmbc_proc_sampler_free(VmbcProcSampler *s)
 {
 	if (s == NULL)
 		return;
-	if (s->statm_fd >= 0)
+	if (s->statm_fd >= 0) {
 		close(s->statm_fd);
+		statm_kept--;
+	}
 	vmbc_smaps_split_clear(&s->split);
 	g_free(s);
+}
+
+void
+vmbc_proc_set_statm_budget(gint n)
+{
+	statm_budget = n;
+}
+
+static gboolean
+statm_may_keep(void)
+{
+	if (statm_budget < 0) {
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+			statm_budget = G_MAXINT / 2;
+		else
+			statm_budget = (gint)MAX(0, (gint64)MIN(rl.rlim_cur, (rlim_t)G_MAXINT) / 2 -
+							    STATM_RESERVE);
+	}
+	return statm_kept < statm_budget;
 }
 
 void
@@ -334,6 +369,28 @@ errno_vanished(int err)
 	return err == ESRCH || err == ENOENT;
 }
 
+/* The process's start time (clock ticks after boot, field 22 of /proc/PID/stat); 0 if gone. */
+static guint64
+read_start_time(pid_t pid)
+{
+	g_autofree gchar *path = g_strdup_printf("/proc/%d/stat", (int)pid);
+	g_autofree gchar *text = NULL;
+	g_auto(GStrv) fields = NULL;
+	const gchar *rparen;
+
+	if (!g_file_get_contents(path, &text, NULL, NULL))
+		return 0;
+	/* the command name may hold spaces and parentheses: fields follow the last ')' */
+	rparen = strrchr(text, ')');
+	if (rparen == NULL)
+		return 0;
+	fields = g_strsplit(rparen + 1, " ", 24);
+	/* fields[0] is empty (the space after ')'), [1] the state (field 3): field 22 is [20] */
+	if (g_strv_length(fields) < 21)
+		return 0;
+	return g_ascii_strtoull(fields[20], NULL, 10);
+}
+
 /* Resident pages from statm ("size resident shared text lib data dt"). */
 static gboolean
 read_statm(VmbcProcSampler *s, gint64 *resident, GError **error)
@@ -343,11 +400,13 @@ read_statm(VmbcProcSampler *s, gint64 *resident, GError **error)
 	guint64 size;
 	guint64 res;
 	ssize_t n;
+	gint fd;
 
-	if (s->statm_fd < 0) {
+	fd = s->statm_fd;
+	if (fd < 0) {
 		g_autofree gchar *path = g_strdup_printf("/proc/%d/statm", (int)s->pid);
-		s->statm_fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (s->statm_fd < 0) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
 			int err = errno;
 			if (errno_vanished(err)) {
 				set_vanished(s, error);
@@ -357,10 +416,29 @@ read_statm(VmbcProcSampler *s, gint64 *resident, GError **error)
 				    path, g_strerror(err));
 			return FALSE;
 		}
+		if (s->start_time == 0)
+			s->start_time = read_start_time(s->pid);
+		if (statm_may_keep()) {
+			s->statm_fd = fd;
+			statm_kept++;
+		}
 	}
 	do {
-		n = pread(s->statm_fd, buf, sizeof(buf) - 1, 0);
+		n = pread(fd, buf, sizeof(buf) - 1, 0);
 	} while (n < 0 && errno == EINTR);
+	if (fd != s->statm_fd) {
+		int saved = errno;
+		close(fd);
+		/*
+		 * A kept descriptor stays tied to its process; a fresh open follows
+		 * the PID, which may be another process's by now.
+		 */
+		if (s->start_time != 0 && read_start_time(s->pid) != s->start_time) {
+			set_vanished(s, error);
+			return FALSE;
+		}
+		errno = saved;
+	}
 	if (n < 0) {
 		int err = errno;
 		if (errno_vanished(err)) {

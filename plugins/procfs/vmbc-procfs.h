@@ -67,6 +67,14 @@ void vmbc_proc_sampler_free(VmbcProcSampler *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmbcProcSampler, vmbc_proc_sampler_free)
 
 /* How often smaps is read (usec, > 0); a small random jitter spreads many VMs apart. */
+/*
+ * How many samplers may keep /proc/PID/statm open (one descriptor each);
+ * the others open it for every read. By default half the open-file soft
+ * limit at the first read, less a reserve, so that the QMP sockets (one a
+ * VM) always have room. For tests.
+ */
+void vmbc_proc_set_statm_budget(gint n);
+
 void vmbc_proc_sampler_set_smaps_interval(VmbcProcSampler *s, gint64 interval_usec);
 
 pid_t vmbc_proc_sampler_get_pid(VmbcProcSampler *s);
@@ -86,8 +94,9 @@ pid_t vmbc_proc_sampler_get_pid(VmbcProcSampler *s);
  * vmbc_proc_sampler_get_split() says so.
  *
  * Returns FALSE with VMBC_ERROR_VANISHED ("process 1234 is gone") once the
- * process has exited (its descriptor stays tied to the first process with
- * that PID, so a reused PID is never measured instead); other read errors
+ * process has exited (a kept statm descriptor stays tied to the first process
+ * with that PID, and where statm is opened for each read the process's start
+ * time is checked, so a reused PID is never measured instead); other read errors
  * are VMBC_ERROR_FAILED naming the file. The outputs are untouched on error.
  */
 gboolean vmbc_proc_sampler_read(VmbcProcSampler *s, gboolean full, gint64 now_usec,

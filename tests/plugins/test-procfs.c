@@ -363,6 +363,62 @@ test_sampler_child(void)
 	}
 }
 
+static guint
+count_fds(void)
+{
+	g_autoptr(GDir) dir = g_dir_open("/proc/self/fd", 0, NULL);
+	guint n = 0;
+
+	g_assert_nonnull(dir);
+	while (g_dir_read_name(dir) != NULL)
+		n++;
+	return n;
+}
+
+/* Past the descriptor budget a sampler opens statm for each read, and still sees the process go. */
+static void
+test_sampler_statm_budget(void)
+{
+	Child child = {0};
+	g_autoptr(VmbcProcSampler) kept = NULL;
+	g_autoptr(VmbcProcSampler) opened = NULL;
+	g_autoptr(GError) error = NULL;
+	gint64 guest_kept = -1, guest_opened = -1, vmm = -1;
+	guint fds;
+
+	child_start(&child);
+	child_do(&child, 'g'); /* 8 MiB */
+	vmbc_proc_set_statm_budget(1);
+	kept = vmbc_proc_sampler_new(child.pid, (guint64)CHILD_GUEST_MIB * MIB);
+	opened = vmbc_proc_sampler_new(child.pid, (guint64)CHILD_GUEST_MIB * MIB);
+
+	fds = count_fds();
+	g_assert_true(vmbc_proc_sampler_read(kept, FALSE, 1000000, &guest_kept, &vmm, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(count_fds(), ==, fds + 1); /* the first one keeps its statm open */
+	g_assert_true(vmbc_proc_sampler_read(opened, FALSE, 1000000, &guest_opened, &vmm, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(count_fds(), ==, fds + 1); /* the second one is over the budget */
+	g_assert_cmpint(guest_opened, ==, guest_kept);
+	g_assert_cmpint(guest_opened, >=, pages(8));
+
+	/* statm only (no smaps before the interval): both follow the child's growth */
+	child_do(&child, 'g'); /* 16 MiB */
+	g_assert_true(vmbc_proc_sampler_read(kept, FALSE, 2000000, &guest_kept, &vmm, &error));
+	g_assert_true(vmbc_proc_sampler_read(opened, FALSE, 2000000, &guest_opened, &vmm, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(guest_opened, >=, pages(16));
+	g_assert_cmpint(ABS(guest_opened - guest_kept), <, pages(1));
+
+	child_kill(&child, TRUE);
+	g_assert_false(vmbc_proc_sampler_read(opened, FALSE, 3000000, &guest_opened, &vmm, &error));
+	g_assert_error(error, VMBC_ERROR, VMBC_ERROR_VANISHED);
+	g_clear_error(&error);
+	g_assert_false(vmbc_proc_sampler_read(kept, FALSE, 3000000, &guest_kept, &vmm, &error));
+	g_assert_error(error, VMBC_ERROR, VMBC_ERROR_VANISHED);
+	vmbc_proc_set_statm_budget(-1);
+}
+
 static void
 test_sampler_gone(void)
 {
@@ -428,6 +484,7 @@ main(int argc, char **argv)
 	g_test_add_func("/vmbc/procfs/smaps/garbage", test_smaps_garbage);
 	g_test_add_func("/vmbc/procfs/sampler/child", test_sampler_child);
 	g_test_add_func("/vmbc/procfs/sampler/gone", test_sampler_gone);
+	g_test_add_func("/vmbc/procfs/sampler/statm-budget", test_sampler_statm_budget);
 	g_test_add_func("/vmbc/procfs/sampler/no-guest-mapping", test_sampler_no_guest_mapping);
 	g_test_add_func("/vmbc/procfs/ksm", test_ksm);
 	return g_test_run();
