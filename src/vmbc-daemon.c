@@ -18,6 +18,8 @@
 
 /* A crash loses at most this much counting of maxheld and failcnt. */
 #define VMBC_COUNTERS_SAVE_SECONDS 30
+/* How long the state file waits after a VM ended, for others that end with it. */
+#define VMBC_DEFERRED_SAVE_MS 1000
 
 const gdouble vmbc_tick_bucket_bounds[VMBC_TICK_BUCKETS] = {
 	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -36,7 +38,9 @@ struct _VmbcDaemon {
 	GHashTable *owner;   /* VmbcBeancounter* -> VmbcBackend* */
 	VmbcControl *control;
 	guint tick_id;
-	guint save_id;	    /* periodic save of the counters */
+	guint save_id;		/* periodic save of the counters */
+	guint deferred_save_id; /* one save for a burst of changes that may wait */
+	gboolean stopped;
 	gint64 ksm_read_at; /* monotonic usec of the last read of KSM's counters */
 	gint64 tick_usec;
 	VmbcTickStats tick_stats;
@@ -305,16 +309,34 @@ vmbc_daemon_add_vm(VmbcDaemon *daemon, VmbcBackend *backend, const gchar *name, 
 	return bc;
 }
 
+static gboolean
+on_deferred_save(gpointer user_data)
+{
+	VmbcDaemon *daemon = user_data;
+	g_autoptr(GError) error = NULL;
+
+	daemon->deferred_save_id = 0;
+	if (!vmbc_state_save(daemon->state, &error))
+		g_warning("%s", error->message);
+	return G_SOURCE_REMOVE;
+}
+
 void
 vmbc_daemon_remove_vm(VmbcDaemon *daemon, VmbcBeancounter *bc)
 {
-	g_autoptr(GError) error = NULL;
-
 	vmbc_daemon_emit_domain_event(daemon, bc, FALSE);
-	/* the VM ended: so do its counters (its limits stay for its next run) */
+	/*
+	 * The VM ended: so do its counters (its limits stay for its next run).
+	 * Saved a moment later, once for all the VMs that end together (a
+	 * host shutting down its guests, a hypervisor connection lost): a save
+	 * writes every VM's state and syncs it to disk.
+	 */
 	vmbc_state_forget_counters(daemon->state, bc->name);
-	if (!vmbc_state_save(daemon->state, &error))
-		g_warning("%s", error->message);
+	if (!daemon->stopped && daemon->deferred_save_id == 0) {
+		daemon->deferred_save_id =
+			g_timeout_add(VMBC_DEFERRED_SAVE_MS, on_deferred_save, daemon);
+		g_source_set_name_by_id(daemon->deferred_save_id, "[vmbcd] state save");
+	}
 	g_hash_table_remove(daemon->owner, bc);
 	vmbc_engine_remove(daemon->engine, bc);
 }
@@ -492,10 +514,12 @@ vmbc_daemon_start(VmbcDaemon *daemon, GError **error)
 void
 vmbc_daemon_stop(VmbcDaemon *daemon)
 {
-	if (daemon->tick_id != 0)
+	if (daemon->tick_id != 0 || daemon->deferred_save_id != 0)
 		save_counters(daemon);
+	daemon->stopped = TRUE;
 	g_clear_handle_id(&daemon->tick_id, g_source_remove);
 	g_clear_handle_id(&daemon->save_id, g_source_remove);
+	g_clear_handle_id(&daemon->deferred_save_id, g_source_remove);
 	for (guint i = 0; i < daemon->backends->len; i++)
 		vmbc_backend_stop(g_ptr_array_index(daemon->backends, i));
 }

@@ -408,6 +408,48 @@ def case_vm_vanishes():
         env.stop_daemon()
 
 
+def case_vms_end_together():
+    """Thirty VMs end at once: vmbcd drops them all, keeps answering, and saves
+    its state once they are gone (their counters forgotten, their limits kept)."""
+    n = 30
+    with Env("endall") as env:
+        names = [f"vm{i}" for i in range(n)]
+        for name in names:
+            env.start_fake(name, 128, "--no-balloon-driver", "--anon-mib", "8")
+        env.start_fake("stays", 128, "--no-balloon-driver", "--anon-mib", "8")
+        env.start_daemon()
+        for name in names + ["stays"]:
+            env.wait_held(name, pages(8))
+        with env.control() as c:
+            c.execute("set-limit", {"domain": "vm0", "resource": "physpages",
+                                    "barrier": "100M", "limit": "100M"}, timeout=30)
+        state_file = os.path.join(env.state_dir, "state.json")
+
+        def saved():
+            with open(state_file) as f:
+                return json.load(f)["domains"]
+
+        # a stop saves every VM's counters; the restarted daemon carries them on
+        env.stop_daemon()
+        assert all(saved().get(name, {}).get("counters") for name in names), saved()
+        env.start_daemon()
+        for name in names + ["stays"]:
+            env.wait_domain(name)
+        # end them all at once, well before the periodic save (30 s)
+        for name in names:
+            env.kill_fake(name, signal.SIGKILL)
+        for name in names:
+            env.wait_domain_gone(name)
+        assert env.res("stays")["held"] >= pages(8)
+        # within a moment the file says so: no counters for the VMs that ended
+        wait_for("the state saved after the VMs ended",
+                 lambda: not any(saved().get(name, {}).get("counters") for name in names),
+                 timeout=10)
+        doms = saved()
+        assert doms["vm0"]["physpages"]["limit"] == pages(100), doms.get("vm0")
+        env.stop_daemon()
+
+
 def case_sighup_reload():
     with Env("reload") as env:
         env.start_fake("vm1", 512, "--cache-mib", "100")
