@@ -72,6 +72,7 @@ struct _QmpPoller {
 	int epfd;
 	gpointer epfd_tag;
 	guint n_channels;    /* registered channels */
+	gboolean persistent; /* the global default context's: kept for the process's life */
 	GPtrArray *deferred; /* channels (referenced) with a write error to report */
 };
 
@@ -82,6 +83,7 @@ G_LOCK_DEFINE_STATIC(qmp_pollers);
 static void qmp_channel_flush(QmpChannel *self);
 static void qmp_channel_read_ready(QmpChannel *self);
 static void qmp_channel_report_write_error(QmpChannel *self);
+static void qmp_channel_report_broken(QmpChannel *self, const GError *reason);
 
 static gboolean
 qmp_poller_prepare(GSource *source, gint *timeout)
@@ -198,6 +200,7 @@ qmp_poller_acquire(GError **error)
 		poller->deferred = g_ptr_array_new();
 		poller->epfd_tag = g_source_add_unix_fd(&poller->source, epfd, G_IO_IN);
 		g_source_attach(&poller->source, context);
+		poller->persistent = context == g_main_context_default();
 		g_hash_table_insert(qmp_pollers, context, poller);
 	}
 	poller->n_channels++;
@@ -205,11 +208,29 @@ qmp_poller_acquire(GError **error)
 	return poller;
 }
 
+gboolean
+qmp_channel_prepare_context(GError **error)
+{
+	g_autoptr(GMainContext) context = g_main_context_ref_thread_default();
+	QmpPoller *poller;
+
+	/* other contexts may be freed: their pollers come and go with their channels */
+	if (context != g_main_context_default())
+		return TRUE;
+	poller = qmp_poller_acquire(error);
+	if (poller == NULL)
+		return FALSE;
+	G_LOCK(qmp_pollers);
+	poller->n_channels--; /* persistent: it stays with no channel */
+	G_UNLOCK(qmp_pollers);
+	return TRUE;
+}
+
 static void
 qmp_poller_release(QmpPoller *poller)
 {
 	G_LOCK(qmp_pollers);
-	if (--poller->n_channels == 0) {
+	if (--poller->n_channels == 0 && !poller->persistent) {
 		g_hash_table_remove(qmp_pollers, poller->context);
 		if (g_hash_table_size(qmp_pollers) == 0)
 			g_clear_pointer(&qmp_pollers, g_hash_table_unref);
@@ -219,6 +240,41 @@ qmp_poller_release(QmpPoller *poller)
 		return;
 	}
 	G_UNLOCK(qmp_pollers);
+}
+
+typedef struct {
+	QmpChannel *channel;
+	GError *reason;
+} QmpChannelFailure;
+
+static gboolean
+qmp_channel_on_fail_later(gpointer user_data)
+{
+	QmpChannelFailure *f = user_data;
+
+	if (!f->channel->closed && f->channel->has_funcs)
+		qmp_channel_report_broken(f->channel, f->reason);
+	qmp_channel_unref(f->channel);
+	g_error_free(f->reason);
+	g_free(f);
+	return G_SOURCE_REMOVE;
+}
+
+/*
+ * The channel cannot be polled (no descriptor left for epoll, say): it is
+ * broken, and its owner hears so from the main loop, as from a dead peer.
+ */
+static void
+qmp_channel_fail_later(QmpChannel *self, const gchar *why)
+{
+	QmpChannelFailure *f = g_new0(QmpChannelFailure, 1);
+	g_autoptr(GSource) idle = g_idle_source_new();
+
+	f->channel = qmp_channel_ref(self);
+	f->reason = g_error_new(QMP_ERROR, QMP_ERROR_DISCONNECTED, "QMP socket '%s': %s",
+				self->name, why);
+	g_source_set_callback(idle, qmp_channel_on_fail_later, f, NULL);
+	g_source_attach(idle, NULL);
 }
 
 /*
@@ -258,15 +314,17 @@ qmp_channel_update_poll(QmpChannel *self)
 		QmpPoller *poller = qmp_poller_acquire(&error);
 
 		if (poller == NULL) {
-			g_warning("QMP socket '%s': %s", self->name, error->message);
+			qmp_channel_fail_later(self, error->message);
 			return;
 		}
 		ev.events = want;
 		ev.data.ptr = self;
 		if (epoll_ctl(poller->epfd, EPOLL_CTL_ADD, self->fd, &ev) < 0) {
-			g_warning("QMP socket '%s': cannot poll it: %s", self->name,
-				  g_strerror(errno));
+			g_autofree gchar *why =
+				g_strdup_printf("cannot poll it: %s", g_strerror(errno));
+
 			qmp_poller_release(poller);
+			qmp_channel_fail_later(self, why);
 			return;
 		}
 		self->poller = poller;
@@ -276,10 +334,13 @@ qmp_channel_update_poll(QmpChannel *self)
 	}
 	ev.events = want;
 	ev.data.ptr = self;
-	if (epoll_ctl(self->poller->epfd, EPOLL_CTL_MOD, self->fd, &ev) < 0)
-		g_warning("QMP socket '%s': cannot poll it: %s", self->name, g_strerror(errno));
-	else
+	if (epoll_ctl(self->poller->epfd, EPOLL_CTL_MOD, self->fd, &ev) < 0) {
+		g_autofree gchar *why = g_strdup_printf("cannot poll it: %s", g_strerror(errno));
+
+		qmp_channel_fail_later(self, why);
+	} else {
 		self->poll_events = want;
+	}
 }
 
 /* --- channels ------------------------------------------------------------------ */

@@ -30,9 +30,18 @@ typedef struct {
 	void (*broken)(QmpChannel *channel, const GError *reason, gpointer user_data);
 } QmpChannelFuncs;
 
-/* @stream must be a GSocketConnection; @name says which peer in error messages, e.g. the socket path. */
+/* @stream must be a GSocketConnection; @name says which peer in error messages, e.g. the socket
+ * path. */
 QmpChannel *qmp_channel_new(GIOStream *stream, gsize max_message, const gchar *name);
 QmpChannel *qmp_channel_ref(QmpChannel *self);
+
+/*
+ * Makes sure the thread-default main context can poll channels (its epoll
+ * descriptor), before a connection takes the last free descriptor. For the
+ * global default context this is done once and kept; other contexts make
+ * theirs with their first channel. FALSE with @error if it cannot.
+ */
+gboolean qmp_channel_prepare_context(GError **error);
 void qmp_channel_unref(QmpChannel *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QmpChannel, qmp_channel_unref)
 

@@ -488,6 +488,18 @@ qmp_client_connect_async(QmpClient *self, const gchar *path, GCancellable *cance
 	g_task_set_source_tag(task, qmp_client_connect_async);
 	if (!qmp_client_begin_connect(self, task, path, cancellable))
 		return;
+	{
+		g_autoptr(GError) error = NULL;
+
+		if (!qmp_channel_prepare_context(&error)) {
+			g_autoptr(GError) reason =
+				g_error_new(QMP_ERROR, QMP_ERROR_DISCONNECTED,
+					    "unable to connect to QMP socket '%s': %s", self->name,
+					    error->message);
+			qmp_client_fail(self, reason);
+			return;
+		}
+	}
 	sc = g_socket_client_new();
 	addr = g_unix_socket_address_new(path);
 	/*

@@ -14,6 +14,7 @@
 #include <glob.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -620,6 +621,18 @@ vm_on_connected(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	if (!ok) {
 		g_autofree gchar *msg = g_strdup(error->message);
+		static gboolean warned_nofile;
+
+		/* every VM needs two descriptors: say once what to raise */
+		if (!warned_nofile && strstr(msg, g_strerror(EMFILE)) != NULL) {
+			struct rlimit rl = {0};
+
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+			g_warning("vmbcd is out of file descriptors (limit %llu, two a VM): raise "
+				  "LimitNOFILE in its unit, or the hard limit it starts with",
+				  (unsigned long long)rl.rlim_cur);
+			warned_nofile = TRUE;
+		}
 		vm_fail(vm, msg);
 		return;
 	}

@@ -419,6 +419,7 @@ def case_vms_end_together():
         env.start_fake("stays", 128, "--no-balloon-driver", "--anon-mib", "8")
         env.start_daemon()
         for name in names + ["stays"]:
+            env.wait_domain(name)
             env.wait_held(name, pages(8))
         with env.control() as c:
             c.execute("set-limit", {"domain": "vm0", "resource": "physpages",
@@ -447,6 +448,24 @@ def case_vms_end_together():
                  timeout=10)
         doms = saved()
         assert doms["vm0"]["physpages"]["limit"] == pages(100), doms.get("vm0")
+        env.stop_daemon()
+
+
+def case_out_of_descriptors():
+    """vmbcd started with room for a few VMs only: it adopts what fits and says
+    once, naming the limit, what to raise; the other VMs are named with the error."""
+    n = 40
+    with Env("nofile") as env:
+        for i in range(n):
+            env.start_fake(f"vm{i:02d}", 128, "--anon-mib", "4")
+        env.start_daemon(nofile=40)
+        wait_for("the warning", lambda: "out of file descriptors" in env.logtext(), timeout=20)
+        time.sleep(3)  # a rescan or two later: still said once
+        log = env.logtext()
+        assert log.count("out of file descriptors (limit 40") == 1, log
+        adopted = log.count("' adopted: pid")
+        assert 1 <= adopted < n, log
+        assert "Too many open files" in log, log
         env.stop_daemon()
 
 

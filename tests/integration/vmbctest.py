@@ -5,6 +5,7 @@ process started here is stopped by its PID. Standard library only.
 """
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -157,10 +158,17 @@ stats-interval = 1
 """)
 
     # vmbcd ---------------------------------------------------------------
-    def start_daemon(self, expect_fail=False):
+    def start_daemon(self, expect_fail=False, nofile=None):
+        """nofile: the open-file limit (soft and hard) vmbcd starts with."""
         self.log = open(self.log_path, "a")
+
+        def limit():
+            if nofile is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
         self.daemon = subprocess.Popen([self.vmbcd_bin, "--foreground", "--config", self.conf],
-                                       stdout=self.log, stderr=subprocess.STDOUT)
+                                       stdout=self.log, stderr=subprocess.STDOUT,
+                                       preexec_fn=limit if nofile is not None else None)
         if expect_fail:
             rc = self.daemon.wait(timeout=20)
             self.daemon = None
