@@ -158,7 +158,7 @@ qmp_poller_finalize(GSource *source)
 {
 	QmpPoller *poller = (QmpPoller *)source;
 
-	/* every deferred channel holds a registration, so none is left here */
+	/* every deferred channel is a member, so none is left here */
 	g_ptr_array_unref(poller->deferred);
 	if (poller->epfd >= 0)
 		close(poller->epfd);
@@ -278,15 +278,51 @@ qmp_channel_fail_later(QmpChannel *self, const gchar *why)
 }
 
 /*
+ * A channel is a member of its context's poller (holding a reference on the
+ * channel and counting in the poller's channels) while it is registered with
+ * epoll or has a write error waiting to be reported.
+ */
+static gboolean
+qmp_channel_join_poller(QmpChannel *self)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (self->poller != NULL)
+		return TRUE;
+	self->poller = qmp_poller_acquire(&error);
+	if (self->poller == NULL) {
+		qmp_channel_fail_later(self, error->message);
+		return FALSE;
+	}
+	qmp_channel_ref(self);
+	return TRUE;
+}
+
+/* Leaves the poller if nothing keeps the channel in it. May drop the last reference. */
+static void
+qmp_channel_maybe_leave_poller(QmpChannel *self)
+{
+	QmpPoller *poller = self->poller;
+
+	if (poller == NULL || self->poll_events != 0 || self->deferred)
+		return;
+	self->poller = NULL;
+	qmp_poller_release(poller);
+	qmp_channel_unref(self);
+}
+
+/*
  * Registers with epoll what the channel waits for now: input while it reads,
- * writability while output is waiting. Waiting for nothing, it leaves the
- * poller. A registration holds a reference on the channel.
+ * writability while output is waiting. A closed channel is always taken out
+ * of epoll here, before its descriptor is closed: a descriptor number closed
+ * while registered may come back as another connection's.
  */
 static void
 qmp_channel_update_poll(QmpChannel *self)
 {
 	guint32 want = 0;
 	struct epoll_event ev = {0};
+	int op;
 
 	if (!self->closed) {
 		if (self->reading)
@@ -294,53 +330,29 @@ qmp_channel_update_poll(QmpChannel *self)
 		if (!g_queue_is_empty(&self->out_queue) && self->write_error == NULL)
 			want |= EPOLLOUT;
 	}
-	if (self->deferred)
-		want |= EPOLLERR; /* stay registered until the poller reports the error */
-	if (want == self->poll_events)
+	if (want == self->poll_events) {
+		qmp_channel_maybe_leave_poller(self);
 		return;
-
+	}
 	if (want == 0) {
-		QmpPoller *poller = self->poller;
-
-		(void)epoll_ctl(poller->epfd, EPOLL_CTL_DEL, self->fd, NULL);
-		self->poller = NULL;
+		(void)epoll_ctl(self->poller->epfd, EPOLL_CTL_DEL, self->fd, NULL);
 		self->poll_events = 0;
-		qmp_poller_release(poller);
-		qmp_channel_unref(self);
+		qmp_channel_maybe_leave_poller(self);
 		return;
 	}
-	if (self->poller == NULL) {
-		g_autoptr(GError) error = NULL;
-		QmpPoller *poller = qmp_poller_acquire(&error);
-
-		if (poller == NULL) {
-			qmp_channel_fail_later(self, error->message);
-			return;
-		}
-		ev.events = want;
-		ev.data.ptr = self;
-		if (epoll_ctl(poller->epfd, EPOLL_CTL_ADD, self->fd, &ev) < 0) {
-			g_autofree gchar *why =
-				g_strdup_printf("cannot poll it: %s", g_strerror(errno));
-
-			qmp_poller_release(poller);
-			qmp_channel_fail_later(self, why);
-			return;
-		}
-		self->poller = poller;
-		self->poll_events = want;
-		qmp_channel_ref(self);
+	if (!qmp_channel_join_poller(self))
 		return;
-	}
+	op = self->poll_events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
 	ev.events = want;
 	ev.data.ptr = self;
-	if (epoll_ctl(self->poller->epfd, EPOLL_CTL_MOD, self->fd, &ev) < 0) {
+	if (epoll_ctl(self->poller->epfd, op, self->fd, &ev) < 0) {
 		g_autofree gchar *why = g_strdup_printf("cannot poll it: %s", g_strerror(errno));
 
 		qmp_channel_fail_later(self, why);
-	} else {
-		self->poll_events = want;
+		qmp_channel_maybe_leave_poller(self);
+		return;
 	}
+	self->poll_events = want;
 }
 
 /* --- channels ------------------------------------------------------------------ */
@@ -593,16 +605,11 @@ qmp_channel_queued(QmpChannel *self)
 		return; /* already waiting for the socket; order is kept */
 	if (!qmp_channel_write_queued(self)) {
 		/* report it from the poller, not from inside the owner's call */
+		if (!qmp_channel_join_poller(self))
+			return; /* reported broken from an idle callback instead */
 		self->deferred = TRUE;
-		qmp_channel_update_poll(self);
-		if (self->poller == NULL) {
-			self->deferred = FALSE;
-			g_clear_error(&self->write_error);
-			return;
-		}
 		g_ptr_array_add(self->poller->deferred, qmp_channel_ref(self));
 		g_main_context_wakeup(self->poller->context);
-		return;
 	}
 	qmp_channel_update_poll(self);
 }

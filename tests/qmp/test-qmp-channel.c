@@ -59,6 +59,8 @@ owner_clear(Owner *owner)
 }
 
 /* A channel on one end of a socketpair; the other end is returned, its descriptor to use raw. */
+static int last_channel_fd; /* the descriptor under the last channel_pair() */
+
 static QmpChannel *
 channel_pair(GSocket **peer)
 {
@@ -66,6 +68,8 @@ channel_pair(GSocket **peer)
 	QmpChannel *channel;
 
 	qmp_test_socketpair(&stream, peer);
+	last_channel_fd =
+		g_socket_get_fd(g_socket_connection_get_socket(G_SOCKET_CONNECTION(stream)));
 	channel = qmp_channel_new(stream, 1024 * 1024, "pair");
 	g_assert_nonnull(channel);
 	return channel;
@@ -245,6 +249,47 @@ test_write_error_reported_later(void)
 	owner_clear(&owner);
 }
 
+/*
+ * A channel closed while its write error waits to be reported leaves epoll
+ * before its descriptor closes: the number may come back as the next
+ * connection's, which must keep hearing its peer.
+ */
+static void
+test_closed_with_pending_error_frees_its_number(void)
+{
+	GSocket *peer_a, *peer_b;
+	Owner owner_a, owner_b;
+	QmpChannel *a = channel_pair(&peer_a);
+	QmpChannel *b;
+	int fd_a = last_channel_fd;
+	static const gchar text[] = "{\"return\": {}}\r\n";
+
+	owner_init(&owner_a);
+	owner_init(&owner_b);
+	qmp_channel_start(a, &owner_funcs, &owner_a);
+	peer_close(peer_a);
+	qmp_channel_send(a, "{}\r\n", 4); /* fails: reported later */
+	qmp_channel_close(a);		  /* before that report */
+	qmp_channel_unref(a);
+
+	b = channel_pair(&peer_b);
+	g_test_message("first channel's descriptor %d, the next one's %d", fd_a, last_channel_fd);
+	qmp_channel_start(b, &owner_funcs, &owner_b);
+	for (guint i = 0; i < 10; i++)
+		g_main_context_iteration(NULL, FALSE);
+	g_assert_cmpint(write(g_socket_get_fd(peer_b), text, strlen(text)), ==,
+			(gssize)strlen(text));
+	iterate_until(has_messages, &owner_b);
+	g_assert_cmpstr(g_ptr_array_index(owner_b.messages, 0), ==, "{\"return\": {}}");
+	g_assert_null(owner_a.broken); /* closed by its owner: no callback after that */
+
+	qmp_channel_close(b);
+	qmp_channel_unref(b);
+	peer_close(peer_b);
+	owner_clear(&owner_a);
+	owner_clear(&owner_b);
+}
+
 /* A hang-up in the middle of a message says so. */
 static void
 test_hangup_mid_message(void)
@@ -306,6 +351,8 @@ main(int argc, char **argv)
 			test_idle_channels_share_one_poll);
 	g_test_add_func("/qmp/channel/large-output-in-order", test_large_output_in_order);
 	g_test_add_func("/qmp/channel/write-error-reported-later", test_write_error_reported_later);
+	g_test_add_func("/qmp/channel/closed-with-pending-error-frees-its-number",
+			test_closed_with_pending_error_frees_its_number);
 	g_test_add_func("/qmp/channel/hangup-mid-message", test_hangup_mid_message);
 	g_test_add_func("/qmp/channel/close-after-flush", test_close_after_flush);
 	return g_test_run();
