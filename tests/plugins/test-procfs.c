@@ -190,9 +190,20 @@ child_main(int cmd, int reply)
 	gchar *vmm;
 	gchar c;
 
-	guest = mmap(NULL, guest_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/*
+	 * Guest RAM between two inaccessible pages, so that the kernel never
+	 * merges it with the next anonymous mapping (the VMM's) into one VMA
+	 * whose size is not the guest's.
+	 */
+	gsize page = (gsize)sysconf(_SC_PAGESIZE);
+	gchar *area =
+		mmap(NULL, guest_len + 2 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (area == MAP_FAILED || mprotect(area + page, guest_len, PROT_READ | PROT_WRITE) != 0)
+		_exit(2);
+	guest = area + page;
 	vmm = mmap(NULL, vmm_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (guest == MAP_FAILED || vmm == MAP_FAILED)
+	if (vmm == MAP_FAILED)
 		_exit(2);
 	/* huge pages would make Rss overshoot what was touched */
 	(void)madvise(guest, guest_len, MADV_NOHUGEPAGE);
