@@ -67,9 +67,10 @@ struct _VmbcBeancounter {
 
 	VmbcGuestStats stats;
 	VmbcGuestStats prev_stats;
-	gint64 ksm_pages;    /* resident guest pages KSM merged (charged fractionally) */
-	gint64 stats_held;   /* physpages held when the guest measured its current stats */
-	gint64 stats_actual; /* balloon actual then (-1 unknown) */
+	gint64 ksm_pages;     /* resident guest pages KSM merged (charged fractionally) */
+	gint64 stats_held;    /* physpages held when the guest measured its current stats */
+	gint64 stats_seen_at; /* monotonic usec (of the last sample) when they arrived, 0 never */
+	gint64 stats_actual;  /* balloon actual then (-1 unknown) */
 	/* recent held by wall-clock second, to match guest stats to what the host saw then */
 	struct {
 		gint64 wall_sec;

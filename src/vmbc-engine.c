@@ -369,6 +369,7 @@ vmbc_engine_set_guest_stats(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcG
 		return;
 	bc->prev_stats = bc->stats;
 	bc->stats = *stats;
+	bc->stats_seen_at = MAX(bc->sampled_at, 1);
 	/* what the host saw when the guest measured: growth since then ate into its MemAvailable */
 	if (stats->last_update > 0) {
 		held_at(bc, stats->last_update, &bc->stats_held, &bc->stats_actual);
@@ -427,22 +428,29 @@ vmbc_engine_wants_stats(VmbcEngine *engine, VmbcBeancounter *bc)
 	const VmbcParm *p = &bc->parm[VMBC_RES_PHYSPAGES];
 	gint64 near;
 
+	gboolean watch;
+
 	if (bc->reclaim != VMBC_RECLAIM_IDLE)
 		return TRUE;
 	if (vmbc_parm_over_barrier(&engine->host->parm[VMBC_RES_PHYSPAGES]))
-		return TRUE;
-	near = vmbc_parm_first_bound(p);
-	if (near != VMBC_UNLIMITED && p->held + vmbc_engine_margin(engine, near) >= near)
 		return TRUE;
 	/* the host sees the guest's memory move since it last spoke: its word is stale */
 	if (bc->stats.last_update != 0 &&
 	    ABS(p->held - bc->stats_held) > MAX(engine->config.min_step_pages, p->held / 16))
 		return TRUE;
-	/* an inflated balloon: the guest may come under pressure and need it back */
-	if (bc->balloon_actual >= 0 && bc->max_pages > 0 &&
-	    bc->balloon_actual + engine->config.min_step_pages < bc->max_pages)
-		return TRUE;
-	return FALSE;
+	/*
+	 * Near its barrier or limit (where a VM held to its limit stays), or with
+	 * an inflated balloon that a pressured guest may need back: watched, not
+	 * urgent while nothing moves. Growth is caught above within a step.
+	 */
+	near = vmbc_parm_first_bound(p);
+	watch = (near != VMBC_UNLIMITED && p->held + vmbc_engine_margin(engine, near) >= near) ||
+		(bc->balloon_actual >= 0 && bc->max_pages > 0 &&
+		 bc->balloon_actual + engine->config.min_step_pages < bc->max_pages);
+	if (!watch)
+		return FALSE;
+	return bc->stats_seen_at == 0 || bc->stats.last_update == 0 ||
+	       bc->sampled_at - bc->stats_seen_at >= VMBC_ENGINE_WATCH_STATS_USEC;
 }
 
 static void

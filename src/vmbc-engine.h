@@ -176,13 +176,15 @@ void vmbc_engine_balloon_failed(VmbcEngine *engine, VmbcBeancounter *bc, VmbcBal
 
 /*
  * Whether the policies can use fresh guest statistics for @bc now: it is being
- * reclaimed, it is near or over its barrier, its memory moved since the guest
- * last reported, its balloon is inflated (a
- * pressured guest may need it back), or the host is over its barrier (stats
- * pick whom to reclaim from). Otherwise stats are only informational, and a
+ * reclaimed, its memory moved since the guest last reported, or the host is
+ * over its barrier (stats pick whom to reclaim from). A VM that sits within
+ * the margin of its barrier or limit, or with an inflated balloon (a
+ * pressured guest may need it back), wants them every
+ * VMBC_ENGINE_WATCH_STATS_USEC. Otherwise stats are only informational, and a
  * backend polls them seldom: at scale, asking every guest every second is most
  * of what a daemon costs.
  */
+#define VMBC_ENGINE_WATCH_STATS_USEC (5 * G_USEC_PER_SEC)
 gboolean vmbc_engine_wants_stats(VmbcEngine *engine, VmbcBeancounter *bc);
 
 /* Runs the policies of every beancounter, then of the host. */

@@ -150,6 +150,41 @@ set_limits(Fixture *f, gint64 barrier, gint64 limit)
 	g_assert_no_error(error);
 }
 
+/* A VM held at its limit, steady: fresh stats when watched ones are due, not every tick. */
+static void
+test_wants_stats_watch(Fixture *f, gconstpointer data)
+{
+	set_limits(f, 512 * MIB, 512 * MIB);
+	sample(f, 300 * MIB, 1024 * MIB);
+	g_assert_false(vmbc_engine_wants_stats(f->engine, f->vm)); /* far from anything */
+
+	f->now += SEC;
+	sample(f, 510 * MIB, 1024 * MIB);
+	g_assert_true(vmbc_engine_wants_stats(f->engine, f->vm)); /* near, never reported */
+	stats(f, 400 * MIB, 300 * MIB, 100 * MIB, 0);
+	g_assert_false(vmbc_engine_wants_stats(f->engine, f->vm)); /* near, just reported */
+
+	for (gint64 t = SEC; t < VMBC_ENGINE_WATCH_STATS_USEC; t += SEC) {
+		f->now += SEC;
+		sample(f, 510 * MIB, 1024 * MIB);
+		g_assert_false(vmbc_engine_wants_stats(f->engine, f->vm));
+	}
+	f->now += SEC;
+	sample(f, 510 * MIB, 1024 * MIB);
+	g_assert_true(vmbc_engine_wants_stats(f->engine, f->vm)); /* the watch is due */
+	stats(f, 400 * MIB, 300 * MIB, 100 * MIB, 0);
+	g_assert_false(vmbc_engine_wants_stats(f->engine, f->vm));
+
+	/* an inflated balloon far from the limit is watched the same way */
+	f->now += SEC;
+	sample(f, 200 * MIB, 600 * MIB);
+	stats(f, 300 * MIB, 300 * MIB, 0, 0);
+	g_assert_false(vmbc_engine_wants_stats(f->engine, f->vm));
+	f->now += VMBC_ENGINE_WATCH_STATS_USEC;
+	sample(f, 200 * MIB, 600 * MIB);
+	g_assert_true(vmbc_engine_wants_stats(f->engine, f->vm));
+}
+
 static void
 test_charge_uncharge(Fixture *f, gconstpointer data)
 {
@@ -870,6 +905,7 @@ main(int argc, char **argv)
 	ADD("host/reclaims-idle-first", test_host_reclaims_idle_first);
 	ADD("host/limit-fails-at-guarantee", test_host_limit_fails_at_guarantee);
 	ADD("config/reload-keeps-counters", test_config_reload_keeps_counters);
+	ADD("stats/watch", test_wants_stats_watch);
 	g_test_add_func("/vmbc/engine/escalation-names", test_escalation_names);
 	return g_test_run();
 }
