@@ -239,7 +239,9 @@ stats-interval = 1
     # fake QEMU -----------------------------------------------------------
     def start_fake(self, name, mem_mib=256, *opts):
         path = os.path.join(self.qmp_dir, f"{name}.sock")
-        p = subprocess.Popen([self.fake_bin, "--qmp", path, "--mem-mib", str(mem_mib), *opts],
+        # a harness that dies (a crash, a timeout's SIGKILL) takes its fakes with it
+        p = subprocess.Popen([self.fake_bin, "--qmp", path, "--mem-mib", str(mem_mib),
+                              "--die-with-parent", *opts],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = p.stdout.readline()
         if "ready" not in line:

@@ -161,6 +161,8 @@ spawn(Fixture *fx, const gchar *sock_name, gint64 mem_mib, ...)
 	g_ptr_array_add(argv, g_strdup(fake->sock));
 	g_ptr_array_add(argv, g_strdup("--mem-mib"));
 	g_ptr_array_add(argv, g_strdup_printf("%" G_GINT64_FORMAT, mem_mib));
+	/* a test that aborts takes its fakes with it */
+	g_ptr_array_add(argv, g_strdup("--die-with-parent"));
 	va_start(ap, mem_mib);
 	while ((arg = va_arg(ap, const gchar *)) != NULL)
 		g_ptr_array_add(argv, g_strdup(arg));
