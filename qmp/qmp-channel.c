@@ -171,39 +171,49 @@ static GSourceFuncs qmp_poller_funcs = {
 	.finalize = qmp_poller_finalize,
 };
 
-/* The poller of the thread-default main context, made if need be; counts one channel. */
+/* The poller of the thread-default main context, made if need be. Call with the lock held. */
 static QmpPoller *
-qmp_poller_acquire(GError **error)
+qmp_poller_get_locked(GError **error)
 {
 	g_autoptr(GMainContext) context = g_main_context_ref_thread_default();
 	QmpPoller *poller;
+	int epfd;
 
-	G_LOCK(qmp_pollers);
 	if (qmp_pollers == NULL)
 		qmp_pollers = g_hash_table_new(NULL, NULL);
 	poller = g_hash_table_lookup(qmp_pollers, context);
-	if (poller == NULL) {
-		int epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (poller != NULL)
+		return poller;
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (epfd < 0) {
+		int saved = errno;
 
-		if (epfd < 0) {
-			int saved = errno;
-
-			G_UNLOCK(qmp_pollers);
-			g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved),
-				    "cannot create an epoll descriptor: %s", g_strerror(saved));
-			return NULL;
-		}
-		poller = (QmpPoller *)g_source_new(&qmp_poller_funcs, sizeof(QmpPoller));
-		g_source_set_static_name(&poller->source, "QMP connections");
-		poller->context = context;
-		poller->epfd = epfd;
-		poller->deferred = g_ptr_array_new();
-		poller->epfd_tag = g_source_add_unix_fd(&poller->source, epfd, G_IO_IN);
-		g_source_attach(&poller->source, context);
-		poller->persistent = context == g_main_context_default();
-		g_hash_table_insert(qmp_pollers, context, poller);
+		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved),
+			    "cannot create an epoll descriptor: %s", g_strerror(saved));
+		return NULL;
 	}
-	poller->n_channels++;
+	poller = (QmpPoller *)g_source_new(&qmp_poller_funcs, sizeof(QmpPoller));
+	g_source_set_static_name(&poller->source, "QMP connections");
+	poller->context = context;
+	poller->epfd = epfd;
+	poller->deferred = g_ptr_array_new();
+	poller->epfd_tag = g_source_add_unix_fd(&poller->source, epfd, G_IO_IN);
+	g_source_attach(&poller->source, context);
+	poller->persistent = context == g_main_context_default();
+	g_hash_table_insert(qmp_pollers, context, poller);
+	return poller;
+}
+
+/* The thread-default context's poller, counting one more channel in it. */
+static QmpPoller *
+qmp_poller_acquire(GError **error)
+{
+	QmpPoller *poller;
+
+	G_LOCK(qmp_pollers);
+	poller = qmp_poller_get_locked(error);
+	if (poller != NULL)
+		poller->n_channels++;
 	G_UNLOCK(qmp_pollers);
 	return poller;
 }
@@ -211,19 +221,17 @@ qmp_poller_acquire(GError **error)
 gboolean
 qmp_channel_prepare_context(GError **error)
 {
-	g_autoptr(GMainContext) context = g_main_context_ref_thread_default();
-	QmpPoller *poller;
+	gboolean ok;
 
 	/* other contexts may be freed: their pollers come and go with their channels */
-	if (context != g_main_context_default())
+	if (g_main_context_get_thread_default() != NULL &&
+	    g_main_context_get_thread_default() != g_main_context_default())
 		return TRUE;
-	poller = qmp_poller_acquire(error);
-	if (poller == NULL)
-		return FALSE;
+	/* the default context's poller is persistent: it stays with no channel */
 	G_LOCK(qmp_pollers);
-	poller->n_channels--; /* persistent: it stays with no channel */
+	ok = qmp_poller_get_locked(error) != NULL;
 	G_UNLOCK(qmp_pollers);
-	return TRUE;
+	return ok;
 }
 
 static void
@@ -274,7 +282,9 @@ qmp_channel_fail_later(QmpChannel *self, const gchar *why)
 	f->reason = g_error_new(QMP_ERROR, QMP_ERROR_DISCONNECTED, "QMP socket '%s': %s",
 				self->name, why);
 	g_source_set_callback(idle, qmp_channel_on_fail_later, f, NULL);
-	g_source_attach(idle, NULL);
+	/* where the channel's callbacks run, as for everything else it reports */
+	g_source_attach(idle, self->poller != NULL ? self->poller->context
+						   : g_main_context_get_thread_default());
 }
 
 /*
