@@ -40,8 +40,7 @@ struct _VmbcDaemon {
 	guint tick_id;
 	guint save_id;		/* periodic save of the counters */
 	guint deferred_save_id; /* one save for a burst of changes that may wait */
-	gboolean stopped;
-	gint64 ksm_read_at; /* monotonic usec of the last read of KSM's counters */
+	gint64 ksm_read_at;	/* monotonic usec of the last read of KSM's counters */
 	gint64 tick_usec;
 	VmbcTickStats tick_stats;
 	GArray *listeners;
@@ -332,7 +331,8 @@ vmbc_daemon_remove_vm(VmbcDaemon *daemon, VmbcBeancounter *bc)
 	 * writes every VM's state and syncs it to disk.
 	 */
 	vmbc_state_forget_counters(daemon->state, bc->name);
-	if (!daemon->stopped && daemon->deferred_save_id == 0) {
+	/* not once stopped: the stop saved the state, counters and all */
+	if (daemon->tick_id != 0 && daemon->deferred_save_id == 0) {
 		daemon->deferred_save_id =
 			g_timeout_add(VMBC_DEFERRED_SAVE_MS, on_deferred_save, daemon);
 		g_source_set_name_by_id(daemon->deferred_save_id, "[vmbcd] state save");
@@ -514,9 +514,9 @@ vmbc_daemon_start(VmbcDaemon *daemon, GError **error)
 void
 vmbc_daemon_stop(VmbcDaemon *daemon)
 {
-	if (daemon->tick_id != 0 || daemon->deferred_save_id != 0)
+	/* a pending deferred save is part of this one */
+	if (daemon->tick_id != 0)
 		save_counters(daemon);
-	daemon->stopped = TRUE;
 	g_clear_handle_id(&daemon->tick_id, g_source_remove);
 	g_clear_handle_id(&daemon->save_id, g_source_remove);
 	g_clear_handle_id(&daemon->deferred_save_id, g_source_remove);

@@ -427,7 +427,6 @@ vmbc_engine_wants_stats(VmbcEngine *engine, VmbcBeancounter *bc)
 {
 	const VmbcParm *p = &bc->parm[VMBC_RES_PHYSPAGES];
 	gint64 near;
-
 	gboolean watch;
 
 	if (bc->reclaim != VMBC_RECLAIM_IDLE)

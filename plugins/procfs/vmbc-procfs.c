@@ -31,7 +31,7 @@ struct _VmbcProcSampler {
 	guint64 guest_ram_bytes;
 	gint64 smaps_interval;
 	gint statm_fd;	     /* -1 while not kept open */
-	guint64 start_time;  /* /proc/PID/stat starttime at the first read, 0 unknown */
+	guint64 start_time;  /* /proc/PID/stat starttime at the first unkept open, 0 unknown */
 	gint64 next_smaps;   /* monotonic usec; 0 means now */
 	gint64 vmm_estimate; /* pages: resident minus guest RAM at the last smaps read */
 	gboolean guest_found;
@@ -416,11 +416,12 @@ read_statm(VmbcProcSampler *s, gint64 *resident, GError **error)
 				    path, g_strerror(err));
 			return FALSE;
 		}
-		if (s->start_time == 0)
-			s->start_time = read_start_time(s->pid);
 		if (statm_may_keep()) {
 			s->statm_fd = fd;
 			statm_kept++;
+		} else if (s->start_time == 0) {
+			/* who the PID is now, for the reads that open statm again */
+			s->start_time = read_start_time(s->pid);
 		}
 	}
 	do {

@@ -66,7 +66,6 @@ VmbcProcSampler *vmbc_proc_sampler_new(pid_t pid, guint64 guest_ram_bytes);
 void vmbc_proc_sampler_free(VmbcProcSampler *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmbcProcSampler, vmbc_proc_sampler_free)
 
-/* How often smaps is read (usec, > 0); a small random jitter spreads many VMs apart. */
 /*
  * How many samplers may keep /proc/PID/statm open (one descriptor each);
  * the others open it for every read. By default half the open-file soft
@@ -75,6 +74,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmbcProcSampler, vmbc_proc_sampler_free)
  */
 void vmbc_proc_set_statm_budget(gint n);
 
+/* How often smaps is read (usec, > 0); a small random jitter spreads many VMs apart. */
 void vmbc_proc_sampler_set_smaps_interval(VmbcProcSampler *s, gint64 interval_usec);
 
 pid_t vmbc_proc_sampler_get_pid(VmbcProcSampler *s);
