@@ -93,6 +93,8 @@ struct _VmbcBeancounter {
 	gint64 barrier_last_step;   /* monotonic usec of the last gentle step */
 	gint64 deflate_last_step;
 	gboolean vmm_over_limit; /* vmmpages is over its limit (edge for failcnt) */
+	/* vmbcd set the memory-high escalation's backstop; it follows the limit up */
+	gboolean memory_high_set;
 
 	/* counters for metrics */
 	guint64 reclaims_started;

@@ -108,6 +108,8 @@ build_domain(VmbcControl *self, JsonBuilder *b, VmbcBeancounter *bc)
 	add_int(b, "guarantee", vmbc_beancounter_guarantee(bc));
 	add_int(b, "shares", bc->shares);
 	add_str(b, "reclaim", vmbc_reclaim_state_to_string(bc->reclaim));
+	json_builder_set_member_name(b, "memory-high-set");
+	json_builder_add_boolean_value(b, bc->memory_high_set);
 	add_int(b, "ksm-merged", bc->ksm_pages);
 	json_builder_set_member_name(b, "stats");
 	json_builder_begin_object(b);

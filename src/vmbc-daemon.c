@@ -304,6 +304,7 @@ vmbc_daemon_add_vm(VmbcDaemon *daemon, VmbcBackend *backend, const gchar *name, 
 			bc->parm[r].failcnt = failcnt;
 		}
 	}
+	bc->memory_high_set = vmbc_state_get_memory_high(daemon->state, name);
 	vmbc_daemon_emit_domain_event(daemon, bc, TRUE);
 	return bc;
 }
@@ -429,6 +430,7 @@ save_counters(VmbcDaemon *daemon)
 		for (guint r = 0; r < VMBC_RES_COUNT; r++)
 			vmbc_state_set_counters(daemon->state, bc->name, r, bc->parm[r].maxheld,
 						bc->parm[r].failcnt);
+		vmbc_state_set_memory_high(daemon->state, bc->name, bc->memory_high_set);
 	}
 	vmbc_state_set_counters(daemon->state, "host", VMBC_RES_PHYSPAGES,
 				host->parm[VMBC_RES_PHYSPAGES].maxheld,

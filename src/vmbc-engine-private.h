@@ -68,6 +68,13 @@ gboolean vmbc_engine_set_balloon(VmbcEngine *engine, VmbcBeancounter *bc, gint64
 
 /* Runs the configured escalation, emitting VMBC_EVENT_ESCALATED on success. */
 void vmbc_engine_escalate(VmbcEngine *engine, VmbcBeancounter *bc);
+/*
+ * The physpages limit was raised or removed: a memory.high that the memory-high
+ * escalation set follows it (to max once there is no limit), so that it does
+ * not hold the VM below its new limit. Lowering the limit leaves it: only a
+ * failed reclaim escalates.
+ */
+void vmbc_engine_follow_memory_high(VmbcEngine *engine, VmbcBeancounter *bc);
 
 /* Queues @done until the reclaim of @bc finishes. */
 void vmbc_engine_add_pending(VmbcEngine *engine, VmbcBeancounter *bc, VmbcResourceId res,

@@ -49,6 +49,8 @@ vmbc_escalation_to_string(VmbcEscalation esc)
 		return "pause";
 	case VMBC_ESCALATE_MEMORY_HIGH:
 		return "memory-high";
+	case VMBC_ESCALATE_MEMORY_HIGH_RAISE:
+		return "memory-high raise";
 	case VMBC_ESCALATE_NONE:
 	default:
 		return "none";
@@ -662,9 +664,37 @@ vmbc_engine_escalate(VmbcEngine *engine, VmbcBeancounter *bc)
 			  vmbc_escalation_to_string(how), error->message);
 		return;
 	}
+	if (how == VMBC_ESCALATE_MEMORY_HIGH)
+		bc->memory_high_set = TRUE;
 	vmbc_engine_emit(engine, VMBC_EVENT_ESCALATED, bc, VMBC_RES_PHYSPAGES, -1,
 			 VMBC_ERROR_NO_PROGRESS, "VM '%s': escalated with '%s'", bc->name,
 			 vmbc_escalation_to_string(how));
+}
+
+void
+vmbc_engine_follow_memory_high(VmbcEngine *engine, VmbcBeancounter *bc)
+{
+	g_autoptr(GError) error = NULL;
+	gboolean lifted = bc->parm[VMBC_RES_PHYSPAGES].limit == VMBC_UNLIMITED;
+
+	if (!bc->memory_high_set || engine->actuator.escalate == NULL)
+		return;
+	/* the backend writes the limit as it is now (plus what the VMM holds), or max */
+	if (!engine->actuator.escalate(engine, bc, VMBC_ESCALATE_MEMORY_HIGH_RAISE,
+				       engine->actuator_data, &error)) {
+		if (g_error_matches(error, VMBC_ERROR, VMBC_ERROR_NOT_FOUND)) {
+			/* lifted by hand: the operator's value stays, and is not followed */
+			g_info("%s", error->message);
+			bc->memory_high_set = FALSE;
+			return;
+		}
+		g_warning("VM '%s': the limit was raised but memory.high, which vmbcd set, was "
+			  "not: %s",
+			  bc->name, error->message);
+		return;
+	}
+	if (lifted)
+		bc->memory_high_set = FALSE;
 }
 
 void

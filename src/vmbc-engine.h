@@ -27,6 +27,12 @@ typedef enum {
 	VMBC_ESCALATE_NONE,
 	VMBC_ESCALATE_PAUSE,	   /* pause the VM */
 	VMBC_ESCALATE_MEMORY_HIGH, /* cgroup memory.high backstop at the limit */
+	/*
+	 * Not a configured escalation: the limit went up, so raise the memory.high
+	 * that MEMORY_HIGH set to the limit now (max once there is none). Nothing
+	 * is lowered; a value lifted by hand (max) fails with VMBC_ERROR_NOT_FOUND.
+	 */
+	VMBC_ESCALATE_MEMORY_HIGH_RAISE,
 } VmbcEscalation;
 
 const gchar *vmbc_escalation_to_string(VmbcEscalation esc);

@@ -619,6 +619,8 @@ physpages_change(VmbcEngine *engine, VmbcBeancounter *bc, gint64 barrier, gint64
 
 	parm->barrier = barrier;
 	parm->limit = limit;
+	if (limit > old_limit)
+		vmbc_engine_follow_memory_high(engine, bc);
 
 	if (!vmbc_parm_over_limit(parm)) {
 		limit_settled(engine, bc, now);

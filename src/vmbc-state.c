@@ -28,6 +28,7 @@ typedef struct {
 typedef struct {
 	SavedParm parm[VMBC_RES_COUNT];
 	SavedCounters counters[VMBC_RES_COUNT];
+	gboolean memory_high; /* vmbcd set memory.high of the running VM */
 } SavedDomain;
 
 struct _VmbcState {
@@ -137,6 +138,16 @@ parse_state(VmbcState *state, const gchar *text, gsize len, GError **error)
 				vmbc_state_set_counters(state, name, r, maxheld, (guint64)failcnt);
 			}
 		}
+		if (json_object_has_member(dobj, "memory-high-set")) {
+			JsonNode *mnode = json_object_get_member(dobj, "memory-high-set");
+			if (JSON_NODE_HOLDS_VALUE(mnode) &&
+			    json_node_get_value_type(mnode) == G_TYPE_BOOLEAN)
+				vmbc_state_set_memory_high(state, name,
+							   json_node_get_boolean(mnode));
+			else
+				g_warning("%s: ignoring bad memory-high-set of '%s'", state->path,
+					  name);
+		}
 	}
 	return TRUE;
 }
@@ -228,6 +239,24 @@ vmbc_state_get_counters(VmbcState *state, const gchar *domain, VmbcResourceId re
 }
 
 void
+vmbc_state_set_memory_high(VmbcState *state, const gchar *domain, gboolean set)
+{
+	SavedDomain *d =
+		set ? lookup_or_add(state, domain) : g_hash_table_lookup(state->domains, domain);
+
+	if (d != NULL)
+		d->memory_high = set;
+}
+
+gboolean
+vmbc_state_get_memory_high(VmbcState *state, const gchar *domain)
+{
+	SavedDomain *d = g_hash_table_lookup(state->domains, domain);
+
+	return d != NULL && d->memory_high;
+}
+
+void
 vmbc_state_forget_counters(VmbcState *state, const gchar *domain)
 {
 	SavedDomain *d = g_hash_table_lookup(state->domains, domain);
@@ -235,6 +264,7 @@ vmbc_state_forget_counters(VmbcState *state, const gchar *domain)
 	if (d == NULL)
 		return;
 	memset(d->counters, 0, sizeof(d->counters));
+	d->memory_high = FALSE;
 }
 
 gboolean
@@ -317,6 +347,10 @@ vmbc_state_save(VmbcState *state, GError **error)
 			json_builder_end_object(b);
 		}
 		json_builder_end_object(b);
+		if (d->memory_high) {
+			json_builder_set_member_name(b, "memory-high-set");
+			json_builder_add_boolean_value(b, TRUE);
+		}
 		json_builder_end_object(b);
 	}
 	json_builder_end_object(b);

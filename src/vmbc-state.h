@@ -46,7 +46,15 @@ void vmbc_state_set_counters(VmbcState *state, const gchar *domain, VmbcResource
 gboolean vmbc_state_get_counters(VmbcState *state, const gchar *domain, VmbcResourceId res,
 				 gint64 *maxheld, guint64 *failcnt);
 
-/* The VM is gone: its counters end with it (its limits stay). */
+/*
+ * Whether vmbcd set memory.high of the running VM (the memory-high
+ * escalation), so that after a restart it still raises it with the limit.
+ * Kept with the counters, and forgotten with them.
+ */
+void vmbc_state_set_memory_high(VmbcState *state, const gchar *domain, gboolean set);
+gboolean vmbc_state_get_memory_high(VmbcState *state, const gchar *domain);
+
+/* The VM is gone: its counters and memory.high mark end with it (its limits stay). */
 void vmbc_state_forget_counters(VmbcState *state, const gchar *domain);
 
 /* Writes the file atomically, creating the directory (0755) if needed. */

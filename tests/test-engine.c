@@ -17,6 +17,9 @@ typedef struct {
 	GArray *event_types; /* VmbcEventType */
 	gboolean refuse;     /* set_balloon fails as with no balloon device */
 	guint escalations;
+	VmbcEscalation escalated_how; /* of the last escalation */
+	gint64 escalated_limit;	      /* the physpages limit the backend saw then */
+	gboolean lifted_by_hand;      /* a memory.high raise finds it max */
 	/* change results */
 	guint done_calls;
 	GError *done_error;
@@ -41,7 +44,14 @@ fake_escalate(VmbcEngine *engine, VmbcBeancounter *bc, VmbcEscalation how, gpoin
 	      GError **error)
 {
 	Fixture *f = user_data;
+	if (how == VMBC_ESCALATE_MEMORY_HIGH_RAISE && f->lifted_by_hand) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_NOT_FOUND,
+			    "VM '%s': memory.high is max: it was lifted by hand", bc->name);
+		return FALSE;
+	}
 	f->escalations++;
+	f->escalated_how = how;
+	f->escalated_limit = bc->parm[VMBC_RES_PHYSPAGES].limit;
 	return TRUE;
 }
 
@@ -375,6 +385,87 @@ test_limit_hit_escalate(Fixture *f, gconstpointer data)
 		tick(f, 1);
 	g_assert_cmpuint(f->escalations, ==, 1);
 	g_assert_cmpuint(count_events(f, VMBC_EVENT_ESCALATED), ==, 1);
+	g_assert_false(f->vm->memory_high_set);
+	/* a paused VM stays paused when the limit is raised: that is the operator's call */
+	set_limits(f, 512 * MIB, 512 * MIB);
+	g_assert_cmpuint(f->escalations, ==, 1);
+}
+
+/*
+ * memory.high set by the escalation follows the limit up (and is lifted with
+ * it), so that raising a VM's limit does not leave the kernel holding it to
+ * the old one. Lowering the limit does not touch it.
+ */
+static void
+test_memory_high_follows_limit(Fixture *f, gconstpointer data)
+{
+	VmbcEngineConfig config = *vmbc_engine_get_config(f->engine);
+	guint n;
+
+	config.escalation = VMBC_ESCALATE_MEMORY_HIGH;
+	vmbc_engine_set_config(f->engine, &config);
+	sample(f, 400 * MIB, 1024 * MIB);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	/* raising a limit before any escalation writes nothing */
+	set_limits(f, 900 * MIB, 900 * MIB);
+	g_assert_cmpuint(f->escalations, ==, 0);
+	set_limits(f, 256 * MIB, 256 * MIB);
+	for (gint i = 0; i < 6; i++)
+		tick(f, 1);
+	g_assert_cmpuint(f->escalations, ==, 1);
+	g_assert_cmpint(f->escalated_how, ==, VMBC_ESCALATE_MEMORY_HIGH);
+	g_assert_cmpint(f->escalated_limit, ==, 256 * MIB);
+	g_assert_true(f->vm->memory_high_set);
+
+	/* lowered: left for the next failed reclaim */
+	n = f->escalations;
+	set_limits(f, 200 * MIB, 200 * MIB);
+	g_assert_cmpuint(f->escalations, ==, n);
+
+	/* raised: raised at once, to the new limit */
+	set_limits(f, 512 * MIB, 600 * MIB);
+	g_assert_cmpuint(f->escalations, ==, n + 1);
+	g_assert_cmpint(f->escalated_how, ==, VMBC_ESCALATE_MEMORY_HIGH_RAISE);
+	g_assert_cmpint(f->escalated_limit, ==, 600 * MIB);
+	g_assert_true(f->vm->memory_high_set);
+
+	/* removed: lifted (the backend writes max), and no longer followed */
+	set_limits(f, VMBC_UNLIMITED, VMBC_UNLIMITED);
+	g_assert_cmpuint(f->escalations, ==, n + 2);
+	g_assert_cmpint(f->escalated_limit, ==, VMBC_UNLIMITED);
+	g_assert_false(f->vm->memory_high_set);
+	set_limits(f, 800 * MIB, 800 * MIB);
+	set_limits(f, 900 * MIB, 900 * MIB);
+	g_assert_cmpuint(f->escalations, ==, n + 2);
+}
+
+/* memory.high lifted by hand: raising the limit leaves it, and stops following it. */
+static void
+test_memory_high_lifted_by_hand(Fixture *f, gconstpointer data)
+{
+	VmbcEngineConfig config = *vmbc_engine_get_config(f->engine);
+
+	config.escalation = VMBC_ESCALATE_MEMORY_HIGH;
+	vmbc_engine_set_config(f->engine, &config);
+	sample(f, 400 * MIB, 1024 * MIB);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	set_limits(f, 256 * MIB, 256 * MIB);
+	for (gint i = 0; i < 6; i++)
+		tick(f, 1);
+	g_assert_cmpuint(f->escalations, ==, 1);
+	g_assert_true(f->vm->memory_high_set);
+	f->lifted_by_hand = TRUE;
+	set_limits(f, 512 * MIB, 512 * MIB);
+	g_assert_cmpuint(f->escalations, ==, 1);
+	g_assert_false(f->vm->memory_high_set);
+	/* a later failure sets it again, and it is followed again */
+	f->lifted_by_hand = FALSE;
+	set_limits(f, 256 * MIB, 256 * MIB);
+	for (gint i = 0; i < 6; i++)
+		tick(f, 1);
+	g_assert_cmpuint(f->escalations, ==, 2);
+	g_assert_cmpint(f->escalated_how, ==, VMBC_ESCALATE_MEMORY_HIGH);
+	g_assert_true(f->vm->memory_high_set);
 }
 
 static void
@@ -881,6 +972,8 @@ main(int argc, char **argv)
 	ADD("limit-hit/no-balloon-device", test_limit_hit_no_device);
 	ADD("limit-hit/no-balloon-driver", test_limit_hit_no_driver);
 	ADD("limit-hit/escalate", test_limit_hit_escalate);
+	ADD("limit-hit/memory-high-follows-limit", test_memory_high_follows_limit);
+	ADD("limit-hit/memory-high-lifted-by-hand", test_memory_high_lifted_by_hand);
 	ADD("limit-hit/guest-floor", test_limit_hit_guest_floor);
 	ADD("limit-hit/stale-stats", test_limit_hit_stale_stats);
 	ADD("limit-hit/late-stats", test_limit_hit_late_stats);

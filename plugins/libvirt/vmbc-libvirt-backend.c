@@ -275,7 +275,10 @@ typedef struct {
 	gchar *error;
 	gint code;
 	gboolean vanished;
-	gint64 arg; /* the job's argument: KiB for balloon and soft limit */
+	gint64 arg;	     /* the job's argument: KiB for balloon and soft limit */
+	gboolean raise_only; /* soft limit: only raise it, and leave it if lifted by hand */
+	gboolean lifted;     /* raise_only found it unlimited */
+	gboolean left;	     /* raise_only found it at or above arg */
 } Job;
 
 static void
@@ -1157,6 +1160,37 @@ job_escalate_thread(GTask *task, gpointer source, gpointer data, GCancellable *c
 		int n = 0;
 		int max = 0;
 
+		if (job->raise_only) {
+			unsigned long long cur = 0;
+			int have = 0;
+
+			rc = virDomainGetMemoryParameters(job->dom, NULL, &have, 0);
+			if (rc == 0 && have > 0) {
+				params = g_new0(virTypedParameter, have);
+				rc = virDomainGetMemoryParameters(job->dom, params, &have, 0);
+				if (rc == 0 && virTypedParamsGetULLong(params, have,
+								       VIR_DOMAIN_MEMORY_SOFT_LIMIT,
+								       &cur) == 1) {
+					/* unlimited while a limit is set: lifted by hand */
+					job->lifted = cur >= VIR_DOMAIN_MEMORY_PARAM_UNLIMITED &&
+						      (unsigned long long)job->arg <
+							      VIR_DOMAIN_MEMORY_PARAM_UNLIMITED;
+					job->left =
+						!job->lifted && cur >= (unsigned long long)job->arg;
+				}
+				virTypedParamsClear(params, have);
+				g_clear_pointer(&params, g_free);
+			}
+			if (rc < 0) {
+				job->error = last_error_message(&job->code);
+				g_task_return_boolean(task, FALSE);
+				return;
+			}
+			if (job->lifted || job->left) {
+				g_task_return_boolean(task, TRUE);
+				return;
+			}
+		}
 		/* libvirt writes the soft limit to cgroup v2's memory.high */
 		rc = virTypedParamsAddULLong(&params, &n, &max, VIR_DOMAIN_MEMORY_SOFT_LIMIT,
 					     (unsigned long long)job->arg);
@@ -1182,10 +1216,24 @@ job_escalate_done(GObject *source, GAsyncResult *res, gpointer user_data)
 
 	if (job == NULL)
 		return;
-	if (job->error != NULL)
-		g_warning("domain '%s': escalation (%s) failed: %s", name,
-			  job->arg < 0 ? "pause" : "memory.high", job->error);
-	else if (job->arg < 0)
+	if (job->error != NULL) {
+		g_warning("domain '%s': %s failed: %s", name,
+			  job->arg < 0 ? "escalation (pause)"
+			  : job->raise_only
+				  ? "raising memtune soft_limit (memory.high) with the limit"
+				  : "escalation (memory.high)",
+			  job->error);
+	} else if (job->lifted) {
+		VmbcLibvirtVm *vm = vm_for_domain(self, job->dom);
+		g_info("domain '%s': memtune soft_limit was lifted by hand, and vmbcd leaves it",
+		       name);
+		if (vm != NULL && vm->bc != NULL)
+			vm->bc->memory_high_set = FALSE;
+	} else if (job->left) {
+		g_debug("domain '%s': memtune soft_limit not below %" G_GINT64_FORMAT
+			" KiB: left as it is",
+			name, job->arg);
+	} else if (job->arg < 0)
 		g_info("domain '%s' paused", name);
 	else
 		g_info("domain '%s': memtune soft_limit (memory.high) set to %" G_GINT64_FORMAT
@@ -1205,7 +1253,8 @@ vmbc_libvirt_backend_escalate(VmbcBackend *backend, VmbcBeancounter *bc, VmbcEsc
 
 	if (how == VMBC_ESCALATE_NONE)
 		return TRUE;
-	if (how != VMBC_ESCALATE_PAUSE && how != VMBC_ESCALATE_MEMORY_HIGH) {
+	if (how != VMBC_ESCALATE_PAUSE && how != VMBC_ESCALATE_MEMORY_HIGH &&
+	    how != VMBC_ESCALATE_MEMORY_HIGH_RAISE) {
 		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
 			    "domain '%s': unknown escalation %d", bc->name, (int)how);
 		return FALSE;
@@ -1223,6 +1272,7 @@ vmbc_libvirt_backend_escalate(VmbcBackend *backend, VmbcBeancounter *bc, VmbcEsc
 				       : phys->limit + MAX(bc->parm[VMBC_RES_VMMPAGES].held, 0);
 		job->arg = pages < 0 ? (gint64)VIR_DOMAIN_MEMORY_PARAM_UNLIMITED
 				     : pages * (gint64)vmbc_page_size() / 1024;
+		job->raise_only = how == VMBC_ESCALATE_MEMORY_HIGH_RAISE;
 	}
 	task = g_task_new(self, NULL, job_escalate_done, g_strdup(bc->name));
 	g_task_set_task_data(task, job, (GDestroyNotify)job_free);

@@ -1162,8 +1162,38 @@ cgroup_dir_of(pid_t pid, GError **error)
 	return NULL;
 }
 
+gboolean
+vmbc_qmp_memory_high_raises(const gchar *now, const gchar *value, GError **error)
+{
+	g_autofree gchar *cur = g_strstrip(g_strdup(now));
+	guint64 have, want;
+
+	if (g_strcmp0(value, "max") == 0)
+		return g_strcmp0(cur, "max") != 0;
+	if (g_strcmp0(cur, "max") == 0) {
+		g_set_error_literal(error, VMBC_ERROR, VMBC_ERROR_NOT_FOUND,
+				    "is max: it was lifted by hand, and vmbcd leaves it");
+		return FALSE;
+	}
+	if (!g_ascii_string_to_unsigned(value, 10, 0, G_MAXUINT64, &want, NULL)) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID, "cannot be set to '%s'", value);
+		return FALSE;
+	}
+	if (!g_ascii_string_to_unsigned(cur, 10, 0, G_MAXUINT64, &have, NULL)) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED,
+			    "holds '%s', which is neither max nor a size in bytes", cur);
+		return FALSE;
+	}
+	return have < want;
+}
+
+/*
+ * Sets memory.high of the VM's cgroup to its physpages limit plus what the
+ * VMM holds, or max without a limit. @raise_only: the limit went up after an
+ * escalation; only raise the value, and leave one lifted by hand (max).
+ */
 static gboolean
-write_memory_high(VmbcQmpVm *vm, GError **error)
+write_memory_high(VmbcQmpVm *vm, gboolean raise_only, GError **error)
 {
 	VmbcParm *phys = &vm->bc->parm[VMBC_RES_PHYSPAGES];
 	g_autoptr(GError) error_local = NULL;
@@ -1190,6 +1220,25 @@ write_memory_high(VmbcQmpVm *vm, GError **error)
 			"%" G_GINT64_FORMAT,
 			(phys->limit + MAX(vm->bc->parm[VMBC_RES_VMMPAGES].held, 0)) *
 				(gint64)vmbc_page_size());
+	if (raise_only) {
+		g_autofree gchar *now = NULL;
+		if (!g_file_get_contents(file, &now, NULL, &error_local)) {
+			g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED,
+				    "VM '%s': cannot read %s: %s", vm->name, file,
+				    error_local->message);
+			return FALSE;
+		}
+		if (!vmbc_qmp_memory_high_raises(now, value, &error_local)) {
+			if (error_local == NULL) {
+				g_debug("VM '%s': %s is not below %s: left as it is", vm->name,
+					file, value);
+				return TRUE;
+			}
+			g_set_error(error, VMBC_ERROR, error_local->code, "VM '%s': %s %s",
+				    vm->name, file, error_local->message);
+			return FALSE;
+		}
+	}
 	fd = open(file, O_WRONLY | O_CLOEXEC);
 	if (fd < 0) {
 		int err = errno;
@@ -1227,7 +1276,8 @@ vmbc_qmp_backend_escalate(VmbcBackend *backend, VmbcBeancounter *bc, VmbcEscalat
 		vm_execute(vm, "stop", NULL, vm_on_stop);
 		return TRUE;
 	case VMBC_ESCALATE_MEMORY_HIGH:
-		return write_memory_high(vm, error);
+	case VMBC_ESCALATE_MEMORY_HIGH_RAISE:
+		return write_memory_high(vm, how == VMBC_ESCALATE_MEMORY_HIGH_RAISE, error);
 	default:
 		break;
 	}

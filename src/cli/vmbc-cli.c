@@ -412,6 +412,17 @@ vmbc_cli_json_int(JsonObject *obj, const gchar *member, gint64 fallback)
 	return fallback;
 }
 
+gboolean
+vmbc_cli_json_bool(JsonObject *obj, const gchar *member, gboolean fallback)
+{
+	JsonNode *node = obj != NULL ? json_object_get_member(obj, member) : NULL;
+
+	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
+	    json_node_get_value_type(node) != G_TYPE_BOOLEAN)
+		return fallback;
+	return json_node_get_boolean(node);
+}
+
 const gchar *
 vmbc_cli_json_string(JsonObject *obj, const gchar *member, const gchar *fallback)
 {

@@ -147,6 +147,7 @@ gboolean vmbc_cli_parse_size(const gchar *text, const gchar *what, GError **erro
 
 /* Typed members of a reply object, with a fallback when missing or of another type. */
 gint64 vmbc_cli_json_int(JsonObject *obj, const gchar *member, gint64 fallback);
+gboolean vmbc_cli_json_bool(JsonObject *obj, const gchar *member, gboolean fallback);
 const gchar *vmbc_cli_json_string(JsonObject *obj, const gchar *member, const gchar *fallback);
 JsonArray *vmbc_cli_json_array(JsonObject *obj, const gchar *member);
 JsonObject *vmbc_cli_json_object(JsonObject *obj, const gchar *member);

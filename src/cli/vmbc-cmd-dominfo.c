@@ -14,7 +14,8 @@ static const gchar *const dominfo_known[] = {
 	"max",	    "balloon",	  "free-page-reporting",
 	"actual",   "target",	  "guarantee",
 	"shares",   "reclaim",	  "stats",
-	"reclaims", "resources",  NULL,
+	"reclaims", "resources",  "memory-high-set",
+	NULL,
 };
 
 static void
@@ -160,6 +161,8 @@ vmbc_cmd_dominfo(VmbcCli *cli, gint argc, gchar **argv)
 		dominfo_line("Free page reporting", "unknown");
 	dominfo_line("Balloon driver", vmbc_cli_json_string(dom, "balloon", "unknown"));
 	dominfo_line("Reclaim state", vmbc_cli_json_string(dom, "reclaim", "unknown"));
+	if (vmbc_cli_json_bool(dom, "memory-high-set", FALSE))
+		dominfo_line("memory.high", "set by vmbcd (escalation); follows the limit up");
 
 	reclaims = vmbc_cli_json_object(dom, "reclaims");
 	if (reclaims != NULL) {

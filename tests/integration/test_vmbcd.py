@@ -451,6 +451,66 @@ def case_vms_end_together():
         env.stop_daemon()
 
 
+def cgroup_memory_high(pid):
+    """The memory.high file of @pid's cgroup v2, found as vmbcd finds it, or None."""
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            if line.startswith("0::/"):
+                root = "/sys/fs/cgroup"
+                if (os.path.isdir("/sys/fs/cgroup/unified") and
+                        not os.path.exists("/sys/fs/cgroup/cgroup.controllers")):
+                    root = "/sys/fs/cgroup/unified"
+                path = os.path.join(root + line[3:].strip(), "memory.high")
+                return path if os.path.exists(path) else None
+    return None
+
+
+def case_memory_high_restored():
+    """A VM whose memory.high vmbcd set before a restart: the restarted vmbcd
+    says so, tries to raise it with the limit, and forgets it when the VM ends.
+    A bad mark in the state file is named and ignored."""
+    with Env("mhigh") as env:
+        env.start_fake("vm1", 256, "--anon-mib", "8")
+        os.makedirs(env.state_dir)
+        state_file = os.path.join(env.state_dir, "state.json")
+        with open(state_file, "w") as f:
+            json.dump({"version": 1, "page-size": PAGE, "domains": {
+                "vm1": {"physpages": {"barrier": pages(100), "limit": pages(100)},
+                        "counters": {}, "memory-high-set": True},
+                "vm2": {"counters": {}, "memory-high-set": "yes"}}}, f)
+        env.start_daemon()
+        env.wait_domain("vm1")
+        assert "ignoring bad memory-high-set of 'vm2'" in env.logtext(), env.logtext()
+        d = env.domain("vm1")
+        assert d["memory-high-set"] is True, d
+        if env.cli_bin:
+            r = env.cli("dominfo", "vm1")
+            assert r.returncode == 0 and "set by vmbcd" in r.stdout, r.stdout
+        if cgroup_memory_high(env.fakes["vm1"][0].pid) is None:
+            # raising the limit tries to raise memory.high too; here there is none to write
+            with env.control() as c:
+                c.execute("set-limit", {"domain": "vm1", "resource": "physpages",
+                                        "barrier": "200M", "limit": "200M"})
+            wait_for("the failed raise to be logged",
+                     lambda: "the limit was raised but memory.high, which vmbcd set, was not"
+                     in env.logtext(), timeout=10)
+            assert "memory.high" in env.logtext().split("was not: ")[1], env.logtext()
+            assert env.domain("vm1")["memory-high-set"] is True
+        else:
+            print("memory.high not raised: this process has a real cgroup to leave alone")
+        env.kill_fake("vm1", signal.SIGKILL)
+        env.wait_domain_gone("vm1")
+
+        def saved():
+            with open(state_file) as f:
+                return json.load(f)["domains"]
+
+        wait_for("vm1's mark forgotten with it",
+                 lambda: "memory-high-set" not in saved().get("vm1", {}), timeout=10)
+        assert saved()["vm1"]["physpages"]["limit"] in (pages(100), pages(200)), saved()
+        env.stop_daemon()
+
+
 def case_out_of_descriptors():
     """vmbcd started with room for a few VMs only: it adopts what fits and says
     once, naming the limit, what to raise; the other VMs are named with the error."""

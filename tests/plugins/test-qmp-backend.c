@@ -595,6 +595,41 @@ test_stop_leaves_balloon(Fixture *fx, gconstpointer data)
 	g_assert_cmpint(fake_state(fake, "actual"), ==, 100 * MIB);
 }
 
+/* The limit went up after a memory.high escalation: what is raised, left, or refused. */
+static void
+test_memory_high_raises(void)
+{
+	static const struct {
+		const gchar *now;
+		const gchar *value;
+		gboolean raises;
+		gint code; /* -1: no error */
+	} cases[] = {
+		{"268435456\n", "536870912", TRUE, -1},
+		{"536870912\n", "536870912", FALSE, -1},
+		{"1073741824\n", "536870912", FALSE, -1}, /* set higher by hand: not lowered */
+		{"268435456\n", "max", TRUE, -1},	  /* the limit was removed: lifted */
+		{"max\n", "max", FALSE, -1},
+		{"max\n", "536870912", FALSE, VMBC_ERROR_NOT_FOUND}, /* lifted by hand */
+		{"garbage\n", "536870912", FALSE, VMBC_ERROR_FAILED},
+		{"268435456\n", "", FALSE, VMBC_ERROR_INVALID},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(GError) error = NULL;
+		gboolean raises = vmbc_qmp_memory_high_raises(cases[i].now, cases[i].value, &error);
+
+		g_test_message("memory.high %s -> %s", cases[i].now, cases[i].value);
+		g_assert_cmpint(raises, ==, cases[i].raises);
+		if (cases[i].code < 0) {
+			g_assert_no_error(error);
+		} else {
+			g_assert_error(error, VMBC_ERROR, cases[i].code);
+			g_assert_nonnull(error->message);
+		}
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -605,6 +640,7 @@ main(int argc, char **argv)
 	g_log_set_handler("vmbc-qmp-backend", G_LOG_LEVEL_WARNING, on_warning, NULL);
 	g_log_set_handler("vmbc-core", G_LOG_LEVEL_WARNING, on_warning, NULL);
 	g_log_set_handler("vmbc-qmp", G_LOG_LEVEL_WARNING, on_warning, NULL);
+	g_test_add_func("/vmbc/qmp-backend/memory-high-raises", test_memory_high_raises);
 	if (g_getenv("FAKE_QEMU") == NULL) {
 		g_printerr("FAKE_QEMU is not set\n");
 		return 77;
