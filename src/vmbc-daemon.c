@@ -76,10 +76,20 @@ actuator_escalate(VmbcEngine *engine, VmbcBeancounter *bc, VmbcEscalation how, g
 	return vmbc_backend_escalate(backend, bc, how, error);
 }
 
+static void schedule_save(VmbcDaemon *daemon);
+
 static void
 on_engine_event(VmbcEngine *engine, const VmbcEvent *event, gpointer user_data)
 {
 	VmbcDaemon *daemon = user_data;
+
+	/* the mark must outlive a crash: without it a restarted vmbcd would not raise it */
+	if (event->type == VMBC_EVENT_ESCALATED && event->bc != NULL &&
+	    event->bc->memory_high_set &&
+	    !vmbc_state_get_memory_high(daemon->state, event->bc->name)) {
+		vmbc_state_set_memory_high(daemon->state, event->bc->name, TRUE);
+		schedule_save(daemon);
+	}
 	for (guint i = 0; i < daemon->listeners->len; i++) {
 		Listener *l = &g_array_index(daemon->listeners, Listener, i);
 		l->func(daemon, event, l->user_data);
@@ -321,6 +331,19 @@ on_deferred_save(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
+/*
+ * Saves the state a moment from now, once for everything that changes
+ * meanwhile. Not once stopped: the stop saved the state, counters and all.
+ */
+static void
+schedule_save(VmbcDaemon *daemon)
+{
+	if (daemon->tick_id == 0 || daemon->deferred_save_id != 0)
+		return;
+	daemon->deferred_save_id = g_timeout_add(VMBC_DEFERRED_SAVE_MS, on_deferred_save, daemon);
+	g_source_set_name_by_id(daemon->deferred_save_id, "[vmbcd] state save");
+}
+
 void
 vmbc_daemon_remove_vm(VmbcDaemon *daemon, VmbcBeancounter *bc)
 {
@@ -332,12 +355,7 @@ vmbc_daemon_remove_vm(VmbcDaemon *daemon, VmbcBeancounter *bc)
 	 * writes every VM's state and syncs it to disk.
 	 */
 	vmbc_state_forget_counters(daemon->state, bc->name);
-	/* not once stopped: the stop saved the state, counters and all */
-	if (daemon->tick_id != 0 && daemon->deferred_save_id == 0) {
-		daemon->deferred_save_id =
-			g_timeout_add(VMBC_DEFERRED_SAVE_MS, on_deferred_save, daemon);
-		g_source_set_name_by_id(daemon->deferred_save_id, "[vmbcd] state save");
-	}
+	schedule_save(daemon);
 	g_hash_table_remove(daemon->owner, bc);
 	vmbc_engine_remove(daemon->engine, bc);
 }
