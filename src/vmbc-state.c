@@ -185,22 +185,6 @@ vmbc_state_load(VmbcState *state, GError **error)
 	return TRUE;
 }
 
-void
-vmbc_state_set(VmbcState *state, const gchar *domain, VmbcResourceId res, gint64 barrier,
-	       gint64 limit)
-{
-	SavedDomain *d = g_hash_table_lookup(state->domains, domain);
-
-	g_return_if_fail(res < VMBC_RES_COUNT);
-	if (d == NULL) {
-		d = g_new0(SavedDomain, 1);
-		g_hash_table_insert(state->domains, g_strdup(domain), d);
-	}
-	d->parm[res].set = TRUE;
-	d->parm[res].barrier = barrier;
-	d->parm[res].limit = limit;
-}
-
 static SavedDomain *
 lookup_or_add(VmbcState *state, const gchar *domain)
 {
@@ -210,6 +194,19 @@ lookup_or_add(VmbcState *state, const gchar *domain)
 		g_hash_table_insert(state->domains, g_strdup(domain), d);
 	}
 	return d;
+}
+
+void
+vmbc_state_set(VmbcState *state, const gchar *domain, VmbcResourceId res, gint64 barrier,
+	       gint64 limit)
+{
+	SavedDomain *d;
+
+	g_return_if_fail(res < VMBC_RES_COUNT);
+	d = lookup_or_add(state, domain);
+	d->parm[res].set = TRUE;
+	d->parm[res].barrier = barrier;
+	d->parm[res].limit = limit;
 }
 
 void

@@ -371,18 +371,28 @@ test_limit_hit_no_driver(Fixture *f, gconstpointer data)
 		strstr(g_ptr_array_index(f->events, f->events->len - 1), "no balloon driver"));
 }
 
+/*
+ * The guest holds 400 MiB and gives none of it back: a 256 MiB limit fails
+ * within a few ticks and escalates with @how.
+ */
 static void
-test_limit_hit_escalate(Fixture *f, gconstpointer data)
+escalate_over_limit(Fixture *f, VmbcEscalation how)
 {
 	VmbcEngineConfig config = *vmbc_engine_get_config(f->engine);
 
-	config.escalation = VMBC_ESCALATE_PAUSE;
+	config.escalation = how;
 	vmbc_engine_set_config(f->engine, &config);
 	sample(f, 400 * MIB, 1024 * MIB);
 	f->vm->balloon = VMBC_BALLOON_OK;
 	set_limits(f, 256 * MIB, 256 * MIB);
 	for (gint i = 0; i < 6; i++)
 		tick(f, 1);
+}
+
+static void
+test_limit_hit_escalate(Fixture *f, gconstpointer data)
+{
+	escalate_over_limit(f, VMBC_ESCALATE_PAUSE);
 	g_assert_cmpuint(f->escalations, ==, 1);
 	g_assert_cmpuint(count_events(f, VMBC_EVENT_ESCALATED), ==, 1);
 	g_assert_false(f->vm->memory_high_set);
@@ -399,19 +409,13 @@ test_limit_hit_escalate(Fixture *f, gconstpointer data)
 static void
 test_memory_high_follows_limit(Fixture *f, gconstpointer data)
 {
-	VmbcEngineConfig config = *vmbc_engine_get_config(f->engine);
 	guint n;
 
-	config.escalation = VMBC_ESCALATE_MEMORY_HIGH;
-	vmbc_engine_set_config(f->engine, &config);
-	sample(f, 400 * MIB, 1024 * MIB);
-	f->vm->balloon = VMBC_BALLOON_OK;
 	/* raising a limit before any escalation writes nothing */
+	sample(f, 400 * MIB, 1024 * MIB);
 	set_limits(f, 900 * MIB, 900 * MIB);
 	g_assert_cmpuint(f->escalations, ==, 0);
-	set_limits(f, 256 * MIB, 256 * MIB);
-	for (gint i = 0; i < 6; i++)
-		tick(f, 1);
+	escalate_over_limit(f, VMBC_ESCALATE_MEMORY_HIGH);
 	g_assert_cmpuint(f->escalations, ==, 1);
 	g_assert_cmpint(f->escalated_how, ==, VMBC_ESCALATE_MEMORY_HIGH);
 	g_assert_cmpint(f->escalated_limit, ==, 256 * MIB);
@@ -443,15 +447,7 @@ test_memory_high_follows_limit(Fixture *f, gconstpointer data)
 static void
 test_memory_high_lifted_by_hand(Fixture *f, gconstpointer data)
 {
-	VmbcEngineConfig config = *vmbc_engine_get_config(f->engine);
-
-	config.escalation = VMBC_ESCALATE_MEMORY_HIGH;
-	vmbc_engine_set_config(f->engine, &config);
-	sample(f, 400 * MIB, 1024 * MIB);
-	f->vm->balloon = VMBC_BALLOON_OK;
-	set_limits(f, 256 * MIB, 256 * MIB);
-	for (gint i = 0; i < 6; i++)
-		tick(f, 1);
+	escalate_over_limit(f, VMBC_ESCALATE_MEMORY_HIGH);
 	g_assert_cmpuint(f->escalations, ==, 1);
 	g_assert_true(f->vm->memory_high_set);
 	f->lifted_by_hand = TRUE;
@@ -460,9 +456,7 @@ test_memory_high_lifted_by_hand(Fixture *f, gconstpointer data)
 	g_assert_false(f->vm->memory_high_set);
 	/* a later failure sets it again, and it is followed again */
 	f->lifted_by_hand = FALSE;
-	set_limits(f, 256 * MIB, 256 * MIB);
-	for (gint i = 0; i < 6; i++)
-		tick(f, 1);
+	escalate_over_limit(f, VMBC_ESCALATE_MEMORY_HIGH);
 	g_assert_cmpuint(f->escalations, ==, 2);
 	g_assert_cmpint(f->escalated_how, ==, VMBC_ESCALATE_MEMORY_HIGH);
 	g_assert_true(f->vm->memory_high_set);
