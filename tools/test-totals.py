@@ -2,9 +2,11 @@
 """Sum the results of meson test logs (JSON lines) into one closing line.
 
 TAP tests count each subtest; other tests count once. A suite named with
---require-suite must have run at least one test and skipped none, otherwise
-this exits 1 after printing the totals. The last line printed is
-'N passed, N failed, N skipped'.
+--require-suite must have run at least one test and skipped none. With
+--require-tests SUITE=FILE, every test FILE names (one a line, # comments)
+must have run in SUITE and passed, and SUITE must have run no test that FILE
+does not name. Otherwise this exits 1 after printing the totals, naming each
+test that is missing. The last line printed is 'N passed, N failed, N skipped'.
 """
 import argparse
 import json
@@ -28,16 +30,37 @@ def count_tap(stdout):
     return passed, failed, skipped
 
 
+def read_required(path):
+    """The test names a required-tests file lists, in order."""
+    names = []
+    with open(path) as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if line:
+                names.append(line)
+    return names
+
+
+def test_name(entry):
+    """The bare test name of a meson log entry ("vmbc:e2e / qmp-a" in meson 1.0 logs)."""
+    name = entry.get("name", "")
+    m = re.match(r"^[^:/ ]+:[^ ]+ / (.+)$", name)
+    return m.group(1) if m else name
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("logs", nargs="+")
     ap.add_argument("--require-suite", action="append", default=[])
     ap.add_argument("--extra", action="append", default=[],
                     help="NAME=pass|fail: a check that is not a meson test")
+    ap.add_argument("--require-tests", action="append", default=[], metavar="SUITE=FILE",
+                    help="every test FILE lists must run in SUITE and pass")
     args = ap.parse_args()
 
     total = {"passed": 0, "failed": 0, "skipped": 0}
     per_suite = {}
+    results = {}  # suite -> {test name: result}
     problems = []
     failures = []
     for path in args.logs:
@@ -77,6 +100,7 @@ def main():
             total["failed"] += fl
             total["skipped"] += s
             for suite in suites:
+                results.setdefault(suite, {})[test_name(t)] = (result, fl)
                 st = per_suite.setdefault(suite, {"tests": 0, "skip": 0, "passed": 0,
                                                   "failed": 0, "skipped": 0})
                 st["tests"] += 1
@@ -98,6 +122,27 @@ def main():
             problems.append(f"suite '{suite}' ran no test")
         elif st["skip"] or st["skipped"]:
             problems.append(f"suite '{suite}' skipped tests: it must run here")
+
+    for spec in args.require_tests:
+        suite, _, path = spec.partition("=")
+        try:
+            required = read_required(path)
+        except OSError as e:
+            problems.append(f"cannot read the required {suite} tests from {path}: {e.strerror}")
+            continue
+        ran = results.get(suite, {})
+        for name in required:
+            if name not in ran:
+                problems.append(f"{suite} test '{name}' did not run: not registered at meson "
+                                f"setup (QEMU, the guest, libvirtd or Prometheus missing?) "
+                                f"or not run; {path} requires it")
+                total["failed"] += 1
+            elif ran[name][0] == "SKIP":
+                problems.append(f"{suite} test '{name}' was skipped: it must run here")
+            elif ran[name][0] not in ("OK", "EXPECTEDFAIL") or ran[name][1]:
+                problems.append(f"{suite} test '{name}' did not pass ({ran[name][0]})")
+        for name in sorted(set(ran) - set(required)):
+            problems.append(f"{suite} test '{name}' ran but is not listed in {path}")
 
     # The run's log may be cut to its tail: name each failure and show the
     # end of what it printed, right above the totals.
