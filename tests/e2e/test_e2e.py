@@ -2,9 +2,11 @@
 """End-to-end tests: vmbcd with its QMP backend against real QEMU running a real
 Linux guest with its real virtio-balloon driver and free page reporting.
 
-Every number vmbcd reports is checked against what the host sees (the RSS of
-the guest-RAM mapping in /proc/PID/smaps of QEMU). Run one case:
-test_e2e.py CASE. Exit 77 (skip) only when QEMU or the guest cannot exist here.
+Every number vmbcd reports is checked against what the host sees: the smaps Rss
+of the host range QEMU itself says holds guest RAM (HMP gpa2hva on the test's own
+monitor, see vmbcguest.Guest.guest_ram_mapping), not vmbcd's size heuristic.
+Guests use QEMU's default private anonymous RAM, except case b (memfd backend).
+Run one case: test_e2e.py CASE. Exit 77 (skip) only when QEMU or the guest cannot exist here.
 """
 import json
 import os
@@ -105,7 +107,8 @@ stats-interval = 1
                               capture_output=True, text=True, timeout=timeout)
 
     def host_held(self, name):
-        """What the host sees resident in the guest-RAM mapping, in pages."""
+        """What the host holds of the guest's RAM, in pages: the smaps Rss of the range
+        QEMU answers for gpa2hva (the test's oracle, independent of vmbcd's own search)."""
         return self.guests[name].rss_guest_ram() // PAGE
 
     def close(self):
@@ -135,6 +138,12 @@ def close_to(reported, host, what):
     assert abs(reported - host) <= tol, f"{what}: vmbcd {reported} pages, host {host} pages"
 
 
+def qemu_fpr(g):
+    """free-page-reporting of the balloon device, read by the test from QEMU itself."""
+    return g.qmp("qom-get", {"path": "/machine/peripheral/balloon0",
+                             "property": "free-page-reporting"})
+
+
 def settle_held(w, name, pred, what, timeout=20):
     return wait_for(what, lambda: pred(w.res(name)["held"]), timeout=timeout, interval=0.25)
 
@@ -143,6 +152,11 @@ def case_a_charge_uncharge():
     with World("a") as w:
         w.guest("ga", 1024)
         w.start_daemon()
+        # the guest's balloon has free page reporting on (QEMU says so) and vmbcd knows it:
+        # true, not null ("unknown") nor false
+        assert qemu_fpr(w.guests["ga"]) is True
+        d = w.domain("ga")
+        assert d["free-page-reporting"] is True, d
         base = w.res("ga")["held"]
         close_to(base, w.host_held("ga"), "held at start")
         w.guests["ga"].fill(300)
@@ -157,14 +171,19 @@ def case_a_charge_uncharge():
         r = w.res("ga")
         assert r["maxheld"] >= peak - pages(2) and r["maxheld"] >= base + pages(240), r
         assert r["failcnt"] == 0, r
-        assert w.domain("ga")["free-page-reporting"] is not False
         w.stop_daemon()
 
 
 def case_b_no_fpr_balloon():
     with World("b") as w:
-        w.guest("gb", 1024, free_page_reporting=False)
+        # guest RAM from a memfd backend here (the other cases keep QEMU's default anonymous
+        # RAM): vmbcd must charge and reclaim a named shared mapping as well
+        w.guest("gb", 1024, free_page_reporting=False, memory_backend="memfd")
         w.start_daemon()
+        # free page reporting is off (QEMU says so) and vmbcd knows it: false, not null
+        assert qemu_fpr(w.guests["gb"]) is False
+        d = w.domain("gb")
+        assert d["free-page-reporting"] is False, d
         base = w.res("gb")["held"]
         w.guests["gb"].fill(400)
         w.guests["gb"].free()

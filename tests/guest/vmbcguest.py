@@ -10,6 +10,9 @@ library only.
         g.run("dd if=/dev/zero of=/mnt/fill/a bs=1M count=200")
         print(g.rss_guest_ram(), g.qmp("query-balloon"))
 
+Where guest RAM is on the host is asked of QEMU itself (HMP gpa2hva on the test's own monitor),
+not guessed from the mappings' sizes as vmbcd does: see Guest.guest_ram_hva().
+
 Where the guest lives: VMBC_GUEST_DIR (meson sets it for the e2e suite), or an explicit
 guest_dir. QEMU: VMBC_QEMU or qemu-system-x86_64 on PATH. Nothing here touches anything outside
 the workdir, and stop() kills QEMU by its PID.
@@ -30,6 +33,11 @@ SKIP = 77
 READY_MARKER = "VMBC-GUEST-READY"
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+# QEMU 7.2 monitor/misc.c hmp_gpa2hva: "Host virtual address for 0x%x (%s) is %p"
+_GPA2HVA = re.compile(r"Host virtual address for (0x[0-9a-fA-F]+) \(([^)]*)\) is "
+                      r"(0x[0-9a-fA-F]+)")
+_SMAPS_HEAD = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ (\d+)\s*(.*)$")
 
 
 class GuestUnavailable(Exception):
@@ -268,14 +276,21 @@ class Guest:
     device's free-page-reporting property. balloon: add the virtio-balloon-pci device (id
     balloon0) at all. balloon_driver: False boots with vmbc.noballoon=1, so the guest never
     loads virtio_balloon (a guest without a balloon driver). accel: 'tcg' (KVM guests hang on
-    these machines) or 'kvm'.
+    these machines) or 'kvm'. memory_backend: None for QEMU's default guest RAM (one private
+    anonymous mapping, the common production case), or 'memfd' to back all of guest RAM with
+    a named memory-backend-memfd (a shared mapping smaps names "/memfd:memory-backend-memfd").
     """
+
+    MEMFD_BACKEND_ID = "vmbc-ram-memfd"
 
     def __init__(self, workdir, mem_mib=512, free_page_reporting=True, balloon=True,
                  accel="tcg", balloon_driver=True, guest_dir=None, boot_timeout=120.0,
-                 extra_args=(), extra_append=""):
+                 extra_args=(), extra_append="", memory_backend=None):
+        if memory_backend not in (None, "memfd"):
+            raise ValueError("memory_backend: None or 'memfd', not %r" % (memory_backend,))
         self.workdir = os.path.abspath(workdir)
         self.mem_mib = mem_mib
+        self.memory_backend = memory_backend
         self.free_page_reporting = free_page_reporting
         self.balloon = balloon
         self.accel = accel
@@ -300,6 +315,7 @@ class Guest:
         self._cond = threading.Condition()
         self._serial_closed = False
         self._qmp = None
+        self._ram_hva = None  # (hva, region name), asked of QEMU once per process
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -330,6 +346,10 @@ class Guest:
             "-mon", "chardev=qmptest,mode=control",
             "-pidfile", self.pidfile,
         ]
+        if self.memory_backend == "memfd":
+            args += ["-object", "memory-backend-memfd,id=%s,size=%dM"
+                     % (self.MEMFD_BACKEND_ID, self.mem_mib),
+                     "-machine", "memory-backend=%s" % self.MEMFD_BACKEND_ID]
         if self.balloon:
             args += ["-device", "virtio-balloon-pci,id=balloon0,free-page-reporting=%s"
                      % ("on" if self.free_page_reporting else "off")]
@@ -351,6 +371,7 @@ class Guest:
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT)
         self.pid = self.proc.pid
+        self._ram_hva = None
         try:
             self._connect_serial(t0 + self.boot_timeout)
             self._reader = threading.Thread(target=self._read_serial, daemon=True)
@@ -564,29 +585,74 @@ class Guest:
         return (time.monotonic() - t0) if ok else None
 
     # -- host side --------------------------------------------------------------------------
+    #
+    # The test's oracle for "guest RAM resident on the host" must not share the heuristic of
+    # the code under test (vmbcd picks the rw anonymous mapping whose size is the RAM size).
+    # So the harness asks QEMU where guest RAM is (HMP gpa2hva on the test's own monitor),
+    # checks that the whole of [0, RAM size) is one contiguous host range in one RAM region,
+    # and sums the smaps Rss of every mapping inside that range (the kernel may split a VMA).
+
+    def hmp(self, command_line, timeout=30.0):
+        """Runs one human monitor command on the test's own monitor; returns its text."""
+        return self.qmp("human-monitor-command", {"command-line": command_line},
+                        timeout=timeout)
+
+    def gpa2hva(self, gpa):
+        """Where QEMU has guest-physical address gpa in its own address space: returns
+        (host virtual address, name of QEMU's memory region). Raises GuestError when QEMU's
+        answer does not say that (no RAM there, or text this harness cannot parse)."""
+        out = self.hmp("gpa2hva 0x%x" % gpa)
+        m = _GPA2HVA.search(out or "")
+        if m is None or int(m.group(1), 16) != gpa:
+            raise GuestError("QEMU %s: cannot parse HMP 'gpa2hva 0x%x': %r"
+                             % (self.pid, gpa, out))
+        return int(m.group(3), 16), m.group(2)
+
+    def guest_ram_hva(self):
+        """(hva, region): where QEMU itself says guest RAM [0, mem_mib MiB) is mapped in its
+        process, asked once per QEMU process and cached. The first and the last byte of guest
+        RAM must be in the same region and exactly mem_mib MiB apart on the host (the machine
+        maps RAM below 4 GiB in one piece for the sizes these tests use); GuestError if not."""
+        if self._ram_hva is None:
+            size = self.mem_mib << 20
+            first, region = self.gpa2hva(0)
+            last, last_region = self.gpa2hva(size - 1)
+            if last_region != region or last - first != size - 1:
+                raise GuestError("QEMU %s: guest RAM is not one range: gpa 0 -> %#x (%s), "
+                                 "gpa %#x -> %#x (%s)" % (self.pid, first, region, size - 1,
+                                                          last, last_region))
+            if first % os.sysconf("SC_PAGE_SIZE"):
+                raise GuestError("QEMU %s: guest RAM at %#x is not page aligned"
+                                 % (self.pid, first))
+            self._ram_hva = (first, region)
+        return self._ram_hva
 
     def guest_ram_mapping(self):
-        """The smaps entry of QEMU's guest-RAM mapping as a dict (kB values as ints, plus
-        'range', 'perms', 'size_kib').
+        """What /proc/PID/smaps says about the host range that holds guest RAM (see
+        guest_ram_hva()), as a dict: 'hva', 'region', 'range' ("lo-hi" in hex), 'size_kib'
+        (how much of the range the mappings cover: all of it, or GuestError), 'mappings' (the
+        smaps entries: 'range', 'perms', 'inode', 'path' and their kB fields as ints), 'paths'
+        (their path columns) and every kB field ('Rss', 'Anonymous', 'Swap', ...) summed.
 
-        With -m N and no memory backend, QEMU 7.2 maps guest RAM as one private anonymous
-        mapping of exactly N MiB, "rw-p" with no path (TCG's code buffer is another large
-        anonymous mapping but "rwxp" and of another size). Raises GuestError if none or more
-        than one mapping matches."""
-        want = self.mem_mib * 1024
-        found = []
+        Raises GuestError if a mapping reaches outside the range (its Rss could not be split
+        between guest RAM and the rest), if a part of the range is not mapped, if a mapping is
+        not readable and writable, or if smaps contradicts the backend the test chose (the
+        default is private anonymous memory without a path; memfd must be "/memfd:...")."""
+        hva, region = self.guest_ram_hva()
+        lo, hi = hva, hva + (self.mem_mib << 20)
+        inside = []
         cur = None
         with open("/proc/%d/smaps" % self.pid) as f:
             for line in f:
-                head = re.match(r"^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ (\d+)\s*(.*)$", line)
+                head = _SMAPS_HEAD.match(line)
                 if head:
-                    lo, hi = int(head.group(1), 16), int(head.group(2), 16)
-                    cur = {"range": "%s-%s" % (head.group(1), head.group(2)),
-                           "perms": head.group(3), "path": head.group(5),
-                           "inode": int(head.group(4)), "size_kib": (hi - lo) // 1024}
-                    if (cur["size_kib"] == want and cur["perms"] == "rw-p" and cur["inode"] == 0
-                            and cur["path"] == ""):
-                        found.append(cur)
+                    start, end = int(head.group(1), 16), int(head.group(2), 16)
+                    cur = None
+                    if start < hi and end > lo:
+                        cur = {"range": "%s-%s" % (head.group(1), head.group(2)),
+                               "start": start, "end": end, "perms": head.group(3),
+                               "inode": int(head.group(4)), "path": head.group(5)}
+                        inside.append(cur)
                     continue
                 if cur is None:
                     continue
@@ -596,13 +662,37 @@ class Guest:
                     cur["VmFlags"] = value
                 elif value.endswith(" kB"):
                     cur[key] = int(value[:-3])
-        if len(found) != 1:
-            raise GuestError("expected one %d KiB rw-p anonymous mapping in QEMU %d, found %d"
-                             % (want, self.pid, len(found)))
-        return found[0]
+        where = "QEMU %d, guest RAM %#x-%#x (%s)" % (self.pid, lo, hi, region)
+        covered = 0
+        for m in inside:
+            if m["start"] < lo or m["end"] > hi:
+                raise GuestError("%s: mapping %s %s %r reaches outside guest RAM"
+                                 % (where, m["range"], m["perms"], m["path"]))
+            if not m["perms"].startswith("rw"):
+                raise GuestError("%s: mapping %s is %s" % (where, m["range"], m["perms"]))
+            if self.memory_backend == "memfd":
+                if not m["path"].startswith("/memfd:"):
+                    raise GuestError("%s: mapping %s is %r, not the memfd backend"
+                                     % (where, m["range"], m["path"]))
+            elif m["path"] != "" or m["perms"] != "rw-p":
+                raise GuestError("%s: mapping %s %s %r is not private anonymous memory"
+                                 % (where, m["range"], m["perms"], m["path"]))
+            covered += m["end"] - m["start"]
+        if covered != hi - lo:
+            raise GuestError("%s: smaps maps only %d of its %d KiB"
+                             % (where, covered // 1024, (hi - lo) // 1024))
+        result = {"hva": hva, "region": region, "range": "%x-%x" % (lo, hi),
+                  "size_kib": covered // 1024, "mappings": inside,
+                  "paths": sorted({m["path"] for m in inside})}
+        for m in inside:
+            for key, value in m.items():
+                if isinstance(value, int) and key not in ("start", "end", "inode",
+                                                          "KernelPageSize", "MMUPageSize"):
+                    result[key] = result.get(key, 0) + value
+        return result
 
     def rss_guest_ram(self):
-        """Host RSS of the guest-RAM mapping in bytes (from /proc/PID/smaps)."""
+        """Host RSS of guest RAM in bytes: the smaps Rss of the range QEMU says holds it."""
         return self.guest_ram_mapping()["Rss"] * 1024
 
     def rss_total(self):
