@@ -36,6 +36,7 @@ static const gchar *const daemon_keys[] = {
 	"smaps-interval",
 	"stats-interval",
 	"rescan-interval",
+	"cgroup-root", /* the qmp backend's memory-high escalation */
 	NULL,
 };
 static const gchar *const host_keys[] = {"barrier", "limit", NULL};
@@ -88,6 +89,7 @@ vmbc_config_new_default(void)
 	config->smaps_interval_usec = 300 * USEC_PER_SEC;
 	config->stats_interval_sec = 1;
 	config->rescan_interval_usec = 2 * USEC_PER_SEC;
+	config->cgroup_root = g_strdup("/sys/fs/cgroup");
 	vmbc_engine_config_init(&config->engine);
 	config->defaults.shares = -1;
 	config->domains = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, limit_spec_free);
@@ -107,6 +109,7 @@ vmbc_config_free(VmbcConfig *config)
 	g_free(config->admin_group);
 	g_free(config->state_dir);
 	g_free(config->metrics_listen);
+	g_free(config->cgroup_root);
 	g_free(config->host_barrier);
 	g_free(config->host_limit);
 	limit_spec_clear(&config->defaults);
@@ -463,6 +466,13 @@ load_daemon(Loader *ld, VmbcConfig *config, GError **error)
 	if (!load_duration(ld, "rescan-interval", 100000, 3600 * USEC_PER_SEC,
 			   &config->rescan_interval_usec, error))
 		return FALSE;
+	if ((v = get_string(ld, g, "cgroup-root")) != NULL) {
+		if (!g_path_is_absolute(v))
+			return fail_key(ld, g, "cgroup-root", error, "'%s' is not an absolute path",
+					v);
+		g_free(config->cgroup_root);
+		config->cgroup_root = g_steal_pointer(&v);
+	}
 	return TRUE;
 }
 

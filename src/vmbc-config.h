@@ -38,6 +38,7 @@ typedef struct {
 	gint64 smaps_interval_usec;  /* how often the guest-RAM/VMM split is re-derived */
 	guint stats_interval_sec;    /* guest stats polling interval asked of QEMU */
 	gint64 rescan_interval_usec; /* QMP socket globs rescanned this often */
+	gchar *cgroup_root;	     /* where cgroupfs is mounted; memory.high is under it */
 	VmbcEngineConfig engine;     /* tick, reclaim timeout, margins, escalation */
 
 	/* [host] */

@@ -82,8 +82,10 @@ struct _VmbcQmpBackend {
 	gint64 rescan_usec;
 	gint64 smaps_usec;
 	guint stats_sec;
+	gchar *cgroup_root; /* where cgroupfs is mounted (vmbc.conf cgroup-root) */
 	guint rescan_id;
 	gboolean started;
+	gboolean up; /* the last rescan could read every directory the globs name */
 };
 
 G_DEFINE_TYPE(VmbcQmpBackend, vmbc_qmp_backend, VMBC_TYPE_BACKEND)
@@ -846,19 +848,62 @@ socket_identity(const gchar *path, dev_t *dev, ino_t *ino)
 	return TRUE;
 }
 
-static void
-glob_sockets(const gchar *pattern, GHashTable *found)
+/*
+ * The directory a glob starts from: its leading components up to the first
+ * one with a wildcard (or an escape), without the file name: /run/vmbc/qmp
+ * for the default glob, /srv/vms for a wildcard directory per VM below it.
+ */
+static gchar *
+glob_base_dir(const gchar *pattern)
 {
+	g_auto(GStrv) parts = g_strsplit(pattern, "/", -1);
+	guint n = g_strv_length(parts);
+	g_autoptr(GString) dir = g_string_new(NULL);
+
+	for (guint i = 0; i + 1 < n; i++) {
+		if (strpbrk(parts[i], "*?[\\") != NULL)
+			break;
+		if (*parts[i] == '\0')
+			continue;
+		g_string_append_c(dir, '/');
+		g_string_append(dir, parts[i]);
+	}
+	if (dir->len == 0)
+		g_string_append_c(dir, '/');
+	return g_string_free(g_steal_pointer(&dir), FALSE);
+}
+
+/*
+ * Adds the sockets matching @pattern to @found. FALSE with an error when the
+ * directory the pattern starts from cannot be read (missing, not a directory,
+ * no permission) or glob itself fails: no VM there can be found, which
+ * glob(3) alone would report as an empty match.
+ */
+static gboolean
+glob_sockets(const gchar *pattern, GHashTable *found, GError **error)
+{
+	g_autofree gchar *base = glob_base_dir(pattern);
+	g_autoptr(GDir) dir = NULL;
+	g_autoptr(GError) error_local = NULL;
 	glob_t g;
 	int rc;
 
+	dir = g_dir_open(base, 0, &error_local);
+	if (dir == NULL) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "qmp-sockets '%s': %s", pattern,
+			    error_local->message);
+		return FALSE;
+	}
 	memset(&g, 0, sizeof(g));
 	rc = glob(pattern, GLOB_NOSORT, NULL, &g);
 	if (rc != 0) {
-		if (rc != GLOB_NOMATCH)
-			g_debug("glob '%s' failed (%d)", pattern, rc);
 		globfree(&g);
-		return;
+		if (rc == GLOB_NOMATCH)
+			return TRUE;
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED,
+			    "qmp-sockets '%s': glob failed (%s)", pattern,
+			    rc == GLOB_NOSPACE ? "out of memory" : "read error");
+		return FALSE;
 	}
 	for (gsize i = 0; i < g.gl_pathc; i++) {
 		dev_t dev;
@@ -868,6 +913,20 @@ glob_sockets(const gchar *pattern, GHashTable *found)
 			g_hash_table_add(found, g_strdup(g.gl_pathv[i]));
 	}
 	globfree(&g);
+	return TRUE;
+}
+
+/* Says once when the globs stop being readable, and once when they are again. */
+static void
+vmbc_qmp_backend_set_up(VmbcQmpBackend *self, const GError *failure)
+{
+	if (failure != NULL && self->up)
+		g_warning("the qmp backend is down: %s; no VM can be found there until it is "
+			  "fixed (the globs are tried again every rescan)",
+			  failure->message);
+	else if (failure == NULL && !self->up)
+		g_info("the qmp backend is up again: every qmp-sockets directory can be read");
+	self->up = failure == NULL;
 }
 
 void
@@ -878,11 +937,18 @@ vmbc_qmp_backend_rescan(VmbcQmpBackend *self)
 	GHashTableIter iter;
 	gpointer key;
 	gpointer value;
+	g_autoptr(GError) failure = NULL;
 
 	g_return_if_fail(VMBC_IS_QMP_BACKEND(self));
 
-	for (guint i = 0; self->globs != NULL && self->globs[i] != NULL; i++)
-		glob_sockets(self->globs[i], found);
+	for (guint i = 0; self->globs != NULL && self->globs[i] != NULL; i++) {
+		g_autoptr(GError) error = NULL;
+
+		/* the other globs are still scanned: their VMs are not lost with one directory */
+		if (!glob_sockets(self->globs[i], found, &error) && failure == NULL)
+			failure = g_steal_pointer(&error);
+	}
+	vmbc_qmp_backend_set_up(self, failure);
 
 	/* sockets that went away */
 	g_hash_table_iter_init(&iter, self->vms);
@@ -962,6 +1028,10 @@ vmbc_qmp_backend_apply_config(VmbcQmpBackend *self, const VmbcConfig *config)
 {
 	g_strfreev(self->globs);
 	self->globs = NULL;
+	g_free(self->cgroup_root);
+	self->cgroup_root =
+		g_strdup(config != NULL && config->cgroup_root != NULL ? config->cgroup_root
+								       : "/sys/fs/cgroup");
 	self->rescan_usec = DEFAULT_RESCAN_USEC;
 	self->smaps_usec = VMBC_PROC_DEFAULT_SMAPS_INTERVAL;
 	self->stats_sec = 1;
@@ -1137,11 +1207,16 @@ vm_on_stop(GObject *source, GAsyncResult *res, gpointer user_data)
 		g_info("VM '%s' paused", vm->name);
 }
 
-/* The cgroup v2 directory of @pid from "0::/path", or NULL with an error. */
+/*
+ * The cgroup v2 directory of @pid from "0::/path", under @root (cgroup-root in
+ * vmbc.conf), or NULL with an error.
+ */
 static gchar *
-cgroup_dir_of(pid_t pid, GError **error)
+cgroup_dir_of(const gchar *root, pid_t pid, GError **error)
 {
 	g_autofree gchar *path = g_strdup_printf("/proc/%d/cgroup", (int)pid);
+	g_autofree gchar *unified = g_build_filename(root, "unified", NULL);
+	g_autofree gchar *controllers = g_build_filename(root, "cgroup.controllers", NULL);
 	g_autofree gchar *text = NULL;
 	g_auto(GStrv) lines = NULL;
 
@@ -1152,10 +1227,10 @@ cgroup_dir_of(pid_t pid, GError **error)
 		if (!g_str_has_prefix(lines[i], "0::/"))
 			continue;
 		/* hybrid hierarchies mount the v2 tree at unified/ */
-		if (g_file_test("/sys/fs/cgroup/unified", G_FILE_TEST_IS_DIR) &&
-		    !g_file_test("/sys/fs/cgroup/cgroup.controllers", G_FILE_TEST_EXISTS))
-			return g_build_filename("/sys/fs/cgroup/unified", lines[i] + 3, NULL);
-		return g_build_filename("/sys/fs/cgroup", lines[i] + 3, NULL);
+		if (g_file_test(unified, G_FILE_TEST_IS_DIR) &&
+		    !g_file_test(controllers, G_FILE_TEST_EXISTS))
+			return g_build_filename(unified, lines[i] + 3, NULL);
+		return g_build_filename(root, lines[i] + 3, NULL);
 	}
 	g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "%s has no cgroup v2 entry (0::/...)",
 		    path);
@@ -1187,6 +1262,17 @@ vmbc_qmp_memory_high_raises(const gchar *now, const gchar *value, GError **error
 	return have < want;
 }
 
+/* A cgroup v2 directory without the file: no memory controller there. Always FALSE. */
+static gboolean
+memory_high_missing(VmbcQmpVm *vm, const gchar *file, GError **error)
+{
+	g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED,
+		    "VM '%s': cannot set memory.high: %s does not exist (the memory controller "
+		    "is not enabled for its cgroup, or cgroup-root %s is wrong)",
+		    vm->name, file, vm->backend->cgroup_root);
+	return FALSE;
+}
+
 /*
  * Sets memory.high of the VM's cgroup to its physpages limit plus what the
  * VMM holds, or max without a limit. @raise_only: the limit went up after an
@@ -1197,7 +1283,7 @@ write_memory_high(VmbcQmpVm *vm, gboolean raise_only, GError **error)
 {
 	VmbcParm *phys = &vm->bc->parm[VMBC_RES_PHYSPAGES];
 	g_autoptr(GError) error_local = NULL;
-	g_autofree gchar *dir = cgroup_dir_of(vm->pid, &error_local);
+	g_autofree gchar *dir = cgroup_dir_of(vm->backend->cgroup_root, vm->pid, &error_local);
 	g_autofree gchar *file = NULL;
 	g_autofree gchar *value = NULL;
 	gssize n;
@@ -1205,7 +1291,8 @@ write_memory_high(VmbcQmpVm *vm, gboolean raise_only, GError **error)
 
 	if (dir == NULL) {
 		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED,
-			    "VM '%s': cannot find its cgroup: %s", vm->name, error_local->message);
+			    "VM '%s': cannot set memory.high: cannot find its cgroup: %s", vm->name,
+			    error_local->message);
 		return FALSE;
 	}
 	file = g_build_filename(dir, "memory.high", NULL);
@@ -1223,6 +1310,8 @@ write_memory_high(VmbcQmpVm *vm, gboolean raise_only, GError **error)
 	if (raise_only) {
 		g_autofree gchar *now = NULL;
 		if (!g_file_get_contents(file, &now, NULL, &error_local)) {
+			if (g_error_matches(error_local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+				return memory_high_missing(vm, file, error);
 			g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED,
 				    "VM '%s': cannot read %s: %s", vm->name, file,
 				    error_local->message);
@@ -1239,7 +1328,14 @@ write_memory_high(VmbcQmpVm *vm, gboolean raise_only, GError **error)
 			return FALSE;
 		}
 	}
-	fd = open(file, O_WRONLY | O_CLOEXEC);
+	/*
+	 * O_TRUNC as the shell's "echo max >" has it: cgroupfs takes each write
+	 * whole either way, and a regular file standing in for it keeps no tail
+	 * of a longer value before.
+	 */
+	fd = open(file, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return memory_high_missing(vm, file, error);
 	if (fd < 0) {
 		int err = errno;
 		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED,
@@ -1307,7 +1403,7 @@ vmbc_qmp_backend_describe(VmbcBackend *backend, VmbcBeancounter *bc, JsonBuilder
 static gboolean
 vmbc_qmp_backend_is_up(VmbcBackend *backend)
 {
-	return TRUE;
+	return VMBC_QMP_BACKEND(backend)->up;
 }
 
 static void
@@ -1328,6 +1424,7 @@ vmbc_qmp_backend_finalize(GObject *object)
 
 	g_clear_pointer(&self->vms, g_hash_table_unref);
 	g_strfreev(self->globs);
+	g_free(self->cgroup_root);
 	G_OBJECT_CLASS(vmbc_qmp_backend_parent_class)->finalize(object);
 }
 
@@ -1353,5 +1450,6 @@ static void
 vmbc_qmp_backend_init(VmbcQmpBackend *self)
 {
 	self->vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)vm_unref);
+	self->up = TRUE;
 	vmbc_qmp_backend_apply_config(self, NULL);
 }

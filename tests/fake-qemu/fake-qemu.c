@@ -790,6 +790,9 @@ state_node(FakeQemu *self)
 	json_object_set_int_member(obj, "rss",
 				   (gint64)page_bytes(st.anon + st.cache + st.free_resident));
 	json_object_set_int_member(obj, "rss-measured", (gint64)page_bytes(measured));
+	/* where the guest RAM is mapped, for tests that find it in /proc/PID/smaps by address */
+	json_object_set_int_member(obj, "ram-address",
+				   (gint64)(guintptr)fake_guest_get_ram(self->guest, NULL));
 	json_object_set_boolean_member(obj, "fpr", fake_guest_get_free_page_reporting(self->guest));
 	json_object_set_int_member(obj, "commands", (gint64)self->commands_seen);
 	return node_from_object(obj);

@@ -262,26 +262,6 @@ stats-interval = 1
         with self.fake(name) as q:
             return q.execute(command, args)
 
-    def guest_rss(self, name):
-        """Resident bytes of the fake's guest-RAM mapping, read by the test itself."""
-        p, _, mem_mib = self.fakes[name]
-        size = None
-        best = None
-        with open(f"/proc/{p.pid}/smaps") as f:
-            for line in f:
-                parts = line.split()
-                if parts and "-" in parts[0] and not parts[0].endswith(":"):
-                    lo, hi = (int(x, 16) for x in parts[0].split("-"))
-                    # anonymous: no path after the inode
-                    size = hi - lo if len(parts) == 5 else None
-                elif parts and parts[0] == "Rss:" and size == mem_mib * MIB:
-                    # under ASan other anonymous mappings can have the same size: the guest's
-                    # is the one in use
-                    best = max(best or 0, int(parts[1]) * 1024)
-        if best is None:
-            raise AssertionError(f"no {mem_mib} MiB mapping in fake-qemu {name}")
-        return best
-
     def kill_fake(self, name, sig=signal.SIGTERM):
         p = self.fakes.pop(name)[0]
         if p.poll() is None:
