@@ -3,13 +3,7 @@
  * connected socket. Shared by the client and the server so that both bound,
  * frame and queue the same way.
  *
- * A host daemon holds one QMP connection per VM, thousands of them, nearly
- * all idle. Were each a GSource of its own (as a pending
- * g_input_stream_read_async() is), every main-loop iteration would visit
- * every connection: O(VMs) per wakeup, and the wakeups grow with the VMs.
- * So the channels of one main context share one poller, a GSource that
- * polls a single epoll descriptor; its dispatch asks epoll which sockets are
- * ready and serves those alone. An iteration costs O(ready connections).
+ * The channels of one main context share one epoll poller: see qmp-poller.c.
  *
  * Writes go out at once, without blocking; what the socket does not take is
  * kept, in order, and written when epoll says the socket is writable. A
@@ -21,21 +15,17 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "qmp-error.h"
 #include "qmp-framer.h"
+#include "qmp-poller.h"
 
 /* One read; small, since a fake QEMU may run thousands of servers at once. */
 #define QMP_CHANNEL_READ_SIZE 4096
 /* Reads per channel per dispatch, so that one chatty peer cannot starve the others. */
 #define QMP_CHANNEL_READS_PER_DISPATCH 16
-/* Events taken from epoll per dispatch; more wait for the next iteration. */
-#define QMP_POLLER_EVENTS 256
-
-typedef struct _QmpPoller QmpPoller;
 
 struct _QmpChannel {
 	grefcount ref;
@@ -54,9 +44,10 @@ struct _QmpChannel {
 	gboolean reading; /* started and not stopped */
 	gboolean close_when_flushed;
 	gboolean closed;
-	QmpPoller *poller;   /* set while registered with it */
-	guint32 poll_events; /* what is registered with epoll */
-	gboolean deferred;   /* in the poller's deferred list */
+	QmpPoller *poller;	  /* set while a member of it */
+	QmpPollerWatch watch;	  /* how the poller calls us */
+	GIOCondition poll_events; /* what is registered with the poller */
+	gboolean deferred;	  /* in the poller's deferred list */
 	gboolean have_creds;
 	pid_t peer_pid;
 	uid_t peer_uid;
@@ -64,190 +55,59 @@ struct _QmpChannel {
 	gchar read_buf[QMP_CHANNEL_READ_SIZE];
 };
 
-/* --- the poller: one per main context ---------------------------------------- */
-
-struct _QmpPoller {
-	GSource source;
-	GMainContext *context; /* not a reference: the source is attached to it */
-	int epfd;
-	gpointer epfd_tag;
-	guint n_channels;    /* registered channels */
-	gboolean persistent; /* the global default context's: kept for the process's life */
-	GPtrArray *deferred; /* channels (referenced) with a write error to report */
-};
-
-/* Pollers by context; a poller lives while a channel is registered with it. */
-static GHashTable *qmp_pollers;
-G_LOCK_DEFINE_STATIC(qmp_pollers);
-
 static void qmp_channel_flush(QmpChannel *self);
 static void qmp_channel_read_ready(QmpChannel *self);
 static void qmp_channel_report_write_error(QmpChannel *self);
 static void qmp_channel_report_broken(QmpChannel *self, const GError *reason);
 
-static gboolean
-qmp_poller_prepare(GSource *source, gint *timeout)
+/* --- membership of the context's poller ---------------------------------------- */
+
+static gpointer
+qmp_channel_poller_ref(gpointer member)
 {
-	QmpPoller *poller = (QmpPoller *)source;
-
-	*timeout = -1;
-	return poller->deferred->len > 0;
-}
-
-static gboolean
-qmp_poller_check(GSource *source)
-{
-	QmpPoller *poller = (QmpPoller *)source;
-
-	return poller->deferred->len > 0 ||
-	       (g_source_query_unix_fd(source, poller->epfd_tag) & G_IO_IN) != 0;
-}
-
-static gboolean
-qmp_poller_dispatch(GSource *source, GSourceFunc callback, gpointer user_data)
-{
-	QmpPoller *poller = (QmpPoller *)source;
-	struct epoll_event events[QMP_POLLER_EVENTS];
-	QmpChannel *ready[QMP_POLLER_EVENTS];
-	g_autoptr(GPtrArray) deferred = NULL;
-	int n;
-
-	/* write errors first: they were seen by qmp_channel_send() since the last dispatch */
-	if (poller->deferred->len > 0) {
-		deferred = poller->deferred;
-		poller->deferred = g_ptr_array_new();
-		for (guint i = 0; i < deferred->len; i++) {
-			QmpChannel *channel = g_ptr_array_index(deferred, i);
-
-			channel->deferred = FALSE;
-			qmp_channel_report_write_error(channel);
-			qmp_channel_unref(channel);
-		}
-	}
-
-	do
-		n = epoll_wait(poller->epfd, events, G_N_ELEMENTS(events), 0);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		g_warning("epoll_wait() on the QMP poller failed: %s", g_strerror(errno));
-		return G_SOURCE_CONTINUE;
-	}
-	/*
-	 * Every channel in the events is registered, so alive, now; a callback
-	 * below may close and release another one, so take them all first.
-	 */
-	for (int i = 0; i < n; i++)
-		ready[i] = qmp_channel_ref(events[i].data.ptr);
-	for (int i = 0; i < n; i++) {
-		QmpChannel *channel = ready[i];
-		guint32 ev = events[i].events;
-
-		if (!channel->closed && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0 &&
-		    !g_queue_is_empty(&channel->out_queue))
-			qmp_channel_flush(channel);
-		if (!channel->closed && channel->reading &&
-		    (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0)
-			qmp_channel_read_ready(channel);
-		qmp_channel_unref(channel);
-	}
-	return G_SOURCE_CONTINUE;
+	return qmp_channel_ref(member);
 }
 
 static void
-qmp_poller_finalize(GSource *source)
+qmp_channel_poller_unref(gpointer member)
 {
-	QmpPoller *poller = (QmpPoller *)source;
-
-	/* every deferred channel is a member, so none is left here */
-	g_ptr_array_unref(poller->deferred);
-	if (poller->epfd >= 0)
-		close(poller->epfd);
+	qmp_channel_unref(member);
 }
 
-static GSourceFuncs qmp_poller_funcs = {
-	.prepare = qmp_poller_prepare,
-	.check = qmp_poller_check,
-	.dispatch = qmp_poller_dispatch,
-	.finalize = qmp_poller_finalize,
+/* From the poller's dispatch: the socket is ready; write first, then read. */
+static void
+qmp_channel_poller_ready(gpointer member, GIOCondition condition)
+{
+	QmpChannel *self = member;
+
+	if (!self->closed && (condition & (G_IO_OUT | G_IO_ERR | G_IO_HUP)) != 0 &&
+	    !g_queue_is_empty(&self->out_queue))
+		qmp_channel_flush(self);
+	if (!self->closed && self->reading && (condition & (G_IO_IN | G_IO_ERR | G_IO_HUP)) != 0)
+		qmp_channel_read_ready(self);
+}
+
+/* From the poller's dispatch: a write error seen by qmp_channel_send() is reported now. */
+static void
+qmp_channel_poller_deferred(gpointer member)
+{
+	QmpChannel *self = member;
+
+	self->deferred = FALSE;
+	qmp_channel_report_write_error(self);
+}
+
+static const QmpPollerFuncs qmp_channel_poller_funcs = {
+	.ref = qmp_channel_poller_ref,
+	.unref = qmp_channel_poller_unref,
+	.ready = qmp_channel_poller_ready,
+	.deferred = qmp_channel_poller_deferred,
 };
-
-/* The poller of the thread-default main context, made if need be. Call with the lock held. */
-static QmpPoller *
-qmp_poller_get_locked(GError **error)
-{
-	g_autoptr(GMainContext) context = g_main_context_ref_thread_default();
-	QmpPoller *poller;
-	int epfd;
-
-	if (qmp_pollers == NULL)
-		qmp_pollers = g_hash_table_new(NULL, NULL);
-	poller = g_hash_table_lookup(qmp_pollers, context);
-	if (poller != NULL)
-		return poller;
-	epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (epfd < 0) {
-		int saved = errno;
-
-		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved),
-			    "cannot create an epoll descriptor: %s", g_strerror(saved));
-		return NULL;
-	}
-	poller = (QmpPoller *)g_source_new(&qmp_poller_funcs, sizeof(QmpPoller));
-	g_source_set_static_name(&poller->source, "QMP connections");
-	poller->context = context;
-	poller->epfd = epfd;
-	poller->deferred = g_ptr_array_new();
-	poller->epfd_tag = g_source_add_unix_fd(&poller->source, epfd, G_IO_IN);
-	g_source_attach(&poller->source, context);
-	poller->persistent = context == g_main_context_default();
-	g_hash_table_insert(qmp_pollers, context, poller);
-	return poller;
-}
-
-/* The thread-default context's poller, counting one more channel in it. */
-static QmpPoller *
-qmp_poller_acquire(GError **error)
-{
-	QmpPoller *poller;
-
-	G_LOCK(qmp_pollers);
-	poller = qmp_poller_get_locked(error);
-	if (poller != NULL)
-		poller->n_channels++;
-	G_UNLOCK(qmp_pollers);
-	return poller;
-}
 
 gboolean
 qmp_channel_prepare_context(GError **error)
 {
-	gboolean ok;
-
-	/* other contexts may be freed: their pollers come and go with their channels */
-	if (g_main_context_get_thread_default() != NULL &&
-	    g_main_context_get_thread_default() != g_main_context_default())
-		return TRUE;
-	/* the default context's poller is persistent: it stays with no channel */
-	G_LOCK(qmp_pollers);
-	ok = qmp_poller_get_locked(error) != NULL;
-	G_UNLOCK(qmp_pollers);
-	return ok;
-}
-
-static void
-qmp_poller_release(QmpPoller *poller)
-{
-	G_LOCK(qmp_pollers);
-	if (--poller->n_channels == 0 && !poller->persistent) {
-		g_hash_table_remove(qmp_pollers, poller->context);
-		if (g_hash_table_size(qmp_pollers) == 0)
-			g_clear_pointer(&qmp_pollers, g_hash_table_unref);
-		G_UNLOCK(qmp_pollers);
-		g_source_destroy(&poller->source);
-		g_source_unref(&poller->source);
-		return;
-	}
-	G_UNLOCK(qmp_pollers);
+	return qmp_poller_prepare_context(error);
 }
 
 typedef struct {
@@ -283,14 +143,14 @@ qmp_channel_fail_later(QmpChannel *self, const gchar *why)
 				self->name, why);
 	g_source_set_callback(idle, qmp_channel_on_fail_later, f, NULL);
 	/* where the channel's callbacks run, as for everything else it reports */
-	g_source_attach(idle, self->poller != NULL ? self->poller->context
+	g_source_attach(idle, self->poller != NULL ? qmp_poller_get_context(self->poller)
 						   : g_main_context_get_thread_default());
 }
 
 /*
  * A channel is a member of its context's poller (holding a reference on the
- * channel and counting in the poller's channels) while it is registered with
- * epoll or has a write error waiting to be reported.
+ * channel and counting in the poller's members) while it is registered with
+ * the poller or has a write error waiting to be reported.
  */
 static gboolean
 qmp_channel_join_poller(QmpChannel *self)
@@ -322,41 +182,42 @@ qmp_channel_maybe_leave_poller(QmpChannel *self)
 }
 
 /*
- * Registers with epoll what the channel waits for now: input while it reads,
- * writability while output is waiting. A closed channel is always taken out
- * of epoll here, before its descriptor is closed: a descriptor number closed
- * while registered may come back as another connection's.
+ * Registers with the poller what the channel waits for now: input while it
+ * reads, writability while output is waiting. A closed channel is always
+ * taken out of the poller here, before its descriptor is closed: a descriptor
+ * number closed while registered may come back as another connection's.
  */
 static void
 qmp_channel_update_poll(QmpChannel *self)
 {
-	guint32 want = 0;
-	struct epoll_event ev = {0};
-	int op;
+	GIOCondition want = 0;
+	g_autoptr(GError) error = NULL;
+	gboolean ok;
 
 	if (!self->closed) {
 		if (self->reading)
-			want |= EPOLLIN;
+			want |= G_IO_IN;
 		if (!g_queue_is_empty(&self->out_queue) && self->write_error == NULL)
-			want |= EPOLLOUT;
+			want |= G_IO_OUT;
 	}
 	if (want == self->poll_events) {
 		qmp_channel_maybe_leave_poller(self);
 		return;
 	}
 	if (want == 0) {
-		(void)epoll_ctl(self->poller->epfd, EPOLL_CTL_DEL, self->fd, NULL);
+		qmp_poller_remove_fd(self->poller, self->fd);
 		self->poll_events = 0;
 		qmp_channel_maybe_leave_poller(self);
 		return;
 	}
 	if (!qmp_channel_join_poller(self))
 		return;
-	op = self->poll_events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
-	ev.events = want;
-	ev.data.ptr = self;
-	if (epoll_ctl(self->poller->epfd, op, self->fd, &ev) < 0) {
-		g_autofree gchar *why = g_strdup_printf("cannot poll it: %s", g_strerror(errno));
+	if (self->poll_events == 0)
+		ok = qmp_poller_add_fd(self->poller, self->fd, want, &self->watch, &error);
+	else
+		ok = qmp_poller_modify_fd(self->poller, self->fd, want, &self->watch, &error);
+	if (!ok) {
+		g_autofree gchar *why = g_strdup_printf("cannot poll it: %s", error->message);
 
 		qmp_channel_fail_later(self, why);
 		qmp_channel_maybe_leave_poller(self);
@@ -408,6 +269,8 @@ qmp_channel_new(GIOStream *stream, gsize max_message, const gchar *name)
 	self->framer = qmp_framer_new(max_message);
 	self->name = g_strdup(name != NULL ? name : "(stream)");
 	g_queue_init(&self->out_queue);
+	self->watch.funcs = &qmp_channel_poller_funcs;
+	self->watch.member = self;
 	qmp_channel_read_credentials(self);
 	return self;
 }
@@ -618,8 +481,7 @@ qmp_channel_queued(QmpChannel *self)
 		if (!qmp_channel_join_poller(self))
 			return; /* reported broken from an idle callback instead */
 		self->deferred = TRUE;
-		g_ptr_array_add(self->poller->deferred, qmp_channel_ref(self));
-		g_main_context_wakeup(self->poller->context);
+		qmp_poller_defer(self->poller, &self->watch);
 	}
 	qmp_channel_update_poll(self);
 }
@@ -669,7 +531,7 @@ qmp_channel_close(QmpChannel *self)
 	self->reading = FALSE;
 	g_queue_clear_full(&self->out_queue, (GDestroyNotify)g_bytes_unref);
 	self->out_offset = 0;
-	/* epoll forgets the descriptor before it is closed */
+	/* the poller forgets the descriptor before it is closed */
 	qmp_channel_update_poll(self);
 	g_io_stream_close(self->stream, NULL, NULL);
 }
