@@ -19,8 +19,8 @@
 
 G_BEGIN_DECLS
 
-/* How often the split is re-derived from smaps unless told otherwise. */
-#define VMBC_PROC_DEFAULT_SMAPS_INTERVAL (10 * G_USEC_PER_SEC)
+/* How often the split is re-derived from smaps unless told otherwise (vmbc.conf smaps-interval). */
+#define VMBC_PROC_DEFAULT_SMAPS_INTERVAL (300 * G_USEC_PER_SEC)
 
 /* What one pass over smaps found. Sizes in bytes. */
 typedef struct {

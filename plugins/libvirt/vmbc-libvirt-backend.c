@@ -1282,16 +1282,21 @@ vmbc_libvirt_backend_escalate(VmbcBackend *backend, VmbcBeancounter *bc, VmbcEsc
 
 /* --- the vfuncs ---------------------------------------------------------------------------- */
 
+/* The [daemon] keys of vmbc.conf this backend reads (see vmbc.conf(5)). */
+static const VmbcSettingSpec vmbc_libvirt_backend_settings[] = {
+	{"libvirt-uri", VMBC_SETTING_STRING, "qemu:///system", 0, 0},
+	VMBC_BACKEND_SETTING_SMAPS_INTERVAL,
+	VMBC_BACKEND_SETTING_STATS_INTERVAL,
+	{NULL, 0, NULL, 0, 0},
+};
+
 static void
-vmbc_libvirt_backend_apply_config(VmbcLibvirtBackend *self, const VmbcConfig *config)
+vmbc_libvirt_backend_apply_config(VmbcLibvirtBackend *self, const VmbcSettings *settings)
 {
 	g_free(self->uri);
-	self->uri = g_strdup(config != NULL && config->libvirt_uri != NULL ? config->libvirt_uri
-									   : "qemu:///system");
-	self->smaps_usec = config != NULL && config->smaps_interval_usec > 0
-				   ? config->smaps_interval_usec
-				   : VMBC_PROC_DEFAULT_SMAPS_INTERVAL;
-	self->stats_sec = config != NULL ? config->stats_interval_sec : 1;
+	self->uri = g_strdup(vmbc_settings_get_string(settings, "libvirt-uri"));
+	self->smaps_usec = vmbc_settings_get_usec(settings, "smaps-interval");
+	self->stats_sec = vmbc_settings_get_seconds(settings, "stats-interval");
 }
 
 static gboolean
@@ -1299,7 +1304,7 @@ vmbc_libvirt_backend_start(VmbcBackend *backend, GError **error)
 {
 	VmbcLibvirtBackend *self = VMBC_LIBVIRT_BACKEND(backend);
 
-	vmbc_libvirt_backend_apply_config(self, vmbc_backend_get_config(backend));
+	vmbc_libvirt_backend_apply_config(self, vmbc_backend_get_settings(backend));
 	self->started = TRUE;
 	self->backoff_ms = VMBC_LIBVIRT_RECONNECT_MIN_MS;
 	/* a libvirtd that is not up yet is not fatal: vmbcd waits for it */
@@ -1335,7 +1340,7 @@ vmbc_libvirt_backend_stop(VmbcBackend *backend)
 }
 
 static gboolean
-vmbc_libvirt_backend_reload(VmbcBackend *backend, const VmbcConfig *config, GError **error)
+vmbc_libvirt_backend_reload(VmbcBackend *backend, const VmbcSettings *settings, GError **error)
 {
 	VmbcLibvirtBackend *self = VMBC_LIBVIRT_BACKEND(backend);
 	g_autofree gchar *old_uri = g_strdup(self->uri);
@@ -1343,7 +1348,7 @@ vmbc_libvirt_backend_reload(VmbcBackend *backend, const VmbcConfig *config, GErr
 	GHashTableIter iter;
 	gpointer value;
 
-	vmbc_libvirt_backend_apply_config(self, config);
+	vmbc_libvirt_backend_apply_config(self, settings);
 	if (g_strcmp0(old_uri, self->uri) != 0 && self->started) {
 		/* another libvirt: its domains are other domains */
 		g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func((GDestroyNotify)vm_unref);
@@ -1440,6 +1445,7 @@ vmbc_libvirt_backend_class_init(VmbcLibvirtBackendClass *klass)
 
 	object_class->dispose = vmbc_libvirt_backend_dispose;
 	object_class->finalize = vmbc_libvirt_backend_finalize;
+	backend_class->settings = vmbc_libvirt_backend_settings;
 	backend_class->start = vmbc_libvirt_backend_start;
 	backend_class->stop = vmbc_libvirt_backend_stop;
 	backend_class->reload = vmbc_libvirt_backend_reload;
@@ -1457,7 +1463,6 @@ vmbc_libvirt_backend_init(VmbcLibvirtBackend *self)
 	self->lifecycle_id = -1;
 	self->balloon_id = -1;
 	self->backoff_ms = VMBC_LIBVIRT_RECONNECT_MIN_MS;
-	vmbc_libvirt_backend_apply_config(self, NULL);
 }
 
 void

@@ -23,7 +23,6 @@
 #include "vmbc-qmp-backend.h"
 #include "vmbc-size.h"
 
-#define DEFAULT_RESCAN_USEC (2 * G_USEC_PER_SEC)
 /* A balloon within this many pages of its target has arrived; events are enough then. */
 #define BALLOON_SETTLED_PAGES 256
 /*
@@ -333,7 +332,6 @@ static void
 vm_adopt(VmbcQmpVm *vm)
 {
 	VmbcBackend *backend = VMBC_BACKEND(vm->backend);
-	const VmbcConfig *config = vmbc_backend_get_config(backend);
 	gint64 max_pages = bytes_to_pages((gint64)vm->max_bytes);
 	g_autoptr(GError) error = NULL;
 	VmbcBeancounter *bc;
@@ -362,8 +360,7 @@ vm_adopt(VmbcQmpVm *vm)
 	g_clear_pointer(&vm->last_warning, g_free);
 	bc->free_page_reporting = vm->fpr;
 	vm->sampler = vmbc_proc_sampler_new(vm->pid, vm->ram_bytes);
-	if (config != NULL && config->smaps_interval_usec > 0)
-		vmbc_proc_sampler_set_smaps_interval(vm->sampler, config->smaps_interval_usec);
+	vmbc_proc_sampler_set_smaps_interval(vm->sampler, vm->backend->smaps_usec);
 	vm->next_stats = 0;
 
 	/* what the balloon is now, as it is: adoption never changes it */
@@ -1023,26 +1020,27 @@ vmbc_qmp_backend_on_rescan(gpointer user_data)
 
 /* --- the vfuncs ------------------------------------------------------------- */
 
+/* The [daemon] keys of vmbc.conf this backend reads (see vmbc.conf(5)). */
+static const VmbcSettingSpec vmbc_qmp_backend_settings[] = {
+	{"qmp-sockets", VMBC_SETTING_PATHS, "/run/vmbc/qmp/*.sock", 0, 0},
+	{"rescan-interval", VMBC_SETTING_DURATION, "2s", 100000,
+	 G_GINT64_CONSTANT(3600) * G_USEC_PER_SEC},
+	{"cgroup-root", VMBC_SETTING_PATH, "/sys/fs/cgroup", 0, 0},
+	VMBC_BACKEND_SETTING_SMAPS_INTERVAL,
+	VMBC_BACKEND_SETTING_STATS_INTERVAL,
+	{NULL, 0, NULL, 0, 0},
+};
+
 static void
-vmbc_qmp_backend_apply_config(VmbcQmpBackend *self, const VmbcConfig *config)
+vmbc_qmp_backend_apply_config(VmbcQmpBackend *self, const VmbcSettings *settings)
 {
 	g_strfreev(self->globs);
-	self->globs = NULL;
+	self->globs = g_strdupv((gchar **)vmbc_settings_get_paths(settings, "qmp-sockets"));
 	g_free(self->cgroup_root);
-	self->cgroup_root =
-		g_strdup(config != NULL && config->cgroup_root != NULL ? config->cgroup_root
-								       : "/sys/fs/cgroup");
-	self->rescan_usec = DEFAULT_RESCAN_USEC;
-	self->smaps_usec = VMBC_PROC_DEFAULT_SMAPS_INTERVAL;
-	self->stats_sec = 1;
-	if (config == NULL)
-		return;
-	self->globs = g_strdupv(config->qmp_sockets);
-	if (config->rescan_interval_usec > 0)
-		self->rescan_usec = config->rescan_interval_usec;
-	if (config->smaps_interval_usec > 0)
-		self->smaps_usec = config->smaps_interval_usec;
-	self->stats_sec = config->stats_interval_sec;
+	self->cgroup_root = g_strdup(vmbc_settings_get_string(settings, "cgroup-root"));
+	self->rescan_usec = vmbc_settings_get_usec(settings, "rescan-interval");
+	self->smaps_usec = vmbc_settings_get_usec(settings, "smaps-interval");
+	self->stats_sec = vmbc_settings_get_seconds(settings, "stats-interval");
 }
 
 static void
@@ -1059,7 +1057,7 @@ vmbc_qmp_backend_start(VmbcBackend *backend, GError **error)
 {
 	VmbcQmpBackend *self = VMBC_QMP_BACKEND(backend);
 
-	vmbc_qmp_backend_apply_config(self, vmbc_backend_get_config(backend));
+	vmbc_qmp_backend_apply_config(self, vmbc_backend_get_settings(backend));
 	if (self->globs == NULL || self->globs[0] == NULL)
 		g_info("no QMP socket globs configured: the qmp backend will find no VMs");
 	self->started = TRUE;
@@ -1111,7 +1109,7 @@ vm_on_stats_interval_set(GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static gboolean
-vmbc_qmp_backend_reload(VmbcBackend *backend, const VmbcConfig *config, GError **error)
+vmbc_qmp_backend_reload(VmbcBackend *backend, const VmbcSettings *settings, GError **error)
 {
 	VmbcQmpBackend *self = VMBC_QMP_BACKEND(backend);
 	guint old_stats = self->stats_sec;
@@ -1119,7 +1117,7 @@ vmbc_qmp_backend_reload(VmbcBackend *backend, const VmbcConfig *config, GError *
 	GHashTableIter iter;
 	gpointer value;
 
-	vmbc_qmp_backend_apply_config(self, config);
+	vmbc_qmp_backend_apply_config(self, settings);
 	g_hash_table_iter_init(&iter, self->vms);
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		VmbcQmpVm *vm = value;
@@ -1436,6 +1434,7 @@ vmbc_qmp_backend_class_init(VmbcQmpBackendClass *klass)
 
 	object_class->dispose = vmbc_qmp_backend_dispose;
 	object_class->finalize = vmbc_qmp_backend_finalize;
+	backend_class->settings = vmbc_qmp_backend_settings;
 	backend_class->start = vmbc_qmp_backend_start;
 	backend_class->stop = vmbc_qmp_backend_stop;
 	backend_class->reload = vmbc_qmp_backend_reload;
@@ -1451,5 +1450,4 @@ vmbc_qmp_backend_init(VmbcQmpBackend *self)
 {
 	self->vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)vm_unref);
 	self->up = TRUE;
-	vmbc_qmp_backend_apply_config(self, NULL);
 }

@@ -3,11 +3,12 @@
  * defaults, and the helpers through which a backend reaches the daemon.
  */
 #include "vmbc-backend.h"
-#include "vmbc-daemon-private.h"
+#include "vmbc-error.h"
 
 typedef struct {
 	gchar *name;
-	VmbcDaemon *daemon; /* not a reference: the daemon owns its backends */
+	VmbcBackendHost *host;	      /* not a reference: the host owns its backends */
+	const VmbcSettings *settings; /* the host's */
 } VmbcBackendPrivate;
 
 G_DEFINE_TYPE_WITH_PRIVATE(VmbcBackend, vmbc_backend, G_TYPE_OBJECT)
@@ -35,12 +36,16 @@ vmbc_backend_init(VmbcBackend *self)
 }
 
 void
-vmbc_backend_setup(VmbcBackend *self, const gchar *name, VmbcDaemon *daemon)
+vmbc_backend_setup(VmbcBackend *self, const gchar *name, VmbcBackendHost *host,
+		   const VmbcSettings *settings)
 {
 	VmbcBackendPrivate *priv = GET_PRIVATE(self);
+
+	g_return_if_fail(host != NULL && host->iface != NULL);
 	g_free(priv->name);
 	priv->name = g_strdup(name);
-	priv->daemon = daemon;
+	priv->host = host;
+	priv->settings = settings;
 }
 
 const gchar *
@@ -49,42 +54,43 @@ vmbc_backend_get_name(VmbcBackend *self)
 	return GET_PRIVATE(self)->name;
 }
 
-VmbcDaemon *
-vmbc_backend_get_daemon(VmbcBackend *self)
-{
-	return GET_PRIVATE(self)->daemon;
-}
-
 VmbcEngine *
 vmbc_backend_get_engine(VmbcBackend *self)
 {
-	return vmbc_daemon_get_engine(GET_PRIVATE(self)->daemon);
+	VmbcBackendHost *host = GET_PRIVATE(self)->host;
+
+	return host->iface->get_engine(host);
 }
 
-const VmbcConfig *
-vmbc_backend_get_config(VmbcBackend *self)
+const VmbcSettings *
+vmbc_backend_get_settings(VmbcBackend *self)
 {
-	return vmbc_daemon_get_config(GET_PRIVATE(self)->daemon);
+	return GET_PRIVATE(self)->settings;
 }
 
 gint64
 vmbc_backend_now(VmbcBackend *self)
 {
-	return vmbc_daemon_now(GET_PRIVATE(self)->daemon);
+	VmbcBackendHost *host = GET_PRIVATE(self)->host;
+
+	return host->iface->now(host);
 }
 
 VmbcBeancounter *
 vmbc_backend_add_vm(VmbcBackend *self, const gchar *name, gint64 max_pages, gpointer backend_data,
 		    GDestroyNotify free_func, GError **error)
 {
-	return vmbc_daemon_add_vm(GET_PRIVATE(self)->daemon, self, name, max_pages, backend_data,
-				  free_func, error);
+	VmbcBackendHost *host = GET_PRIVATE(self)->host;
+
+	return host->iface->add_vm(host, self, name, max_pages, backend_data, free_func, error);
 }
 
 void
 vmbc_backend_remove_vm(VmbcBackend *self, VmbcBeancounter *bc)
 {
-	vmbc_daemon_remove_vm(GET_PRIVATE(self)->daemon, bc);
+	VmbcBackendHost *host = GET_PRIVATE(self)->host;
+
+	host->iface->remove_vm(host, bc);
 }
 
 gboolean
@@ -109,12 +115,14 @@ vmbc_backend_stop(VmbcBackend *self)
 }
 
 gboolean
-vmbc_backend_reload(VmbcBackend *self, const VmbcConfig *config, GError **error)
+vmbc_backend_reload(VmbcBackend *self, const VmbcSettings *settings, GError **error)
 {
 	VmbcBackendClass *klass = VMBC_BACKEND_GET_CLASS(self);
-	if (klass->reload == NULL)
-		return TRUE;
-	return klass->reload(self, config, error);
+
+	if (klass->reload != NULL && !klass->reload(self, settings, error))
+		return FALSE;
+	GET_PRIVATE(self)->settings = settings;
+	return TRUE;
 }
 
 void

@@ -7,34 +7,53 @@
  * vfunc returns gboolean with a GError. Backends are compiled in and listed in
  * one table (vmbc-plugin-table.c).
  *
- * The daemon owns the engine; a backend reaches it through the helpers below,
- * and tells the daemon about VMs with vmbc_backend_add_vm() and
- * vmbc_backend_remove_vm() so that configured and saved limits are applied.
+ * A backend sees the program that runs it only through a VmbcBackendHost
+ * (vmbc-backend-host.h), reached through the helpers below: the engine, the
+ * clock, and vmbc_backend_add_vm() / vmbc_backend_remove_vm() so that
+ * configured and saved limits are applied. The [daemon] keys of vmbc.conf it
+ * reads it declares in its class (settings) and reads from a VmbcSettings.
  */
 #pragma once
 
 #include <glib-object.h>
 #include <json-glib/json-glib.h>
 
-#include "vmbc-config.h"
+#include "vmbc-backend-host.h"
 #include "vmbc-engine.h"
+#include "vmbc-settings.h"
 
 G_BEGIN_DECLS
 
 #define VMBC_TYPE_BACKEND (vmbc_backend_get_type())
 G_DECLARE_DERIVABLE_TYPE(VmbcBackend, vmbc_backend, VMBC, BACKEND, GObject)
 
-typedef struct _VmbcDaemon VmbcDaemon;
+/*
+ * Keys more than one backend reads, declared alike by each: how often a VM's
+ * smaps is read to split guest RAM from the VMM's own memory, and the guest
+ * statistics polling interval asked of QEMU (whole seconds, as QEMU has it).
+ */
+#define VMBC_BACKEND_SETTING_SMAPS_INTERVAL                                                        \
+	{                                                                                          \
+		"smaps-interval", VMBC_SETTING_DURATION, "5m", 100000,                             \
+			G_GINT64_CONSTANT(3600) * G_USEC_PER_SEC                                   \
+	}
+#define VMBC_BACKEND_SETTING_STATS_INTERVAL                                                        \
+	{                                                                                          \
+		"stats-interval", VMBC_SETTING_SECONDS, "1", 1, 3600                               \
+	}
 
 struct _VmbcBackendClass {
 	GObjectClass parent_class;
+
+	/* The [daemon] keys this backend reads, terminated by a NULL key. */
+	const VmbcSettingSpec *settings;
 
 	/* Start finding VMs (connect, watch sockets); called once, with a main loop. */
 	gboolean (*start)(VmbcBackend *self, GError **error);
 	/* Stop: close connections. Balloons are left as they are. */
 	void (*stop)(VmbcBackend *self);
 	/* The configuration was reloaded (SIGHUP); counters are kept. */
-	gboolean (*reload)(VmbcBackend *self, const VmbcConfig *config, GError **error);
+	gboolean (*reload)(VmbcBackend *self, const VmbcSettings *settings, GError **error);
 	/*
 	 * Called every tick before the engine runs: measure held host-side for every
 	 * VM of this backend and feed vmbc_engine_sample(). Must be cheap (statm, not
@@ -58,9 +77,10 @@ struct _VmbcBackendClass {
 /* The backend's name from the table: "qmp", "libvirt". */
 const gchar *vmbc_backend_get_name(VmbcBackend *self);
 
-VmbcDaemon *vmbc_backend_get_daemon(VmbcBackend *self);
 VmbcEngine *vmbc_backend_get_engine(VmbcBackend *self);
-const VmbcConfig *vmbc_backend_get_config(VmbcBackend *self);
+
+/* The checked values of the [daemon] keys (those the class declares among them). */
+const VmbcSettings *vmbc_backend_get_settings(VmbcBackend *self);
 
 /*
  * A VM appeared (or was re-adopted after a restart). The daemon creates its
@@ -79,12 +99,17 @@ void vmbc_backend_remove_vm(VmbcBackend *self, VmbcBeancounter *bc);
 /* The current monotonic time in usec, as the engine sees it. */
 gint64 vmbc_backend_now(VmbcBackend *self);
 
-/* Used by the daemon only. */
-void vmbc_backend_setup(VmbcBackend *self, const gchar *name, VmbcDaemon *daemon);
+/*
+ * Used by the program that runs the backend only. @host and @settings are
+ * borrowed and must outlive the backend (or the next setup or reload).
+ */
+void vmbc_backend_setup(VmbcBackend *self, const gchar *name, VmbcBackendHost *host,
+			const VmbcSettings *settings);
 
 gboolean vmbc_backend_start(VmbcBackend *self, GError **error);
 void vmbc_backend_stop(VmbcBackend *self);
-gboolean vmbc_backend_reload(VmbcBackend *self, const VmbcConfig *config, GError **error);
+/* The settings were reloaded: on success the backend uses @settings from now on. */
+gboolean vmbc_backend_reload(VmbcBackend *self, const VmbcSettings *settings, GError **error);
 void vmbc_backend_sample(VmbcBackend *self, gint64 now);
 gboolean vmbc_backend_set_balloon(VmbcBackend *self, VmbcBeancounter *bc, gint64 target_pages,
 				  GError **error);

@@ -1,5 +1,5 @@
 /*
- * vmbc-size.c: parsing and printing of sizes (see vmbc-size.h).
+ * vmbc-size.c: parsing and printing of sizes, and parsing of durations (see vmbc-size.h).
  *
  * Every value from outside (config, CLI, control socket) passes through here,
  * so nothing may overflow or be accepted half-parsed: "12Q", "1e9", "-5M",
@@ -244,4 +244,48 @@ vmbc_size_format_human(gint64 pages, gsize page_size)
 		return g_strdup_printf("%s%" G_GINT64_FORMAT "%s", neg ? "-" : "", (gint64)v,
 				       suffixes[i]);
 	return g_strdup_printf("%s%.1f%s", neg ? "-" : "", v, suffixes[i]);
+}
+
+gboolean
+vmbc_duration_parse(const gchar *text, gint64 *usec_out, GError **error)
+{
+	gchar *end = NULL;
+	gdouble v;
+	gdouble mult;
+
+	if (text == NULL || *text == '\0' || !(g_ascii_isdigit(*text) || *text == '.')) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
+			    "invalid duration '%s': expected a number with ms, s, m or h",
+			    text != NULL ? text : "");
+		return FALSE;
+	}
+	errno = 0;
+	v = g_ascii_strtod(text, &end);
+	if (errno != 0 || end == text) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID, "invalid duration '%s'", text);
+		return FALSE;
+	}
+	if (*end == '\0' || g_strcmp0(end, "s") == 0)
+		mult = 1e6;
+	else if (g_strcmp0(end, "ms") == 0)
+		mult = 1e3;
+	else if (g_strcmp0(end, "us") == 0)
+		mult = 1;
+	else if (g_strcmp0(end, "m") == 0 || g_strcmp0(end, "min") == 0)
+		mult = 60e6;
+	else if (g_strcmp0(end, "h") == 0)
+		mult = 3600e6;
+	else {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
+			    "invalid duration '%s': unknown unit '%s' (use ms, s, m or h)", text,
+			    end);
+		return FALSE;
+	}
+	if (v <= 0 || v * mult > 1e15) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
+			    "invalid duration '%s': must be positive and sane", text);
+		return FALSE;
+	}
+	*usec_out = (gint64)(v * mult);
+	return TRUE;
 }

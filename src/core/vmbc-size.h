@@ -39,4 +39,7 @@ gchar *vmbc_size_format_human(gint64 pages, gsize page_size);
 /* Bytes for @pages, saturating at G_MAXINT64 (so "unlimited" stays unlimited). */
 gint64 vmbc_pages_to_bytes(gint64 pages, gsize page_size);
 
+/* Parses "1s", "250ms", "2m", "1h", or plain seconds; refuses garbage and <= 0. */
+gboolean vmbc_duration_parse(const gchar *text, gint64 *usec_out, GError **error);
+
 G_END_DECLS

@@ -1,6 +1,10 @@
 /*
  * vmbc-config.c: loading and checking vmbc.conf (see vmbc-config.h).
  *
+ * The [daemon] keys of vmbcd itself are listed here; those of a backend are
+ * declared by the backend (VmbcBackendClass.settings) and checked through
+ * its declaration, so this file names none of them.
+ *
  * GKeyFile parses the syntax; everything else is checked here, key by key,
  * and the line of the offending key is found in the text so that an operator
  * reads "vmbc.conf:12: key 'limit' in [domain web1]: invalid size '1Q'".
@@ -9,35 +13,23 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "vmbc-backend.h"
 #include "vmbc-config.h"
 #include "vmbc-error.h"
+#include "vmbc-plugin-table.h"
 #include "vmbc-size.h"
 
 #define USEC_PER_SEC G_GINT64_CONSTANT(1000000)
 
 static const gchar *const daemon_keys[] = {
-	"backends",
-	"libvirt-uri",
-	"qmp-sockets",
-	"control-socket",
-	"admin-group",
-	"state-dir",
-	"metrics-listen",
-	"tick",
-	"reclaim-timeout",
-	"escalation",
-	"margin",
-	"margin-percent",
-	"barrier-step",
-	"deflate-step",
-	"min-step",
-	"pressure-available",
-	"idle-tax",
-	"smaps-interval",
-	"stats-interval",
-	"rescan-interval",
-	"cgroup-root", /* the qmp backend's memory-high escalation */
-	NULL,
+	"backends",	   "control-socket",
+	"admin-group",	   "state-dir",
+	"metrics-listen",  "tick",
+	"reclaim-timeout", "escalation",
+	"margin",	   "margin-percent",
+	"barrier-step",	   "deflate-step",
+	"min-step",	   "pressure-available",
+	"idle-tax",	   NULL,
 };
 static const gchar *const host_keys[] = {"barrier", "limit", NULL};
 static const gchar *const limit_keys[] = {"barrier",   "limit",	 "guarantee",
@@ -73,6 +65,20 @@ dir_from_env(const gchar *env, const gchar *fallback)
 	return g_strdup(fallback);
 }
 
+/* Every compiled-in backend's keys, with their defaults. */
+static void
+declare_backend_settings(VmbcSettings *settings)
+{
+	const VmbcPluginEntry *table = vmbc_plugin_table();
+
+	for (guint i = 0; table[i].name != NULL; i++) {
+		VmbcBackendClass *klass = g_type_class_ref(table[i].get_type());
+
+		vmbc_settings_declare(settings, klass->settings);
+		g_type_class_unref(klass);
+	}
+}
+
 VmbcConfig *
 vmbc_config_new_default(void)
 {
@@ -80,16 +86,12 @@ vmbc_config_new_default(void)
 	g_autofree gchar *rundir = dir_from_env("RUNTIME_DIRECTORY", "/run/vmbc");
 
 	config->backends = g_strsplit("qmp", ",", -1);
-	config->libvirt_uri = g_strdup("qemu:///system");
-	config->qmp_sockets = g_strsplit("/run/vmbc/qmp/*.sock", ";", -1);
 	config->control_socket = g_build_filename(rundir, "vmbcd.sock", NULL);
 	config->admin_group = NULL;
 	config->state_dir = dir_from_env("STATE_DIRECTORY", "/var/lib/vmbc");
 	config->metrics_listen = g_strdup("127.0.0.1:9786");
-	config->smaps_interval_usec = 300 * USEC_PER_SEC;
-	config->stats_interval_sec = 1;
-	config->rescan_interval_usec = 2 * USEC_PER_SEC;
-	config->cgroup_root = g_strdup("/sys/fs/cgroup");
+	config->settings = vmbc_settings_new();
+	declare_backend_settings(config->settings);
 	vmbc_engine_config_init(&config->engine);
 	config->defaults.shares = -1;
 	config->domains = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, limit_spec_free);
@@ -103,13 +105,11 @@ vmbc_config_free(VmbcConfig *config)
 		return;
 	g_free(config->path);
 	g_strfreev(config->backends);
-	g_free(config->libvirt_uri);
-	g_strfreev(config->qmp_sockets);
+	vmbc_settings_free(config->settings);
 	g_free(config->control_socket);
 	g_free(config->admin_group);
 	g_free(config->state_dir);
 	g_free(config->metrics_listen);
-	g_free(config->cgroup_root);
 	g_free(config->host_barrier);
 	g_free(config->host_limit);
 	limit_spec_clear(&config->defaults);
@@ -184,50 +184,6 @@ get_string(Loader *ld, const gchar *group, const gchar *key)
 	if (v == NULL)
 		return NULL;
 	return g_strstrip(g_steal_pointer(&v));
-}
-
-gboolean
-vmbc_duration_parse(const gchar *text, gint64 *usec_out, GError **error)
-{
-	gchar *end = NULL;
-	gdouble v;
-	gdouble mult;
-
-	if (text == NULL || *text == '\0' || !(g_ascii_isdigit(*text) || *text == '.')) {
-		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
-			    "invalid duration '%s': expected a number with ms, s, m or h",
-			    text != NULL ? text : "");
-		return FALSE;
-	}
-	errno = 0;
-	v = g_ascii_strtod(text, &end);
-	if (errno != 0 || end == text) {
-		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID, "invalid duration '%s'", text);
-		return FALSE;
-	}
-	if (*end == '\0' || g_strcmp0(end, "s") == 0)
-		mult = 1e6;
-	else if (g_strcmp0(end, "ms") == 0)
-		mult = 1e3;
-	else if (g_strcmp0(end, "us") == 0)
-		mult = 1;
-	else if (g_strcmp0(end, "m") == 0 || g_strcmp0(end, "min") == 0)
-		mult = 60e6;
-	else if (g_strcmp0(end, "h") == 0)
-		mult = 3600e6;
-	else {
-		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
-			    "invalid duration '%s': unknown unit '%s' (use ms, s, m or h)", text,
-			    end);
-		return FALSE;
-	}
-	if (v <= 0 || v * mult > 1e15) {
-		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
-			    "invalid duration '%s': must be positive and sane", text);
-		return FALSE;
-	}
-	*usec_out = (gint64)(v * mult);
-	return TRUE;
 }
 
 static gboolean
@@ -348,14 +304,62 @@ check_keys(Loader *ld, const gchar *group, const gchar *const *allowed, GError *
 }
 
 static gboolean
+backend_is_built(const gchar *name)
+{
+	const VmbcPluginEntry *table = vmbc_plugin_table();
+
+	for (guint i = 0; table[i].name != NULL; i++) {
+		if (g_strcmp0(table[i].name, name) == 0)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+static gchar *
+built_backends(void)
+{
+	const VmbcPluginEntry *table = vmbc_plugin_table();
+	g_autoptr(GString) s = g_string_new(NULL);
+
+	for (guint i = 0; table[i].name != NULL; i++)
+		g_string_append_printf(s, "%s%s", i > 0 ? ", " : "", table[i].name);
+	return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+/* The [daemon] keys the backends declared, each checked as its declaration says. */
+static gboolean
+load_backend_settings(Loader *ld, VmbcSettings *settings, GError **error)
+{
+	g_autofree const gchar **keys = vmbc_settings_get_keys(settings);
+
+	for (guint i = 0; keys[i] != NULL; i++) {
+		g_autofree gchar *v = get_string(ld, "daemon", keys[i]);
+		g_autoptr(GError) local = NULL;
+
+		if (v != NULL && !vmbc_settings_set(settings, keys[i], v, &local))
+			return fail_key(ld, "daemon", keys[i], error, "%s", local->message);
+	}
+	return TRUE;
+}
+
+static gboolean
 load_daemon(Loader *ld, VmbcConfig *config, GError **error)
 {
 	const gchar *g = "daemon";
 	g_autofree gchar *v = NULL;
 	gdouble d;
 
-	if (!check_keys(ld, g, daemon_keys, error))
-		return FALSE;
+	{
+		g_autofree const gchar **declared = vmbc_settings_get_keys(config->settings);
+		g_autoptr(GStrvBuilder) known = g_strv_builder_new();
+		g_auto(GStrv) allowed = NULL;
+
+		g_strv_builder_addv(known, (const gchar **)daemon_keys);
+		g_strv_builder_addv(known, declared);
+		allowed = g_strv_builder_end(known);
+		if (!check_keys(ld, g, (const gchar *const *)allowed, error))
+			return FALSE;
+	}
 
 	if ((v = get_string(ld, g, "backends")) != NULL) {
 		g_auto(GStrv) list = g_key_file_get_string_list(ld->kf, g, "backends", NULL, NULL);
@@ -363,30 +367,15 @@ load_daemon(Loader *ld, VmbcConfig *config, GError **error)
 			return fail_key(ld, g, "backends", error, "no backend named");
 		for (guint i = 0; list[i] != NULL; i++) {
 			g_strstrip(list[i]);
-			if (g_strcmp0(list[i], "qmp") != 0 && g_strcmp0(list[i], "libvirt") != 0)
+			if (!backend_is_built(list[i])) {
+				g_autofree gchar *built = built_backends();
 				return fail_key(ld, g, "backends", error,
-						"unknown backend '%s' (expected qmp or libvirt)",
-						list[i]);
+						"unknown backend '%s' (built in: %s)", list[i],
+						built);
+			}
 		}
 		g_strfreev(config->backends);
 		config->backends = g_steal_pointer(&list);
-	}
-	g_clear_pointer(&v, g_free);
-	if ((v = get_string(ld, g, "libvirt-uri")) != NULL) {
-		g_free(config->libvirt_uri);
-		config->libvirt_uri = g_steal_pointer(&v);
-	}
-	if ((v = get_string(ld, g, "qmp-sockets")) != NULL) {
-		g_auto(GStrv) list =
-			g_key_file_get_string_list(ld->kf, g, "qmp-sockets", NULL, NULL);
-		for (guint i = 0; list != NULL && list[i] != NULL; i++) {
-			g_strstrip(list[i]);
-			if (!g_path_is_absolute(list[i]))
-				return fail_key(ld, g, "qmp-sockets", error,
-						"'%s' is not an absolute path", list[i]);
-		}
-		g_strfreev(config->qmp_sockets);
-		config->qmp_sockets = g_steal_pointer(&list);
 	}
 	g_clear_pointer(&v, g_free);
 	if ((v = get_string(ld, g, "control-socket")) != NULL) {
@@ -453,27 +442,7 @@ load_daemon(Loader *ld, VmbcConfig *config, GError **error)
 	config->engine.pressure_available = d / 100.0;
 	if (!load_number(ld, g, "idle-tax", 0, 0.99, &config->engine.idle_tax, error))
 		return FALSE;
-	if (!load_duration(ld, "smaps-interval", 100000, 3600 * USEC_PER_SEC,
-			   &config->smaps_interval_usec, error))
-		return FALSE;
-	d = config->stats_interval_sec;
-	if (!load_number(ld, g, "stats-interval", 1, 3600, &d, error))
-		return FALSE;
-	if (d != (gdouble)(guint)d)
-		return fail_key(ld, g, "stats-interval", error,
-				"QEMU polls guest statistics in whole seconds");
-	config->stats_interval_sec = (guint)d;
-	if (!load_duration(ld, "rescan-interval", 100000, 3600 * USEC_PER_SEC,
-			   &config->rescan_interval_usec, error))
-		return FALSE;
-	if ((v = get_string(ld, g, "cgroup-root")) != NULL) {
-		if (!g_path_is_absolute(v))
-			return fail_key(ld, g, "cgroup-root", error, "'%s' is not an absolute path",
-					v);
-		g_free(config->cgroup_root);
-		config->cgroup_root = g_steal_pointer(&v);
-	}
-	return TRUE;
+	return load_backend_settings(ld, config->settings, error);
 }
 
 VmbcConfig *

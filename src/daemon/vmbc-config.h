@@ -12,6 +12,7 @@
 #include <glib.h>
 
 #include "vmbc-engine.h"
+#include "vmbc-settings.h"
 
 G_BEGIN_DECLS
 
@@ -28,18 +29,13 @@ typedef struct {
 	gchar *path; /* the file it came from, NULL for built-in defaults */
 
 	/* [daemon] */
-	gchar **backends;	     /* "qmp", "libvirt" */
-	gchar *libvirt_uri;	     /* default qemu:///system */
-	gchar **qmp_sockets;	     /* globs */
-	gchar *control_socket;	     /* default $RUNTIME_DIRECTORY/vmbcd.sock */
-	gchar *admin_group;	     /* may change limits besides root; NULL none */
-	gchar *state_dir;	     /* default $STATE_DIRECTORY or /var/lib/vmbc */
-	gchar *metrics_listen;	     /* "127.0.0.1:PORT", "" or "off" disables */
-	gint64 smaps_interval_usec;  /* how often the guest-RAM/VMM split is re-derived */
-	guint stats_interval_sec;    /* guest stats polling interval asked of QEMU */
-	gint64 rescan_interval_usec; /* QMP socket globs rescanned this often */
-	gchar *cgroup_root;	     /* where cgroupfs is mounted; memory.high is under it */
-	VmbcEngineConfig engine;     /* tick, reclaim timeout, margins, escalation */
+	gchar **backends;	 /* "qmp", "libvirt" */
+	gchar *control_socket;	 /* default $RUNTIME_DIRECTORY/vmbcd.sock */
+	gchar *admin_group;	 /* may change limits besides root; NULL none */
+	gchar *state_dir;	 /* default $STATE_DIRECTORY or /var/lib/vmbc */
+	gchar *metrics_listen;	 /* "127.0.0.1:PORT", "" or "off" disables */
+	VmbcEngineConfig engine; /* tick, reclaim timeout, margins, escalation */
+	VmbcSettings *settings;	 /* the keys the compiled-in backends declare */
 
 	/* [host] */
 	gchar *host_barrier;
@@ -73,8 +69,5 @@ void vmbc_config_get_spec(const VmbcConfig *config, const gchar *name, VmbcLimit
 gboolean vmbc_config_resolve_limits(const VmbcLimitSpec *spec, gint64 max_pages, gint64 *barrier,
 				    gint64 *limit, gint64 *guarantee, gint64 *vmm_limit,
 				    GError **error);
-
-/* Parses "1s", "250ms", "2m", "1h", or plain seconds; refuses garbage and <= 0. */
-gboolean vmbc_duration_parse(const gchar *text, gint64 *usec_out, GError **error);
 
 G_END_DECLS

@@ -17,7 +17,7 @@
 
 #include "qmp-server.h"
 #include "vmbc-control.h"
-#include "vmbc-daemon-private.h"
+#include "vmbc-daemon.h"
 
 /* Control messages are small; a megabyte is generous. */
 #define CONTROL_MAX_MESSAGE (1024 * 1024)

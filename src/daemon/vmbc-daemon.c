@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "vmbc-control.h"
-#include "vmbc-daemon-private.h"
+#include "vmbc-daemon.h"
 #include "vmbc-plugin-table.h"
 
 #ifdef VMBC_HAVE_METRICS
@@ -31,6 +31,7 @@ typedef struct {
 } Listener;
 
 struct _VmbcDaemon {
+	VmbcBackendHost host; /* what the backends see of the daemon: first, for the casts */
 	VmbcConfig *config;
 	VmbcEngine *engine;
 	VmbcState *state;
@@ -77,6 +78,7 @@ actuator_escalate(VmbcEngine *engine, VmbcBeancounter *bc, VmbcEscalation how, g
 }
 
 static void schedule_save(VmbcDaemon *daemon);
+static const VmbcBackendHostInterface backend_host_iface;
 
 static void
 on_engine_event(VmbcEngine *engine, const VmbcEvent *event, gpointer user_data)
@@ -102,6 +104,7 @@ vmbc_daemon_new(VmbcConfig *config)
 	VmbcDaemon *daemon = g_new0(VmbcDaemon, 1);
 	VmbcActuator act = {actuator_set_balloon, actuator_escalate};
 
+	daemon->host.iface = &backend_host_iface;
 	daemon->config = config;
 	daemon->engine = vmbc_engine_new(&config->engine);
 	vmbc_engine_set_actuator(daemon->engine, &act, daemon);
@@ -290,10 +293,12 @@ apply_host_limits(VmbcDaemon *daemon)
 		g_warning("host limits not applied: %s", error->message);
 }
 
-VmbcBeancounter *
-vmbc_daemon_add_vm(VmbcDaemon *daemon, VmbcBackend *backend, const gchar *name, gint64 max_pages,
-		   gpointer backend_data, GDestroyNotify free_func, GError **error)
+/* The backend host's add_vm: configured, saved and restored state applied to a new VM. */
+static VmbcBeancounter *
+host_add_vm(VmbcBackendHost *host, VmbcBackend *backend, const gchar *name, gint64 max_pages,
+	    gpointer backend_data, GDestroyNotify free_func, GError **error)
 {
+	VmbcDaemon *daemon = (VmbcDaemon *)host;
 	VmbcBeancounter *bc = vmbc_engine_add(daemon->engine, name, max_pages, error);
 
 	if (bc == NULL) {
@@ -344,9 +349,11 @@ schedule_save(VmbcDaemon *daemon)
 	g_source_set_name_by_id(daemon->deferred_save_id, "[vmbcd] state save");
 }
 
-void
-vmbc_daemon_remove_vm(VmbcDaemon *daemon, VmbcBeancounter *bc)
+static void
+host_remove_vm(VmbcBackendHost *host, VmbcBeancounter *bc)
 {
+	VmbcDaemon *daemon = (VmbcDaemon *)host;
+
 	vmbc_daemon_emit_domain_event(daemon, bc, FALSE);
 	/*
 	 * The VM ended: so do its counters (its limits stay for its next run).
@@ -474,6 +481,25 @@ start_ticking(VmbcDaemon *daemon)
 	g_source_set_name_by_id(daemon->tick_id, "[vmbcd] tick");
 }
 
+static VmbcEngine *
+host_get_engine(VmbcBackendHost *host)
+{
+	return ((VmbcDaemon *)host)->engine;
+}
+
+static gint64
+host_now(VmbcBackendHost *host)
+{
+	return vmbc_daemon_now((VmbcDaemon *)host);
+}
+
+static const VmbcBackendHostInterface backend_host_iface = {
+	.get_engine = host_get_engine,
+	.now = host_now,
+	.add_vm = host_add_vm,
+	.remove_vm = host_remove_vm,
+};
+
 static gboolean
 start_backends(VmbcDaemon *daemon, GError **error)
 {
@@ -494,7 +520,7 @@ start_backends(VmbcDaemon *daemon, GError **error)
 			return FALSE;
 		}
 		backend = g_object_new(entry->get_type(), NULL);
-		vmbc_backend_setup(backend, entry->name, daemon);
+		vmbc_backend_setup(backend, entry->name, &daemon->host, daemon->config->settings);
 		if (!vmbc_backend_start(backend, error))
 			return FALSE;
 		g_info("backend %s started", entry->name);
@@ -574,8 +600,14 @@ vmbc_daemon_reload(VmbcDaemon *daemon, GError **error)
 		fresh->metrics_listen = keep;
 	}
 	for (guint i = 0; i < daemon->backends->len; i++) {
-		if (!vmbc_backend_reload(g_ptr_array_index(daemon->backends, i), fresh, error))
+		if (!vmbc_backend_reload(g_ptr_array_index(daemon->backends, i), fresh->settings,
+					 error)) {
+			/* the running configuration stays, for the backends reloaded too */
+			for (guint j = 0; j < i; j++)
+				(void)vmbc_backend_reload(g_ptr_array_index(daemon->backends, j),
+							  daemon->config->settings, NULL);
 			return FALSE;
+		}
 	}
 	vmbc_config_free(daemon->config);
 	daemon->config = g_steal_pointer(&fresh);

@@ -13,6 +13,8 @@
 
 G_BEGIN_DECLS
 
+typedef struct _VmbcDaemon VmbcDaemon;
+
 /* Tick-duration histogram buckets (seconds), for the metrics endpoint. */
 #define VMBC_TICK_BUCKETS 12
 extern const gdouble vmbc_tick_bucket_bounds[VMBC_TICK_BUCKETS];

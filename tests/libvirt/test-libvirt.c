@@ -2,22 +2,20 @@
  * test-libvirt.c: the libvirt backend (plugins/libvirt) without libvirtd:
  * the domain XML parser, the QEMU process finder, and the backend against
  * libvirt's in-process test driver (test:///default), whose domains start
- * and stop with real lifecycle events. A small stand-in for the daemon is
- * defined here, as in test-qmp-backend.c, so only the backend's contract
- * with vmbcd is exercised. The e2e tests (test_libvirt_e2e.py) cover a real
- * libvirtd with real guests.
+ * and stop with real lifecycle events. The backend is given the test
+ * implementation of its host interface (tests/backend-host.c), as in
+ * test-qmp-backend.c, so only the backend's contract is exercised. The e2e tests
+ * (test_libvirt_e2e.py) cover a real libvirtd with real guests.
  */
 #include <libvirt/libvirt.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "backend-daemon.h"
+#include "backend-host.h"
 #include "vmbc-libvirt-backend.h"
 #include "vmbc-libvirt-domain.h"
 
 #define WAIT_MS 10000
-
-/* --- the daemon stand-in --------------------------------------------------------- */
 
 /* The backend's warnings are expected here (no QEMU process for test-driver domains). */
 static gboolean
@@ -210,7 +208,7 @@ test_find_pid_self(void)
 /* --- the backend on the test driver ------------------------------------------------ */
 
 typedef struct {
-	VmbcDaemon daemon;
+	BackendHost host;
 	VmbcBackend *backend;
 	virConnectPtr conn; /* the test's own connection to the same test driver */
 } Fixture;
@@ -223,13 +221,11 @@ fixture_setup(Fixture *f, gconstpointer data)
 	/* reset by GTest before every case */
 	g_test_log_set_fatal_handler(on_fatal_log, NULL);
 	vmbc_engine_config_init(&ec);
-	backend_daemon_init(&f->daemon, &ec);
-	f->daemon.config.libvirt_uri = g_strdup("test:///default");
-	f->daemon.config.stats_interval_sec = 1;
-	f->daemon.config.smaps_interval_usec = G_USEC_PER_SEC;
 	f->backend = g_object_new(VMBC_TYPE_LIBVIRT_BACKEND, NULL);
-	f->daemon.backend = f->backend;
-	vmbc_backend_setup(f->backend, "libvirt", &f->daemon);
+	backend_host_init(&f->host, f->backend, "libvirt", &ec);
+	backend_host_set(&f->host, "libvirt-uri", "test:///default");
+	backend_host_set(&f->host, "stats-interval", "1");
+	backend_host_set(&f->host, "smaps-interval", "1s");
 	f->conn = virConnectOpen("test:///default");
 	g_assert_nonnull(f->conn);
 }
@@ -240,8 +236,7 @@ fixture_teardown(Fixture *f, gconstpointer data)
 	vmbc_backend_stop(f->backend);
 	g_clear_object(&f->backend);
 	virConnectClose(f->conn);
-	backend_daemon_clear(&f->daemon);
-	g_free(f->daemon.config.libvirt_uri);
+	backend_host_clear(&f->host);
 }
 
 static gboolean
@@ -275,7 +270,7 @@ test_backend_events(Fixture *f, gconstpointer data)
 	/* the test driver's running domain "test" is adopted from the listing */
 	g_assert_true(wait_until(has_n_vms_1, f));
 	g_assert_true(vmbc_backend_is_up(f->backend));
-	bc = vmbc_engine_lookup(f->daemon.engine, "test");
+	bc = vmbc_engine_lookup(f->host.engine, "test");
 	g_assert_nonnull(bc);
 	g_assert_cmpint(bc->max_pages, >, 0);
 
@@ -283,7 +278,7 @@ test_backend_events(Fixture *f, gconstpointer data)
 	dom = virDomainCreateXML(f->conn, xml_extra, 0);
 	g_assert_nonnull(dom);
 	g_assert_true(wait_until(has_n_vms_2, f));
-	extra = vmbc_engine_lookup(f->daemon.engine, "extra");
+	extra = vmbc_engine_lookup(f->host.engine, "extra");
 	g_assert_nonnull(extra);
 	g_assert_cmpint(extra->max_pages, ==, 256 * 1024 * 1024 / (gint64)vmbc_page_size());
 	g_assert_cmpint(extra->balloon, ==, VMBC_BALLOON_NO_DEVICE);
@@ -301,8 +296,8 @@ test_backend_events(Fixture *f, gconstpointer data)
 	g_assert_cmpint(virDomainDestroy(dom), ==, 0);
 	virDomainFree(dom);
 	g_assert_true(wait_until(has_n_vms_1, f));
-	g_assert_null(vmbc_engine_lookup(f->daemon.engine, "extra"));
-	g_assert_cmpuint(f->daemon.removed, ==, 1);
+	g_assert_null(vmbc_engine_lookup(f->host.engine, "extra"));
+	g_assert_cmpuint(f->host.removed, ==, 1);
 	g_assert_cmpuint(vmbc_libvirt_backend_get_n_connects(VMBC_LIBVIRT_BACKEND(f->backend)), ==,
 			 1);
 }
@@ -315,7 +310,7 @@ static gboolean
 gone_is_gone(gpointer data)
 {
 	Fixture *f = data;
-	return vmbc_engine_lookup(f->daemon.engine, "gone") == NULL;
+	return vmbc_engine_lookup(f->host.engine, "gone") == NULL;
 }
 
 /*
@@ -334,7 +329,7 @@ test_backend_vanish_mid_call(Fixture *f, gconstpointer data)
 	dom = virDomainCreateXML(f->conn, xml_ballooned, 0);
 	g_assert_nonnull(dom);
 	g_assert_true(wait_until(has_n_vms_2, f));
-	bc = vmbc_engine_lookup(f->daemon.engine, "gone");
+	bc = vmbc_engine_lookup(f->host.engine, "gone");
 	g_assert_nonnull(bc);
 	/* destroyed before the backend hears of it: the request goes to a vanished domain */
 	g_assert_cmpint(virDomainDestroy(dom), ==, 0);
@@ -343,7 +338,7 @@ test_backend_vanish_mid_call(Fixture *f, gconstpointer data)
 	g_assert_no_error(error);
 	g_assert_true(wait_until(gone_is_gone, f));
 	g_assert_true(wait_until(has_n_vms_1, f));
-	g_assert_cmpuint(f->daemon.removed, ==, 1);
+	g_assert_cmpuint(f->host.removed, ==, 1);
 }
 
 static void
@@ -356,7 +351,7 @@ test_backend_read_only(Fixture *f, gconstpointer data)
 	g_assert_true(vmbc_backend_start(f->backend, &error));
 	g_assert_true(wait_until(has_n_vms_1, f));
 	g_assert_true(vmbc_libvirt_backend_is_read_only(VMBC_LIBVIRT_BACKEND(f->backend)));
-	bc = vmbc_engine_lookup(f->daemon.engine, "test");
+	bc = vmbc_engine_lookup(f->host.engine, "test");
 	g_assert_nonnull(bc);
 	g_assert_false(vmbc_backend_set_balloon(f->backend, bc, 1000, &error));
 	g_assert_error(error, VMBC_ERROR, VMBC_ERROR_PERMISSION);
@@ -378,7 +373,7 @@ test_backend_describe(Fixture *f, gconstpointer data)
 
 	g_assert_true(vmbc_backend_start(f->backend, &error));
 	g_assert_true(wait_until(has_n_vms_1, f));
-	bc = vmbc_engine_lookup(f->daemon.engine, "test");
+	bc = vmbc_engine_lookup(f->host.engine, "test");
 	json_builder_begin_object(b);
 	vmbc_backend_describe(f->backend, bc, b);
 	json_builder_end_object(b);
@@ -395,8 +390,7 @@ test_backend_bad_uri(Fixture *f, gconstpointer data)
 {
 	g_autoptr(GError) error = NULL;
 
-	g_free(f->daemon.config.libvirt_uri);
-	f->daemon.config.libvirt_uri = g_strdup("qemu+unix:///system?socket=/nonexistent/sock");
+	backend_host_set(&f->host, "libvirt-uri", "qemu+unix:///system?socket=/nonexistent/sock");
 	/* not fatal: vmbcd waits for libvirtd and says why it cannot connect */
 	g_assert_true(vmbc_backend_start(f->backend, &error));
 	g_assert_no_error(error);

@@ -1,9 +1,8 @@
 /*
  * test-qmp-backend.c: the qmp backend (plugins/qmp) against the real
- * fake-qemu ($FAKE_QEMU), with a small stand-in for the daemon: the backend
- * base class (src/vmbc-backend.c) is compiled in and reaches the engine,
- * the configuration and the clock through the vmbc_daemon_* functions
- * defined here, so these tests need nothing of vmbcd but its contract.
+ * fake-qemu ($FAKE_QEMU). The backend is given the test implementation of
+ * its host interface (tests/backend-host.c): a bare engine, its own settings
+ * and the clock, so these tests need nothing of vmbcd but that contract.
  */
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -13,14 +12,12 @@
 #include <unistd.h>
 
 #include "qmp-client.h"
-#include "backend-daemon.h"
+#include "backend-host.h"
 #include "vmbc-qmp-backend.h"
 
 #define MIB	 (1024 * 1024)
 #define WAIT_MS	 10000
 #define PAGES(m) ((gint64)(m)*MIB / (gint64)vmbc_page_size())
-
-/* --- the daemon stand-in --------------------------------------------------- */
 
 /* --- warnings the tests provoke -------------------------------------------- */
 
@@ -78,7 +75,7 @@ typedef struct {
 
 typedef struct {
 	gchar *tmpdir;
-	VmbcDaemon daemon;
+	BackendHost host;
 	VmbcQmpBackend *backend;
 	GPtrArray *fakes;
 } Fixture;
@@ -112,19 +109,20 @@ fixture_setup(Fixture *fx, gconstpointer data)
 	g_assert_no_error(error);
 	fx->fakes = g_ptr_array_new_with_free_func((GDestroyNotify)fake_free);
 	vmbc_engine_config_init(&ecfg);
-	backend_daemon_init(&fx->daemon, &ecfg);
-	fx->daemon.config.engine = ecfg;
-	fx->daemon.config.qmp_sockets = g_new0(gchar *, 3);
-	fx->daemon.config.qmp_sockets[0] = g_build_filename(fx->tmpdir, "*.qmp", NULL);
-	fx->daemon.config.qmp_sockets[1] = g_build_filename(fx->tmpdir, "*", "qmp.sock", NULL);
-	fx->daemon.config.smaps_interval_usec = 10 * G_USEC_PER_SEC;
-	fx->daemon.config.stats_interval_sec = 1;
-	fx->daemon.config.rescan_interval_usec = 60 * G_USEC_PER_SEC; /* tests rescan by hand */
-	/* memory.high is only ever written in a tree the test builds (fake_cgroup()) */
-	fx->daemon.config.cgroup_root = g_build_filename(fx->tmpdir, "cgroup", NULL);
 	fx->backend = g_object_new(VMBC_TYPE_QMP_BACKEND, NULL);
-	fx->daemon.backend = VMBC_BACKEND(fx->backend);
-	vmbc_backend_setup(VMBC_BACKEND(fx->backend), "qmp", &fx->daemon);
+	backend_host_init(&fx->host, VMBC_BACKEND(fx->backend), "qmp", &ecfg);
+	{
+		g_autofree gchar *globs =
+			g_strdup_printf("%s/*.qmp;%s/*/qmp.sock", fx->tmpdir, fx->tmpdir);
+		g_autofree gchar *cgroup = g_build_filename(fx->tmpdir, "cgroup", NULL);
+
+		backend_host_set(&fx->host, "qmp-sockets", globs);
+		backend_host_set(&fx->host, "smaps-interval", "10s");
+		backend_host_set(&fx->host, "stats-interval", "1");
+		backend_host_set(&fx->host, "rescan-interval", "60s"); /* tests rescan by hand */
+		/* memory.high is only ever written in a tree the test builds (fake_cgroup()) */
+		backend_host_set(&fx->host, "cgroup-root", cgroup);
+	}
 	g_ptr_array_set_size(warnings, 0);
 	g_ptr_array_set_size(infos, 0);
 }
@@ -152,9 +150,7 @@ fixture_teardown(Fixture *fx, gconstpointer data)
 	vmbc_backend_stop(VMBC_BACKEND(fx->backend));
 	g_clear_object(&fx->backend);
 	g_ptr_array_unref(fx->fakes);
-	backend_daemon_clear(&fx->daemon);
-	g_strfreev(fx->daemon.config.qmp_sockets);
-	g_free(fx->daemon.config.cgroup_root);
+	backend_host_clear(&fx->host);
 	/* let closed connections finish their callbacks */
 	while (g_main_context_iteration(NULL, FALSE))
 		;
@@ -377,7 +373,7 @@ test_adopt(Fixture *fx, gconstpointer data)
 
 	start(fx);
 	wait_vms_unsampled(fx, 1);
-	bc = vmbc_engine_lookup(fx->daemon.engine, "web1");
+	bc = vmbc_engine_lookup(fx->host.engine, "web1");
 	g_assert_nonnull(bc);
 	g_assert_cmpint(bc->max_pages, ==, PAGES(256));
 	g_assert_cmpint(bc->free_page_reporting, ==, 1);
@@ -386,7 +382,7 @@ test_adopt(Fixture *fx, gconstpointer data)
 	/* adopted as it is: actual read, no balloon request sent */
 	g_assert_cmpint(bc->balloon_actual, ==, PAGES(200));
 	g_assert_cmpint(bc->balloon_target, ==, -1);
-	g_assert_cmpuint(fx->daemon.actuator_calls, ==, 0);
+	g_assert_cmpuint(fx->host.actuator_calls, ==, 0);
 	g_assert_cmpint(fake_state(fake, "balloon-target"), ==, target_before);
 
 	desc = describe(fx, bc);
@@ -449,14 +445,14 @@ test_adopt(Fixture *fx, gconstpointer data)
 static gboolean
 actual_is(Fixture *fx, gpointer data)
 {
-	VmbcBeancounter *bc = vmbc_engine_lookup(fx->daemon.engine, "vm1");
+	VmbcBeancounter *bc = vmbc_engine_lookup(fx->host.engine, "vm1");
 	return bc != NULL && bc->balloon_actual == *(gint64 *)data;
 }
 
 static gboolean
 stats_came(Fixture *fx, gpointer data)
 {
-	VmbcBeancounter *bc = vmbc_engine_lookup(fx->daemon.engine, "vm1");
+	VmbcBeancounter *bc = vmbc_engine_lookup(fx->host.engine, "vm1");
 	return bc != NULL && bc->stats.last_update > 0;
 }
 
@@ -470,7 +466,7 @@ test_balloon_and_stats(Fixture *fx, gconstpointer data)
 	spawn(fx, "vm1.qmp", 256, "--anon-mib", "40", "--cache-mib", "20", NULL);
 	start(fx);
 	wait_vms(fx, 1);
-	bc = vmbc_engine_lookup(fx->daemon.engine, "vm1");
+	bc = vmbc_engine_lookup(fx->host.engine, "vm1");
 	g_assert_cmpint(bc->balloon_actual, ==, PAGES(256));
 
 	g_assert_true(vmbc_backend_set_balloon(VMBC_BACKEND(fx->backend), bc, want, &error));
@@ -505,7 +501,7 @@ test_stats_unset(Fixture *fx, gconstpointer data)
 	spawn(fx, "vm1.qmp", 128, "--stats-unset", NULL);
 	start(fx);
 	wait_vms(fx, 1);
-	bc = vmbc_engine_lookup(fx->daemon.engine, "vm1");
+	bc = vmbc_engine_lookup(fx->host.engine, "vm1");
 	until = g_get_monotonic_time() + 2500 * 1000;
 	g_assert_true(run_until(fx, stats_unset_seen, &until, WAIT_MS));
 	/* 18446744073709551615 everywhere is "not reported", never a number */
@@ -518,7 +514,7 @@ test_stats_unset(Fixture *fx, gconstpointer data)
 static gboolean
 balloon_state_is(Fixture *fx, gpointer data)
 {
-	VmbcBeancounter *bc = vmbc_engine_lookup(fx->daemon.engine, "nb");
+	VmbcBeancounter *bc = vmbc_engine_lookup(fx->host.engine, "nb");
 	return bc != NULL && bc->balloon == (VmbcBalloonState)GPOINTER_TO_INT(data);
 }
 
@@ -532,7 +528,7 @@ test_no_balloon_device(Fixture *fx, gconstpointer data)
 	spawn(fx, "nb.qmp", 64, "--no-balloon-device", NULL);
 	start(fx);
 	wait_vms(fx, 1);
-	bc = vmbc_engine_lookup(fx->daemon.engine, "nb");
+	bc = vmbc_engine_lookup(fx->host.engine, "nb");
 	g_assert_nonnull(bc);
 	g_assert_cmpint(bc->balloon, ==, VMBC_BALLOON_NO_DEVICE);
 	g_assert_cmpint(bc->balloon_actual, ==, -1);
@@ -552,7 +548,7 @@ test_no_balloon_device(Fixture *fx, gconstpointer data)
 static gboolean
 vm_gone(Fixture *fx, gpointer data)
 {
-	return vmbc_engine_lookup(fx->daemon.engine, data) == NULL;
+	return vmbc_engine_lookup(fx->host.engine, data) == NULL;
 }
 
 static void
@@ -576,7 +572,7 @@ test_faults(Fixture *fx, gconstpointer data)
 		g_autoptr(JsonNode) ret =
 			fake_execute(junk, "x-fake-set", "{\"fault\": \"garbage\"}");
 	}
-	bc = vmbc_engine_lookup(fx->daemon.engine, "junk");
+	bc = vmbc_engine_lookup(fx->host.engine, "junk");
 	if (bc != NULL) {
 		g_assert_true(
 			vmbc_backend_set_balloon(VMBC_BACKEND(fx->backend), bc, PAGES(32), &error));
@@ -590,7 +586,7 @@ test_faults(Fixture *fx, gconstpointer data)
 		g_autoptr(JsonNode) ret =
 			fake_execute(dies, "x-fake-set", "{\"exit-on\": \"balloon\"}");
 	}
-	bc = vmbc_engine_lookup(fx->daemon.engine, "dies");
+	bc = vmbc_engine_lookup(fx->host.engine, "dies");
 	g_assert_true(vmbc_backend_set_balloon(VMBC_BACKEND(fx->backend), bc, PAGES(32), &error));
 	g_assert_no_error(error);
 	g_assert_true(run_until(fx, vm_gone, (gpointer) "dies", WAIT_MS));
@@ -600,16 +596,16 @@ test_faults(Fixture *fx, gconstpointer data)
 			==, 3);
 
 	/* the others keep working */
-	g_assert_nonnull(vmbc_engine_lookup(fx->daemon.engine, "ok"));
+	g_assert_nonnull(vmbc_engine_lookup(fx->host.engine, "ok"));
 	vmbc_backend_sample(VMBC_BACKEND(fx->backend), g_get_monotonic_time());
-	g_assert_cmpint(vmbc_engine_lookup(fx->daemon.engine, "ok")->parm[VMBC_RES_PHYSPAGES].held,
+	g_assert_cmpint(vmbc_engine_lookup(fx->host.engine, "ok")->parm[VMBC_RES_PHYSPAGES].held,
 			>=, PAGES(8));
 
 	/* the next rescan takes the sane socket back; the dead one's socket is gone */
 	vmbc_qmp_backend_rescan(fx->backend);
 	wait_vms(fx, 2);
-	g_assert_nonnull(vmbc_engine_lookup(fx->daemon.engine, "junk"));
-	g_assert_null(vmbc_engine_lookup(fx->daemon.engine, "dies"));
+	g_assert_nonnull(vmbc_engine_lookup(fx->host.engine, "junk"));
+	g_assert_null(vmbc_engine_lookup(fx->host.engine, "dies"));
 }
 
 static void
@@ -627,7 +623,7 @@ test_vanish(Fixture *fx, gconstpointer data)
 	g_subprocess_force_exit(fake->proc);
 	g_subprocess_wait(fake->proc, NULL, NULL);
 	g_assert_true(run_until(fx, vm_gone, (gpointer) "gone", WAIT_MS));
-	g_assert_nonnull(vmbc_engine_lookup(fx->daemon.engine, "stays"));
+	g_assert_nonnull(vmbc_engine_lookup(fx->host.engine, "stays"));
 	g_assert_true(g_file_test(fake->sock, G_FILE_TEST_EXISTS));
 
 	/* the stale socket refuses connections: warned about once, not every rescan */
@@ -674,9 +670,10 @@ fake_cgroup(Fixture *fx, pid_t pid, gboolean hybrid)
 	if (path == NULL)
 		return NULL;
 
-	rm_rf(fx->daemon.config.cgroup_root);
-	top = hybrid ? g_build_filename(fx->daemon.config.cgroup_root, "unified", NULL)
-		     : g_strdup(fx->daemon.config.cgroup_root);
+	rm_rf(vmbc_settings_get_string(fx->host.settings, "cgroup-root"));
+	top = hybrid ? g_build_filename(vmbc_settings_get_string(fx->host.settings, "cgroup-root"),
+					"unified", NULL)
+		     : g_strdup(vmbc_settings_get_string(fx->host.settings, "cgroup-root"));
 	dir = g_build_filename(top, path, NULL);
 	g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
 	/* a cgroup v2 mount has cgroup.controllers; a hybrid host's top (v1 mounts) has none */
@@ -733,7 +730,7 @@ test_escalate(Fixture *fx, gconstpointer data)
 	fake = spawn(fx, "esc.qmp", 64, "--anon-mib", "8", NULL);
 	start(fx);
 	wait_vms(fx, 1);
-	bc = vmbc_engine_lookup(fx->daemon.engine, "esc");
+	bc = vmbc_engine_lookup(fx->host.engine, "esc");
 	phys = &bc->parm[VMBC_RES_PHYSPAGES];
 	/* one sample: the VMM's pages are known from smaps */
 	vmbc_backend_sample(VMBC_BACKEND(fx->backend), g_get_monotonic_time());
@@ -844,10 +841,10 @@ test_up(Fixture *fx, gconstpointer data)
 	VmbcBackend *backend = VMBC_BACKEND(fx->backend);
 	g_autofree gchar *socks = g_build_filename(fx->tmpdir, "socks", NULL);
 
-	g_strfreev(fx->daemon.config.qmp_sockets);
-	fx->daemon.config.qmp_sockets = g_new0(gchar *, 3);
-	fx->daemon.config.qmp_sockets[0] = g_build_filename(fx->tmpdir, "*.qmp", NULL);
-	fx->daemon.config.qmp_sockets[1] = g_build_filename(socks, "*.qmp", NULL);
+	{
+		g_autofree gchar *globs = g_strdup_printf("%s/*.qmp;%s/*.qmp", fx->tmpdir, socks);
+		backend_host_set(&fx->host, "qmp-sockets", globs);
+	}
 
 	/* missing at start: down, and the VMs of the other glob are still found */
 	spawn(fx, "ok.qmp", 64, NULL);
@@ -896,9 +893,9 @@ test_name_clash(Fixture *fx, gconstpointer data)
 	spawn(fx, "b/qmp.sock", 64, NULL);
 	start(fx);
 	wait_vms(fx, 2);
-	g_assert_nonnull(vmbc_engine_lookup(fx->daemon.engine, "qmp"));
-	g_assert_true(vmbc_engine_lookup(fx->daemon.engine, "a-qmp") != NULL ||
-		      vmbc_engine_lookup(fx->daemon.engine, "b-qmp") != NULL);
+	g_assert_nonnull(vmbc_engine_lookup(fx->host.engine, "qmp"));
+	g_assert_true(vmbc_engine_lookup(fx->host.engine, "a-qmp") != NULL ||
+		      vmbc_engine_lookup(fx->host.engine, "b-qmp") != NULL);
 }
 
 static void
