@@ -2,17 +2,19 @@
  * vmbc-metrics.h: the Prometheus endpoint of vmbcd (see docs/metrics.md).
  *
  * An HTTP server (libsoup 3) on the daemon's GLib main loop that answers
- * GET/HEAD /metrics with every beancounter, the host and the daemon's own
- * numbers in the text exposition format 0.0.4, and GET/HEAD /healthz with
- * "ok". A page is rendered in one pass into one buffer, between two ticks;
- * nothing here waits on a VM, so a scrape never holds up the engine. Slow or
- * hostile clients are cut off (request deadline, connection cap, size caps).
+ * GET/HEAD /metrics with the page of vmbc-metrics-renderer.h (every
+ * beancounter, the host and the daemon's own numbers in the text exposition
+ * format 0.0.4), and GET/HEAD /healthz with "ok". A page is rendered in one
+ * pass into one buffer, between two ticks; nothing here waits on a VM, so a
+ * scrape never holds up the engine. Slow or hostile clients are cut off
+ * (request deadline, connection cap, size caps).
  */
 #pragma once
 
 #include <glib.h>
 
 #include "vmbc-daemon.h"
+#include "vmbc-metrics-renderer.h"
 
 G_BEGIN_DECLS
 
@@ -20,14 +22,11 @@ G_BEGIN_DECLS
 #define VMBC_METRICS_REQUEST_TIMEOUT_USEC (10 * G_USEC_PER_SEC)
 /* Connections served at once; more are closed at accept. */
 #define VMBC_METRICS_MAX_CONNECTIONS 32
-/* Reclaim-duration histogram buckets (seconds). */
-#define VMBC_RECLAIM_BUCKETS 11
-extern const gdouble vmbc_reclaim_bucket_bounds[VMBC_RECLAIM_BUCKETS];
 
 /*
  * Creates the endpoint for @daemon (borrowed; it must outlive the endpoint)
- * and starts listening to its events (reclaim durations, VMs going away).
- * Nothing is served until vmbc_metrics_listen().
+ * with its renderer, which starts listening to the daemon's events (reclaim
+ * durations, VMs going away). Nothing is served until vmbc_metrics_listen().
  */
 VmbcMetrics *vmbc_metrics_new(VmbcDaemon *daemon);
 
@@ -42,24 +41,19 @@ gboolean vmbc_metrics_listen(VmbcMetrics *m, const gchar *listen, GError **error
 guint16 vmbc_metrics_get_port(VmbcMetrics *m);
 
 /*
- * Renders the whole page into @out (appended). This is what a scrape sends;
- * it is public for tests and the scrape benchmark.
+ * Renders the whole page into @out (appended), with this endpoint's own
+ * counters. This is what a scrape sends; it is public for tests and the
+ * scrape benchmark.
  */
 void vmbc_metrics_render(VmbcMetrics *m, GString *out);
 
 /*
- * Appends @value as a label value in the text format: backslash, double quote
- * and newline escaped; bytes that are not UTF-8 replaced by U+FFFD.
- */
-void vmbc_metrics_append_label_value(GString *out, const gchar *value);
-
-/*
- * Records one reclaim of @name that took @seconds, as the daemon's
- * RECLAIM_DONE event does (exposed for tests).
+ * Records one reclaim of @bc that took @seconds in the renderer's histogram,
+ * as the daemon's RECLAIM_DONE event does (exposed for tests).
  */
 void vmbc_metrics_observe_reclaim(VmbcMetrics *m, VmbcBeancounter *bc, gdouble seconds);
 
-/* Closes the listener and every connection. NULL is ignored. */
+/* Closes the listener and every connection, and frees the renderer. NULL is ignored. */
 void vmbc_metrics_free(VmbcMetrics *m);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmbcMetrics, vmbc_metrics_free)
 
