@@ -10,6 +10,7 @@
 
 #include "vmbc-control.h"
 #include "vmbc-daemon.h"
+#include "vmbc-ksm.h"
 #include "vmbc-plugin-table.h"
 
 #ifdef VMBC_HAVE_METRICS
@@ -391,38 +392,17 @@ record_tick(VmbcDaemon *daemon, gint64 usec)
 }
 
 /* A number from a sysfs file, or -1. */
-static gint64
-read_sysfs_number(const gchar *path)
-{
-	g_autofree gchar *text = NULL;
-	gchar *end = NULL;
-	gint64 v;
-
-	if (!g_file_get_contents(path, &text, NULL, NULL))
-		return -1;
-	v = g_ascii_strtoll(text, &end, 10);
-	if (end == text || v < 0)
-		return -1;
-	return v;
-}
-
 /* KSM's counters, for fractional charging of merged pages; every few seconds is plenty. */
 static void
 refresh_ksm(VmbcDaemon *daemon, gint64 now)
 {
-	const gchar *dir = g_getenv("VMBC_KSM_DIR");
+	gint64 shared, sharing;
 
 	if (daemon->ksm_read_at != 0 && now - daemon->ksm_read_at < 5 * G_USEC_PER_SEC)
 		return;
 	daemon->ksm_read_at = now;
-	if (dir == NULL)
-		dir = "/sys/kernel/mm/ksm";
-	{
-		g_autofree gchar *shared = g_build_filename(dir, "pages_shared", NULL);
-		g_autofree gchar *sharing = g_build_filename(dir, "pages_sharing", NULL);
-		vmbc_engine_set_ksm(daemon->engine, read_sysfs_number(shared),
-				    read_sysfs_number(sharing));
-	}
+	vmbc_ksm_read(vmbc_ksm_dir(), &shared, &sharing);
+	vmbc_engine_set_ksm(daemon->engine, shared, sharing);
 }
 
 static gboolean
