@@ -22,11 +22,25 @@ typedef struct {
 	void (*barrier_hit)(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now);
 	/* held is at or under the barrier this tick */
 	void (*under_barrier)(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now);
+	/* new guest stats were taken in (hints): a reclaim waiting on them may go on */
+	void (*stats_arrived)(VmbcEngine *engine, VmbcBeancounter *bc);
 } VmbcResourceOps;
 
 extern const VmbcResourceOps vmbc_physpages_ops;
 extern const VmbcResourceOps vmbc_vmguarpages_ops;
 extern const VmbcResourceOps vmbc_vmmpages_ops;
+
+/*
+ * The root beancounter's policy, registered like a resource: the engine runs
+ * it through this table once a tick, after every VM ticked, and never names
+ * its functions.
+ */
+typedef struct {
+	/* every VM ticked: the host takes from its children what it is over by */
+	void (*tick)(VmbcEngine *engine, gint64 now);
+} VmbcHostOps;
+
+extern const VmbcHostOps vmbc_host_ops;
 
 struct _VmbcEngine {
 	VmbcEngineConfig config;
@@ -88,12 +102,6 @@ void vmbc_engine_expire_pending(VmbcEngine *engine, VmbcBeancounter *bc, gint64 
 
 /* The margin below @limit that limit reclaims aim for, in pages. */
 gint64 vmbc_engine_margin(VmbcEngine *engine, gint64 limit);
-
-/* New guest stats during a limit reclaim (vmbc-physpages.c): take the next step now. */
-void vmbc_physpages_stats_arrived(VmbcEngine *engine, VmbcBeancounter *bc);
-
-/* The host policy (vmbc-host.c): runs after every VM ticked. */
-void vmbc_host_tick(VmbcEngine *engine, gint64 now);
 
 /* "512M" style for messages; freed by the caller. */
 gchar *vmbc_engine_fmt(gint64 pages);

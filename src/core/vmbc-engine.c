@@ -16,6 +16,8 @@ static const VmbcResourceOps *const resource_ops[VMBC_RES_COUNT] = {
 	[VMBC_RES_VMMPAGES] = &vmbc_vmmpages_ops,
 };
 
+static const VmbcHostOps *const host_ops = &vmbc_host_ops;
+
 /* The guarantee is enforced first: later policies read the balloon it settled. */
 static const VmbcResourceId tick_order[VMBC_RES_COUNT] = {
 	VMBC_RES_VMGUARPAGES,
@@ -380,8 +382,10 @@ vmbc_engine_set_guest_stats(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcG
 		bc->stats_actual = bc->balloon_actual;
 	}
 	/* a reclaim waiting on the guest's word goes on as soon as it comes */
-	if (bc->reclaim == VMBC_RECLAIM_LIMIT)
-		vmbc_physpages_stats_arrived(engine, bc);
+	for (guint i = 0; i < VMBC_RES_COUNT; i++) {
+		if (resource_ops[i]->stats_arrived != NULL)
+			resource_ops[i]->stats_arrived(engine, bc);
+	}
 	/* stats only come from a guest whose balloon driver is alive */
 	if (stats->last_update != 0 && bc->balloon == VMBC_BALLOON_UNKNOWN)
 		bc->balloon = VMBC_BALLOON_OK;
@@ -485,7 +489,7 @@ vmbc_engine_tick(VmbcEngine *engine, gint64 now)
 			continue;
 		tick_one(engine, bc, now);
 	}
-	vmbc_host_tick(engine, now);
+	host_ops->tick(engine, now);
 }
 
 gboolean

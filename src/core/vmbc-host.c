@@ -46,8 +46,9 @@ rho(VmbcEngine *engine, VmbcBeancounter *bc)
 	return (gdouble)MAX(bc->shares, 1u) / (pages * (active + k * (1.0 - active)));
 }
 
-void
-vmbc_host_tick(VmbcEngine *engine, gint64 now)
+/* Runs after every VM ticked: over the host barrier, one step from the cheapest VM. */
+static void
+host_tick(VmbcEngine *engine, gint64 now)
 {
 	VmbcBeancounter *host = engine->host;
 	VmbcParm *parm = &host->parm[VMBC_RES_PHYSPAGES];
@@ -116,3 +117,7 @@ vmbc_host_tick(VmbcEngine *engine, gint64 now)
 				 held, barrier, amount, victim->name);
 	}
 }
+
+const VmbcHostOps vmbc_host_ops = {
+	.tick = host_tick,
+};

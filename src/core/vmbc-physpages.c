@@ -315,13 +315,17 @@ retarget(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target)
 	return TRUE;
 }
 
-void
-vmbc_physpages_stats_arrived(VmbcEngine *engine, VmbcBeancounter *bc)
+/* New guest stats during a limit reclaim: take the next step now, not at the next tick. */
+static void
+physpages_stats_arrived(VmbcEngine *engine, VmbcBeancounter *bc)
 {
 	gboolean clamped = FALSE;
 	gboolean starved = FALSE;
-	gint64 target = limit_target(engine, bc, &clamped, &starved);
+	gint64 target;
 
+	if (bc->reclaim != VMBC_RECLAIM_LIMIT)
+		return;
+	target = limit_target(engine, bc, &clamped, &starved);
 	if (stop_starving(engine, bc))
 		return;
 	retarget(engine, bc, target);
@@ -657,4 +661,5 @@ const VmbcResourceOps vmbc_physpages_ops = {
 	.limit_hit = physpages_limit_hit,
 	.barrier_hit = physpages_barrier_hit,
 	.under_barrier = physpages_under_barrier,
+	.stats_arrived = physpages_stats_arrived,
 };
