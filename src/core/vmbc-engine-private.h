@@ -56,7 +56,7 @@ struct _VmbcEngine {
 	gint64 wall_usec;	/* wall clock of the current tick (epoch usec), 0 unknown */
 	gint64 ksm_shared;	/* KSM pages_shared, 0 when KSM is off */
 	gint64 ksm_sharing;	/* KSM pages_sharing */
-	gint64 emit_sample_age; /* passed to the next event (LIMIT_HIT), -1 none */
+	gint64 emit_sampled_at; /* passed to the next event (LIMIT_HIT), -1 none */
 };
 
 typedef struct {

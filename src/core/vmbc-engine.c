@@ -119,7 +119,7 @@ vmbc_engine_new(const VmbcEngineConfig *config)
 	engine->vms = g_ptr_array_new_with_free_func((GDestroyNotify)vmbc_beancounter_unref);
 	engine->by_name = g_hash_table_new(g_str_hash, g_str_equal);
 	engine->next_id = 1;
-	engine->emit_sample_age = -1;
+	engine->emit_sampled_at = -1;
 	/* the host has no balloon and no VMM of its own */
 	engine->host->balloon = VMBC_BALLOON_NO_DEVICE;
 	return engine;
@@ -620,8 +620,9 @@ vmbc_engine_emit(VmbcEngine *engine, VmbcEventType type, VmbcBeancounter *bc, Vm
 	ev.target = target;
 	ev.reason = reason;
 	ev.message = message;
-	ev.sample_age_usec = engine->emit_sample_age;
-	engine->emit_sample_age = -1;
+	ev.sampled_at = engine->emit_sampled_at;
+	ev.sample_age_usec = -1;
+	engine->emit_sampled_at = -1;
 
 	/* structured: journald can filter one VM's story with VMBC_DOMAIN=name */
 	g_log_structured(G_LOG_DOMAIN,

@@ -77,11 +77,18 @@ typedef struct {
 	gint64 held;
 	gint64 barrier;
 	gint64 limit;
-	gint64 target;		/* balloon target in pages, -1 if none */
-	VmbcError reason;	/* for RECLAIM_FAILED */
-	gint64 sample_age_usec; /* LIMIT_HIT: from the sample that showed it to the balloon request
-				 */
-	const gchar *message;	/* human readable, complete sentence */
+	gint64 target;	  /* balloon target in pages, -1 if none */
+	VmbcError reason; /* for RECLAIM_FAILED */
+	/* LIMIT_HIT: monotonic usec of the sample that showed it; -1 otherwise */
+	gint64 sampled_at;
+	/*
+	 * LIMIT_HIT: from the sample that showed it to the balloon request. The
+	 * core has no clock and leaves it -1; whoever receives the event (it is
+	 * delivered as the request went out) reads its clock and fills it in from
+	 * sampled_at.
+	 */
+	gint64 sample_age_usec;
+	const gchar *message; /* human readable, complete sentence */
 } VmbcEvent;
 
 typedef void (*VmbcEventFunc)(VmbcEngine *engine, const VmbcEvent *event, gpointer user_data);

@@ -271,10 +271,14 @@ limit_reclaim_start(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 				 "'%s': the guarantee %s stops the balloon above the limit",
 				 bc->name, g);
 	}
-	/* the request goes out first; the event says how long after the sample it went */
+	/*
+	 * The request goes out first; the event, delivered right after it, carries
+	 * when the sample was taken, so that its receiver can tell how long after
+	 * the sample the request went.
+	 */
 	sent = !balloon_unusable(bc) && vmbc_engine_set_balloon(engine, bc, target, &error);
 	if (bc->sampled_at > 0)
-		engine->emit_sample_age = g_get_monotonic_time() - bc->sampled_at;
+		engine->emit_sampled_at = bc->sampled_at;
 	vmbc_engine_emit(engine, VMBC_EVENT_LIMIT_HIT, bc, VMBC_RES_PHYSPAGES, target,
 			 VMBC_ERROR_FAILED,
 			 "'%s' physpages: held %s over limit %s, ballooning the guest to %s",

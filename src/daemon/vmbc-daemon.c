@@ -79,9 +79,15 @@ actuator_escalate(VmbcEngine *engine, VmbcBeancounter *bc, VmbcEscalation how, g
 static void schedule_save(VmbcDaemon *daemon);
 
 static void
-on_engine_event(VmbcEngine *engine, const VmbcEvent *event, gpointer user_data)
+on_engine_event(VmbcEngine *engine, const VmbcEvent *in, gpointer user_data)
 {
 	VmbcDaemon *daemon = user_data;
+	VmbcEvent copy = *in;
+	const VmbcEvent *event = &copy;
+
+	/* the core has no clock: the age of the sample behind a limit hit is measured here */
+	if (in->sampled_at > 0 && in->sample_age_usec < 0)
+		copy.sample_age_usec = vmbc_daemon_now(daemon) - in->sampled_at;
 
 	/* the mark must outlive a crash: without it a restarted vmbcd would not raise it */
 	if (event->type == VMBC_EVENT_ESCALATED && event->bc != NULL &&
