@@ -24,6 +24,9 @@ typedef struct {
 	void (*under_barrier)(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now);
 	/* new guest stats were taken in (hints): a reclaim waiting on them may go on */
 	void (*stats_arrived)(VmbcEngine *engine, VmbcBeancounter *bc);
+	/* an operator asks for @pages back now; @done as for change (physpages only) */
+	gboolean (*reclaim)(VmbcEngine *engine, VmbcBeancounter *bc, gint64 pages, gint64 now,
+			    VmbcChangeFunc done, gpointer user_data, GError **error);
 } VmbcResourceOps;
 
 extern const VmbcResourceOps vmbc_physpages_ops;

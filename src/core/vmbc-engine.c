@@ -540,63 +540,14 @@ gboolean
 vmbc_engine_reclaim(VmbcEngine *engine, VmbcBeancounter *bc, gint64 pages, gint64 now,
 		    VmbcChangeFunc done, gpointer user_data, GError **error)
 {
-	gint64 guarantee = vmbc_beancounter_guarantee(bc);
-	gint64 actual = bc->balloon_actual >= 0 ? bc->balloon_actual : bc->max_pages;
-	gint64 target;
-
 	if (bc == engine->host) {
 		g_set_error_literal(error, VMBC_ERROR, VMBC_ERROR_INVALID,
 				    "reclaim works on a VM, not on the host");
 		return FALSE;
 	}
-	if (pages <= 0 || pages == VMBC_UNLIMITED) {
-		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
-			    "reclaim from '%s': the amount must be a positive size", bc->name);
-		return FALSE;
-	}
-	if (bc->balloon == VMBC_BALLOON_NO_DEVICE || bc->balloon == VMBC_BALLOON_NO_DRIVER) {
-		g_set_error(error, VMBC_ERROR, VMBC_ERROR_NO_BALLOON,
-			    "cannot reclaim from '%s': %s", bc->name,
-			    bc->balloon == VMBC_BALLOON_NO_DEVICE
-				    ? "it has no balloon device"
-				    : "its guest has no balloon driver");
-		return FALSE;
-	}
-	target = actual > pages ? actual - pages : 0;
-	if (target < guarantee) {
-		g_autofree gchar *g = vmbc_engine_fmt(guarantee);
-		g_autofree gchar *a = vmbc_engine_fmt(actual);
-		bc->parm[VMBC_RES_VMGUARPAGES].failcnt++;
-		if (actual <= guarantee) {
-			g_set_error(error, VMBC_ERROR, VMBC_ERROR_GUARANTEE,
-				    "cannot reclaim from '%s': its size %s is already at its "
-				    "guarantee %s",
-				    bc->name, a, g);
-			return FALSE;
-		}
-		target = guarantee;
-		bc->reclaim_clamped = TRUE;
-		vmbc_engine_emit(engine, VMBC_EVENT_GUARANTEE_REFUSED, bc, VMBC_RES_VMGUARPAGES,
-				 target, VMBC_ERROR_GUARANTEE,
-				 "reclaim from '%s' stops at its guarantee %s", bc->name, g);
-	} else {
-		bc->reclaim_clamped = FALSE;
-	}
-	if (!vmbc_engine_set_balloon(engine, bc, target, error))
-		return FALSE;
-	/* a running limit reclaim keeps priority: it answers its own waiters */
-	bc->manual_target = target;
-	if (bc->reclaim != VMBC_RECLAIM_LIMIT) {
-		bc->reclaim = VMBC_RECLAIM_MANUAL;
-		bc->reclaim_started = now;
-		bc->reclaim_progress = now;
-		bc->reclaim_best_actual = actual;
-		bc->reclaim_best_held = bc->parm[VMBC_RES_PHYSPAGES].held;
-		bc->reclaims_started++;
-	}
-	if (done != NULL)
-		vmbc_engine_add_pending(engine, bc, VMBC_RES_VMGUARPAGES, now, done, user_data);
-	return TRUE;
+	/* the balloon gives back guest RAM: the operator's reclaim is physpages' to follow */
+	return resource_ops[VMBC_RES_PHYSPAGES]->reclaim(engine, bc, pages, now, done, user_data,
+							 error);
 }
 
 void

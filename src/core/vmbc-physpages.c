@@ -11,7 +11,9 @@
  *  - well under the barrier with a pressured guest: give memory back, up to the
  *    limit.
  * The seed's bc_phys_change is physpages_change(): lowering the limit below
- * held runs the same reclaim and answers when it finished.
+ * held runs the same reclaim and answers when it finished. The operator's
+ * reclaim (physpages_reclaim(), "vmbc reclaim DOM SIZE") is started and
+ * followed here too, so that this file alone moves the reclaim state.
  */
 #include "vmbc-engine-private.h"
 
@@ -616,6 +618,70 @@ release_to_limit(VmbcEngine *engine, VmbcBeancounter *bc)
 	}
 }
 
+/*
+ * The operator's "reclaim DOM SIZE": inflate the balloon by @pages now (never
+ * below the guarantee) and follow it in manual_follow(). @done runs when the
+ * balloon got there or the reclaim failed; a limit reclaim that is running
+ * keeps priority and answers it.
+ */
+static gboolean
+physpages_reclaim(VmbcEngine *engine, VmbcBeancounter *bc, gint64 pages, gint64 now,
+		  VmbcChangeFunc done, gpointer user_data, GError **error)
+{
+	gint64 guarantee = vmbc_beancounter_guarantee(bc);
+	gint64 actual = actual_or_max(bc);
+	gint64 target;
+
+	if (pages <= 0 || pages == VMBC_UNLIMITED) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
+			    "reclaim from '%s': the amount must be a positive size", bc->name);
+		return FALSE;
+	}
+	if (balloon_unusable(bc)) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_NO_BALLOON,
+			    "cannot reclaim from '%s': %s", bc->name,
+			    bc->balloon == VMBC_BALLOON_NO_DEVICE
+				    ? "it has no balloon device"
+				    : "its guest has no balloon driver");
+		return FALSE;
+	}
+	target = actual > pages ? actual - pages : 0;
+	if (target < guarantee) {
+		g_autofree gchar *g = vmbc_engine_fmt(guarantee);
+		g_autofree gchar *a = vmbc_engine_fmt(actual);
+		bc->parm[VMBC_RES_VMGUARPAGES].failcnt++;
+		if (actual <= guarantee) {
+			g_set_error(error, VMBC_ERROR, VMBC_ERROR_GUARANTEE,
+				    "cannot reclaim from '%s': its size %s is already at its "
+				    "guarantee %s",
+				    bc->name, a, g);
+			return FALSE;
+		}
+		target = guarantee;
+		bc->reclaim_clamped = TRUE;
+		vmbc_engine_emit(engine, VMBC_EVENT_GUARANTEE_REFUSED, bc, VMBC_RES_VMGUARPAGES,
+				 target, VMBC_ERROR_GUARANTEE,
+				 "reclaim from '%s' stops at its guarantee %s", bc->name, g);
+	} else {
+		bc->reclaim_clamped = FALSE;
+	}
+	if (!vmbc_engine_set_balloon(engine, bc, target, error))
+		return FALSE;
+	/* a running limit reclaim keeps priority: it answers its own waiters */
+	bc->manual_target = target;
+	if (bc->reclaim != VMBC_RECLAIM_LIMIT) {
+		bc->reclaim = VMBC_RECLAIM_MANUAL;
+		bc->reclaim_started = now;
+		bc->reclaim_progress = now;
+		bc->reclaim_best_actual = actual;
+		bc->reclaim_best_held = bc->parm[VMBC_RES_PHYSPAGES].held;
+		bc->reclaims_started++;
+	}
+	if (done != NULL)
+		vmbc_engine_add_pending(engine, bc, VMBC_RES_VMGUARPAGES, now, done, user_data);
+	return TRUE;
+}
+
 static gboolean
 physpages_change(VmbcEngine *engine, VmbcBeancounter *bc, gint64 barrier, gint64 limit, gint64 now,
 		 VmbcChangeFunc done, gpointer user_data, GError **error)
@@ -666,4 +732,5 @@ const VmbcResourceOps vmbc_physpages_ops = {
 	.barrier_hit = physpages_barrier_hit,
 	.under_barrier = physpages_under_barrier,
 	.stats_arrived = physpages_stats_arrived,
+	.reclaim = physpages_reclaim,
 };
