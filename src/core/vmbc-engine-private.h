@@ -13,6 +13,8 @@ G_BEGIN_DECLS
 
 typedef struct {
 	VmbcResourceId id;
+	/* the engine added @bc: set up the resource's own state in bc->res_state[id] */
+	void (*init)(VmbcBeancounter *bc);
 	/* validate and apply new barrier/limit; may start a reclaim (@done pending) */
 	gboolean (*change)(VmbcEngine *engine, VmbcBeancounter *bc, gint64 barrier, gint64 limit,
 			   gint64 now, VmbcChangeFunc done, gpointer user_data, GError **error);
@@ -27,6 +29,12 @@ typedef struct {
 	/* an operator asks for @pages back now; @done as for change (physpages only) */
 	gboolean (*reclaim)(VmbcEngine *engine, VmbcBeancounter *bc, gint64 pages, gint64 now,
 			    VmbcChangeFunc done, gpointer user_data, GError **error);
+	/* the balloon reached a new actual size (bc->balloon_actual, already set) */
+	void (*balloon_moved)(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now);
+	/* the balloon became unusable (bc->balloon, already set): a reclaim on it cannot go on */
+	void (*balloon_failed)(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now);
+	/* a reclaim of this resource is running or waits to retry: it steers by guest stats */
+	gboolean (*busy)(const VmbcBeancounter *bc);
 } VmbcResourceOps;
 
 extern const VmbcResourceOps vmbc_physpages_ops;
@@ -44,6 +52,14 @@ typedef struct {
 } VmbcHostOps;
 
 extern const VmbcHostOps vmbc_host_ops;
+
+/*
+ * When the last gentle step was taken from @bc (monotonic usec, 0 never), by
+ * its own barrier reclaim or by the host's: the two share one pace, so that a
+ * VM is not asked twice in a tick. vmbc-host.c reads and records it here.
+ */
+gint64 vmbc_physpages_get_last_step(const VmbcBeancounter *bc);
+void vmbc_physpages_set_last_step(VmbcBeancounter *bc, gint64 now);
 
 struct _VmbcEngine {
 	VmbcEngineConfig config;

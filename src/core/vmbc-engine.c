@@ -106,6 +106,16 @@ vmbc_event_type_to_string(VmbcEventType type)
 	}
 }
 
+/* Lets each resource set up its own state in a new beancounter. */
+static void
+init_resources(VmbcBeancounter *bc)
+{
+	for (guint i = 0; i < VMBC_RES_COUNT; i++) {
+		if (resource_ops[i]->init != NULL)
+			resource_ops[i]->init(bc);
+	}
+}
+
 VmbcEngine *
 vmbc_engine_new(const VmbcEngineConfig *config)
 {
@@ -120,6 +130,7 @@ vmbc_engine_new(const VmbcEngineConfig *config)
 	engine->by_name = g_hash_table_new(g_str_hash, g_str_equal);
 	engine->next_id = 1;
 	engine->emit_sampled_at = -1;
+	init_resources(engine->host);
 	/* the host has no balloon and no VMM of its own */
 	engine->host->balloon = VMBC_BALLOON_NO_DEVICE;
 	return engine;
@@ -199,6 +210,7 @@ vmbc_engine_add(VmbcEngine *engine, const gchar *name, gint64 max_pages, GError 
 		return NULL;
 	}
 	bc = vmbc_beancounter_new(name, engine->next_id++);
+	init_resources(bc);
 	bc->parent = engine->host;
 	bc->max_pages = max_pages;
 	/* the guarantee's own "limit" is the VM's size: nothing can be more visible */
@@ -406,9 +418,9 @@ vmbc_engine_balloon_actual(VmbcEngine *engine, VmbcBeancounter *bc, gint64 actua
 	else
 		vmbc_parm_set_held(guar, actual_pages);
 	bc->balloon_actual = actual_pages;
-	if (bc->reclaim_best_actual < 0 || actual_pages < bc->reclaim_best_actual) {
-		bc->reclaim_best_actual = actual_pages;
-		bc->reclaim_progress = now;
+	for (guint i = 0; i < VMBC_RES_COUNT; i++) {
+		if (resource_ops[i]->balloon_moved != NULL)
+			resource_ops[i]->balloon_moved(engine, bc, now);
 	}
 }
 
@@ -423,9 +435,10 @@ vmbc_engine_balloon_failed(VmbcEngine *engine, VmbcBeancounter *bc, VmbcBalloonS
 		g_warning("VM '%s': balloon unusable (%s): %s", bc->name,
 			  vmbc_balloon_state_to_string(state),
 			  error != NULL ? error->message : "no reason given");
-	/* a reclaim waiting on this balloon cannot make progress: end it now */
-	if (bc->reclaim == VMBC_RECLAIM_LIMIT || bc->reclaim == VMBC_RECLAIM_MANUAL)
-		bc->reclaim_progress = now - engine->config.reclaim_timeout_usec;
+	for (guint i = 0; i < VMBC_RES_COUNT; i++) {
+		if (resource_ops[i]->balloon_failed != NULL)
+			resource_ops[i]->balloon_failed(engine, bc, now);
+	}
 }
 
 gboolean
@@ -435,8 +448,10 @@ vmbc_engine_wants_stats(VmbcEngine *engine, VmbcBeancounter *bc)
 	gint64 near;
 	gboolean watch;
 
-	if (bc->reclaim != VMBC_RECLAIM_IDLE)
-		return TRUE;
+	for (guint i = 0; i < VMBC_RES_COUNT; i++) {
+		if (resource_ops[i]->busy != NULL && resource_ops[i]->busy(bc))
+			return TRUE;
+	}
 	if (vmbc_parm_over_barrier(&engine->host->parm[VMBC_RES_PHYSPAGES]))
 		return TRUE;
 	/* the host sees the guest's memory move since it last spoke: its word is stale */

@@ -15,6 +15,7 @@
 
 #include "vmbc-beancounter.h"
 #include "vmbc-error.h"
+#include "vmbc-physpages.h"
 #include "vmbc-resource.h"
 #include "vmbc-size.h"
 
