@@ -79,7 +79,10 @@ struct _VmbcBeancounter {
 	gpointer res_state[VMBC_RES_COUNT];
 	GDestroyNotify res_state_free[VMBC_RES_COUNT];
 	gboolean vmm_over_limit; /* vmmpages is over its limit (edge for failcnt) */
-	/* vmbcd set the memory-high escalation's backstop; it follows the limit up */
+	/*
+	 * vmbcd set the memory-high escalation's backstop; it follows the limit
+	 * up. Written only by vmbc_engine_mark_memory_high().
+	 */
 	gboolean memory_high_set;
 
 	/* synchronous change requests waiting for the reclaim (VmbcPendingChange) */

@@ -636,10 +636,17 @@ vmbc_engine_escalate(VmbcEngine *engine, VmbcBeancounter *bc)
 		return;
 	}
 	if (how == VMBC_ESCALATE_MEMORY_HIGH)
-		bc->memory_high_set = TRUE;
+		vmbc_engine_mark_memory_high(engine, bc, TRUE);
 	vmbc_engine_emit(engine, VMBC_EVENT_ESCALATED, bc, VMBC_RES_PHYSPAGES, -1,
 			 VMBC_ERROR_NO_PROGRESS, "VM '%s': escalated with '%s'", bc->name,
 			 vmbc_escalation_to_string(how));
+}
+
+void
+vmbc_engine_mark_memory_high(VmbcEngine *engine, VmbcBeancounter *bc, gboolean set)
+{
+	g_return_if_fail(bc != NULL);
+	bc->memory_high_set = set;
 }
 
 void
@@ -656,7 +663,7 @@ vmbc_engine_follow_memory_high(VmbcEngine *engine, VmbcBeancounter *bc)
 		if (g_error_matches(error, VMBC_ERROR, VMBC_ERROR_NOT_FOUND)) {
 			/* lifted by hand: the operator's value stays, and is not followed */
 			g_info("%s", error->message);
-			bc->memory_high_set = FALSE;
+			vmbc_engine_mark_memory_high(engine, bc, FALSE);
 			return;
 		}
 		g_warning("VM '%s': the limit was raised but memory.high, which vmbcd set, was "
@@ -665,7 +672,7 @@ vmbc_engine_follow_memory_high(VmbcEngine *engine, VmbcBeancounter *bc)
 		return;
 	}
 	if (lifted)
-		bc->memory_high_set = FALSE;
+		vmbc_engine_mark_memory_high(engine, bc, FALSE);
 }
 
 void

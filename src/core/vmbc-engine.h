@@ -221,6 +221,15 @@ gboolean vmbc_engine_set_guarantee(VmbcEngine *engine, VmbcBeancounter *bc, gint
 				   gint64 now, GError **error);
 
 /*
+ * Records whether the memory.high backstop of @bc is vmbcd's own
+ * (bc->memory_high_set): TRUE when the memory-high escalation set it or saved
+ * state says it did, FALSE once it is lifted (with the limit, or by hand). A
+ * backstop so marked follows the limit up (VMBC_ESCALATE_MEMORY_HIGH_RAISE).
+ * The only writer of that field.
+ */
+void vmbc_engine_mark_memory_high(VmbcEngine *engine, VmbcBeancounter *bc, gboolean set);
+
+/*
  * Takes @pages from the VM now by inflating its balloon (never below the
  * guarantee). @done runs when the balloon got there or the reclaim failed.
  */

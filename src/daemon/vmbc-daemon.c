@@ -320,7 +320,8 @@ vmbc_daemon_add_vm(VmbcDaemon *daemon, VmbcBackend *backend, const gchar *name, 
 			bc->parm[r].failcnt = failcnt;
 		}
 	}
-	bc->memory_high_set = vmbc_state_get_memory_high(daemon->state, name);
+	vmbc_engine_mark_memory_high(daemon->engine, bc,
+				     vmbc_state_get_memory_high(daemon->state, name));
 	vmbc_daemon_emit_domain_event(daemon, bc, TRUE);
 	return bc;
 }
