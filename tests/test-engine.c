@@ -256,6 +256,7 @@ static void
 test_limit_hit_done(Fixture *f, gconstpointer data)
 {
 	gint64 target;
+	VmbcReclaimCounters reclaims;
 
 	sample(f, 200 * MIB, 1024 * MIB);
 	set_limits(f, 256 * MIB, 256 * MIB);
@@ -269,7 +270,7 @@ test_limit_hit_done(Fixture *f, gconstpointer data)
 	/* the guest may keep no more than the limit minus a margin */
 	g_assert_cmpint(target, <, 256 * MIB);
 	g_assert_cmpint(target, >=, 256 * MIB - 8 * MIB);
-	g_assert_cmpint(f->vm->reclaim, ==, VMBC_RECLAIM_LIMIT);
+	g_assert_cmpint(vmbc_physpages_get_reclaim(f->vm), ==, VMBC_RECLAIM_LIMIT);
 
 	/* the balloon works: held falls under the limit */
 	sample(f, 300 * MIB, 600 * MIB);
@@ -277,10 +278,11 @@ test_limit_hit_done(Fixture *f, gconstpointer data)
 	sample(f, 250 * MIB, target);
 	tick(f, 1);
 	g_assert_cmpuint(count_events(f, VMBC_EVENT_RECLAIM_DONE), ==, 1);
-	g_assert_cmpint(f->vm->reclaim, ==, VMBC_RECLAIM_IDLE);
+	g_assert_cmpint(vmbc_physpages_get_reclaim(f->vm), ==, VMBC_RECLAIM_IDLE);
 	g_assert_cmpuint(f->vm->parm[VMBC_RES_PHYSPAGES].failcnt, ==, 0);
 	g_assert_cmpint(f->vm->parm[VMBC_RES_PHYSPAGES].maxheld, ==, 400 * MIB);
-	g_assert_cmpuint(f->vm->reclaims_done, ==, 1);
+	vmbc_physpages_get_counters(f->vm, &reclaims);
+	g_assert_cmpuint(reclaims.done, ==, 1);
 }
 
 static void
@@ -291,7 +293,7 @@ test_limit_hit_no_progress(Fixture *f, gconstpointer data)
 	sample(f, 400 * MIB, 1024 * MIB);
 	f->vm->balloon = VMBC_BALLOON_OK;
 	set_limits(f, 256 * MIB, 256 * MIB);
-	g_assert_cmpint(f->vm->reclaim, ==, VMBC_RECLAIM_LIMIT);
+	g_assert_cmpint(vmbc_physpages_get_reclaim(f->vm), ==, VMBC_RECLAIM_LIMIT);
 	/* the balloon reaches its target but the guest keeps 400 MiB in tmpfs */
 	sample(f, 400 * MIB, 700 * MIB);
 	for (gint i = 0; i < 4; i++)
@@ -301,7 +303,7 @@ test_limit_hit_no_progress(Fixture *f, gconstpointer data)
 	tick(f, 1);
 	g_assert_cmpuint(p->failcnt, ==, 1);
 	g_assert_cmpuint(count_events(f, VMBC_EVENT_RECLAIM_FAILED), ==, 1);
-	g_assert_cmpint(f->vm->reclaim, ==, VMBC_RECLAIM_FAILED);
+	g_assert_cmpint(vmbc_physpages_get_reclaim(f->vm), ==, VMBC_RECLAIM_FAILED);
 	/* the error says what blocked it */
 	g_assert_nonnull(strstr(g_ptr_array_index(f->events, f->events->len - 1), "no progress"));
 
@@ -313,7 +315,7 @@ test_limit_hit_no_progress(Fixture *f, gconstpointer data)
 	/* the guest frees its memory: held under the limit, the episode ends */
 	sample(f, 100 * MIB, 250 * MIB);
 	tick(f, 1);
-	g_assert_cmpint(f->vm->reclaim, ==, VMBC_RECLAIM_IDLE);
+	g_assert_cmpint(vmbc_physpages_get_reclaim(f->vm), ==, VMBC_RECLAIM_IDLE);
 	g_assert_cmpuint(count_events(f, VMBC_EVENT_RECLAIM_DONE), ==, 1);
 	g_assert_cmpuint(p->failcnt, ==, 2);
 }
@@ -633,7 +635,7 @@ test_barrier_gentle(Fixture *f, gconstpointer data)
 	/* under the barrier again: back to idle */
 	sample(f, 390 * MIB, 900 * MIB);
 	tick(f, 1);
-	g_assert_cmpint(f->vm->reclaim, ==, VMBC_RECLAIM_IDLE);
+	g_assert_cmpint(vmbc_physpages_get_reclaim(f->vm), ==, VMBC_RECLAIM_IDLE);
 }
 
 static void
@@ -868,7 +870,7 @@ test_limit_hit_guest_floor(Fixture *f, gconstpointer data)
 	g_assert_cmpint(last_target(f), <, 256 * MIB);
 	sample(f, 200 * MIB, last_target(f));
 	tick(f, 1);
-	g_assert_cmpint(f->vm->reclaim, ==, VMBC_RECLAIM_IDLE);
+	g_assert_cmpint(vmbc_physpages_get_reclaim(f->vm), ==, VMBC_RECLAIM_IDLE);
 	g_assert_cmpuint(count_events(f, VMBC_EVENT_RECLAIM_DONE), ==, 1);
 }
 
@@ -942,7 +944,7 @@ test_limit_raised_releases(Fixture *f, gconstpointer data)
 	set_limits(f, 256 * MIB, 256 * MIB);
 	sample(f, 240 * MIB, last_target(f));
 	tick(f, 1);
-	g_assert_cmpint(f->vm->reclaim, ==, VMBC_RECLAIM_IDLE);
+	g_assert_cmpint(vmbc_physpages_get_reclaim(f->vm), ==, VMBC_RECLAIM_IDLE);
 	/* the operator raises the limit: the balloon lets the guest out to it */
 	set_limits(f, 768 * MIB, 768 * MIB);
 	g_assert_cmpint(last_target(f), ==, 768 * MIB);

@@ -1228,7 +1228,7 @@ job_escalate_done(GObject *source, GAsyncResult *res, gpointer user_data)
 		g_info("domain '%s': memtune soft_limit was lifted by hand, and vmbcd leaves it",
 		       name);
 		if (vm != NULL && vm->bc != NULL)
-			vm->bc->memory_high_set = FALSE;
+			vmbc_engine_mark_memory_high(vm_engine(vm), vm->bc, FALSE);
 	} else if (job->left) {
 		g_debug("domain '%s': memtune soft_limit not below %" G_GINT64_FORMAT
 			" KiB: left as it is",

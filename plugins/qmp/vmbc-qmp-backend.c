@@ -741,7 +741,7 @@ vm_balloon_moving(VmbcQmpVm *vm)
 
 	if (bc->balloon == VMBC_BALLOON_NO_DEVICE)
 		return FALSE;
-	if (bc->reclaim != VMBC_RECLAIM_IDLE)
+	if (vmbc_physpages_get_reclaim(bc) != VMBC_RECLAIM_IDLE)
 		return TRUE;
 	return bc->balloon_target >= 0 && bc->balloon_actual >= 0 &&
 	       ABS(bc->balloon_actual - bc->balloon_target) > BALLOON_SETTLED_PAGES;

@@ -27,9 +27,6 @@ vmbc_beancounter_new(const gchar *name, guint id)
 	bc->max_pages = 0;
 	bc->stats = (VmbcGuestStats){-1, -1, -1, -1, -1, -1, 0};
 	bc->prev_stats = bc->stats;
-	bc->reclaim = VMBC_RECLAIM_IDLE;
-	bc->reclaim_best_actual = -1;
-	bc->reclaim_best_held = -1;
 	return bc;
 }
 
@@ -50,6 +47,10 @@ vmbc_beancounter_unref(VmbcBeancounter *bc)
 		return;
 	/* pending changes hold a reference, so none can be left here */
 	g_warn_if_fail(bc->pending == NULL);
+	for (guint i = 0; i < VMBC_RES_COUNT; i++) {
+		if (bc->res_state_free[i] != NULL && bc->res_state[i] != NULL)
+			bc->res_state_free[i](bc->res_state[i]);
+	}
 	if (bc->backend_data_free != NULL && bc->backend_data != NULL)
 		bc->backend_data_free(bc->backend_data);
 	g_free(bc->name);
@@ -121,23 +122,5 @@ vmbc_balloon_state_to_string(VmbcBalloonState state)
 	case VMBC_BALLOON_UNKNOWN:
 	default:
 		return "unknown";
-	}
-}
-
-const gchar *
-vmbc_reclaim_state_to_string(VmbcReclaimState state)
-{
-	switch (state) {
-	case VMBC_RECLAIM_BARRIER:
-		return "barrier";
-	case VMBC_RECLAIM_LIMIT:
-		return "limit";
-	case VMBC_RECLAIM_MANUAL:
-		return "manual";
-	case VMBC_RECLAIM_FAILED:
-		return "failed";
-	case VMBC_RECLAIM_IDLE:
-	default:
-		return "idle";
 	}
 }

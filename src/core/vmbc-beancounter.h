@@ -35,14 +35,6 @@ typedef enum {
 	VMBC_BALLOON_NO_DRIVER, /* device present, the guest never moved it */
 } VmbcBalloonState;
 
-typedef enum {
-	VMBC_RECLAIM_IDLE,
-	VMBC_RECLAIM_BARRIER, /* gentle, toward the barrier */
-	VMBC_RECLAIM_LIMIT,   /* hard, until held <= limit */
-	VMBC_RECLAIM_MANUAL,  /* an operator's "reclaim DOM SIZE" */
-	VMBC_RECLAIM_FAILED,  /* last limit reclaim failed; retried after a pause */
-} VmbcReclaimState;
-
 /* Seconds of held history kept: guest stats older than this are taken as stale. */
 #define VMBC_HELD_HISTORY 8
 
@@ -79,28 +71,19 @@ struct _VmbcBeancounter {
 	} held_history[VMBC_HELD_HISTORY];
 	guint held_history_next;
 
-	/* reclaim state machine (see vmbc-physpages.c) */
-	VmbcReclaimState reclaim;
-	gint64 reclaim_started;	  /* monotonic usec */
-	gint64 reclaim_progress;  /* monotonic usec of the last progress seen */
-	gint64 reclaim_best_held; /* lowest held since progress was last seen */
-	gint64 reclaim_best_actual;
-	gint64 reclaim_retry_at;    /* when FAILED: monotonic usec to try again */
-	gboolean reclaim_clamped;   /* the target was raised to the guarantee */
-	gboolean reclaim_starved;   /* the target was raised to what the guest needs */
-	gint64 reclaim_stats_stamp; /* stats last_update when the target was last set */
-	gint64 manual_target;	    /* actual we aim for in a manual reclaim */
-	gint64 barrier_last_step;   /* monotonic usec of the last gentle step */
-	gint64 deflate_last_step;
+	/*
+	 * Each resource's own state, opaque here: physpages keeps its reclaim
+	 * state machine in it (read through vmbc-physpages.h). Set by the
+	 * resource when the engine adds the beancounter, freed with it.
+	 */
+	gpointer res_state[VMBC_RES_COUNT];
+	GDestroyNotify res_state_free[VMBC_RES_COUNT];
 	gboolean vmm_over_limit; /* vmmpages is over its limit (edge for failcnt) */
-	/* vmbcd set the memory-high escalation's backstop; it follows the limit up */
+	/*
+	 * vmbcd set the memory-high escalation's backstop; it follows the limit
+	 * up. Written only by vmbc_engine_mark_memory_high().
+	 */
 	gboolean memory_high_set;
-
-	/* counters for metrics */
-	guint64 reclaims_started;
-	guint64 reclaims_done;
-	guint64 reclaims_failed;
-	gdouble reclaim_seconds_last;
 
 	/* synchronous change requests waiting for the reclaim (VmbcPendingChange) */
 	GList *pending;
@@ -127,6 +110,5 @@ gdouble vmbc_beancounter_idle_fraction(const VmbcBeancounter *bc);
 void vmbc_beancounter_reset(VmbcBeancounter *bc);
 
 const gchar *vmbc_balloon_state_to_string(VmbcBalloonState state);
-const gchar *vmbc_reclaim_state_to_string(VmbcReclaimState state);
 
 G_END_DECLS

@@ -13,6 +13,8 @@ G_BEGIN_DECLS
 
 typedef struct {
 	VmbcResourceId id;
+	/* the engine added @bc: set up the resource's own state in bc->res_state[id] */
+	void (*init)(VmbcBeancounter *bc);
 	/* validate and apply new barrier/limit; may start a reclaim (@done pending) */
 	gboolean (*change)(VmbcEngine *engine, VmbcBeancounter *bc, gint64 barrier, gint64 limit,
 			   gint64 now, VmbcChangeFunc done, gpointer user_data, GError **error);
@@ -22,11 +24,42 @@ typedef struct {
 	void (*barrier_hit)(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now);
 	/* held is at or under the barrier this tick */
 	void (*under_barrier)(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now);
+	/* new guest stats were taken in (hints): a reclaim waiting on them may go on */
+	void (*stats_arrived)(VmbcEngine *engine, VmbcBeancounter *bc);
+	/* an operator asks for @pages back now; @done as for change (physpages only) */
+	gboolean (*reclaim)(VmbcEngine *engine, VmbcBeancounter *bc, gint64 pages, gint64 now,
+			    VmbcChangeFunc done, gpointer user_data, GError **error);
+	/* the balloon reached a new actual size (bc->balloon_actual, already set) */
+	void (*balloon_moved)(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now);
+	/* the balloon became unusable (bc->balloon, already set): a reclaim on it cannot go on */
+	void (*balloon_failed)(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now);
+	/* a reclaim of this resource is running or waits to retry: it steers by guest stats */
+	gboolean (*busy)(const VmbcBeancounter *bc);
 } VmbcResourceOps;
 
 extern const VmbcResourceOps vmbc_physpages_ops;
 extern const VmbcResourceOps vmbc_vmguarpages_ops;
 extern const VmbcResourceOps vmbc_vmmpages_ops;
+
+/*
+ * The root beancounter's policy, registered like a resource: the engine runs
+ * it through this table once a tick, after every VM ticked, and never names
+ * its functions.
+ */
+typedef struct {
+	/* every VM ticked: the host takes from its children what it is over by */
+	void (*tick)(VmbcEngine *engine, gint64 now);
+} VmbcHostOps;
+
+extern const VmbcHostOps vmbc_host_ops;
+
+/*
+ * When the last gentle step was taken from @bc (monotonic usec, 0 never), by
+ * its own barrier reclaim or by the host's: the two share one pace, so that a
+ * VM is not asked twice in a tick. vmbc-host.c reads and records it here.
+ */
+gint64 vmbc_physpages_get_last_step(const VmbcBeancounter *bc);
+void vmbc_physpages_set_last_step(VmbcBeancounter *bc, gint64 now);
 
 struct _VmbcEngine {
 	VmbcEngineConfig config;
@@ -42,7 +75,7 @@ struct _VmbcEngine {
 	gint64 wall_usec;	/* wall clock of the current tick (epoch usec), 0 unknown */
 	gint64 ksm_shared;	/* KSM pages_shared, 0 when KSM is off */
 	gint64 ksm_sharing;	/* KSM pages_sharing */
-	gint64 emit_sample_age; /* passed to the next event (LIMIT_HIT), -1 none */
+	gint64 emit_sampled_at; /* passed to the next event (LIMIT_HIT), -1 none */
 };
 
 typedef struct {
@@ -88,12 +121,6 @@ void vmbc_engine_expire_pending(VmbcEngine *engine, VmbcBeancounter *bc, gint64 
 
 /* The margin below @limit that limit reclaims aim for, in pages. */
 gint64 vmbc_engine_margin(VmbcEngine *engine, gint64 limit);
-
-/* New guest stats during a limit reclaim (vmbc-physpages.c): take the next step now. */
-void vmbc_physpages_stats_arrived(VmbcEngine *engine, VmbcBeancounter *bc);
-
-/* The host policy (vmbc-host.c): runs after every VM ticked. */
-void vmbc_host_tick(VmbcEngine *engine, gint64 now);
 
 /* "512M" style for messages; freed by the caller. */
 gchar *vmbc_engine_fmt(gint64 pages);

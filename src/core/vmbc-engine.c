@@ -16,6 +16,8 @@ static const VmbcResourceOps *const resource_ops[VMBC_RES_COUNT] = {
 	[VMBC_RES_VMMPAGES] = &vmbc_vmmpages_ops,
 };
 
+static const VmbcHostOps *const host_ops = &vmbc_host_ops;
+
 /* The guarantee is enforced first: later policies read the balloon it settled. */
 static const VmbcResourceId tick_order[VMBC_RES_COUNT] = {
 	VMBC_RES_VMGUARPAGES,
@@ -104,6 +106,16 @@ vmbc_event_type_to_string(VmbcEventType type)
 	}
 }
 
+/* Lets each resource set up its own state in a new beancounter. */
+static void
+init_resources(VmbcBeancounter *bc)
+{
+	for (guint i = 0; i < VMBC_RES_COUNT; i++) {
+		if (resource_ops[i]->init != NULL)
+			resource_ops[i]->init(bc);
+	}
+}
+
 VmbcEngine *
 vmbc_engine_new(const VmbcEngineConfig *config)
 {
@@ -117,7 +129,8 @@ vmbc_engine_new(const VmbcEngineConfig *config)
 	engine->vms = g_ptr_array_new_with_free_func((GDestroyNotify)vmbc_beancounter_unref);
 	engine->by_name = g_hash_table_new(g_str_hash, g_str_equal);
 	engine->next_id = 1;
-	engine->emit_sample_age = -1;
+	engine->emit_sampled_at = -1;
+	init_resources(engine->host);
 	/* the host has no balloon and no VMM of its own */
 	engine->host->balloon = VMBC_BALLOON_NO_DEVICE;
 	return engine;
@@ -197,6 +210,7 @@ vmbc_engine_add(VmbcEngine *engine, const gchar *name, gint64 max_pages, GError 
 		return NULL;
 	}
 	bc = vmbc_beancounter_new(name, engine->next_id++);
+	init_resources(bc);
 	bc->parent = engine->host;
 	bc->max_pages = max_pages;
 	/* the guarantee's own "limit" is the VM's size: nothing can be more visible */
@@ -380,8 +394,10 @@ vmbc_engine_set_guest_stats(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcG
 		bc->stats_actual = bc->balloon_actual;
 	}
 	/* a reclaim waiting on the guest's word goes on as soon as it comes */
-	if (bc->reclaim == VMBC_RECLAIM_LIMIT)
-		vmbc_physpages_stats_arrived(engine, bc);
+	for (guint i = 0; i < VMBC_RES_COUNT; i++) {
+		if (resource_ops[i]->stats_arrived != NULL)
+			resource_ops[i]->stats_arrived(engine, bc);
+	}
 	/* stats only come from a guest whose balloon driver is alive */
 	if (stats->last_update != 0 && bc->balloon == VMBC_BALLOON_UNKNOWN)
 		bc->balloon = VMBC_BALLOON_OK;
@@ -402,9 +418,9 @@ vmbc_engine_balloon_actual(VmbcEngine *engine, VmbcBeancounter *bc, gint64 actua
 	else
 		vmbc_parm_set_held(guar, actual_pages);
 	bc->balloon_actual = actual_pages;
-	if (bc->reclaim_best_actual < 0 || actual_pages < bc->reclaim_best_actual) {
-		bc->reclaim_best_actual = actual_pages;
-		bc->reclaim_progress = now;
+	for (guint i = 0; i < VMBC_RES_COUNT; i++) {
+		if (resource_ops[i]->balloon_moved != NULL)
+			resource_ops[i]->balloon_moved(engine, bc, now);
 	}
 }
 
@@ -419,9 +435,10 @@ vmbc_engine_balloon_failed(VmbcEngine *engine, VmbcBeancounter *bc, VmbcBalloonS
 		g_warning("VM '%s': balloon unusable (%s): %s", bc->name,
 			  vmbc_balloon_state_to_string(state),
 			  error != NULL ? error->message : "no reason given");
-	/* a reclaim waiting on this balloon cannot make progress: end it now */
-	if (bc->reclaim == VMBC_RECLAIM_LIMIT || bc->reclaim == VMBC_RECLAIM_MANUAL)
-		bc->reclaim_progress = now - engine->config.reclaim_timeout_usec;
+	for (guint i = 0; i < VMBC_RES_COUNT; i++) {
+		if (resource_ops[i]->balloon_failed != NULL)
+			resource_ops[i]->balloon_failed(engine, bc, now);
+	}
 }
 
 gboolean
@@ -431,8 +448,10 @@ vmbc_engine_wants_stats(VmbcEngine *engine, VmbcBeancounter *bc)
 	gint64 near;
 	gboolean watch;
 
-	if (bc->reclaim != VMBC_RECLAIM_IDLE)
-		return TRUE;
+	for (guint i = 0; i < VMBC_RES_COUNT; i++) {
+		if (resource_ops[i]->busy != NULL && resource_ops[i]->busy(bc))
+			return TRUE;
+	}
 	if (vmbc_parm_over_barrier(&engine->host->parm[VMBC_RES_PHYSPAGES]))
 		return TRUE;
 	/* the host sees the guest's memory move since it last spoke: its word is stale */
@@ -485,7 +504,7 @@ vmbc_engine_tick(VmbcEngine *engine, gint64 now)
 			continue;
 		tick_one(engine, bc, now);
 	}
-	vmbc_host_tick(engine, now);
+	host_ops->tick(engine, now);
 }
 
 gboolean
@@ -536,63 +555,14 @@ gboolean
 vmbc_engine_reclaim(VmbcEngine *engine, VmbcBeancounter *bc, gint64 pages, gint64 now,
 		    VmbcChangeFunc done, gpointer user_data, GError **error)
 {
-	gint64 guarantee = vmbc_beancounter_guarantee(bc);
-	gint64 actual = bc->balloon_actual >= 0 ? bc->balloon_actual : bc->max_pages;
-	gint64 target;
-
 	if (bc == engine->host) {
 		g_set_error_literal(error, VMBC_ERROR, VMBC_ERROR_INVALID,
 				    "reclaim works on a VM, not on the host");
 		return FALSE;
 	}
-	if (pages <= 0 || pages == VMBC_UNLIMITED) {
-		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
-			    "reclaim from '%s': the amount must be a positive size", bc->name);
-		return FALSE;
-	}
-	if (bc->balloon == VMBC_BALLOON_NO_DEVICE || bc->balloon == VMBC_BALLOON_NO_DRIVER) {
-		g_set_error(error, VMBC_ERROR, VMBC_ERROR_NO_BALLOON,
-			    "cannot reclaim from '%s': %s", bc->name,
-			    bc->balloon == VMBC_BALLOON_NO_DEVICE
-				    ? "it has no balloon device"
-				    : "its guest has no balloon driver");
-		return FALSE;
-	}
-	target = actual > pages ? actual - pages : 0;
-	if (target < guarantee) {
-		g_autofree gchar *g = vmbc_engine_fmt(guarantee);
-		g_autofree gchar *a = vmbc_engine_fmt(actual);
-		bc->parm[VMBC_RES_VMGUARPAGES].failcnt++;
-		if (actual <= guarantee) {
-			g_set_error(error, VMBC_ERROR, VMBC_ERROR_GUARANTEE,
-				    "cannot reclaim from '%s': its size %s is already at its "
-				    "guarantee %s",
-				    bc->name, a, g);
-			return FALSE;
-		}
-		target = guarantee;
-		bc->reclaim_clamped = TRUE;
-		vmbc_engine_emit(engine, VMBC_EVENT_GUARANTEE_REFUSED, bc, VMBC_RES_VMGUARPAGES,
-				 target, VMBC_ERROR_GUARANTEE,
-				 "reclaim from '%s' stops at its guarantee %s", bc->name, g);
-	} else {
-		bc->reclaim_clamped = FALSE;
-	}
-	if (!vmbc_engine_set_balloon(engine, bc, target, error))
-		return FALSE;
-	/* a running limit reclaim keeps priority: it answers its own waiters */
-	bc->manual_target = target;
-	if (bc->reclaim != VMBC_RECLAIM_LIMIT) {
-		bc->reclaim = VMBC_RECLAIM_MANUAL;
-		bc->reclaim_started = now;
-		bc->reclaim_progress = now;
-		bc->reclaim_best_actual = actual;
-		bc->reclaim_best_held = bc->parm[VMBC_RES_PHYSPAGES].held;
-		bc->reclaims_started++;
-	}
-	if (done != NULL)
-		vmbc_engine_add_pending(engine, bc, VMBC_RES_VMGUARPAGES, now, done, user_data);
-	return TRUE;
+	/* the balloon gives back guest RAM: the operator's reclaim is physpages' to follow */
+	return resource_ops[VMBC_RES_PHYSPAGES]->reclaim(engine, bc, pages, now, done, user_data,
+							 error);
 }
 
 void
@@ -616,8 +586,9 @@ vmbc_engine_emit(VmbcEngine *engine, VmbcEventType type, VmbcBeancounter *bc, Vm
 	ev.target = target;
 	ev.reason = reason;
 	ev.message = message;
-	ev.sample_age_usec = engine->emit_sample_age;
-	engine->emit_sample_age = -1;
+	ev.sampled_at = engine->emit_sampled_at;
+	ev.sample_age_usec = -1;
+	engine->emit_sampled_at = -1;
 
 	/* structured: journald can filter one VM's story with VMBC_DOMAIN=name */
 	g_log_structured(G_LOG_DOMAIN,
@@ -665,10 +636,17 @@ vmbc_engine_escalate(VmbcEngine *engine, VmbcBeancounter *bc)
 		return;
 	}
 	if (how == VMBC_ESCALATE_MEMORY_HIGH)
-		bc->memory_high_set = TRUE;
+		vmbc_engine_mark_memory_high(engine, bc, TRUE);
 	vmbc_engine_emit(engine, VMBC_EVENT_ESCALATED, bc, VMBC_RES_PHYSPAGES, -1,
 			 VMBC_ERROR_NO_PROGRESS, "VM '%s': escalated with '%s'", bc->name,
 			 vmbc_escalation_to_string(how));
+}
+
+void
+vmbc_engine_mark_memory_high(VmbcEngine *engine, VmbcBeancounter *bc, gboolean set)
+{
+	g_return_if_fail(bc != NULL);
+	bc->memory_high_set = set;
 }
 
 void
@@ -685,7 +663,7 @@ vmbc_engine_follow_memory_high(VmbcEngine *engine, VmbcBeancounter *bc)
 		if (g_error_matches(error, VMBC_ERROR, VMBC_ERROR_NOT_FOUND)) {
 			/* lifted by hand: the operator's value stays, and is not followed */
 			g_info("%s", error->message);
-			bc->memory_high_set = FALSE;
+			vmbc_engine_mark_memory_high(engine, bc, FALSE);
 			return;
 		}
 		g_warning("VM '%s': the limit was raised but memory.high, which vmbcd set, was "
@@ -694,7 +672,7 @@ vmbc_engine_follow_memory_high(VmbcEngine *engine, VmbcBeancounter *bc)
 		return;
 	}
 	if (lifted)
-		bc->memory_high_set = FALSE;
+		vmbc_engine_mark_memory_high(engine, bc, FALSE);
 }
 
 void

@@ -15,6 +15,7 @@
 
 #include "vmbc-beancounter.h"
 #include "vmbc-error.h"
+#include "vmbc-physpages.h"
 #include "vmbc-resource.h"
 #include "vmbc-size.h"
 
@@ -77,11 +78,18 @@ typedef struct {
 	gint64 held;
 	gint64 barrier;
 	gint64 limit;
-	gint64 target;		/* balloon target in pages, -1 if none */
-	VmbcError reason;	/* for RECLAIM_FAILED */
-	gint64 sample_age_usec; /* LIMIT_HIT: from the sample that showed it to the balloon request
-				 */
-	const gchar *message;	/* human readable, complete sentence */
+	gint64 target;	  /* balloon target in pages, -1 if none */
+	VmbcError reason; /* for RECLAIM_FAILED */
+	/* LIMIT_HIT: monotonic usec of the sample that showed it; -1 otherwise */
+	gint64 sampled_at;
+	/*
+	 * LIMIT_HIT: from the sample that showed it to the balloon request. The
+	 * core has no clock and leaves it -1; whoever receives the event (it is
+	 * delivered as the request went out) reads its clock and fills it in from
+	 * sampled_at.
+	 */
+	gint64 sample_age_usec;
+	const gchar *message; /* human readable, complete sentence */
 } VmbcEvent;
 
 typedef void (*VmbcEventFunc)(VmbcEngine *engine, const VmbcEvent *event, gpointer user_data);
@@ -211,6 +219,15 @@ gboolean vmbc_engine_set_limits(VmbcEngine *engine, VmbcBeancounter *bc, VmbcRes
 /* Sets the guarantee (vmguarpages barrier); a balloon below it is deflated to it. */
 gboolean vmbc_engine_set_guarantee(VmbcEngine *engine, VmbcBeancounter *bc, gint64 pages,
 				   gint64 now, GError **error);
+
+/*
+ * Records whether the memory.high backstop of @bc is vmbcd's own
+ * (bc->memory_high_set): TRUE when the memory-high escalation set it or saved
+ * state says it did, FALSE once it is lifted (with the limit, or by hand). A
+ * backstop so marked follows the limit up (VMBC_ESCALATE_MEMORY_HIGH_RAISE).
+ * The only writer of that field.
+ */
+void vmbc_engine_mark_memory_high(VmbcEngine *engine, VmbcBeancounter *bc, gboolean set);
 
 /*
  * Takes @pages from the VM now by inflating its balloon (never below the

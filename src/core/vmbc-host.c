@@ -15,13 +15,15 @@ static gboolean
 can_give(VmbcEngine *engine, VmbcBeancounter *bc, gboolean hard, gint64 *pages_out)
 {
 	gint64 room, pages;
+	VmbcReclaimState reclaim;
 
 	if (!bc->sampled || bc->balloon_actual < 0)
 		return FALSE;
 	if (bc->balloon == VMBC_BALLOON_NO_DEVICE || bc->balloon == VMBC_BALLOON_NO_DRIVER)
 		return FALSE;
 	/* a VM busy with its own reclaim is left to it */
-	if (bc->reclaim != VMBC_RECLAIM_IDLE && bc->reclaim != VMBC_RECLAIM_BARRIER)
+	reclaim = vmbc_physpages_get_reclaim(bc);
+	if (reclaim != VMBC_RECLAIM_IDLE && reclaim != VMBC_RECLAIM_BARRIER)
 		return FALSE;
 	if (bc->balloon_target >= 0 &&
 	    ABS(bc->balloon_actual - bc->balloon_target) > engine->config.min_step_pages)
@@ -46,8 +48,9 @@ rho(VmbcEngine *engine, VmbcBeancounter *bc)
 	return (gdouble)MAX(bc->shares, 1u) / (pages * (active + k * (1.0 - active)));
 }
 
-void
-vmbc_host_tick(VmbcEngine *engine, gint64 now)
+/* Runs after every VM ticked: over the host barrier, one step from the cheapest VM. */
+static void
+host_tick(VmbcEngine *engine, gint64 now)
 {
 	VmbcBeancounter *host = engine->host;
 	VmbcParm *parm = &host->parm[VMBC_RES_PHYSPAGES];
@@ -67,7 +70,7 @@ vmbc_host_tick(VmbcEngine *engine, gint64 now)
 		VmbcBeancounter *bc = g_ptr_array_index(engine->vms, i);
 		gint64 pages = 0;
 		gdouble r;
-		if (now - bc->barrier_last_step < engine->config.tick_usec)
+		if (now - vmbc_physpages_get_last_step(bc) < engine->config.tick_usec)
 			continue;
 		if (!can_give(engine, bc, hard, &pages))
 			continue;
@@ -104,7 +107,7 @@ vmbc_host_tick(VmbcEngine *engine, gint64 now)
 		g_warning("%s", error->message);
 		return;
 	}
-	victim->barrier_last_step = now;
+	vmbc_physpages_set_last_step(victim, now);
 	{
 		g_autofree gchar *held = vmbc_engine_fmt(parm->held);
 		g_autofree gchar *barrier = vmbc_engine_fmt(parm->barrier);
@@ -116,3 +119,7 @@ vmbc_host_tick(VmbcEngine *engine, gint64 now)
 				 held, barrier, amount, victim->name);
 	}
 }
+
+const VmbcHostOps vmbc_host_ops = {
+	.tick = host_tick,
+};

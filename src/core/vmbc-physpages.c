@@ -11,9 +11,39 @@
  *  - well under the barrier with a pressured guest: give memory back, up to the
  *    limit.
  * The seed's bc_phys_change is physpages_change(): lowering the limit below
- * held runs the same reclaim and answers when it finished.
+ * held runs the same reclaim and answers when it finished. The operator's
+ * reclaim (physpages_reclaim(), "vmbc reclaim DOM SIZE") is started and
+ * followed here too, so that this file alone moves the reclaim state.
  */
 #include "vmbc-engine-private.h"
+#include "vmbc-physpages.h"
+
+/*
+ * The reclaim state machine of one beancounter, private to this file: others
+ * see it through vmbc-physpages.h. Times are monotonic usec.
+ */
+typedef struct {
+	VmbcReclaimState reclaim;
+	gint64 reclaim_started;
+	gint64 reclaim_progress;  /* the last progress seen */
+	gint64 reclaim_best_held; /* lowest held since progress was last seen */
+	gint64 reclaim_best_actual;
+	gint64 reclaim_retry_at;    /* when FAILED: when to try again */
+	gboolean reclaim_clamped;   /* the target was raised to the guarantee */
+	gboolean reclaim_starved;   /* the target was raised to what the guest needs */
+	gint64 reclaim_stats_stamp; /* stats last_update when the target was last set */
+	gint64 manual_target;	    /* actual we aim for in a manual reclaim */
+	gint64 barrier_last_step;   /* the last gentle step, ours or the host's */
+	gint64 deflate_last_step;
+	VmbcReclaimCounters counters;
+} VmbcPhyspagesState;
+
+/* Set by physpages_init() for every beancounter the engine added. */
+static VmbcPhyspagesState *
+phys(const VmbcBeancounter *bc)
+{
+	return bc->res_state[VMBC_RES_PHYSPAGES];
+}
 
 /*
  * The smallest balloon change worth a VM exit storm: min-step, or 1/64 of a
@@ -47,14 +77,15 @@ actual_or_max(VmbcBeancounter *bc)
 static void
 reclaim_done(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 {
+	VmbcPhyspagesState *ps = phys(bc);
 	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
 	g_autofree gchar *held = vmbc_engine_fmt(parm->held);
 	g_autofree gchar *limit = vmbc_engine_fmt(parm->limit);
-	gdouble secs = (gdouble)(now - bc->reclaim_started) / 1e6;
+	gdouble secs = (gdouble)(now - ps->reclaim_started) / 1e6;
 
-	bc->reclaims_done++;
-	bc->reclaim_seconds_last = secs;
-	if (bc->reclaim == VMBC_RECLAIM_MANUAL) {
+	ps->counters.done++;
+	ps->counters.seconds_last = secs;
+	if (ps->reclaim == VMBC_RECLAIM_MANUAL) {
 		g_autofree gchar *actual = vmbc_engine_fmt(actual_or_max(bc));
 		vmbc_engine_emit(engine, VMBC_EVENT_RECLAIM_DONE, bc, VMBC_RES_PHYSPAGES,
 				 bc->balloon_target, VMBC_ERROR_FAILED,
@@ -66,7 +97,7 @@ reclaim_done(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 				 "'%s' physpages: held %s back within limit %s after %.1f s",
 				 bc->name, held, limit, secs);
 	}
-	bc->reclaim = VMBC_RECLAIM_IDLE;
+	ps->reclaim = VMBC_RECLAIM_IDLE;
 	vmbc_engine_complete_pending(engine, bc, NULL);
 }
 
@@ -74,6 +105,7 @@ reclaim_done(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 static GError *
 limit_error(VmbcEngine *engine, VmbcBeancounter *bc, VmbcError reason)
 {
+	VmbcPhyspagesState *ps = phys(bc);
 	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
 	g_autofree gchar *held = vmbc_engine_fmt(parm->held);
 	g_autofree gchar *limit = vmbc_engine_fmt(parm->limit);
@@ -95,7 +127,7 @@ limit_error(VmbcEngine *engine, VmbcBeancounter *bc, VmbcError reason)
 		break;
 	case VMBC_ERROR_NO_PROGRESS:
 	default:
-		if (bc->reclaim_starved) {
+		if (ps->reclaim_starved) {
 			g_autofree gchar *avail = vmbc_engine_fmt(MAX(bc->stats.available, 0));
 			why = g_strdup_printf("no progress in %.0f s: the guest uses what it has "
 					      "(guest size %s, %s available) and ballooning "
@@ -119,11 +151,12 @@ limit_error(VmbcEngine *engine, VmbcBeancounter *bc, VmbcError reason)
 static void
 limit_reclaim_fail(VmbcEngine *engine, VmbcBeancounter *bc, VmbcError reason, gint64 now)
 {
+	VmbcPhyspagesState *ps = phys(bc);
 	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
 	g_autoptr(GError) error = limit_error(engine, bc, reason);
 
 	parm->failcnt++;
-	bc->reclaims_failed++;
+	ps->counters.failed++;
 	/*
 	 * A balloon that could not get where it was sent is squeezing a guest with
 	 * nothing left to give: stop it where it is until the retry.
@@ -134,8 +167,8 @@ limit_reclaim_fail(VmbcEngine *engine, VmbcBeancounter *bc, VmbcError reason, gi
 		if (!vmbc_engine_set_balloon(engine, bc, bc->balloon_actual, &local))
 			g_debug("%s", local->message);
 	}
-	bc->reclaim = VMBC_RECLAIM_FAILED;
-	bc->reclaim_retry_at = now + engine->config.reclaim_timeout_usec;
+	ps->reclaim = VMBC_RECLAIM_FAILED;
+	ps->reclaim_retry_at = now + engine->config.reclaim_timeout_usec;
 	vmbc_engine_emit(engine, VMBC_EVENT_RECLAIM_FAILED, bc, VMBC_RES_PHYSPAGES,
 			 bc->balloon_target, reason, "%s", error->message);
 	vmbc_engine_escalate(engine, bc);
@@ -160,12 +193,13 @@ guest_reserve(VmbcEngine *engine, gint64 actual)
 static gboolean
 stop_starving(VmbcEngine *engine, VmbcBeancounter *bc)
 {
+	VmbcPhyspagesState *ps = phys(bc);
 	gint64 actual = bc->balloon_actual;
 	gint64 reserve, target;
 	g_autoptr(GError) error = NULL;
 
 	if (actual <= 0 || bc->balloon_target < 0 || bc->stats.last_update == 0 ||
-	    bc->stats.available < 0 || bc->stats.last_update <= bc->reclaim_stats_stamp)
+	    bc->stats.available < 0 || bc->stats.last_update <= ps->reclaim_stats_stamp)
 		return FALSE;
 	reserve = guest_reserve(engine, actual);
 	if (bc->stats.available >= reserve / 2 || bc->balloon_target >= actual)
@@ -177,8 +211,8 @@ stop_starving(VmbcEngine *engine, VmbcBeancounter *bc)
 		g_warning("%s", error->message);
 		return FALSE;
 	}
-	bc->reclaim_stats_stamp = bc->stats.last_update;
-	bc->reclaim_starved = TRUE;
+	ps->reclaim_stats_stamp = bc->stats.last_update;
+	ps->reclaim_starved = TRUE;
 	g_warning("'%s' reports only %" G_GINT64_FORMAT
 		  " pages available: balloon stopped before the guest runs out of memory",
 		  bc->name, bc->stats.available);
@@ -243,6 +277,7 @@ limit_target(VmbcEngine *engine, VmbcBeancounter *bc, gboolean *clamped, gboolea
 static void
 limit_reclaim_start(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 {
+	VmbcPhyspagesState *ps = phys(bc);
 	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *held = vmbc_engine_fmt(parm->held);
@@ -254,15 +289,15 @@ limit_reclaim_start(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	gint64 target = limit_target(engine, bc, &clamped, &starved);
 
 	target_s = vmbc_engine_fmt(target);
-	bc->reclaim = VMBC_RECLAIM_LIMIT;
-	bc->reclaim_started = now;
-	bc->reclaim_progress = now;
-	bc->reclaim_best_held = parm->held;
-	bc->reclaim_best_actual = actual_or_max(bc);
-	bc->reclaim_clamped = clamped;
-	bc->reclaim_starved = starved;
-	bc->reclaim_stats_stamp = bc->stats.last_update;
-	bc->reclaims_started++;
+	ps->reclaim = VMBC_RECLAIM_LIMIT;
+	ps->reclaim_started = now;
+	ps->reclaim_progress = now;
+	ps->reclaim_best_held = parm->held;
+	ps->reclaim_best_actual = actual_or_max(bc);
+	ps->reclaim_clamped = clamped;
+	ps->reclaim_starved = starved;
+	ps->reclaim_stats_stamp = bc->stats.last_update;
+	ps->counters.started++;
 	if (clamped) {
 		g_autofree gchar *g = vmbc_engine_fmt(vmbc_beancounter_guarantee(bc));
 		bc->parm[VMBC_RES_VMGUARPAGES].failcnt++;
@@ -271,10 +306,14 @@ limit_reclaim_start(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 				 "'%s': the guarantee %s stops the balloon above the limit",
 				 bc->name, g);
 	}
-	/* the request goes out first; the event says how long after the sample it went */
+	/*
+	 * The request goes out first; the event, delivered right after it, carries
+	 * when the sample was taken, so that its receiver can tell how long after
+	 * the sample the request went.
+	 */
 	sent = !balloon_unusable(bc) && vmbc_engine_set_balloon(engine, bc, target, &error);
 	if (bc->sampled_at > 0)
-		engine->emit_sample_age = g_get_monotonic_time() - bc->sampled_at;
+		engine->emit_sampled_at = bc->sampled_at;
 	vmbc_engine_emit(engine, VMBC_EVENT_LIMIT_HIT, bc, VMBC_RES_PHYSPAGES, target,
 			 VMBC_ERROR_FAILED,
 			 "'%s' physpages: held %s over limit %s, ballooning the guest to %s",
@@ -301,27 +340,33 @@ limit_reclaim_start(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 static gboolean
 retarget(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target)
 {
+	VmbcPhyspagesState *ps = phys(bc);
 	g_autoptr(GError) error = NULL;
 
 	if (bc->balloon_target < 0 || balloon_unusable(bc) ||
 	    target + min_step(engine, bc) >= bc->balloon_target ||
-	    bc->stats.last_update <= bc->reclaim_stats_stamp)
+	    bc->stats.last_update <= ps->reclaim_stats_stamp)
 		return FALSE;
 	if (!vmbc_engine_set_balloon(engine, bc, target, &error)) {
 		g_warning("%s", error->message);
 		return FALSE;
 	}
-	bc->reclaim_stats_stamp = bc->stats.last_update;
+	ps->reclaim_stats_stamp = bc->stats.last_update;
 	return TRUE;
 }
 
-void
-vmbc_physpages_stats_arrived(VmbcEngine *engine, VmbcBeancounter *bc)
+/* New guest stats during a limit reclaim: take the next step now, not at the next tick. */
+static void
+physpages_stats_arrived(VmbcEngine *engine, VmbcBeancounter *bc)
 {
+	VmbcPhyspagesState *ps = phys(bc);
 	gboolean clamped = FALSE;
 	gboolean starved = FALSE;
-	gint64 target = limit_target(engine, bc, &clamped, &starved);
+	gint64 target;
 
+	if (ps->reclaim != VMBC_RECLAIM_LIMIT)
+		return;
+	target = limit_target(engine, bc, &clamped, &starved);
 	if (stop_starving(engine, bc))
 		return;
 	retarget(engine, bc, target);
@@ -331,6 +376,7 @@ vmbc_physpages_stats_arrived(VmbcEngine *engine, VmbcBeancounter *bc)
 static void
 limit_reclaim_follow(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 {
+	VmbcPhyspagesState *ps = phys(bc);
 	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
 	gint64 actual = actual_or_max(bc);
 	gboolean clamped = FALSE;
@@ -346,23 +392,23 @@ limit_reclaim_follow(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	if (stop_starving(engine, bc))
 		starved = TRUE;
 	else if (retarget(engine, bc, target))
-		bc->reclaim_progress = now;
-	bc->reclaim_clamped = clamped;
-	bc->reclaim_starved = bc->reclaim_starved || starved;
+		ps->reclaim_progress = now;
+	ps->reclaim_clamped = clamped;
+	ps->reclaim_starved = ps->reclaim_starved || starved;
 
-	if (parm->held + page_mib() <= bc->reclaim_best_held) {
-		bc->reclaim_best_held = parm->held;
-		bc->reclaim_progress = now;
+	if (parm->held + page_mib() <= ps->reclaim_best_held) {
+		ps->reclaim_best_held = parm->held;
+		ps->reclaim_progress = now;
 	}
-	if (now - bc->reclaim_progress < engine->config.reclaim_timeout_usec)
+	if (now - ps->reclaim_progress < engine->config.reclaim_timeout_usec)
 		return;
 
 	if (balloon_unusable(bc)) {
 		reason = VMBC_ERROR_NO_BALLOON;
-	} else if (bc->reclaim_clamped && actual <= vmbc_beancounter_guarantee(bc) + page_mib()) {
+	} else if (ps->reclaim_clamped && actual <= vmbc_beancounter_guarantee(bc) + page_mib()) {
 		reason = VMBC_ERROR_GUARANTEE;
 	} else if (bc->balloon == VMBC_BALLOON_UNKNOWN && bc->balloon_target >= 0 &&
-		   actual > bc->balloon_target + page_mib() && bc->reclaim_best_actual >= actual) {
+		   actual > bc->balloon_target + page_mib() && ps->reclaim_best_actual >= actual) {
 		/* asked to move, never moved, never sent stats: there is no driver */
 		bc->balloon = VMBC_BALLOON_NO_DRIVER;
 		g_warning("'%s': the balloon did not move in %.0f s: no balloon driver in the "
@@ -379,30 +425,31 @@ limit_reclaim_follow(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 static gboolean
 manual_follow(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 {
+	VmbcPhyspagesState *ps = phys(bc);
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *actual_s = NULL;
 	g_autofree gchar *target_s = NULL;
 	gint64 actual = actual_or_max(bc);
 
-	if (bc->reclaim != VMBC_RECLAIM_MANUAL)
+	if (ps->reclaim != VMBC_RECLAIM_MANUAL)
 		return FALSE;
-	if (actual <= bc->manual_target + page_mib()) {
+	if (actual <= ps->manual_target + page_mib()) {
 		reclaim_done(engine, bc, now);
 		return TRUE;
 	}
-	if (now - bc->reclaim_progress < engine->config.reclaim_timeout_usec &&
+	if (now - ps->reclaim_progress < engine->config.reclaim_timeout_usec &&
 	    !balloon_unusable(bc))
 		return TRUE;
 	actual_s = vmbc_engine_fmt(actual);
-	target_s = vmbc_engine_fmt(bc->manual_target);
+	target_s = vmbc_engine_fmt(ps->manual_target);
 	error = g_error_new(
 		VMBC_ERROR, balloon_unusable(bc) ? VMBC_ERROR_NO_BALLOON : VMBC_ERROR_NO_PROGRESS,
 		"reclaim from '%s' stopped: guest size %s, target %s, %s", bc->name, actual_s,
 		target_s, balloon_unusable(bc) ? "no balloon driver" : "no progress");
-	bc->reclaims_failed++;
-	bc->reclaim = VMBC_RECLAIM_IDLE;
+	ps->counters.failed++;
+	ps->reclaim = VMBC_RECLAIM_IDLE;
 	vmbc_engine_emit(engine, VMBC_EVENT_RECLAIM_FAILED, bc, VMBC_RES_PHYSPAGES,
-			 bc->manual_target, (VmbcError)error->code, "%s", error->message);
+			 ps->manual_target, (VmbcError)error->code, "%s", error->message);
 	vmbc_engine_complete_pending(engine, bc, error);
 	return TRUE;
 }
@@ -410,12 +457,13 @@ manual_follow(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 static void
 physpages_limit_hit(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 {
-	switch (bc->reclaim) {
+	VmbcPhyspagesState *ps = phys(bc);
+	switch (ps->reclaim) {
 	case VMBC_RECLAIM_LIMIT:
 		limit_reclaim_follow(engine, bc, now);
 		break;
 	case VMBC_RECLAIM_FAILED:
-		if (now >= bc->reclaim_retry_at)
+		if (now >= ps->reclaim_retry_at)
 			limit_reclaim_start(engine, bc, now);
 		break;
 	case VMBC_RECLAIM_IDLE:
@@ -431,7 +479,8 @@ physpages_limit_hit(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 static void
 limit_settled(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 {
-	if (bc->reclaim == VMBC_RECLAIM_LIMIT || bc->reclaim == VMBC_RECLAIM_FAILED) {
+	VmbcPhyspagesState *ps = phys(bc);
+	if (ps->reclaim == VMBC_RECLAIM_LIMIT || ps->reclaim == VMBC_RECLAIM_FAILED) {
 		gboolean clamped = FALSE, starved = FALSE;
 		gint64 target = limit_target(engine, bc, &clamped, &starved);
 		g_autoptr(GError) error = NULL;
@@ -456,6 +505,7 @@ step_in_flight(VmbcEngine *engine, VmbcBeancounter *bc)
 static void
 physpages_barrier_hit(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 {
+	VmbcPhyspagesState *ps = phys(bc);
 	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
 	g_autoptr(GError) error = NULL;
 	gint64 spare, step, target, actual, guarantee;
@@ -463,18 +513,18 @@ physpages_barrier_hit(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	limit_settled(engine, bc, now);
 	if (manual_follow(engine, bc, now))
 		return;
-	if (bc->reclaim == VMBC_RECLAIM_IDLE) {
+	if (ps->reclaim == VMBC_RECLAIM_IDLE) {
 		g_autofree gchar *held = vmbc_engine_fmt(parm->held);
 		g_autofree gchar *barrier = vmbc_engine_fmt(parm->barrier);
-		bc->reclaim = VMBC_RECLAIM_BARRIER;
-		bc->reclaim_clamped = FALSE;
+		ps->reclaim = VMBC_RECLAIM_BARRIER;
+		ps->reclaim_clamped = FALSE;
 		vmbc_engine_emit(engine, VMBC_EVENT_BARRIER_HIT, bc, VMBC_RES_PHYSPAGES, -1,
 				 VMBC_ERROR_FAILED, "'%s' physpages: held %s over barrier %s",
 				 bc->name, held, barrier);
 	}
 	if (balloon_unusable(bc) || bc->balloon_actual < 0)
 		return;
-	if (now - bc->barrier_last_step < engine->config.tick_usec || step_in_flight(engine, bc))
+	if (now - ps->barrier_last_step < engine->config.tick_usec || step_in_flight(engine, bc))
 		return;
 
 	spare = vmbc_beancounter_spare(bc);
@@ -487,8 +537,8 @@ physpages_barrier_hit(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	guarantee = vmbc_beancounter_guarantee(bc);
 	target = actual - step;
 	if (target < guarantee) {
-		if (!bc->reclaim_clamped) {
-			bc->reclaim_clamped = TRUE;
+		if (!ps->reclaim_clamped) {
+			ps->reclaim_clamped = TRUE;
 			bc->parm[VMBC_RES_VMGUARPAGES].failcnt++;
 			vmbc_engine_emit(engine, VMBC_EVENT_GUARANTEE_REFUSED, bc,
 					 VMBC_RES_VMGUARPAGES, guarantee, VMBC_ERROR_GUARANTEE,
@@ -502,7 +552,7 @@ physpages_barrier_hit(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 		g_warning("%s", error->message);
 		return;
 	}
-	bc->barrier_last_step = now;
+	ps->barrier_last_step = now;
 }
 
 /* The guest shows memory pressure in what it reports (a hint only). */
@@ -532,6 +582,7 @@ guest_pressured(VmbcEngine *engine, VmbcBeancounter *bc)
 static void
 physpages_under_barrier(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 {
+	VmbcPhyspagesState *ps = phys(bc);
 	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
 	g_autoptr(GError) error = NULL;
 	gint64 ceiling, well_under, target;
@@ -540,9 +591,9 @@ physpages_under_barrier(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	limit_settled(engine, bc, now);
 	if (manual_follow(engine, bc, now))
 		return;
-	if (bc->reclaim == VMBC_RECLAIM_BARRIER)
-		bc->reclaim = VMBC_RECLAIM_IDLE;
-	if (bc->reclaim != VMBC_RECLAIM_IDLE || balloon_unusable(bc) || bc->balloon_actual < 0)
+	if (ps->reclaim == VMBC_RECLAIM_BARRIER)
+		ps->reclaim = VMBC_RECLAIM_IDLE;
+	if (ps->reclaim != VMBC_RECLAIM_IDLE || balloon_unusable(bc) || bc->balloon_actual < 0)
 		return;
 
 	/* deflate only well under the barrier, and never while the host is short */
@@ -561,14 +612,14 @@ physpages_under_barrier(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 		ceiling = MIN(ceiling, parm->limit);
 	if (bc->balloon_actual + min_step(engine, bc) > ceiling)
 		return;
-	if (now - bc->deflate_last_step < engine->config.tick_usec || step_in_flight(engine, bc))
+	if (now - ps->deflate_last_step < engine->config.tick_usec || step_in_flight(engine, bc))
 		return;
 	target = MIN(bc->balloon_actual + engine->config.deflate_step_pages, ceiling);
 	if (!vmbc_engine_set_balloon(engine, bc, target, &error)) {
 		g_warning("%s", error->message);
 		return;
 	}
-	bc->deflate_last_step = now;
+	ps->deflate_last_step = now;
 	{
 		g_autofree gchar *from = vmbc_engine_fmt(bc->balloon_actual);
 		g_autofree gchar *to = vmbc_engine_fmt(target);
@@ -586,13 +637,14 @@ physpages_under_barrier(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 static void
 release_to_limit(VmbcEngine *engine, VmbcBeancounter *bc)
 {
+	VmbcPhyspagesState *ps = phys(bc);
 	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
 	g_autoptr(GError) error = NULL;
 	gint64 ceiling = bc->max_pages;
 
 	if (parm->limit != VMBC_UNLIMITED)
 		ceiling = MIN(ceiling, parm->limit);
-	if (bc->reclaim != VMBC_RECLAIM_IDLE || balloon_unusable(bc) || bc->balloon_target < 0 ||
+	if (ps->reclaim != VMBC_RECLAIM_IDLE || balloon_unusable(bc) || bc->balloon_target < 0 ||
 	    bc->balloon_actual < 0 || bc->balloon_actual + min_step(engine, bc) > ceiling)
 		return;
 	if (!vmbc_engine_set_balloon(engine, bc, ceiling, &error)) {
@@ -608,10 +660,76 @@ release_to_limit(VmbcEngine *engine, VmbcBeancounter *bc)
 	}
 }
 
+/*
+ * The operator's "reclaim DOM SIZE": inflate the balloon by @pages now (never
+ * below the guarantee) and follow it in manual_follow(). @done runs when the
+ * balloon got there or the reclaim failed; a limit reclaim that is running
+ * keeps priority and answers it.
+ */
+static gboolean
+physpages_reclaim(VmbcEngine *engine, VmbcBeancounter *bc, gint64 pages, gint64 now,
+		  VmbcChangeFunc done, gpointer user_data, GError **error)
+{
+	VmbcPhyspagesState *ps = phys(bc);
+	gint64 guarantee = vmbc_beancounter_guarantee(bc);
+	gint64 actual = actual_or_max(bc);
+	gint64 target;
+
+	if (pages <= 0 || pages == VMBC_UNLIMITED) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
+			    "reclaim from '%s': the amount must be a positive size", bc->name);
+		return FALSE;
+	}
+	if (balloon_unusable(bc)) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_NO_BALLOON,
+			    "cannot reclaim from '%s': %s", bc->name,
+			    bc->balloon == VMBC_BALLOON_NO_DEVICE
+				    ? "it has no balloon device"
+				    : "its guest has no balloon driver");
+		return FALSE;
+	}
+	target = actual > pages ? actual - pages : 0;
+	if (target < guarantee) {
+		g_autofree gchar *g = vmbc_engine_fmt(guarantee);
+		g_autofree gchar *a = vmbc_engine_fmt(actual);
+		bc->parm[VMBC_RES_VMGUARPAGES].failcnt++;
+		if (actual <= guarantee) {
+			g_set_error(error, VMBC_ERROR, VMBC_ERROR_GUARANTEE,
+				    "cannot reclaim from '%s': its size %s is already at its "
+				    "guarantee %s",
+				    bc->name, a, g);
+			return FALSE;
+		}
+		target = guarantee;
+		ps->reclaim_clamped = TRUE;
+		vmbc_engine_emit(engine, VMBC_EVENT_GUARANTEE_REFUSED, bc, VMBC_RES_VMGUARPAGES,
+				 target, VMBC_ERROR_GUARANTEE,
+				 "reclaim from '%s' stops at its guarantee %s", bc->name, g);
+	} else {
+		ps->reclaim_clamped = FALSE;
+	}
+	if (!vmbc_engine_set_balloon(engine, bc, target, error))
+		return FALSE;
+	/* a running limit reclaim keeps priority: it answers its own waiters */
+	ps->manual_target = target;
+	if (ps->reclaim != VMBC_RECLAIM_LIMIT) {
+		ps->reclaim = VMBC_RECLAIM_MANUAL;
+		ps->reclaim_started = now;
+		ps->reclaim_progress = now;
+		ps->reclaim_best_actual = actual;
+		ps->reclaim_best_held = bc->parm[VMBC_RES_PHYSPAGES].held;
+		ps->counters.started++;
+	}
+	if (done != NULL)
+		vmbc_engine_add_pending(engine, bc, VMBC_RES_VMGUARPAGES, now, done, user_data);
+	return TRUE;
+}
+
 static gboolean
 physpages_change(VmbcEngine *engine, VmbcBeancounter *bc, gint64 barrier, gint64 limit, gint64 now,
 		 VmbcChangeFunc done, gpointer user_data, GError **error)
 {
+	VmbcPhyspagesState *ps = phys(bc);
 	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
 	gboolean clamped = FALSE;
 	gint64 old_limit = parm->limit;
@@ -639,8 +757,8 @@ physpages_change(VmbcEngine *engine, VmbcBeancounter *bc, gint64 barrier, gint64
 		bc->parm[VMBC_RES_VMGUARPAGES].failcnt++;
 		vmbc_engine_emit(engine, VMBC_EVENT_RECLAIM_FAILED, bc, VMBC_RES_PHYSPAGES, target,
 				 VMBC_ERROR_GUARANTEE, "%s", err->message);
-		bc->reclaim = VMBC_RECLAIM_FAILED;
-		bc->reclaim_retry_at = now + engine->config.reclaim_timeout_usec;
+		ps->reclaim = VMBC_RECLAIM_FAILED;
+		ps->reclaim_retry_at = now + engine->config.reclaim_timeout_usec;
 		if (done != NULL)
 			done(bc, err, user_data);
 		return TRUE;
@@ -651,10 +769,113 @@ physpages_change(VmbcEngine *engine, VmbcBeancounter *bc, gint64 barrier, gint64
 	return TRUE;
 }
 
+static void
+physpages_init(VmbcBeancounter *bc)
+{
+	VmbcPhyspagesState *ps = g_new0(VmbcPhyspagesState, 1);
+
+	ps->reclaim = VMBC_RECLAIM_IDLE;
+	ps->reclaim_best_actual = -1;
+	ps->reclaim_best_held = -1;
+	bc->res_state[VMBC_RES_PHYSPAGES] = ps;
+	bc->res_state_free[VMBC_RES_PHYSPAGES] = g_free;
+}
+
+/* The balloon moved: a new lowest size is progress for a reclaim that follows it. */
+static void
+physpages_balloon_moved(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
+{
+	VmbcPhyspagesState *ps = phys(bc);
+
+	if (ps->reclaim_best_actual < 0 || bc->balloon_actual < ps->reclaim_best_actual) {
+		ps->reclaim_best_actual = bc->balloon_actual;
+		ps->reclaim_progress = now;
+	}
+}
+
+static void
+physpages_balloon_failed(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
+{
+	VmbcPhyspagesState *ps = phys(bc);
+
+	/* a reclaim waiting on this balloon cannot make progress: end it now */
+	if (ps->reclaim == VMBC_RECLAIM_LIMIT || ps->reclaim == VMBC_RECLAIM_MANUAL)
+		ps->reclaim_progress = now - engine->config.reclaim_timeout_usec;
+}
+
+static gboolean
+physpages_busy(const VmbcBeancounter *bc)
+{
+	return phys(bc)->reclaim != VMBC_RECLAIM_IDLE;
+}
+
+gint64
+vmbc_physpages_get_last_step(const VmbcBeancounter *bc)
+{
+	return phys(bc)->barrier_last_step;
+}
+
+void
+vmbc_physpages_set_last_step(VmbcBeancounter *bc, gint64 now)
+{
+	phys(bc)->barrier_last_step = now;
+}
+
+VmbcReclaimState
+vmbc_physpages_get_reclaim(const VmbcBeancounter *bc)
+{
+	g_return_val_if_fail(bc != NULL, VMBC_RECLAIM_IDLE);
+	if (phys(bc) == NULL)
+		return VMBC_RECLAIM_IDLE;
+	return phys(bc)->reclaim;
+}
+
+void
+vmbc_physpages_get_counters(const VmbcBeancounter *bc, VmbcReclaimCounters *out)
+{
+	g_return_if_fail(bc != NULL && out != NULL);
+	if (phys(bc) == NULL) {
+		*out = (VmbcReclaimCounters){0};
+		return;
+	}
+	*out = phys(bc)->counters;
+}
+
+void
+vmbc_physpages_set_counters(VmbcBeancounter *bc, const VmbcReclaimCounters *counters)
+{
+	g_return_if_fail(bc != NULL && counters != NULL && phys(bc) != NULL);
+	phys(bc)->counters = *counters;
+}
+
+const gchar *
+vmbc_reclaim_state_to_string(VmbcReclaimState state)
+{
+	switch (state) {
+	case VMBC_RECLAIM_BARRIER:
+		return "barrier";
+	case VMBC_RECLAIM_LIMIT:
+		return "limit";
+	case VMBC_RECLAIM_MANUAL:
+		return "manual";
+	case VMBC_RECLAIM_FAILED:
+		return "failed";
+	case VMBC_RECLAIM_IDLE:
+	default:
+		return "idle";
+	}
+}
+
 const VmbcResourceOps vmbc_physpages_ops = {
 	.id = VMBC_RES_PHYSPAGES,
+	.init = physpages_init,
 	.change = physpages_change,
 	.limit_hit = physpages_limit_hit,
 	.barrier_hit = physpages_barrier_hit,
 	.under_barrier = physpages_under_barrier,
+	.stats_arrived = physpages_stats_arrived,
+	.reclaim = physpages_reclaim,
+	.balloon_moved = physpages_balloon_moved,
+	.balloon_failed = physpages_balloon_failed,
+	.busy = physpages_busy,
 };

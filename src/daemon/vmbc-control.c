@@ -91,6 +91,7 @@ build_domain(VmbcControl *self, JsonBuilder *b, VmbcBeancounter *bc)
 {
 	VmbcBackend *backend = vmbc_daemon_get_backend_for(self->daemon, bc);
 	const VmbcGuestStats *s = &bc->stats;
+	VmbcReclaimCounters reclaims;
 
 	json_builder_begin_object(b);
 	add_str(b, "name", bc->name);
@@ -107,7 +108,7 @@ build_domain(VmbcControl *self, JsonBuilder *b, VmbcBeancounter *bc)
 	add_int(b, "target", bc->balloon_target);
 	add_int(b, "guarantee", vmbc_beancounter_guarantee(bc));
 	add_int(b, "shares", bc->shares);
-	add_str(b, "reclaim", vmbc_reclaim_state_to_string(bc->reclaim));
+	add_str(b, "reclaim", vmbc_reclaim_state_to_string(vmbc_physpages_get_reclaim(bc)));
 	json_builder_set_member_name(b, "memory-high-set");
 	json_builder_add_boolean_value(b, bc->memory_high_set);
 	add_int(b, "ksm-merged", bc->ksm_pages);
@@ -121,13 +122,14 @@ build_domain(VmbcControl *self, JsonBuilder *b, VmbcBeancounter *bc)
 	add_int(b, "major-faults", s->major_faults);
 	add_int(b, "last-update", s->last_update);
 	json_builder_end_object(b);
+	vmbc_physpages_get_counters(bc, &reclaims);
 	json_builder_set_member_name(b, "reclaims");
 	json_builder_begin_object(b);
-	add_int(b, "started", (gint64)bc->reclaims_started);
-	add_int(b, "done", (gint64)bc->reclaims_done);
-	add_int(b, "failed", (gint64)bc->reclaims_failed);
+	add_int(b, "started", (gint64)reclaims.started);
+	add_int(b, "done", (gint64)reclaims.done);
+	add_int(b, "failed", (gint64)reclaims.failed);
 	json_builder_set_member_name(b, "last-seconds");
-	json_builder_add_double_value(b, bc->reclaim_seconds_last);
+	json_builder_add_double_value(b, reclaims.seconds_last);
 	json_builder_end_object(b);
 	build_resources(b, bc, FALSE);
 	if (backend != NULL)

@@ -82,9 +82,15 @@ static void schedule_save(VmbcDaemon *daemon);
 static const VmbcBackendHostInterface backend_host_iface;
 
 static void
-on_engine_event(VmbcEngine *engine, const VmbcEvent *event, gpointer user_data)
+on_engine_event(VmbcEngine *engine, const VmbcEvent *in, gpointer user_data)
 {
 	VmbcDaemon *daemon = user_data;
+	VmbcEvent copy = *in;
+	const VmbcEvent *event = &copy;
+
+	/* the core has no clock: the age of the sample behind a limit hit is measured here */
+	if (in->sampled_at > 0 && in->sample_age_usec < 0)
+		copy.sample_age_usec = vmbc_daemon_now(daemon) - in->sampled_at;
 
 	/* the mark must outlive a crash: without it a restarted vmbcd would not raise it */
 	if (event->type == VMBC_EVENT_ESCALATED && event->bc != NULL &&
@@ -320,7 +326,8 @@ host_add_vm(VmbcBackendHost *host, VmbcBackend *backend, const gchar *name, gint
 			bc->parm[r].failcnt = failcnt;
 		}
 	}
-	bc->memory_high_set = vmbc_state_get_memory_high(daemon->state, name);
+	vmbc_engine_mark_memory_high(daemon->engine, bc,
+				     vmbc_state_get_memory_high(daemon->state, name));
 	vmbc_daemon_emit_domain_event(daemon, bc, TRUE);
 	return bc;
 }

@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include "vmbc-metrics-renderer.h"
+#include "vmbc-physpages.h"
 #include "vmbc-size.h"
 
 const gdouble vmbc_reclaim_bucket_bounds[VMBC_RECLAIM_BUCKETS] = {
@@ -278,13 +279,14 @@ static void
 on_daemon_event(VmbcDaemon *daemon, const VmbcEvent *event, gpointer user_data)
 {
 	VmbcMetricsRenderer *r = user_data;
+	VmbcReclaimCounters reclaims;
 
 	if (live_renderers == NULL || !g_ptr_array_find(live_renderers, r, NULL))
 		return;
 	switch (event->type) {
 	case VMBC_EVENT_RECLAIM_DONE:
-		vmbc_metrics_renderer_observe_reclaim(r, event->bc,
-						      event->bc->reclaim_seconds_last);
+		vmbc_physpages_get_counters(event->bc, &reclaims);
+		vmbc_metrics_renderer_observe_reclaim(r, event->bc, reclaims.seconds_last);
 		break;
 	case VMBC_EVENT_DOMAIN_ADDED:
 		vm_entry_get(r, event->bc);
@@ -469,20 +471,26 @@ render_vm_state(VmbcMetricsRenderer *r, GString *out, gsize page)
 	       "Reclaims started on the VM (limit, barrier-hit and manual).");
 	for (guint i = 0; i < vms->len; i++) {
 		VmEntry *e = g_ptr_array_index(vms, i);
+		VmbcReclaimCounters reclaims;
+
+		vmbc_physpages_get_counters(e->bc, &reclaims);
 		sample_start(out, "vmbc_reclaims_started_total", e->label);
-		sample_end_u64(out, e->bc->reclaims_started);
+		sample_end_u64(out, reclaims.started);
 	}
 	family(out, "vmbc_reclaims_total", "counter",
 	       "Reclaims that ended, by outcome: done (held back within the limit or the "
 	       "manual size reached) or failed.");
 	for (guint i = 0; i < vms->len; i++) {
 		VmEntry *e = g_ptr_array_index(vms, i);
+		VmbcReclaimCounters reclaims;
+
+		vmbc_physpages_get_counters(e->bc, &reclaims);
 		sample_start(out, "vmbc_reclaims_total", e->label);
 		g_string_append(out, ",outcome=\"done\"");
-		sample_end_u64(out, e->bc->reclaims_done);
+		sample_end_u64(out, reclaims.done);
 		sample_start(out, "vmbc_reclaims_total", e->label);
 		g_string_append(out, ",outcome=\"failed\"");
-		sample_end_u64(out, e->bc->reclaims_failed);
+		sample_end_u64(out, reclaims.failed);
 	}
 	family(out, "vmbc_reclaim_duration_seconds", "histogram",
 	       "How long successful reclaims took, from start to held within the limit.");

@@ -178,9 +178,8 @@ test_render_families(Fixture *f, gconstpointer data)
 	bc->stats.available = 700;
 	bc->stats.free = 100;
 	bc->stats.caches = 50;
-	bc->reclaims_started = 5;
-	bc->reclaims_done = 4;
-	bc->reclaims_failed = 1;
+	vmbc_physpages_set_counters(bc,
+				    &(VmbcReclaimCounters){.started = 5, .done = 4, .failed = 1});
 	odd->free_page_reporting = 0;
 
 	page = render(f);
