@@ -8,14 +8,9 @@
 
 #include <unistd.h>
 
-#include "vmbc-control.h"
 #include "vmbc-daemon.h"
 #include "vmbc-ksm.h"
 #include "vmbc-plugin-table.h"
-
-#ifdef VMBC_HAVE_METRICS
-#include "vmbc-metrics.h"
-#endif
 
 /* A crash loses at most this much counting of maxheld and failcnt. */
 #define VMBC_COUNTERS_SAVE_SECONDS 30
@@ -38,7 +33,6 @@ struct _VmbcDaemon {
 	VmbcState *state;
 	GPtrArray *backends; /* VmbcBackend*, owned */
 	GHashTable *owner;   /* VmbcBeancounter* -> VmbcBackend* */
-	VmbcControl *control;
 	guint tick_id;
 	guint save_id;		/* periodic save of the counters */
 	guint deferred_save_id; /* one save for a burst of changes that may wait */
@@ -46,9 +40,6 @@ struct _VmbcDaemon {
 	gint64 tick_usec;
 	VmbcTickStats tick_stats;
 	GArray *listeners;
-#ifdef VMBC_HAVE_METRICS
-	VmbcMetrics *metrics;
-#endif
 };
 
 static gboolean
@@ -129,10 +120,6 @@ vmbc_daemon_free(VmbcDaemon *daemon)
 	if (daemon == NULL)
 		return;
 	vmbc_daemon_stop(daemon);
-	g_clear_pointer(&daemon->control, vmbc_control_free);
-#ifdef VMBC_HAVE_METRICS
-	g_clear_pointer(&daemon->metrics, vmbc_metrics_free);
-#endif
 	g_ptr_array_unref(daemon->backends);
 	vmbc_engine_free(daemon->engine);
 	g_hash_table_unref(daemon->owner);
@@ -525,18 +512,6 @@ vmbc_daemon_start(VmbcDaemon *daemon, GError **error)
 		g_warning("%s", local->message);
 	apply_host_limits(daemon);
 	daemon->tick_stats.started_real = g_get_real_time();
-
-	daemon->control = vmbc_control_new(daemon);
-	if (!vmbc_control_listen(daemon->control, daemon->config->control_socket, error))
-		return FALSE;
-#ifdef VMBC_HAVE_METRICS
-	if (daemon->config->metrics_listen != NULL && *daemon->config->metrics_listen != '\0' &&
-	    g_strcmp0(daemon->config->metrics_listen, "off") != 0) {
-		daemon->metrics = vmbc_metrics_new(daemon);
-		if (!vmbc_metrics_listen(daemon->metrics, daemon->config->metrics_listen, error))
-			return FALSE;
-	}
-#endif
 	if (!start_backends(daemon, error))
 		return FALSE;
 	start_ticking(daemon);

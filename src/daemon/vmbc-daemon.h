@@ -1,6 +1,7 @@
 /*
- * vmbc-daemon.h: vmbcd without its main(): configuration, state, backends,
- * the engine, the tick, the control socket. Tests link the same code.
+ * vmbc-daemon.h: the daemon: configuration, state, backends, the engine and
+ * the tick. The control socket and the metrics endpoint are in front of it
+ * (vmbc-service.h) and reach it through this API; it knows neither.
  */
 #pragma once
 
@@ -33,7 +34,7 @@ VmbcDaemon *vmbc_daemon_new(VmbcConfig *config);
 void vmbc_daemon_free(VmbcDaemon *daemon);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmbcDaemon, vmbc_daemon_free)
 
-/* Loads state, starts backends, listens on the control socket, starts ticking. */
+/* Loads state, starts backends, starts ticking. */
 gboolean vmbc_daemon_start(VmbcDaemon *daemon, GError **error);
 
 /* Stops ticking and backends, closes sockets. Balloons are left as they are. */
@@ -72,8 +73,5 @@ void vmbc_daemon_add_event_listener(VmbcDaemon *daemon, VmbcDaemonEventFunc func
 
 /* Events that are not engine events (domain added/removed) use the same listeners. */
 void vmbc_daemon_emit_domain_event(VmbcDaemon *daemon, VmbcBeancounter *bc, gboolean added);
-
-/* Hook for the metrics endpoint, which lives in its own file (may be NULL). */
-typedef struct _VmbcMetrics VmbcMetrics;
 
 G_END_DECLS

@@ -18,6 +18,8 @@
 
 G_BEGIN_DECLS
 
+typedef struct _VmbcMetrics VmbcMetrics;
+
 /* How long a connection may take to deliver a request (or sit idle between two). */
 #define VMBC_METRICS_REQUEST_TIMEOUT_USEC (10 * G_USEC_PER_SEC)
 /* Connections served at once; more are closed at accept. */

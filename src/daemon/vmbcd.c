@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmbc-daemon.h"
+#include "vmbc-service.h"
 
 static gboolean opt_verbose = FALSE;
 
@@ -59,7 +59,7 @@ raise_fd_limit(void)
 
 typedef struct {
 	GMainLoop *loop;
-	VmbcDaemon *daemon;
+	VmbcService *service;
 } Ctx;
 
 static gboolean
@@ -76,7 +76,7 @@ on_sighup(gpointer user_data)
 {
 	Ctx *ctx = user_data;
 	g_autoptr(GError) error = NULL;
-	if (!vmbc_daemon_reload(ctx->daemon, &error))
+	if (!vmbc_service_reload(ctx->service, &error))
 		g_warning("reload failed, keeping the running configuration: %s", error->message);
 	return G_SOURCE_CONTINUE;
 }
@@ -105,7 +105,7 @@ main(int argc, char **argv)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(VmbcConfig) config = NULL;
 	g_autoptr(GMainLoop) loop = NULL;
-	VmbcDaemon *daemon;
+	VmbcService *service;
 	Ctx ctx;
 	guint term_id, int_id, hup_id;
 
@@ -160,25 +160,26 @@ main(int argc, char **argv)
 	}
 
 	loop = g_main_loop_new(NULL, FALSE);
-	daemon = vmbc_daemon_new(g_steal_pointer(&config));
+	service = vmbc_service_new(g_steal_pointer(&config));
 	ctx.loop = loop;
-	ctx.daemon = daemon;
+	ctx.service = service;
 	term_id = g_unix_signal_add(SIGTERM, on_sigterm, &ctx);
 	int_id = g_unix_signal_add(SIGINT, on_sigterm, &ctx);
 	hup_id = g_unix_signal_add(SIGHUP, on_sighup, &ctx);
 
-	if (!vmbc_daemon_start(daemon, &error)) {
+	if (!vmbc_service_start(service, &error)) {
 		g_printerr("vmbcd: %s\n", error->message);
-		vmbc_daemon_free(daemon);
+		vmbc_service_free(service);
 		return 1;
 	}
 	g_info("vmbcd %s running (tick %.3f s)", VMBC_VERSION,
-	       (gdouble)vmbc_daemon_get_config(daemon)->engine.tick_usec / 1e6);
+	       (gdouble)vmbc_daemon_get_config(vmbc_service_get_daemon(service))->engine.tick_usec /
+		       1e6);
 	g_main_loop_run(loop);
 
 	g_source_remove(term_id);
 	g_source_remove(int_id);
 	g_source_remove(hup_id);
-	vmbc_daemon_free(daemon);
+	vmbc_service_free(service);
 	return 0;
 }
