@@ -327,6 +327,25 @@ vm_check_wire(VmbcQmpVm *vm, const GError *error)
 	return TRUE;
 }
 
+/*
+ * The opening of every reply callback: finishes the call on @source, clears
+ * @busy (if not NULL) when the reply belongs to the VM's current connection,
+ * and drops the VM on a wire error. Returns TRUE when the callback should go
+ * on, with the reply in @ret or the command's own error (QEMU said no) in
+ * @cmd_error; FALSE when the reply no longer matters or the VM was dropped.
+ */
+static gboolean
+vm_reply(VmbcQmpVm *vm, GObject *source, GAsyncResult *res, gboolean *busy, JsonNode **ret,
+	 GError **cmd_error)
+{
+	*ret = qmp_client_execute_finish(QMP_CLIENT(source), res, cmd_error);
+	if (!vm_is_current(vm, source))
+		return FALSE;
+	if (busy != NULL)
+		*busy = FALSE;
+	return !vm_check_wire(vm, *cmd_error);
+}
+
 /* --- probing a new connection --------------------------------------------- */
 
 static void
@@ -386,10 +405,10 @@ vm_on_probe_query_balloon(GObject *source, GAsyncResult *res, gpointer user_data
 {
 	g_autoptr(VmbcQmpVm) vm = user_data;
 	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonNode) ret = qmp_client_execute_finish(QMP_CLIENT(source), res, &error);
+	g_autoptr(JsonNode) ret = NULL;
 	gint64 actual = -1;
 
-	if (!vm_is_current(vm, source) || vm_check_wire(vm, error))
+	if (!vm_reply(vm, source, res, NULL, &ret, &error))
 		return;
 	g_clear_error(&vm->balloon_error);
 	if (g_error_matches(error, QMP_ERROR, QMP_ERROR_DEVICE_NOT_ACTIVE)) {
@@ -413,9 +432,9 @@ vm_on_probe_fpr(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(VmbcQmpVm) vm = user_data;
 	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonNode) ret = qmp_client_execute_finish(QMP_CLIENT(source), res, &error);
+	g_autoptr(JsonNode) ret = NULL;
 
-	if (!vm_is_current(vm, source) || vm_check_wire(vm, error))
+	if (!vm_reply(vm, source, res, NULL, &ret, &error))
 		return;
 	if (error == NULL && JSON_NODE_HOLDS_VALUE(ret) &&
 	    json_node_get_value_type(ret) == G_TYPE_BOOLEAN)
@@ -431,10 +450,10 @@ vm_on_probe_stats_interval(GObject *source, GAsyncResult *res, gpointer user_dat
 {
 	g_autoptr(VmbcQmpVm) vm = user_data;
 	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonNode) ret = qmp_client_execute_finish(QMP_CLIENT(source), res, &error);
+	g_autoptr(JsonNode) ret = NULL;
 	g_autoptr(JsonObject) args = json_object_new();
 
-	if (!vm_is_current(vm, source) || vm_check_wire(vm, error))
+	if (!vm_reply(vm, source, res, NULL, &ret, &error))
 		return;
 	if (error != NULL)
 		g_warning("VM '%s': cannot set guest-stats-polling-interval on %s: %s", vm->name,
@@ -478,10 +497,10 @@ vm_on_probe_type(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(VmbcQmpVm) vm = user_data;
 	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonNode) ret = qmp_client_execute_finish(QMP_CLIENT(source), res, &error);
+	g_autoptr(JsonNode) ret = NULL;
 	const gchar *type = NULL;
 
-	if (!vm_is_current(vm, source) || vm_check_wire(vm, error))
+	if (!vm_reply(vm, source, res, NULL, &ret, &error))
 		return;
 	if (error == NULL && JSON_NODE_HOLDS_VALUE(ret) &&
 	    json_node_get_value_type(ret) == G_TYPE_STRING)
@@ -530,10 +549,10 @@ vm_on_probe_list(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(VmbcQmpVm) vm = user_data;
 	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonNode) ret = qmp_client_execute_finish(QMP_CLIENT(source), res, &error);
+	g_autoptr(JsonNode) ret = NULL;
 	g_autofree gchar *path = NULL;
 
-	if (!vm_is_current(vm, source) || vm_check_wire(vm, error))
+	if (!vm_reply(vm, source, res, NULL, &ret, &error))
 		return;
 	if (g_error_matches(error, QMP_ERROR, QMP_ERROR_COMMAND_NOT_FOUND)) {
 		/* no qom-list: try the usual id */
@@ -557,11 +576,11 @@ vm_on_probe_memory(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(VmbcQmpVm) vm = user_data;
 	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonNode) ret = qmp_client_execute_finish(QMP_CLIENT(source), res, &error);
+	g_autoptr(JsonNode) ret = NULL;
 	gint64 base = -1;
 	gint64 plugged = 0;
 
-	if (!vm_is_current(vm, source) || vm_check_wire(vm, error))
+	if (!vm_reply(vm, source, res, NULL, &ret, &error))
 		return;
 	if (error != NULL) {
 		g_autofree gchar *msg = g_strdup(error->message);
@@ -596,13 +615,12 @@ vm_on_probe_name(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(VmbcQmpVm) vm = user_data;
 	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonNode) ret = qmp_client_execute_finish(QMP_CLIENT(source), res, &error);
-	JsonObject *obj = node_object(ret);
+	g_autoptr(JsonNode) ret = NULL;
 	const gchar *name;
 
-	if (!vm_is_current(vm, source) || vm_check_wire(vm, error))
+	if (!vm_reply(vm, source, res, NULL, &ret, &error))
 		return;
-	name = get_str_member(obj, "name");
+	name = get_str_member(node_object(ret), "name");
 	g_free(vm->name);
 	/* no -name: {} */
 	vm->name = name != NULL && *name != '\0' && g_utf8_validate(name, -1, NULL)
@@ -673,21 +691,19 @@ vm_on_guest_stats(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(VmbcQmpVm) vm = user_data;
 	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonNode) ret = qmp_client_execute_finish(QMP_CLIENT(source), res, &error);
-	JsonObject *obj = node_object(ret);
+	g_autoptr(JsonNode) ret = NULL;
+	JsonObject *obj;
 	JsonObject *stats = NULL;
 	VmbcGuestStats gs = {-1, -1, -1, -1, -1, -1, 0};
 	gint64 v;
 
-	if (!vm_is_current(vm, source))
-		return;
-	vm->stats_busy = FALSE;
-	if (vm_check_wire(vm, error) || vm->bc == NULL)
+	if (!vm_reply(vm, source, res, &vm->stats_busy, &ret, &error) || vm->bc == NULL)
 		return;
 	if (error != NULL) {
 		g_debug("VM '%s': guest-stats: %s", vm->name, error->message);
 		return;
 	}
+	obj = node_object(ret);
 	if (obj != NULL && json_object_has_member(obj, "stats") &&
 	    JSON_NODE_HOLDS_OBJECT(json_object_get_member(obj, "stats")))
 		stats = json_object_get_object_member(obj, "stats");
@@ -714,13 +730,10 @@ vm_on_query_balloon(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(VmbcQmpVm) vm = user_data;
 	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonNode) ret = qmp_client_execute_finish(QMP_CLIENT(source), res, &error);
+	g_autoptr(JsonNode) ret = NULL;
 	gint64 actual = -1;
 
-	if (!vm_is_current(vm, source))
-		return;
-	vm->query_busy = FALSE;
-	if (vm_check_wire(vm, error) || vm->bc == NULL)
+	if (!vm_reply(vm, source, res, &vm->query_busy, &ret, &error) || vm->bc == NULL)
 		return;
 	if (g_error_matches(error, QMP_ERROR, QMP_ERROR_DEVICE_NOT_ACTIVE)) {
 		vmbc_engine_balloon_failed(vm_engine(vm), vm->bc, VMBC_BALLOON_NO_DEVICE, error,
@@ -1101,9 +1114,9 @@ vm_on_stats_interval_set(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(VmbcQmpVm) vm = user_data;
 	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonNode) ret = qmp_client_execute_finish(QMP_CLIENT(source), res, &error);
+	g_autoptr(JsonNode) ret = NULL;
 
-	if (!vm_is_current(vm, source) || vm_check_wire(vm, error))
+	if (!vm_reply(vm, source, res, NULL, &ret, &error))
 		return;
 	if (error != NULL)
 		g_warning("VM '%s': cannot set guest-stats-polling-interval: %s", vm->name,
@@ -1157,9 +1170,9 @@ vm_on_balloon_set(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(VmbcQmpVm) vm = user_data;
 	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonNode) ret = qmp_client_execute_finish(QMP_CLIENT(source), res, &error);
+	g_autoptr(JsonNode) ret = NULL;
 
-	if (!vm_is_current(vm, source) || vm_check_wire(vm, error) || vm->bc == NULL)
+	if (!vm_reply(vm, source, res, NULL, &ret, &error) || vm->bc == NULL)
 		return;
 	if (g_error_matches(error, QMP_ERROR, QMP_ERROR_DEVICE_NOT_ACTIVE))
 		vmbc_engine_balloon_failed(vm_engine(vm), vm->bc, VMBC_BALLOON_NO_DEVICE, error,
@@ -1197,9 +1210,9 @@ vm_on_stop(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(VmbcQmpVm) vm = user_data;
 	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonNode) ret = qmp_client_execute_finish(QMP_CLIENT(source), res, &error);
+	g_autoptr(JsonNode) ret = NULL;
 
-	if (!vm_is_current(vm, source) || vm_check_wire(vm, error))
+	if (!vm_reply(vm, source, res, NULL, &ret, &error))
 		return;
 	if (error != NULL)
 		g_warning("VM '%s': cannot pause: %s", vm->name, error->message);
