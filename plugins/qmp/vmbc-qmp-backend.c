@@ -10,7 +10,6 @@
  * again on the next rescan.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <glob.h>
 #include <signal.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include <unistd.h>
 
 #include "qmp-client.h"
+#include "vmbc-cgroup.h"
 #include "vmbc-procfs.h"
 #include "vmbc-qmp-backend.h"
 #include "vmbc-size.h"
@@ -1221,72 +1221,6 @@ vm_on_stop(GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 /*
- * The cgroup v2 directory of @pid from "0::/path", under @root (cgroup-root in
- * vmbc.conf), or NULL with an error.
- */
-static gchar *
-cgroup_dir_of(const gchar *root, pid_t pid, GError **error)
-{
-	g_autofree gchar *path = g_strdup_printf("/proc/%d/cgroup", (int)pid);
-	g_autofree gchar *unified = g_build_filename(root, "unified", NULL);
-	g_autofree gchar *controllers = g_build_filename(root, "cgroup.controllers", NULL);
-	g_autofree gchar *text = NULL;
-	g_auto(GStrv) lines = NULL;
-
-	if (!g_file_get_contents(path, &text, NULL, error))
-		return NULL;
-	lines = g_strsplit(text, "\n", -1);
-	for (guint i = 0; lines[i] != NULL; i++) {
-		if (!g_str_has_prefix(lines[i], "0::/"))
-			continue;
-		/* hybrid hierarchies mount the v2 tree at unified/ */
-		if (g_file_test(unified, G_FILE_TEST_IS_DIR) &&
-		    !g_file_test(controllers, G_FILE_TEST_EXISTS))
-			return g_build_filename(unified, lines[i] + 3, NULL);
-		return g_build_filename(root, lines[i] + 3, NULL);
-	}
-	g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "%s has no cgroup v2 entry (0::/...)",
-		    path);
-	return NULL;
-}
-
-gboolean
-vmbc_qmp_memory_high_raises(const gchar *now, const gchar *value, GError **error)
-{
-	g_autofree gchar *cur = g_strstrip(g_strdup(now));
-	guint64 have, want;
-
-	if (g_strcmp0(value, "max") == 0)
-		return g_strcmp0(cur, "max") != 0;
-	if (g_strcmp0(cur, "max") == 0) {
-		g_set_error_literal(error, VMBC_ERROR, VMBC_ERROR_NOT_FOUND,
-				    "is max: it was lifted by hand, and vmbcd leaves it");
-		return FALSE;
-	}
-	if (!g_ascii_string_to_unsigned(value, 10, 0, G_MAXUINT64, &want, NULL)) {
-		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID, "cannot be set to '%s'", value);
-		return FALSE;
-	}
-	if (!g_ascii_string_to_unsigned(cur, 10, 0, G_MAXUINT64, &have, NULL)) {
-		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED,
-			    "holds '%s', which is neither max nor a size in bytes", cur);
-		return FALSE;
-	}
-	return have < want;
-}
-
-/* A cgroup v2 directory without the file: no memory controller there. Always FALSE. */
-static gboolean
-memory_high_missing(VmbcQmpVm *vm, const gchar *file, GError **error)
-{
-	g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED,
-		    "VM '%s': cannot set memory.high: %s does not exist (the memory controller "
-		    "is not enabled for its cgroup, or cgroup-root %s is wrong)",
-		    vm->name, file, vm->backend->cgroup_root);
-	return FALSE;
-}
-
-/*
  * Sets memory.high of the VM's cgroup to its physpages limit plus what the
  * VMM holds, or max without a limit. @raise_only: the limit went up after an
  * escalation; only raise the value, and leave one lifted by hand (max).
@@ -1295,20 +1229,10 @@ static gboolean
 write_memory_high(VmbcQmpVm *vm, gboolean raise_only, GError **error)
 {
 	VmbcParm *phys = &vm->bc->parm[VMBC_RES_PHYSPAGES];
-	g_autoptr(GError) error_local = NULL;
-	g_autofree gchar *dir = cgroup_dir_of(vm->backend->cgroup_root, vm->pid, &error_local);
 	g_autofree gchar *file = NULL;
 	g_autofree gchar *value = NULL;
-	gssize n;
-	int fd;
+	gboolean changed = FALSE;
 
-	if (dir == NULL) {
-		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED,
-			    "VM '%s': cannot set memory.high: cannot find its cgroup: %s", vm->name,
-			    error_local->message);
-		return FALSE;
-	}
-	file = g_build_filename(dir, "memory.high", NULL);
 	/*
 	 * memory.high covers the whole QEMU process: the guest limit plus what the
 	 * VMM itself holds now, so the backstop does not squeeze QEMU's own heap.
@@ -1320,53 +1244,15 @@ write_memory_high(VmbcQmpVm *vm, gboolean raise_only, GError **error)
 			"%" G_GINT64_FORMAT,
 			(phys->limit + MAX(vm->bc->parm[VMBC_RES_VMMPAGES].held, 0)) *
 				(gint64)vmbc_page_size());
-	if (raise_only) {
-		g_autofree gchar *now = NULL;
-		if (!g_file_get_contents(file, &now, NULL, &error_local)) {
-			if (g_error_matches(error_local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-				return memory_high_missing(vm, file, error);
-			g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED,
-				    "VM '%s': cannot read %s: %s", vm->name, file,
-				    error_local->message);
-			return FALSE;
-		}
-		if (!vmbc_qmp_memory_high_raises(now, value, &error_local)) {
-			if (error_local == NULL) {
-				g_debug("VM '%s': %s is not below %s: left as it is", vm->name,
-					file, value);
-				return TRUE;
-			}
-			g_set_error(error, VMBC_ERROR, error_local->code, "VM '%s': %s %s",
-				    vm->name, file, error_local->message);
-			return FALSE;
-		}
-	}
-	/*
-	 * O_TRUNC as the shell's "echo max >" has it: cgroupfs takes each write
-	 * whole either way, and a regular file standing in for it keeps no tail
-	 * of a longer value before.
-	 */
-	fd = open(file, O_WRONLY | O_TRUNC | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT)
-		return memory_high_missing(vm, file, error);
-	if (fd < 0) {
-		int err = errno;
-		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED,
-			    "VM '%s': cannot open %s to set memory.high: %s", vm->name, file,
-			    g_strerror(err));
+	if (!vmbc_cgroup_set_memory_high(vm->backend->cgroup_root, vm->pid, value, raise_only,
+					 &file, &changed, error)) {
+		g_prefix_error(error, "VM '%s': ", vm->name);
 		return FALSE;
 	}
-	n = write(fd, value, strlen(value));
-	if (n < 0 || (gsize)n != strlen(value)) {
-		int err = n < 0 ? errno : EIO;
-		close(fd);
-		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED,
-			    "VM '%s': cannot write '%s' to %s: %s", vm->name, value, file,
-			    g_strerror(err));
-		return FALSE;
-	}
-	close(fd);
-	g_info("VM '%s': %s set to %s", vm->name, file, value);
+	if (changed)
+		g_info("VM '%s': %s set to %s", vm->name, file, value);
+	else
+		g_debug("VM '%s': %s is not below %s: left as it is", vm->name, file, value);
 	return TRUE;
 }
 
