@@ -4,6 +4,7 @@
  * balloon sizes and guest statistics of all domains in one
  * virConnectGetAllDomainStats() call in a worker.
  */
+#include "vmbc-backend-vm.h"
 #include "vmbc-libvirt-private.h"
 
 typedef struct {
@@ -108,30 +109,6 @@ job_stats_done(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 }
 
-/* Returns FALSE if the domain's QEMU process is gone. */
-static gboolean
-vm_sample(VmbcLibvirtVm *vm, gint64 now)
-{
-	VmbcSample sample;
-	g_autoptr(GError) error = NULL;
-
-	if (vm->sampler == NULL)
-		return TRUE;
-	if (!vmbc_proc_sampler_sample(vm->sampler, vm->bc, now, &sample, &error)) {
-		if (g_error_matches(error, VMBC_ERROR, VMBC_ERROR_VANISHED))
-			return FALSE;
-		if (!vm->sample_failed)
-			g_warning("domain '%s': cannot measure: %s", vm->name, error->message);
-		vm->sample_failed = TRUE;
-		return TRUE;
-	}
-	if (vm->sample_failed)
-		g_info("domain '%s': measuring again", vm->name);
-	vm->sample_failed = FALSE;
-	vmbc_engine_sample(vmbc_libvirt_vm_engine(vm), vm->bc, &sample, now);
-	return TRUE;
-}
-
 void
 vmbc_libvirt_backend_sample(VmbcBackend *backend, gint64 now)
 {
@@ -144,7 +121,9 @@ vmbc_libvirt_backend_sample(VmbcBackend *backend, gint64 now)
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		VmbcLibvirtVm *vm = value;
 
-		if (vm->bc != NULL && !vm_sample(vm, now))
+		if (vm->bc != NULL &&
+		    !vmbc_backend_vm_sample(backend, vm->bc, vm->sampler, &vm->sample_failed, now,
+					    G_LOG_DOMAIN, "domain"))
 			g_ptr_array_add(gone, vm_ref(vm));
 	}
 	for (guint i = 0; i < gone->len; i++) {

@@ -3,6 +3,7 @@
  * host-side (vmbc-procfs.h), and its guest's statistics and a moving
  * balloon asked of QEMU, one query of each kind in flight per VM at most.
  */
+#include "vmbc-backend-vm.h"
 #include "vmbc-qmp-command.h"
 #include "vmbc-qmp-private.h"
 #include "vmbc-qmp-reply.h"
@@ -102,22 +103,9 @@ vmbc_qmp_vm_poll_stats(VmbcQmpVm *vm, gint64 now)
 static gboolean
 vm_sample(VmbcQmpVm *vm, gint64 now)
 {
-	VmbcSample sample;
-	g_autoptr(GError) error = NULL;
-
-	if (!vmbc_proc_sampler_sample(vm->sampler, vm->bc, now, &sample, &error)) {
-		if (g_error_matches(error, VMBC_ERROR, VMBC_ERROR_VANISHED))
-			return FALSE;
-		if (!vm->sample_failed)
-			g_warning("VM '%s': cannot measure: %s", vm->name, error->message);
-		vm->sample_failed = TRUE;
-	} else {
-		if (vm->sample_failed)
-			g_info("VM '%s': measuring again", vm->name);
-		vm->sample_failed = FALSE;
-	}
-	vmbc_engine_sample(vmbc_qmp_vm_engine(vm), vm->bc, &sample, now);
-
+	if (!vmbc_backend_vm_sample(VMBC_BACKEND(vm->backend), vm->bc, vm->sampler,
+				    &vm->sample_failed, now, G_LOG_DOMAIN, "VM"))
+		return FALSE;
 	if (vm->balloon_path != NULL && vm->backend->stats_sec > 0 && !vm->stats_busy &&
 	    now >= vm->next_stats + (vmbc_engine_wants_stats(vmbc_qmp_vm_engine(vm), vm->bc)
 					     ? 0

@@ -98,6 +98,7 @@ vmbc_qmp_vm_drop(VmbcQmpVm *vm)
 	vm->state = VM_FAILED;
 	vmbc_qmp_vm_forget_client(vm);
 	g_clear_pointer(&vm->sampler, vmbc_proc_sampler_free);
+	vm->sample_failed = FALSE;
 	vm->stats_busy = FALSE;
 	vm->query_busy = FALSE;
 	if (vm->bc != NULL && vm->backend != NULL)
