@@ -28,12 +28,4 @@ void vmbc_qmp_backend_rescan(VmbcQmpBackend *self);
 /* How many VMs are adopted (connected, probed and known to the daemon). */
 guint vmbc_qmp_backend_get_n_vms(VmbcQmpBackend *self);
 
-/*
- * Whether memory.high, whose file reads @now, goes up when set to @value
- * (bytes, or "max"): the limit was raised after an escalation. FALSE without
- * an error: it is already there or above. FALSE with VMBC_ERROR_NOT_FOUND: it
- * is max while @value is not, so it was lifted by hand. Exposed for tests.
- */
-gboolean vmbc_qmp_memory_high_raises(const gchar *now, const gchar *value, GError **error);
-
 G_END_DECLS

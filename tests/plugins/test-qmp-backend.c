@@ -13,6 +13,7 @@
 
 #include "qmp-client.h"
 #include "backend-host.h"
+#include "vmbc-cgroup.h"
 #include "vmbc-qmp-backend.h"
 
 #define MIB	 (1024 * 1024)
@@ -937,7 +938,8 @@ test_memory_high_raises(void)
 
 	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
 		g_autoptr(GError) error = NULL;
-		gboolean raises = vmbc_qmp_memory_high_raises(cases[i].now, cases[i].value, &error);
+		gboolean raises =
+			vmbc_cgroup_memory_high_raises(cases[i].now, cases[i].value, &error);
 
 		g_test_message("memory.high %s -> %s", cases[i].now, cases[i].value);
 		g_assert_cmpint(raises, ==, cases[i].raises);

@@ -1,0 +1,178 @@
+/*
+ * vmbc-libvirt-private.h: what the files of the libvirt backend share: the
+ * backend's instance, the record of one domain, the job that runs a blocking
+ * libvirt call, and the functions each file offers the others.
+ *
+ * One connection (self->conn) per backend. Each domain is a VmbcLibvirtVm
+ * keyed by its UUID; it keeps its beancounter and its /proc sampler across
+ * libvirtd restarts, and loses only its virDomainPtr while disconnected.
+ *
+ * Blocking libvirt calls run as "jobs" in GTask worker threads. A job holds
+ * its own references (virConnectRef, virDomainRef) and the connection
+ * generation it was started on; its result is applied on the main loop only
+ * if the backend still runs that generation, so a reply that arrives after a
+ * reconnect or a stop is dropped.
+ */
+#pragma once
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "vmbc-libvirt-backend.h"
+#include "vmbc-libvirt-domain.h"
+#include "vmbc-procfs.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+	gint ref_count;
+	VmbcLibvirtBackend *backend; /* borrowed; NULL once the backend let go of this VM */
+	gchar *uuid;
+	gchar *name;
+	virDomainPtr dom; /* on the current connection; NULL while disconnected */
+	VmbcLibvirtDomainInfo info;
+	pid_t pid;
+	guint64 link_seq; /* the job sequence number that last linked this VM */
+
+	VmbcBeancounter *bc; /* borrowed: the daemon owns it and tells us when it goes */
+	VmbcProcSampler *sampler;
+	gboolean sample_failed;
+	gboolean balloon_busy; /* a virDomainSetMemoryFlags is in flight */
+	gint64 pending_target; /* pages to send once it returns, -1 none */
+	gchar *last_warning;   /* the same balloon failure is warned about once */
+} VmbcLibvirtVm;
+
+struct _VmbcLibvirtBackend {
+	VmbcBackend parent_instance;
+	gchar *uri;
+	guint stats_sec;
+	gint64 smaps_usec;
+	gboolean force_read_only;
+
+	virConnectPtr conn; /* NULL while disconnected */
+	gboolean read_only;
+	guint generation; /* bumped on every connect and disconnect */
+	gint lifecycle_id;
+	gint balloon_id;
+	gboolean connecting;
+	guint reconnect_id;
+	guint lost_id;
+	guint backoff_ms;
+	gchar *last_connect_error;
+	gint64 lost_at; /* monotonic usec the connection was lost, 0 if never */
+	guint n_connects;
+
+	GHashTable *vms; /* uuid -> VmbcLibvirtVm (a reference) */
+	guint64 seq;	 /* job sequence numbers */
+	gboolean stats_busy;
+	gint64 next_stats;
+	gboolean started;
+	gboolean warned_read_only;
+};
+
+typedef struct {
+	virConnectPtr conn;
+	guint generation;
+	guint64 seq;
+	gchar *uri;
+	guint stats_sec;
+	gboolean read_only;
+	virDomainPtr dom;
+
+	/* results */
+	GPtrArray *facts; /* DomainFacts */
+	GArray *stats;	  /* StatsRow */
+	gchar *error;
+	gint code;
+	gboolean vanished;
+	gint64 arg;	     /* the job's argument: KiB for balloon and soft limit */
+	gboolean raise_only; /* soft limit: only raise it, and leave it if lifted by hand */
+	gboolean lifted;     /* raise_only found it unlimited */
+	gboolean left;	     /* raise_only found it at or above arg */
+} Job;
+
+/* --- the record of a domain (vmbc-libvirt-vm.c) ------------------------------------ */
+
+/* A domain of @backend with @uuid, not adopted yet; one reference. */
+VmbcLibvirtVm *vmbc_libvirt_vm_new(VmbcLibvirtBackend *backend, const gchar *uuid);
+/* Frees @vm; only vm_unref() calls it, when the last reference goes. */
+void vmbc_libvirt_vm_free(VmbcLibvirtVm *vm);
+
+static inline VmbcLibvirtVm *
+vm_ref(VmbcLibvirtVm *vm)
+{
+	vm->ref_count++;
+	return vm;
+}
+
+static inline void
+vm_unref(VmbcLibvirtVm *vm)
+{
+	g_assert(vm->ref_count > 0);
+	if (--vm->ref_count == 0)
+		vmbc_libvirt_vm_free(vm);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmbcLibvirtVm, vm_unref)
+
+/* The backend_data free function of the domain's beancounter: the daemon dropped it. */
+void vmbc_libvirt_vm_detach_bc(gpointer data);
+VmbcEngine *vmbc_libvirt_vm_engine(VmbcLibvirtVm *vm);
+gint64 vmbc_libvirt_vm_now(VmbcLibvirtVm *vm);
+
+/* The domain went away (stopped, crashed, migrated, vanished): forget it. */
+void vmbc_libvirt_vm_remove(VmbcLibvirtBackend *self, VmbcLibvirtVm *vm, const gchar *why);
+
+/* A new /proc sampler for the domain's QEMU process, or none without a pid. */
+void vmbc_libvirt_vm_set_sampler(VmbcLibvirtVm *vm);
+
+/* The adopted domain @dom is, or NULL. */
+VmbcLibvirtVm *vmbc_libvirt_vm_for_domain(VmbcLibvirtBackend *self, virDomainPtr dom);
+
+/* --- jobs (vmbc-libvirt-job.c) ---------------------------------------------------- */
+
+/* The calling thread's last libvirt error as text, and its code (@code may be NULL). */
+gchar *vmbc_libvirt_last_error(gint *code);
+
+/* KiB, as libvirt counts, in pages of the host page size. */
+gint64 vmbc_libvirt_kib_to_pages(gint64 kib);
+
+/* A job on the current connection (if any) and @dom (may be NULL), with its own references. */
+Job *vmbc_libvirt_job_new(VmbcLibvirtBackend *self, virDomainPtr dom);
+void vmbc_libvirt_job_free(Job *job);
+/* Runs @func in a worker with @job (consumed); @done gets the task on the main loop. */
+void vmbc_libvirt_job_run(VmbcLibvirtBackend *self, Job *job, GTaskThreadFunc func,
+			  GAsyncReadyCallback done);
+/* The job of a finished task if its result still matters, else NULL. */
+Job *vmbc_libvirt_job_current(VmbcLibvirtBackend *self, GAsyncResult *res);
+
+/* --- the connection (vmbc-libvirt-connection.c) ---------------------------------- */
+
+/* Connects in a worker unless connected or connecting; the domains are listed once it is up. */
+void vmbc_libvirt_backend_connect(VmbcLibvirtBackend *self);
+/* Lets go of the connection; the domains, their counters and samplers stay. */
+void vmbc_libvirt_backend_drop_connection(VmbcLibvirtBackend *self);
+/* --- finding domains (vmbc-libvirt-discovery.c) ---------------------------------- */
+
+/* Lists the running domains in a worker: adopts new ones, removes those gone. */
+void vmbc_libvirt_backend_list_domains(VmbcLibvirtBackend *self);
+/* The lifecycle and balloon change event callbacks of the connection. */
+int vmbc_libvirt_on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail,
+			      void *opaque);
+void vmbc_libvirt_on_balloon_change(virConnectPtr conn, virDomainPtr dom, unsigned long long actual,
+				    void *opaque);
+
+/* --- every tick (vmbc-libvirt-sample.c) ------------------------------------------ */
+
+/* The sample vfunc. */
+void vmbc_libvirt_backend_sample(VmbcBackend *backend, gint64 now);
+
+/* --- acting on domains (vmbc-libvirt-actuate.c) ---------------------------------- */
+
+/* The set_balloon vfunc. */
+gboolean vmbc_libvirt_backend_set_balloon(VmbcBackend *backend, VmbcBeancounter *bc,
+					  gint64 target_pages, GError **error);
+/* The escalate vfunc. */
+gboolean vmbc_libvirt_backend_escalate(VmbcBackend *backend, VmbcBeancounter *bc,
+				       VmbcEscalation how, GError **error);
+
+G_END_DECLS

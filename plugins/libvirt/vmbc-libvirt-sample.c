@@ -1,0 +1,143 @@
+/*
+ * vmbc-libvirt-sample.c: every tick of the libvirt backend: each domain's
+ * QEMU measured host-side (vmbc-procfs.h), and once a stats interval the
+ * balloon sizes and guest statistics of all domains in one
+ * virConnectGetAllDomainStats() call in a worker.
+ */
+#include "vmbc-backend-vm.h"
+#include "vmbc-libvirt-private.h"
+
+typedef struct {
+	gchar *uuid;
+	gint64 current_kib; /* -1: not reported */
+	VmbcGuestStats gs;
+} StatsRow;
+
+static void
+stats_row_clear(gpointer data)
+{
+	StatsRow *row = data;
+	g_free(row->uuid);
+}
+
+static gint64
+param_kib_pages(virTypedParameterPtr params, int n, const char *name)
+{
+	unsigned long long v = 0;
+
+	if (virTypedParamsGetULLong(params, n, name, &v) != 1 || v > (guint64)G_MAXINT64 / 1024)
+		return -1;
+	return vmbc_libvirt_kib_to_pages((gint64)v);
+}
+
+static void
+job_stats_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+	Job *job = data;
+	virDomainStatsRecordPtr *records = NULL;
+	int n;
+
+	n = virConnectGetAllDomainStats(job->conn, VIR_DOMAIN_STATS_BALLOON, &records,
+					VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE |
+						VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
+	if (n < 0) {
+		job->error = vmbc_libvirt_last_error(&job->code);
+		g_task_return_boolean(task, FALSE);
+		return;
+	}
+	job->stats = g_array_sized_new(FALSE, TRUE, sizeof(StatsRow), (guint)n);
+	g_array_set_clear_func(job->stats, stats_row_clear);
+	for (int i = 0; i < n; i++) {
+		virDomainStatsRecordPtr r = records[i];
+		gchar uuid[VIR_UUID_STRING_BUFLEN] = {0};
+		unsigned long long v = 0;
+		StatsRow row = {0};
+
+		if (virDomainGetUUIDString(r->dom, uuid) != 0)
+			continue;
+		row.uuid = g_ascii_strdown(uuid, -1);
+		row.current_kib = -1;
+		if (virTypedParamsGetULLong(r->params, r->nparams, "balloon.current", &v) == 1 &&
+		    v <= (guint64)G_MAXINT64)
+			row.current_kib = (gint64)v;
+		row.gs.available = param_kib_pages(r->params, r->nparams, "balloon.usable");
+		row.gs.free = param_kib_pages(r->params, r->nparams, "balloon.unused");
+		row.gs.caches = param_kib_pages(r->params, r->nparams, "balloon.disk_caches");
+		row.gs.total = param_kib_pages(r->params, r->nparams, "balloon.available");
+		row.gs.swap_in = param_kib_pages(r->params, r->nparams, "balloon.swap_in");
+		row.gs.major_faults = -1;
+		if (virTypedParamsGetULLong(r->params, r->nparams, "balloon.major_fault", &v) ==
+			    1 &&
+		    v <= (guint64)G_MAXINT64)
+			row.gs.major_faults = (gint64)v;
+		row.gs.last_update = 0;
+		if (virTypedParamsGetULLong(r->params, r->nparams, "balloon.last-update", &v) ==
+			    1 &&
+		    v <= (guint64)G_MAXINT64)
+			row.gs.last_update = (gint64)v;
+		g_array_append_val(job->stats, row);
+	}
+	virDomainStatsRecordListFree(records);
+	g_task_return_boolean(task, TRUE);
+}
+
+static void
+job_stats_done(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	VmbcLibvirtBackend *self = VMBC_LIBVIRT_BACKEND(source);
+	Job *job = vmbc_libvirt_job_current(self, res);
+
+	if (job == NULL)
+		return;
+	self->stats_busy = FALSE;
+	if (job->stats == NULL) {
+		g_debug("%s: domain stats: %s", self->uri, job->error);
+		return;
+	}
+	for (guint i = 0; i < job->stats->len; i++) {
+		StatsRow *row = &g_array_index(job->stats, StatsRow, i);
+		VmbcLibvirtVm *vm = g_hash_table_lookup(self->vms, row->uuid);
+
+		if (vm == NULL || vm->bc == NULL || !vm->info.has_balloon)
+			continue;
+		if (row->current_kib > 0)
+			vmbc_engine_balloon_actual(vmbc_libvirt_vm_engine(vm), vm->bc,
+						   vmbc_libvirt_kib_to_pages(row->current_kib),
+						   vmbc_libvirt_vm_now(vm));
+		if (row->gs.last_update > 0)
+			vmbc_engine_set_guest_stats(vmbc_libvirt_vm_engine(vm), vm->bc, &row->gs);
+	}
+}
+
+void
+vmbc_libvirt_backend_sample(VmbcBackend *backend, gint64 now)
+{
+	VmbcLibvirtBackend *self = VMBC_LIBVIRT_BACKEND(backend);
+	g_autoptr(GPtrArray) gone = g_ptr_array_new_with_free_func((GDestroyNotify)vm_unref);
+	GHashTableIter iter;
+	gpointer value;
+
+	g_hash_table_iter_init(&iter, self->vms);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		VmbcLibvirtVm *vm = value;
+
+		if (vm->bc != NULL &&
+		    !vmbc_backend_vm_sample(backend, vm->bc, vm->sampler, &vm->sample_failed, now,
+					    G_LOG_DOMAIN, "domain"))
+			g_ptr_array_add(gone, vm_ref(vm));
+	}
+	for (guint i = 0; i < gone->len; i++) {
+		VmbcLibvirtVm *vm = g_ptr_array_index(gone, i);
+		g_autofree gchar *why = g_strdup_printf("its QEMU process %d exited", (int)vm->pid);
+
+		if (vm->backend != NULL)
+			vmbc_libvirt_vm_remove(self, vm, why);
+	}
+	if (self->conn != NULL && self->stats_sec > 0 && !self->stats_busy &&
+	    now >= self->next_stats && g_hash_table_size(self->vms) > 0) {
+		self->stats_busy = TRUE;
+		self->next_stats = now + (gint64)self->stats_sec * G_USEC_PER_SEC;
+		vmbc_libvirt_job_run(self, vmbc_libvirt_job_new(self, NULL), job_stats_thread,
+				     job_stats_done);
+	}
+}

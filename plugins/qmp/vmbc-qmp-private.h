@@ -1,0 +1,167 @@
+/*
+ * vmbc-qmp-private.h: what the files of the qmp backend share: the backend's
+ * instance, the record of one VM (a QEMU behind one QMP socket), and the
+ * functions each file offers the others.
+ *
+ * Each socket found by the globs gets a VmbcQmpVm: connect, probe (name,
+ * RAM size, balloon device, stats polling, free page reporting, balloon
+ * actual), adopt (vmbc_backend_add_vm), then sample every tick.
+ */
+#pragma once
+
+#include <sys/types.h>
+
+#include "qmp-client.h"
+#include "vmbc-procfs.h"
+#include "vmbc-qmp-command.h"
+#include "vmbc-qmp-backend.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+	VM_NEW,
+	VM_CONNECTING,
+	VM_PROBING,
+	VM_ADOPTED,
+	VM_FAILED, /* retried on the next rescan */
+} VmState;
+
+typedef struct {
+	gint ref_count;
+	VmbcQmpBackend *backend; /* borrowed; NULL once the backend let go of this VM */
+	gchar *socket_path;
+	dev_t sock_dev;
+	ino_t sock_ino;
+	VmState state;
+	QmpClient *client; /* the current connection; replies from older ones are dropped */
+	gulong event_handler;
+	gulong disconnected_handler;
+	gchar *last_warning; /* the same failure is warned about once */
+
+	/* what the probe found */
+	gchar *name;
+	pid_t pid;
+	guint64 ram_bytes;     /* base-memory: the size of the guest-RAM mapping */
+	guint64 max_bytes;     /* base-memory + plugged-memory */
+	gboolean list_anon;    /* the qom-list in flight is of peripheral-anon */
+	gchar *balloon_path;   /* NULL: no balloon device found */
+	gint fpr;	       /* free page reporting: -1 unknown, 0 off, 1 on */
+	gint64 actual;	       /* pages, -1 unknown */
+	GError *balloon_error; /* query-balloon's DeviceNotActive */
+
+	/* once adopted */
+	VmbcBeancounter *bc; /* borrowed: the daemon owns it and tells us when it goes */
+	VmbcProcSampler *sampler;
+	gboolean stats_busy;
+	gboolean query_busy;
+	gint64 next_stats;
+	gboolean sample_failed;
+} VmbcQmpVm;
+
+struct _VmbcQmpBackend {
+	VmbcBackend parent_instance;
+	GHashTable *vms; /* socket path -> VmbcQmpVm (a reference) */
+	gchar **globs;
+	gint64 rescan_usec;
+	gint64 smaps_usec;
+	guint stats_sec;
+	gchar *cgroup_root; /* where cgroupfs is mounted (vmbc.conf cgroup-root) */
+	guint rescan_id;
+	gboolean started;
+	gboolean up; /* the last rescan could read every directory the globs name */
+};
+
+/* --- the record (vmbc-qmp-vm.c) --------------------------------------------- */
+
+/* A VM of @backend behind the socket @path, not connected yet; one reference. */
+VmbcQmpVm *vmbc_qmp_vm_new(VmbcQmpBackend *backend, const gchar *path);
+/* Frees @vm; only vm_unref() calls it, when the last reference goes. */
+void vmbc_qmp_vm_free(VmbcQmpVm *vm);
+
+static inline VmbcQmpVm *
+vm_ref(VmbcQmpVm *vm)
+{
+	vm->ref_count++;
+	return vm;
+}
+
+static inline void
+vm_unref(VmbcQmpVm *vm)
+{
+	g_assert(vm->ref_count > 0);
+	if (--vm->ref_count == 0)
+		vmbc_qmp_vm_free(vm);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmbcQmpVm, vm_unref)
+
+/* The backend_data free function of the VM's beancounter: the daemon dropped it. */
+void vmbc_qmp_vm_detach_bc(gpointer data);
+/* The name for messages: the VM's once known, else its socket. */
+const gchar *vmbc_qmp_vm_label(VmbcQmpVm *vm);
+VmbcEngine *vmbc_qmp_vm_engine(VmbcQmpVm *vm);
+gint64 vmbc_qmp_vm_now(VmbcQmpVm *vm);
+
+/* (Re)connects to the VM's socket; the probe (vmbc_qmp_vm_probe()) follows. */
+void vmbc_qmp_vm_connect(VmbcQmpVm *vm);
+/* Closes the connection, if any; its late replies and signals are ignored. */
+void vmbc_qmp_vm_forget_client(VmbcQmpVm *vm);
+/* Closes the connection, drops the VM from the daemon; a rescan may connect again. */
+void vmbc_qmp_vm_drop(VmbcQmpVm *vm);
+/* A failure that drops the VM: warned about once per distinct reason. */
+void vmbc_qmp_vm_fail(VmbcQmpVm *vm, const gchar *reason);
+
+/*
+ * Sends @command (@args borrowed, may be NULL) on the VM's connection;
+ * @callback gets a reference to @vm as its user data and opens with
+ * vmbc_qmp_vm_reply().
+ */
+void vmbc_qmp_vm_execute(VmbcQmpVm *vm, const gchar *command, JsonObject *args,
+			 GAsyncReadyCallback callback);
+
+/*
+ * The opening of every reply callback: finishes the call on @source, clears
+ * @busy (if not NULL) when the reply belongs to the VM's current connection,
+ * and drops the VM on a wire error. Returns TRUE when the callback should go
+ * on, with the reply in @ret or the command's own error (QEMU said no) in
+ * @cmd_error; FALSE when the reply no longer matters or the VM was dropped.
+ */
+gboolean vmbc_qmp_vm_reply(VmbcQmpVm *vm, GObject *source, GAsyncResult *res, gboolean *busy,
+			   JsonNode **ret, GError **cmd_error);
+
+/* --- probing and adoption (vmbc-qmp-probe.c) ------------------------------- */
+
+/* Starts probing a VM just connected; it is adopted, or failed, at the end. */
+void vmbc_qmp_vm_probe(VmbcQmpVm *vm);
+
+/* Sets how often the guest reports its statistics to the balloon (probe and reload). */
+static inline void
+vm_send_stats_interval(VmbcQmpVm *vm, guint seconds, GAsyncReadyCallback callback)
+{
+	g_autoptr(JsonObject) args = vmbc_qmp_args_qom_set_int(
+		vm->balloon_path, "guest-stats-polling-interval", seconds);
+
+	vmbc_qmp_vm_execute(vm, "qom-set", args, callback);
+}
+
+/* --- every tick (vmbc-qmp-sample.c) ----------------------------------------- */
+
+/* Asks QEMU for the guest's statistics now (one query in flight at most). */
+void vmbc_qmp_vm_poll_stats(VmbcQmpVm *vm, gint64 now);
+/* The sample vfunc: measures every adopted VM, drops those whose process exited. */
+void vmbc_qmp_backend_sample(VmbcBackend *backend, gint64 now);
+
+/* --- finding sockets (vmbc-qmp-discovery.c) -------------------------------- */
+
+/* (Re)arms the rescan timer at the configured interval. */
+void vmbc_qmp_backend_arm_rescan(VmbcQmpBackend *self);
+
+/* --- acting on VMs (vmbc-qmp-actuate.c) ------------------------------------ */
+
+/* The set_balloon vfunc. */
+gboolean vmbc_qmp_backend_set_balloon(VmbcBackend *backend, VmbcBeancounter *bc,
+				      gint64 target_pages, GError **error);
+/* The escalate vfunc. */
+gboolean vmbc_qmp_backend_escalate(VmbcBackend *backend, VmbcBeancounter *bc, VmbcEscalation how,
+				   GError **error);
+
+G_END_DECLS

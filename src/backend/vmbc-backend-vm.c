@@ -1,0 +1,34 @@
+/*
+ * vmbc-backend-vm.c: one VM's host-side sample each tick, shared by the
+ * backends (see vmbc-backend-vm.h).
+ */
+#include "vmbc-backend-vm.h"
+#include "vmbc-error.h"
+
+gboolean
+vmbc_backend_vm_sample(VmbcBackend *self, VmbcBeancounter *bc, VmbcProcSampler *sampler,
+		       gboolean *failed, gint64 now, const gchar *log_domain, const gchar *noun)
+{
+	VmbcSample sample;
+	g_autoptr(GError) error = NULL;
+
+	g_return_val_if_fail(VMBC_IS_BACKEND(self), TRUE);
+	g_return_val_if_fail(bc != NULL && failed != NULL && noun != NULL, TRUE);
+
+	if (sampler == NULL)
+		return TRUE;
+	if (!vmbc_proc_sampler_sample(sampler, bc, now, &sample, &error)) {
+		if (g_error_matches(error, VMBC_ERROR, VMBC_ERROR_VANISHED))
+			return FALSE;
+		if (!*failed)
+			g_log(log_domain, G_LOG_LEVEL_WARNING, "%s '%s': cannot measure: %s", noun,
+			      bc->name, error->message);
+		*failed = TRUE;
+		return TRUE;
+	}
+	if (*failed)
+		g_log(log_domain, G_LOG_LEVEL_INFO, "%s '%s': measuring again", noun, bc->name);
+	*failed = FALSE;
+	vmbc_engine_sample(vmbc_backend_get_engine(self), bc, &sample, now);
+	return TRUE;
+}
