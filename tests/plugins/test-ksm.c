@@ -1,5 +1,5 @@
 /*
- * test-ksm.c: KSM's counters (plugins/host/vmbc-ksm.c) from a directory the
+ * test-ksm.c: KSM's counters (src/host/vmbc-ksm.c) from a directory the
  * test writes, and from the real sysfs where there is one.
  */
 #include <glib/gstdio.h>

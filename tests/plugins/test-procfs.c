@@ -1,5 +1,5 @@
 /*
- * test-procfs.c: the /proc sampler (plugins/procfs/vmbc-procfs.c), against
+ * test-procfs.c: the /proc sampler (src/host/vmbc-procfs.c), against
  * smaps text recorded from QEMU 7.2 under TCG and against a real child
  * process that maps and touches a known amount of memory.
  */
