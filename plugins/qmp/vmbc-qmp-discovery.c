@@ -169,7 +169,7 @@ vmbc_qmp_backend_rescan(VmbcQmpBackend *self)
 		}
 	}
 	for (guint i = 0; i < connect->len; i++)
-		vmbc_qmp_vm_connect(g_ptr_array_index(connect, i));
+		vmbc_qmp_vm_connect(g_ptr_array_index(connect, i), vmbc_qmp_vm_probe);
 }
 
 guint

@@ -26,7 +26,9 @@ typedef enum {
 	VM_FAILED, /* retried on the next rescan */
 } VmState;
 
-typedef struct {
+typedef struct _VmbcQmpVm VmbcQmpVm;
+
+struct _VmbcQmpVm {
 	gint ref_count;
 	VmbcQmpBackend *backend; /* borrowed; NULL once the backend let go of this VM */
 	gchar *socket_path;
@@ -36,7 +38,8 @@ typedef struct {
 	QmpClient *client; /* the current connection; replies from older ones are dropped */
 	gulong event_handler;
 	gulong disconnected_handler;
-	gchar *last_warning; /* the same failure is warned about once */
+	void (*connected)(VmbcQmpVm *vm); /* what follows the connection (the probe) */
+	gchar *last_warning;		  /* the same failure is warned about once */
 
 	/* what the probe found */
 	gchar *name;
@@ -56,7 +59,7 @@ typedef struct {
 	gboolean query_busy;
 	gint64 next_stats;
 	gboolean sample_failed;
-} VmbcQmpVm;
+};
 
 struct _VmbcQmpBackend {
 	VmbcBackend parent_instance;
@@ -101,8 +104,11 @@ const gchar *vmbc_qmp_vm_label(VmbcQmpVm *vm);
 VmbcEngine *vmbc_qmp_vm_engine(VmbcQmpVm *vm);
 gint64 vmbc_qmp_vm_now(VmbcQmpVm *vm);
 
-/* (Re)connects to the VM's socket; the probe (vmbc_qmp_vm_probe()) follows. */
-void vmbc_qmp_vm_connect(VmbcQmpVm *vm);
+/* What follows a connection that works: the probe (vmbc_qmp_vm_probe()). */
+typedef void (*VmbcQmpVmConnectedFunc)(VmbcQmpVm *vm);
+
+/* (Re)connects to the VM's socket; @connected runs once it is up and its peer known. */
+void vmbc_qmp_vm_connect(VmbcQmpVm *vm, VmbcQmpVmConnectedFunc connected);
 /* Closes the connection, if any; its late replies and signals are ignored. */
 void vmbc_qmp_vm_forget_client(VmbcQmpVm *vm);
 /* Closes the connection, drops the VM from the daemon; a rescan may connect again. */

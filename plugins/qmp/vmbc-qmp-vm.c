@@ -244,12 +244,13 @@ vm_on_connected(GObject *source, GAsyncResult *res, gpointer user_data)
 	vm->event_handler = g_signal_connect(vm->client, "event", G_CALLBACK(vm_on_event), vm);
 	vm->disconnected_handler =
 		g_signal_connect(vm->client, "disconnected", G_CALLBACK(vm_on_disconnected), vm);
-	vmbc_qmp_vm_probe(vm);
+	vm->connected(vm);
 }
 
 void
-vmbc_qmp_vm_connect(VmbcQmpVm *vm)
+vmbc_qmp_vm_connect(VmbcQmpVm *vm, VmbcQmpVmConnectedFunc connected)
 {
+	vm->connected = connected;
 	vmbc_qmp_vm_forget_client(vm);
 	g_clear_pointer(&vm->name, g_free);
 	g_clear_pointer(&vm->balloon_path, g_free);
