@@ -121,7 +121,7 @@ static void
 vm_send_balloon(VmbcLibvirtVm *vm, gint64 target_pages)
 {
 	VmbcLibvirtBackend *self = vm->backend;
-	g_autoptr(GTask) task = g_task_new(self, NULL, job_balloon_done, vm_ref(vm));
+	g_autoptr(GTask) task = g_task_new(self, NULL, job_balloon_done, vmbc_libvirt_vm_ref(vm));
 	Job *job = vmbc_libvirt_job_new(self, vm->dom);
 
 	job->arg = target_pages * (gint64)vmbc_page_size() / 1024;

@@ -87,12 +87,13 @@ vmbc_libvirt_backend_reload(VmbcBackend *backend, const VmbcSettings *settings, 
 	vmbc_libvirt_backend_apply_config(self, settings);
 	if (g_strcmp0(old_uri, self->uri) != 0 && self->started) {
 		/* another libvirt: its domains are other domains */
-		g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func((GDestroyNotify)vm_unref);
+		g_autoptr(GPtrArray) all =
+			g_ptr_array_new_with_free_func((GDestroyNotify)vmbc_libvirt_vm_unref);
 
 		g_info("libvirt-uri changed from %s to %s: reconnecting", old_uri, self->uri);
 		g_hash_table_iter_init(&iter, self->vms);
 		while (g_hash_table_iter_next(&iter, NULL, &value))
-			g_ptr_array_add(all, vm_ref(value));
+			g_ptr_array_add(all, vmbc_libvirt_vm_ref(value));
 		for (guint i = 0; i < all->len; i++)
 			vmbc_libvirt_vm_remove(self, g_ptr_array_index(all, i),
 					       "libvirt-uri changed");
@@ -147,19 +148,6 @@ vmbc_libvirt_backend_is_up(VmbcBackend *backend)
 }
 
 static void
-vmbc_libvirt_backend_dispose(GObject *object)
-{
-	VmbcLibvirtBackend *self = VMBC_LIBVIRT_BACKEND(object);
-
-	self->started = FALSE;
-	g_clear_handle_id(&self->reconnect_id, g_source_remove);
-	g_clear_handle_id(&self->lost_id, g_source_remove);
-	if (self->vms != NULL)
-		vmbc_libvirt_backend_release_all(self);
-	G_OBJECT_CLASS(vmbc_libvirt_backend_parent_class)->dispose(object);
-}
-
-static void
 vmbc_libvirt_backend_finalize(GObject *object)
 {
 	VmbcLibvirtBackend *self = VMBC_LIBVIRT_BACKEND(object);
@@ -180,7 +168,6 @@ vmbc_libvirt_backend_class_init(VmbcLibvirtBackendClass *klass)
 	gvir_event_register();
 	virSetErrorFunc(NULL, silent_error_func);
 
-	object_class->dispose = vmbc_libvirt_backend_dispose;
 	object_class->finalize = vmbc_libvirt_backend_finalize;
 	backend_class->settings = vmbc_libvirt_backend_settings;
 	backend_class->start = vmbc_libvirt_backend_start;
@@ -196,7 +183,8 @@ vmbc_libvirt_backend_class_init(VmbcLibvirtBackendClass *klass)
 static void
 vmbc_libvirt_backend_init(VmbcLibvirtBackend *self)
 {
-	self->vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)vm_unref);
+	self->vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+					  (GDestroyNotify)vmbc_libvirt_vm_unref);
 	self->lifecycle_id = -1;
 	self->balloon_id = -1;
 	self->backoff_ms = VMBC_LIBVIRT_RECONNECT_MIN_MS;

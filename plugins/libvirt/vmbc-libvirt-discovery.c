@@ -162,12 +162,12 @@ backend_adopt(VmbcLibvirtBackend *self, DomainFacts *f, guint64 seq)
 	vm->pid = f->pid;
 	vm->link_seq = seq;
 	max_pages = vm->info.memory_kib > 0 ? vmbc_libvirt_kib_to_pages(vm->info.memory_kib) : 0;
-	vm->bc = vmbc_backend_add_vm(VMBC_BACKEND(self), vm->name, max_pages, vm_ref(vm),
-				     vmbc_libvirt_vm_detach_bc, &error);
+	vm->bc = vmbc_backend_add_vm(VMBC_BACKEND(self), vm->name, max_pages,
+				     vmbc_libvirt_vm_ref(vm), vmbc_libvirt_vm_detach_bc, &error);
 	if (vm->bc == NULL) {
 		g_warning("domain '%s' not adopted: %s", vm->name, error->message);
 		vm->backend = NULL;
-		vm_unref(vm);
+		vmbc_libvirt_vm_unref(vm);
 		return;
 	}
 	g_hash_table_insert(self->vms, vm->uuid, vm);
@@ -231,7 +231,8 @@ job_list_done(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	VmbcLibvirtBackend *self = VMBC_LIBVIRT_BACKEND(source);
 	Job *job = vmbc_libvirt_job_current(self, res);
-	g_autoptr(GPtrArray) gone = g_ptr_array_new_with_free_func((GDestroyNotify)vm_unref);
+	g_autoptr(GPtrArray) gone =
+		g_ptr_array_new_with_free_func((GDestroyNotify)vmbc_libvirt_vm_unref);
 	g_autoptr(GHashTable) listed = g_hash_table_new(g_str_hash, g_str_equal);
 	GHashTableIter iter;
 	gpointer value;
@@ -256,7 +257,7 @@ job_list_done(GObject *source, GAsyncResult *res, gpointer user_data)
 		VmbcLibvirtVm *vm = value;
 
 		if (!g_hash_table_contains(listed, vm->uuid) && vm->link_seq < job->seq)
-			g_ptr_array_add(gone, vm_ref(vm));
+			g_ptr_array_add(gone, vmbc_libvirt_vm_ref(vm));
 	}
 	for (guint i = 0; i < gone->len; i++)
 		vmbc_libvirt_vm_remove(self, g_ptr_array_index(gone, i),

@@ -25,7 +25,6 @@
 G_BEGIN_DECLS
 
 typedef struct {
-	gint ref_count;
 	VmbcLibvirtBackend *backend; /* borrowed; NULL once the backend let go of this VM */
 	gchar *uuid;
 	gchar *name;
@@ -95,24 +94,10 @@ typedef struct {
 
 /* A domain of @backend with @uuid, not adopted yet; one reference. */
 VmbcLibvirtVm *vmbc_libvirt_vm_new(VmbcLibvirtBackend *backend, const gchar *uuid);
-/* Frees @vm; only vm_unref() calls it, when the last reference goes. */
-void vmbc_libvirt_vm_free(VmbcLibvirtVm *vm);
-
-static inline VmbcLibvirtVm *
-vm_ref(VmbcLibvirtVm *vm)
-{
-	vm->ref_count++;
-	return vm;
-}
-
-static inline void
-vm_unref(VmbcLibvirtVm *vm)
-{
-	g_assert(vm->ref_count > 0);
-	if (--vm->ref_count == 0)
-		vmbc_libvirt_vm_free(vm);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmbcLibvirtVm, vm_unref)
+/* A reference more; the record lives while anything holds one. */
+VmbcLibvirtVm *vmbc_libvirt_vm_ref(VmbcLibvirtVm *vm);
+void vmbc_libvirt_vm_unref(VmbcLibvirtVm *vm);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmbcLibvirtVm, vmbc_libvirt_vm_unref)
 
 /* The backend_data free function of the domain's beancounter: the daemon dropped it. */
 void vmbc_libvirt_vm_detach_bc(gpointer data);

@@ -113,7 +113,8 @@ void
 vmbc_libvirt_backend_sample(VmbcBackend *backend, gint64 now)
 {
 	VmbcLibvirtBackend *self = VMBC_LIBVIRT_BACKEND(backend);
-	g_autoptr(GPtrArray) gone = g_ptr_array_new_with_free_func((GDestroyNotify)vm_unref);
+	g_autoptr(GPtrArray) gone =
+		g_ptr_array_new_with_free_func((GDestroyNotify)vmbc_libvirt_vm_unref);
 	GHashTableIter iter;
 	gpointer value;
 
@@ -124,7 +125,7 @@ vmbc_libvirt_backend_sample(VmbcBackend *backend, gint64 now)
 		if (vm->bc != NULL &&
 		    !vmbc_backend_vm_sample(backend, vm->bc, vm->sampler, &vm->sample_failed, now,
 					    G_LOG_DOMAIN, "domain"))
-			g_ptr_array_add(gone, vm_ref(vm));
+			g_ptr_array_add(gone, vmbc_libvirt_vm_ref(vm));
 	}
 	for (guint i = 0; i < gone->len; i++) {
 		VmbcLibvirtVm *vm = g_ptr_array_index(gone, i);

@@ -8,9 +8,8 @@
 VmbcLibvirtVm *
 vmbc_libvirt_vm_new(VmbcLibvirtBackend *backend, const gchar *uuid)
 {
-	VmbcLibvirtVm *vm = g_new0(VmbcLibvirtVm, 1);
+	VmbcLibvirtVm *vm = g_rc_box_new0(VmbcLibvirtVm);
 
-	vm->ref_count = 1;
 	vm->backend = backend;
 	vm->uuid = g_strdup(uuid);
 	vm->pid = -1;
@@ -19,8 +18,9 @@ vmbc_libvirt_vm_new(VmbcLibvirtBackend *backend, const gchar *uuid)
 	return vm;
 }
 
-void
-vmbc_libvirt_vm_free(VmbcLibvirtVm *vm)
+/* What a record holds, let go of with its last reference. */
+static void
+vm_clear(VmbcLibvirtVm *vm)
 {
 	g_clear_pointer(&vm->dom, virDomainFree);
 	g_clear_pointer(&vm->sampler, vmbc_proc_sampler_free);
@@ -28,7 +28,18 @@ vmbc_libvirt_vm_free(VmbcLibvirtVm *vm)
 	g_free(vm->uuid);
 	g_free(vm->name);
 	g_free(vm->last_warning);
-	g_free(vm);
+}
+
+VmbcLibvirtVm *
+vmbc_libvirt_vm_ref(VmbcLibvirtVm *vm)
+{
+	return g_rc_box_acquire(vm);
+}
+
+void
+vmbc_libvirt_vm_unref(VmbcLibvirtVm *vm)
+{
+	g_rc_box_release_full(vm, (GDestroyNotify)vm_clear);
 }
 
 /* The backend_data free function: the daemon dropped the beancounter. */
@@ -38,7 +49,7 @@ vmbc_libvirt_vm_detach_bc(gpointer data)
 	VmbcLibvirtVm *vm = data;
 
 	vm->bc = NULL;
-	vm_unref(vm);
+	vmbc_libvirt_vm_unref(vm);
 }
 
 VmbcEngine *
@@ -57,7 +68,7 @@ vmbc_libvirt_vm_now(VmbcLibvirtVm *vm)
 void
 vmbc_libvirt_vm_remove(VmbcLibvirtBackend *self, VmbcLibvirtVm *vm, const gchar *why)
 {
-	g_autoptr(VmbcLibvirtVm) keep = vm_ref(vm);
+	g_autoptr(VmbcLibvirtVm) keep = vmbc_libvirt_vm_ref(vm);
 
 	g_info("domain '%s' is gone: %s", vm->name, why);
 	g_hash_table_remove(self->vms, vm->uuid);

@@ -140,17 +140,6 @@ vmbc_qmp_backend_is_up(VmbcBackend *backend)
 }
 
 static void
-vmbc_qmp_backend_dispose(GObject *object)
-{
-	VmbcQmpBackend *self = VMBC_QMP_BACKEND(object);
-
-	g_clear_handle_id(&self->rescan_id, g_source_remove);
-	if (self->vms != NULL)
-		vmbc_qmp_backend_release_all(self);
-	G_OBJECT_CLASS(vmbc_qmp_backend_parent_class)->dispose(object);
-}
-
-static void
 vmbc_qmp_backend_finalize(GObject *object)
 {
 	VmbcQmpBackend *self = VMBC_QMP_BACKEND(object);
@@ -167,7 +156,6 @@ vmbc_qmp_backend_class_init(VmbcQmpBackendClass *klass)
 	GObjectClass *object_class = G_OBJECT_CLASS(klass);
 	VmbcBackendClass *backend_class = VMBC_BACKEND_CLASS(klass);
 
-	object_class->dispose = vmbc_qmp_backend_dispose;
 	object_class->finalize = vmbc_qmp_backend_finalize;
 	backend_class->settings = vmbc_qmp_backend_settings;
 	backend_class->start = vmbc_qmp_backend_start;
@@ -183,6 +171,7 @@ vmbc_qmp_backend_class_init(VmbcQmpBackendClass *klass)
 static void
 vmbc_qmp_backend_init(VmbcQmpBackend *self)
 {
-	self->vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)vm_unref);
+	self->vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+					  (GDestroyNotify)vmbc_qmp_vm_unref);
 	self->up = TRUE;
 }

@@ -109,7 +109,8 @@ void
 vmbc_qmp_backend_rescan(VmbcQmpBackend *self)
 {
 	g_autoptr(GHashTable) found = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	g_autoptr(GPtrArray) connect = g_ptr_array_new_with_free_func((GDestroyNotify)vm_unref);
+	g_autoptr(GPtrArray) connect =
+		g_ptr_array_new_with_free_func((GDestroyNotify)vmbc_qmp_vm_unref);
 	GHashTableIter iter;
 	gpointer key;
 	gpointer value;
@@ -139,7 +140,7 @@ vmbc_qmp_backend_rescan(VmbcQmpBackend *self)
 		} else if (vm->state == VM_ADOPTED && vm->pid > 0 && kill(vm->pid, 0) != 0 &&
 			   errno == ESRCH) {
 			/* the process and its socket are gone; the connection may not know yet */
-			g_ptr_array_add(connect, vm_ref(vm));
+			g_ptr_array_add(connect, vmbc_qmp_vm_ref(vm));
 		}
 		/* an adopted VM whose socket file was removed keeps its connection */
 	}
@@ -165,7 +166,7 @@ vmbc_qmp_backend_rescan(VmbcQmpBackend *self)
 		}
 		if (vm->state == VM_NEW || vm->state == VM_FAILED) {
 			socket_identity(key, &vm->sock_dev, &vm->sock_ino);
-			g_ptr_array_add(connect, vm_ref(vm));
+			g_ptr_array_add(connect, vmbc_qmp_vm_ref(vm));
 		}
 	}
 	for (guint i = 0; i < connect->len; i++)

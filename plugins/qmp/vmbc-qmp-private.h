@@ -29,7 +29,6 @@ typedef enum {
 typedef struct _VmbcQmpVm VmbcQmpVm;
 
 struct _VmbcQmpVm {
-	gint ref_count;
 	VmbcQmpBackend *backend; /* borrowed; NULL once the backend let go of this VM */
 	gchar *socket_path;
 	dev_t sock_dev;
@@ -78,24 +77,10 @@ struct _VmbcQmpBackend {
 
 /* A VM of @backend behind the socket @path, not connected yet; one reference. */
 VmbcQmpVm *vmbc_qmp_vm_new(VmbcQmpBackend *backend, const gchar *path);
-/* Frees @vm; only vm_unref() calls it, when the last reference goes. */
-void vmbc_qmp_vm_free(VmbcQmpVm *vm);
-
-static inline VmbcQmpVm *
-vm_ref(VmbcQmpVm *vm)
-{
-	vm->ref_count++;
-	return vm;
-}
-
-static inline void
-vm_unref(VmbcQmpVm *vm)
-{
-	g_assert(vm->ref_count > 0);
-	if (--vm->ref_count == 0)
-		vmbc_qmp_vm_free(vm);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmbcQmpVm, vm_unref)
+/* A reference more; the record lives while anything holds one. */
+VmbcQmpVm *vmbc_qmp_vm_ref(VmbcQmpVm *vm);
+void vmbc_qmp_vm_unref(VmbcQmpVm *vm);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmbcQmpVm, vmbc_qmp_vm_unref)
 
 /* The backend_data free function of the VM's beancounter: the daemon dropped it. */
 void vmbc_qmp_vm_detach_bc(gpointer data);

@@ -25,8 +25,8 @@ vm_adopt(VmbcQmpVm *vm)
 	g_autoptr(GError) error = NULL;
 	VmbcBeancounter *bc;
 
-	bc = vmbc_backend_add_vm(backend, vm->name, max_pages, vm_ref(vm), vmbc_qmp_vm_detach_bc,
-				 &error);
+	bc = vmbc_backend_add_vm(backend, vm->name, max_pages, vmbc_qmp_vm_ref(vm),
+				 vmbc_qmp_vm_detach_bc, &error);
 	if (bc == NULL) {
 		/* a socket named like another VM's (two ".../qmp.sock"): try DIR-NAME */
 		g_autofree gchar *dir = g_path_get_dirname(vm->socket_path);
@@ -34,8 +34,8 @@ vm_adopt(VmbcQmpVm *vm)
 		g_autofree gchar *alt = g_strdup_printf("%s-%s", dir_base, vm->name);
 
 		g_clear_error(&error);
-		bc = vmbc_backend_add_vm(backend, alt, max_pages, vm_ref(vm), vmbc_qmp_vm_detach_bc,
-					 &error);
+		bc = vmbc_backend_add_vm(backend, alt, max_pages, vmbc_qmp_vm_ref(vm),
+					 vmbc_qmp_vm_detach_bc, &error);
 		if (bc == NULL) {
 			g_autofree gchar *msg =
 				g_strdup_printf("cannot add the VM: %s", error->message);

@@ -124,7 +124,8 @@ void
 vmbc_qmp_backend_sample(VmbcBackend *backend, gint64 now)
 {
 	VmbcQmpBackend *self = VMBC_QMP_BACKEND(backend);
-	g_autoptr(GPtrArray) gone = g_ptr_array_new_with_free_func((GDestroyNotify)vm_unref);
+	g_autoptr(GPtrArray) gone =
+		g_ptr_array_new_with_free_func((GDestroyNotify)vmbc_qmp_vm_unref);
 	GHashTableIter iter;
 	gpointer value;
 
@@ -135,7 +136,7 @@ vmbc_qmp_backend_sample(VmbcBackend *backend, gint64 now)
 		if (vm->state != VM_ADOPTED || vm->bc == NULL)
 			continue;
 		if (!vm_sample(vm, now))
-			g_ptr_array_add(gone, vm_ref(vm));
+			g_ptr_array_add(gone, vmbc_qmp_vm_ref(vm));
 	}
 	for (guint i = 0; i < gone->len; i++) {
 		VmbcQmpVm *vm = g_ptr_array_index(gone, i);

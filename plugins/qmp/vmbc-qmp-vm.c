@@ -17,9 +17,8 @@
 VmbcQmpVm *
 vmbc_qmp_vm_new(VmbcQmpBackend *backend, const gchar *path)
 {
-	VmbcQmpVm *vm = g_new0(VmbcQmpVm, 1);
+	VmbcQmpVm *vm = g_rc_box_new0(VmbcQmpVm);
 
-	vm->ref_count = 1;
 	vm->backend = backend;
 	vm->socket_path = g_strdup(path);
 	vm->state = VM_NEW;
@@ -29,8 +28,9 @@ vmbc_qmp_vm_new(VmbcQmpBackend *backend, const gchar *path)
 	return vm;
 }
 
-void
-vmbc_qmp_vm_free(VmbcQmpVm *vm)
+/* What a record holds, let go of with its last reference. */
+static void
+vm_clear(VmbcQmpVm *vm)
 {
 	vmbc_qmp_vm_forget_client(vm);
 	g_clear_pointer(&vm->sampler, vmbc_proc_sampler_free);
@@ -39,7 +39,18 @@ vmbc_qmp_vm_free(VmbcQmpVm *vm)
 	g_free(vm->last_warning);
 	g_free(vm->name);
 	g_free(vm->balloon_path);
-	g_free(vm);
+}
+
+VmbcQmpVm *
+vmbc_qmp_vm_ref(VmbcQmpVm *vm)
+{
+	return g_rc_box_acquire(vm);
+}
+
+void
+vmbc_qmp_vm_unref(VmbcQmpVm *vm)
+{
+	g_rc_box_release_full(vm, (GDestroyNotify)vm_clear);
 }
 
 void
@@ -60,7 +71,7 @@ vmbc_qmp_vm_detach_bc(gpointer data)
 	VmbcQmpVm *vm = data;
 
 	vm->bc = NULL;
-	vm_unref(vm);
+	vmbc_qmp_vm_unref(vm);
 }
 
 /* The name for messages: the VM's once known, else its socket. */
@@ -93,7 +104,7 @@ is_wire_error(const GError *error)
 void
 vmbc_qmp_vm_drop(VmbcQmpVm *vm)
 {
-	g_autoptr(VmbcQmpVm) keep = vm_ref(vm);
+	g_autoptr(VmbcQmpVm) keep = vmbc_qmp_vm_ref(vm);
 
 	vm->state = VM_FAILED;
 	vmbc_qmp_vm_forget_client(vm);
@@ -125,7 +136,7 @@ void
 vmbc_qmp_vm_execute(VmbcQmpVm *vm, const gchar *command, JsonObject *args,
 		    GAsyncReadyCallback callback)
 {
-	qmp_client_execute_async(vm->client, command, args, NULL, callback, vm_ref(vm));
+	qmp_client_execute_async(vm->client, command, args, NULL, callback, vmbc_qmp_vm_ref(vm));
 }
 
 VmbcEngine *
@@ -261,5 +272,6 @@ vmbc_qmp_vm_connect(VmbcQmpVm *vm, VmbcQmpVmConnectedFunc connected)
 	vm->state = VM_CONNECTING;
 	vm->client = qmp_client_new();
 	qmp_client_set_timeout(vm->client, VMBC_QMP_BACKEND_COMMAND_TIMEOUT_MS);
-	qmp_client_connect_async(vm->client, vm->socket_path, NULL, vm_on_connected, vm_ref(vm));
+	qmp_client_connect_async(vm->client, vm->socket_path, NULL, vm_on_connected,
+				 vmbc_qmp_vm_ref(vm));
 }

@@ -23,10 +23,22 @@ vmbc_backend_finalize(GObject *object)
 	G_OBJECT_CLASS(vmbc_backend_parent_class)->finalize(object);
 }
 
+/* A backend let go of without a stop (a failed start, a test) stops now: stop is idempotent. */
+static void
+vmbc_backend_dispose(GObject *object)
+{
+	VmbcBackendClass *klass = VMBC_BACKEND_GET_CLASS(object);
+
+	if (klass->stop != NULL)
+		klass->stop(VMBC_BACKEND(object));
+	G_OBJECT_CLASS(vmbc_backend_parent_class)->dispose(object);
+}
+
 static void
 vmbc_backend_class_init(VmbcBackendClass *klass)
 {
 	GObjectClass *object_class = G_OBJECT_CLASS(klass);
+	object_class->dispose = vmbc_backend_dispose;
 	object_class->finalize = vmbc_backend_finalize;
 }
 

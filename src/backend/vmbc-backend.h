@@ -50,7 +50,10 @@ struct _VmbcBackendClass {
 
 	/* Start finding VMs (connect, watch sockets); called once, with a main loop. */
 	gboolean (*start)(VmbcBackend *self, GError **error);
-	/* Stop: close connections. Balloons are left as they are. */
+	/*
+	 * Stop: close connections. Balloons are left as they are. Also run when
+	 * the backend is disposed, so it may be called more than once.
+	 */
 	void (*stop)(VmbcBackend *self);
 	/* The configuration was reloaded (SIGHUP); counters are kept. */
 	gboolean (*reload)(VmbcBackend *self, const VmbcSettings *settings, GError **error);
