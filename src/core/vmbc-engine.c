@@ -217,7 +217,7 @@ vmbc_engine_add_with_id(VmbcEngine *engine, const gchar *name, gint64 max_pages,
 {
 	VmbcBeancounter *bc;
 	gboolean taken = FALSE;
-	guint pos;
+	guint pos = engine->vms->len;
 
 	if (name == NULL || *name == '\0' || !g_utf8_validate(name, -1, NULL)) {
 		g_set_error_literal(error, VMBC_ERROR, VMBC_ERROR_INVALID,
