@@ -951,6 +951,209 @@ test_limit_raised_releases(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(count_events(f, VMBC_EVENT_DEFLATE), ==, 1);
 }
 
+/*
+ * vmbcd is killed and started again: a new engine, the same guest. What the
+ * state file carries over is up to each test.
+ */
+static void
+restart(Fixture *f, guint id)
+{
+	VmbcEngineConfig config = *vmbc_engine_get_config(f->engine);
+	VmbcActuator act = {fake_set_balloon, fake_escalate};
+	g_autoptr(GError) error = NULL;
+
+	vmbc_engine_free(f->engine);
+	f->engine = vmbc_engine_new(&config);
+	vmbc_engine_set_actuator(f->engine, &act, f);
+	vmbc_engine_set_event_func(f->engine, on_event, f);
+	f->vm = vmbc_engine_add_with_id(f->engine, "web1", 1024 * MIB, id, &error);
+	g_assert_no_error(error);
+	g_array_set_size(f->targets, 0);
+	g_array_set_size(f->event_types, 0);
+}
+
+/* A limit reclaim that got the guest to its target: vmbcd's claim on the balloon. */
+static VmbcBalloonClaim
+inflate_for_limit(Fixture *f)
+{
+	sample(f, 400 * MIB, 1024 * MIB);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	set_limits(f, 256 * MIB, 256 * MIB);
+	sample(f, 240 * MIB, last_target(f));
+	tick(f, 1);
+	g_assert_cmpint(vmbc_physpages_get_reclaim(f->vm), ==, VMBC_RECLAIM_IDLE);
+	g_assert_cmpint(vmbc_beancounter_balloon_owner(f->vm), ==, VMBC_BALLOON_OWNER_VMBCD);
+	g_assert_cmpint(f->vm->balloon_claim.target, ==, last_target(f));
+	g_assert_cmpint(f->vm->balloon_claim.before, ==, 1024 * MIB);
+	g_assert_cmpint(f->vm->balloon_claim.limit, ==, 256 * MIB);
+	g_assert_cmpint(f->vm->balloon_claim.reason, ==, VMBC_BALLOON_FOR_LIMIT);
+	return f->vm->balloon_claim;
+}
+
+/*
+ * The balloon vmbcd inflated for a limit, still where it left it after a
+ * restart, is vmbcd's again: removing the limit lets it out, as without a
+ * restart. Without the claim, the restarted engine would leave it (the bug).
+ */
+static void
+test_restart_readopts_own_balloon(Fixture *f, gconstpointer data)
+{
+	VmbcBalloonClaim claim = inflate_for_limit(f);
+	guint64 changes;
+
+	/* without what the last run set: nothing lets the guest out */
+	restart(f, 0);
+	set_limits(f, 256 * MIB, 256 * MIB);
+	sample(f, 240 * MIB, claim.target);
+	g_assert_cmpint(vmbc_beancounter_balloon_owner(f->vm), ==, VMBC_BALLOON_OWNER_OTHER);
+	set_limits(f, VMBC_UNLIMITED, VMBC_UNLIMITED);
+	g_assert_cmpuint(f->targets->len, ==, 0);
+
+	/* with it, given before the balloon's size is known (as at adoption) */
+	restart(f, 0);
+	set_limits(f, 256 * MIB, 256 * MIB);
+	vmbc_engine_restore_balloon(f->engine, f->vm, VMBC_BALLOON_OK, &claim);
+	g_assert_true(f->vm->balloon_claim_unconfirmed);
+	g_assert_cmpint(vmbc_beancounter_balloon_owner(f->vm), ==, VMBC_BALLOON_OWNER_NONE);
+	changes = vmbc_engine_get_balloon_changes(f->engine);
+	sample(f, 240 * MIB, claim.target - MIB); /* a MiB off: still vmbcd's */
+	g_assert_false(f->vm->balloon_claim_unconfirmed);
+	g_assert_cmpint(vmbc_engine_get_balloon_changes(f->engine), ==, changes);
+	g_assert_cmpint(vmbc_beancounter_balloon_owner(f->vm), ==, VMBC_BALLOON_OWNER_VMBCD);
+	g_assert_cmpint(f->vm->balloon_target, ==, claim.target);
+	g_assert_cmpint(f->vm->balloon_claim.before, ==, 1024 * MIB);
+	tick(f, 1);
+	g_assert_cmpuint(f->targets->len, ==, 0); /* adoption moves nothing */
+
+	set_limits(f, VMBC_UNLIMITED, VMBC_UNLIMITED);
+	g_assert_cmpint(last_target(f), ==, 1024 * MIB);
+	g_assert_cmpuint(count_events(f, VMBC_EVENT_DEFLATE), ==, 1);
+	/* everything given back: the claim ends */
+	g_assert_cmpint(f->vm->balloon_claim.target, ==, -1);
+	g_assert_cmpint(vmbc_engine_get_balloon_changes(f->engine), >, changes);
+	sample(f, 240 * MIB, 1024 * MIB);
+	g_assert_cmpint(vmbc_beancounter_balloon_owner(f->vm), ==, VMBC_BALLOON_OWNER_NONE);
+}
+
+/*
+ * A balloon somebody set by hand between two runs (not where vmbcd left it)
+ * is theirs: the claim is dropped, and raising the limit leaves it alone.
+ */
+static void
+test_restart_other_balloon_left_alone(Fixture *f, gconstpointer data)
+{
+	VmbcBalloonClaim claim = inflate_for_limit(f);
+	guint64 changes;
+
+	/* the balloon's size already known when the claim comes: decided at once */
+	restart(f, 0);
+	set_limits(f, 256 * MIB, 256 * MIB);
+	sample(f, 240 * MIB, 700 * MIB);
+	changes = vmbc_engine_get_balloon_changes(f->engine);
+	vmbc_engine_restore_balloon(f->engine, f->vm, VMBC_BALLOON_UNKNOWN, &claim);
+	g_assert_false(f->vm->balloon_claim_unconfirmed);
+	g_assert_cmpint(f->vm->balloon_claim.target, ==, -1);
+	g_assert_cmpint(f->vm->balloon_target, ==, -1);
+	g_assert_cmpint(vmbc_engine_get_balloon_changes(f->engine), >, changes);
+	g_assert_cmpint(vmbc_beancounter_balloon_owner(f->vm), ==, VMBC_BALLOON_OWNER_OTHER);
+	tick(f, 1);
+	set_limits(f, VMBC_UNLIMITED, VMBC_UNLIMITED);
+	g_assert_cmpuint(f->targets->len, ==, 0);
+
+	/* set lower by hand than vmbcd had: not vmbcd's either */
+	restart(f, 0);
+	vmbc_engine_restore_balloon(f->engine, f->vm, VMBC_BALLOON_UNKNOWN, &claim);
+	sample(f, 200 * MIB, claim.target - 64 * MIB);
+	g_assert_cmpint(vmbc_beancounter_balloon_owner(f->vm), ==, VMBC_BALLOON_OWNER_OTHER);
+
+	/* a balloon device gone: nothing to confirm */
+	restart(f, 0);
+	vmbc_engine_restore_balloon(f->engine, f->vm, VMBC_BALLOON_UNKNOWN, &claim);
+	vmbc_engine_balloon_failed(f->engine, f->vm, VMBC_BALLOON_NO_DEVICE, NULL, f->now);
+	g_assert_false(f->vm->balloon_claim_unconfirmed);
+	g_assert_cmpint(f->vm->balloon_claim.target, ==, -1);
+}
+
+/* The driver state the last run learned is kept until the balloon proves otherwise. */
+static void
+test_restart_no_driver_kept(Fixture *f, gconstpointer data)
+{
+	vmbc_engine_restore_balloon(f->engine, f->vm, VMBC_BALLOON_NO_DRIVER, NULL);
+	g_assert_cmpint(f->vm->balloon, ==, VMBC_BALLOON_NO_DRIVER);
+	sample(f, 300 * MIB, 1024 * MIB);
+	stats(f, 500 * MIB, 400 * MIB, 100 * MIB, 0);
+	g_assert_cmpint(f->vm->balloon, ==, VMBC_BALLOON_NO_DRIVER);
+	/* a limit is refused at once, as in the run that found no driver */
+	set_limits(f, 256 * MIB, 256 * MIB);
+	g_assert_cmpuint(f->targets->len, ==, 0);
+	g_assert_cmpuint(count_events(f, VMBC_EVENT_RECLAIM_FAILED), ==, 1);
+	/* the balloon moved: there is a driver after all */
+	sample(f, 300 * MIB, 1000 * MIB);
+	g_assert_cmpint(f->vm->balloon, ==, VMBC_BALLOON_OK);
+
+	/* a state the backend tells afresh at every adoption is not restored */
+	restart(f, 0);
+	vmbc_engine_restore_balloon(f->engine, f->vm, VMBC_BALLOON_NO_DEVICE, NULL);
+	g_assert_cmpint(f->vm->balloon, ==, VMBC_BALLOON_UNKNOWN);
+}
+
+/* What vmbcd set, why and from what size, across reclaims of each kind. */
+static void
+test_claim_follows_targets(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+
+	sample(f, 300 * MIB, 900 * MIB); /* somebody else's balloon */
+	g_assert_cmpint(vmbc_beancounter_balloon_owner(f->vm), ==, VMBC_BALLOON_OWNER_OTHER);
+	g_assert_true(vmbc_engine_reclaim(f->engine, f->vm, 100 * MIB, f->now, NULL, NULL, &error));
+	g_assert_cmpint(f->vm->balloon_claim.target, ==, 800 * MIB);
+	g_assert_cmpint(f->vm->balloon_claim.before, ==, 900 * MIB);
+	g_assert_cmpint(f->vm->balloon_claim.reason, ==, VMBC_BALLOON_FOR_RECLAIM);
+	g_assert_cmpint(f->vm->balloon_claim.limit, ==, VMBC_UNLIMITED);
+	sample(f, 300 * MIB, 800 * MIB);
+	tick(f, 1);
+	/* a limit takes more: the reason follows what made the balloon smaller last */
+	set_limits(f, 256 * MIB, 256 * MIB);
+	g_assert_cmpint(f->vm->balloon_claim.reason, ==, VMBC_BALLOON_FOR_LIMIT);
+	g_assert_cmpint(f->vm->balloon_claim.limit, ==, 256 * MIB);
+	g_assert_cmpint(f->vm->balloon_claim.before, ==, 900 * MIB);
+	sample(f, 240 * MIB, last_target(f));
+	tick(f, 1);
+	/* a raise to below the full size keeps the claim and its reason */
+	set_limits(f, 512 * MIB, 512 * MIB);
+	g_assert_cmpint(f->vm->balloon_claim.target, ==, 512 * MIB);
+	g_assert_cmpint(f->vm->balloon_claim.reason, ==, VMBC_BALLOON_FOR_LIMIT);
+	g_assert_cmpint(f->vm->balloon_claim.limit, ==, 256 * MIB);
+}
+
+/* Ids across a restart: a VM that comes back has its own, new VMs get unused ones. */
+static void
+test_ids_kept(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	VmbcBeancounter *a, *b, *c;
+	GPtrArray *vms;
+
+	restart(f, 4);
+	g_assert_cmpuint(f->vm->id, ==, 4);
+	vmbc_engine_reserve_ids(f->engine, 7);
+	a = vmbc_engine_add(f->engine, "new", 512 * MIB, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(a->id, ==, 8);
+	b = vmbc_engine_add_with_id(f->engine, "back", 512 * MIB, 2, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(b->id, ==, 2);
+	/* an id another VM has (a damaged state file): a new one, not a clash */
+	c = vmbc_engine_add_with_id(f->engine, "clash", 512 * MIB, 4, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(c->id, ==, 9);
+	vms = vmbc_engine_get_vms(f->engine);
+	g_assert_cmpuint(vms->len, ==, 4);
+	for (guint i = 1; i < vms->len; i++)
+		g_assert_cmpuint(((VmbcBeancounter *)g_ptr_array_index(vms, i - 1))->id, <,
+				 ((VmbcBeancounter *)g_ptr_array_index(vms, i))->id);
+}
+
 #define ADD(path, fn)                                                                              \
 	g_test_add("/vmbc/engine/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
 
@@ -995,6 +1198,11 @@ main(int argc, char **argv)
 	ADD("host/limit-fails-at-guarantee", test_host_limit_fails_at_guarantee);
 	ADD("config/reload-keeps-counters", test_config_reload_keeps_counters);
 	ADD("stats/watch", test_wants_stats_watch);
+	ADD("restart/readopts-own-balloon", test_restart_readopts_own_balloon);
+	ADD("restart/other-balloon-left-alone", test_restart_other_balloon_left_alone);
+	ADD("restart/no-driver-kept", test_restart_no_driver_kept);
+	ADD("restart/ids-kept", test_ids_kept);
+	ADD("balloon-claim/follows-targets", test_claim_follows_targets);
 	g_test_add_func("/vmbc/engine/escalation-names", test_escalation_names);
 	return g_test_run();
 }

@@ -9,13 +9,13 @@
 
 /* The members printed by name; the rest go to the end. */
 static const gchar *const dominfo_known[] = {
-	"name",	    "id",	  "backend",
-	"pid",	    "qmp-socket", "uri",
-	"max",	    "balloon",	  "free-page-reporting",
-	"actual",   "target",	  "guarantee",
-	"shares",   "reclaim",	  "stats",
-	"reclaims", "resources",  "memory-high-set",
-	NULL,
+	"name",		 "id",		"backend",
+	"pid",		 "qmp-socket",	"uri",
+	"max",		 "balloon",	"free-page-reporting",
+	"actual",	 "target",	"guarantee",
+	"shares",	 "reclaim",	"stats",
+	"reclaims",	 "resources",	"memory-high-set",
+	"balloon-owner", "balloon-set", NULL,
 };
 
 static void
@@ -51,6 +51,31 @@ dominfo_scalar(JsonNode *node)
 	if (JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_STRING)
 		return g_strdup(json_node_get_string(node));
 	return json_to_string(node, FALSE);
+}
+
+/* Whose balloon it is, and for a balloon vmbcd set: to what, why, and from what size. */
+static void
+dominfo_balloon_owner(VmbcCli *cli, JsonObject *dom)
+{
+	const gchar *owner = vmbc_cli_json_string(dom, "balloon-owner", NULL);
+	JsonObject *set = vmbc_cli_json_object(dom, "balloon-set");
+	g_autofree gchar *v = NULL;
+
+	if (owner == NULL)
+		return;
+	if (g_strcmp0(owner, "vmbcd") == 0 && set != NULL) {
+		g_autofree gchar *target = dominfo_pages(cli, set, "target");
+		g_autofree gchar *before = dominfo_pages(cli, set, "before");
+		g_autofree gchar *limit = dominfo_pages(cli, set, "limit");
+		v = g_strdup_printf("vmbcd (set to %s for the %s, physpages limit %s; %s before)",
+				    target, vmbc_cli_json_string(set, "reason", "?"), limit,
+				    before);
+	} else if (g_strcmp0(owner, "other") == 0) {
+		v = g_strdup("other (not set by vmbcd; left alone)");
+	} else {
+		v = g_strdup(owner);
+	}
+	dominfo_line("Balloon owner", v);
 }
 
 static void
@@ -160,6 +185,7 @@ vmbc_cmd_dominfo(VmbcCli *cli, gint argc, gchar **argv)
 	else
 		dominfo_line("Free page reporting", "unknown");
 	dominfo_line("Balloon driver", vmbc_cli_json_string(dom, "balloon", "unknown"));
+	dominfo_balloon_owner(cli, dom);
 	dominfo_line("Reclaim state", vmbc_cli_json_string(dom, "reclaim", "unknown"));
 	if (vmbc_cli_json_bool(dom, "memory-high-set", FALSE))
 		dominfo_line("memory.high", "set by vmbcd (escalation); follows the limit up");

@@ -24,6 +24,7 @@ vmbc_beancounter_new(const gchar *name, guint id)
 	bc->free_page_reporting = -1;
 	bc->balloon_actual = -1;
 	bc->balloon_target = -1;
+	bc->balloon_claim = (VmbcBalloonClaim){-1, -1, VMBC_UNLIMITED, VMBC_BALLOON_FOR_LIMIT};
 	bc->max_pages = 0;
 	bc->stats = (VmbcGuestStats){-1, -1, -1, -1, -1, -1, 0};
 	bc->prev_stats = bc->stats;
@@ -123,4 +124,80 @@ vmbc_balloon_state_to_string(VmbcBalloonState state)
 	default:
 		return "unknown";
 	}
+}
+
+gboolean
+vmbc_balloon_state_from_string(const gchar *text, VmbcBalloonState *out)
+{
+	static const VmbcBalloonState all[] = {VMBC_BALLOON_UNKNOWN, VMBC_BALLOON_OK,
+					       VMBC_BALLOON_NO_DEVICE, VMBC_BALLOON_NO_DRIVER};
+
+	for (guint i = 0; i < G_N_ELEMENTS(all); i++) {
+		if (g_strcmp0(text, vmbc_balloon_state_to_string(all[i])) == 0) {
+			*out = all[i];
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+VmbcBalloonOwner
+vmbc_beancounter_balloon_owner(const VmbcBeancounter *bc)
+{
+	gint64 mib = (gint64)((1 << 20) / vmbc_page_size());
+
+	if (bc->balloon_claim.target >= 0 && !bc->balloon_claim_unconfirmed)
+		return VMBC_BALLOON_OWNER_VMBCD;
+	if (bc->balloon_actual >= 0 && bc->max_pages > 0 &&
+	    bc->balloon_actual + mib < bc->max_pages)
+		return VMBC_BALLOON_OWNER_OTHER;
+	return VMBC_BALLOON_OWNER_NONE;
+}
+
+const gchar *
+vmbc_balloon_owner_to_string(VmbcBalloonOwner owner)
+{
+	switch (owner) {
+	case VMBC_BALLOON_OWNER_VMBCD:
+		return "vmbcd";
+	case VMBC_BALLOON_OWNER_OTHER:
+		return "other";
+	case VMBC_BALLOON_OWNER_NONE:
+	default:
+		return "none";
+	}
+}
+
+const gchar *
+vmbc_balloon_reason_to_string(VmbcBalloonReason reason)
+{
+	switch (reason) {
+	case VMBC_BALLOON_FOR_BARRIER:
+		return "barrier";
+	case VMBC_BALLOON_FOR_RECLAIM:
+		return "reclaim";
+	case VMBC_BALLOON_FOR_HOST:
+		return "host";
+	case VMBC_BALLOON_FOR_DEFLATE:
+		return "deflate";
+	case VMBC_BALLOON_FOR_LIMIT:
+	default:
+		return "limit";
+	}
+}
+
+gboolean
+vmbc_balloon_reason_from_string(const gchar *text, VmbcBalloonReason *out)
+{
+	static const VmbcBalloonReason all[] = {VMBC_BALLOON_FOR_LIMIT, VMBC_BALLOON_FOR_BARRIER,
+						VMBC_BALLOON_FOR_RECLAIM, VMBC_BALLOON_FOR_HOST,
+						VMBC_BALLOON_FOR_DEFLATE};
+
+	for (guint i = 0; i < G_N_ELEMENTS(all); i++) {
+		if (g_strcmp0(text, vmbc_balloon_reason_to_string(all[i])) == 0) {
+			*out = all[i];
+			return TRUE;
+		}
+	}
+	return FALSE;
 }

@@ -35,6 +35,35 @@ typedef enum {
 	VMBC_BALLOON_NO_DRIVER, /* device present, the guest never moved it */
 } VmbcBalloonState;
 
+/* Why vmbcd holds a balloon below the guest's full size. */
+typedef enum {
+	VMBC_BALLOON_FOR_LIMIT,	  /* a physpages limit reclaim (running, done or failed) */
+	VMBC_BALLOON_FOR_BARRIER, /* the gentle reclaim toward the physpages barrier */
+	VMBC_BALLOON_FOR_RECLAIM, /* an operator's "reclaim DOM SIZE" */
+	VMBC_BALLOON_FOR_HOST,	  /* the host over its barrier took from this VM */
+	VMBC_BALLOON_FOR_DEFLATE, /* vmbcd grew a balloon it had not set (guarantee, pressure) */
+} VmbcBalloonReason;
+
+/*
+ * What vmbcd set on a VM's balloon, kept while the guest is below its full
+ * size because of vmbcd, so that raising or removing the limit gives the
+ * guest back what vmbcd took, also after a restart (the daemon keeps it in
+ * its state file). A balloon without a claim is somebody else's, or nobody's.
+ */
+typedef struct {
+	gint64 target;		  /* the last target vmbcd sent, pages; -1: no claim */
+	gint64 before;		  /* the balloon's size before vmbcd first moved it, pages */
+	gint64 limit;		  /* the physpages limit when the balloon was last made smaller */
+	VmbcBalloonReason reason; /* what made it smaller last */
+} VmbcBalloonClaim;
+
+/* Whose balloon it is, for the operator (derived, see vmbc_beancounter_balloon_owner()). */
+typedef enum {
+	VMBC_BALLOON_OWNER_NONE,  /* at the guest's full size, or not known yet */
+	VMBC_BALLOON_OWNER_VMBCD, /* vmbcd set it (balloon_claim) */
+	VMBC_BALLOON_OWNER_OTHER, /* smaller than the guest, and vmbcd did not set it */
+} VmbcBalloonOwner;
+
 /* Seconds of held history kept: guest stats older than this are taken as stale. */
 #define VMBC_HELD_HISTORY 8
 
@@ -56,6 +85,14 @@ struct _VmbcBeancounter {
 	gint free_page_reporting; /* -1 unknown, 0 off, 1 on */
 	gint64 balloon_actual;	  /* pages; -1 unknown */
 	gint64 balloon_target;	  /* last target sent, pages; -1 none */
+	/*
+	 * What vmbcd set (target -1: nothing). Written by the engine only: by
+	 * vmbc_engine_set_balloon() and, after a restart, by
+	 * vmbc_engine_restore_balloon() once the balloon's size confirmed it
+	 * (balloon_claim_unconfirmed until then).
+	 */
+	VmbcBalloonClaim balloon_claim;
+	gboolean balloon_claim_unconfirmed;
 
 	VmbcGuestStats stats;
 	VmbcGuestStats prev_stats;
@@ -110,5 +147,18 @@ gdouble vmbc_beancounter_idle_fraction(const VmbcBeancounter *bc);
 void vmbc_beancounter_reset(VmbcBeancounter *bc);
 
 const gchar *vmbc_balloon_state_to_string(VmbcBalloonState state);
+/* The inverse of vmbc_balloon_state_to_string(); FALSE for anything else. */
+gboolean vmbc_balloon_state_from_string(const gchar *text, VmbcBalloonState *out);
+
+/*
+ * Whose @bc's balloon is: vmbcd's when it holds a claim on it; somebody
+ * else's when the guest is smaller than its full size (by more than a MiB)
+ * without one; nobody's otherwise.
+ */
+VmbcBalloonOwner vmbc_beancounter_balloon_owner(const VmbcBeancounter *bc);
+const gchar *vmbc_balloon_owner_to_string(VmbcBalloonOwner owner);
+
+const gchar *vmbc_balloon_reason_to_string(VmbcBalloonReason reason);
+gboolean vmbc_balloon_reason_from_string(const gchar *text, VmbcBalloonReason *out);
 
 G_END_DECLS

@@ -76,6 +76,13 @@ struct _VmbcEngine {
 	gint64 ksm_shared;	/* KSM pages_shared, 0 when KSM is off */
 	gint64 ksm_sharing;	/* KSM pages_sharing */
 	gint64 emit_sampled_at; /* passed to the next event (LIMIT_HIT), -1 none */
+	/*
+	 * Who is acting when it is not the physpages reclaim state that says so
+	 * (the host's tick, the operator's reclaim, the guarantee): a
+	 * VmbcBalloonReason, or -1. Read when a balloon claim is recorded.
+	 */
+	gint acting_for;
+	guint64 balloon_changes; /* see vmbc_engine_get_balloon_changes() */
 };
 
 typedef struct {

@@ -130,6 +130,7 @@ vmbc_engine_new(const VmbcEngineConfig *config)
 	engine->by_name = g_hash_table_new(g_str_hash, g_str_equal);
 	engine->next_id = 1;
 	engine->emit_sampled_at = -1;
+	engine->acting_for = -1;
 	init_resources(engine->host);
 	/* the host has no balloon and no VMM of its own */
 	engine->host->balloon = VMBC_BALLOON_NO_DEVICE;
@@ -188,10 +189,35 @@ vmbc_engine_get_host(VmbcEngine *engine)
 	return engine->host;
 }
 
+/* Where a VM of @id goes in engine->vms (kept in id order); *taken if one has it. */
+static guint
+id_position(VmbcEngine *engine, guint id, gboolean *taken)
+{
+	guint lo = 0, hi = engine->vms->len;
+
+	*taken = FALSE;
+	while (lo < hi) {
+		guint mid = lo + (hi - lo) / 2;
+		guint mid_id = ((VmbcBeancounter *)g_ptr_array_index(engine->vms, mid))->id;
+		if (mid_id == id) {
+			*taken = TRUE;
+			return mid;
+		}
+		if (mid_id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 VmbcBeancounter *
-vmbc_engine_add(VmbcEngine *engine, const gchar *name, gint64 max_pages, GError **error)
+vmbc_engine_add_with_id(VmbcEngine *engine, const gchar *name, gint64 max_pages, guint id,
+			GError **error)
 {
 	VmbcBeancounter *bc;
+	gboolean taken = FALSE;
+	guint pos = engine->vms->len;
 
 	if (name == NULL || *name == '\0' || !g_utf8_validate(name, -1, NULL)) {
 		g_set_error_literal(error, VMBC_ERROR, VMBC_ERROR_INVALID,
@@ -209,16 +235,40 @@ vmbc_engine_add(VmbcEngine *engine, const gchar *name, gint64 max_pages, GError 
 			    max_pages);
 		return NULL;
 	}
-	bc = vmbc_beancounter_new(name, engine->next_id++);
+	if (id != 0)
+		pos = id_position(engine, id, &taken);
+	if (id == 0 || taken || id == G_MAXUINT) {
+		if (id != 0)
+			g_info("VM '%s': its beancounter id %u is taken, it gets a new one", name,
+			       id);
+		id = engine->next_id++;
+		pos = engine->vms->len;
+	} else {
+		engine->next_id = MAX(engine->next_id, id + 1);
+	}
+	bc = vmbc_beancounter_new(name, id);
 	init_resources(bc);
 	bc->parent = engine->host;
 	bc->max_pages = max_pages;
 	/* the guarantee's own "limit" is the VM's size: nothing can be more visible */
-	g_ptr_array_add(engine->vms, bc);
+	g_ptr_array_insert(engine->vms, (gint)pos, bc);
 	g_hash_table_insert(engine->by_name, bc->name, bc);
 	g_info("VM '%s' added as beancounter %u (%" G_GINT64_FORMAT " pages)", name, bc->id,
 	       max_pages);
 	return bc;
+}
+
+VmbcBeancounter *
+vmbc_engine_add(VmbcEngine *engine, const gchar *name, gint64 max_pages, GError **error)
+{
+	return vmbc_engine_add_with_id(engine, name, max_pages, 0, error);
+}
+
+void
+vmbc_engine_reserve_ids(VmbcEngine *engine, guint id)
+{
+	if (id < G_MAXUINT)
+		engine->next_id = MAX(engine->next_id, id + 1);
 }
 
 VmbcBeancounter *
@@ -403,6 +453,126 @@ vmbc_engine_set_guest_stats(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcG
 		bc->balloon = VMBC_BALLOON_OK;
 }
 
+/* How far from the target vmbcd set a balloon may be found and still be vmbcd's. */
+static gint64
+claim_slack(VmbcEngine *engine)
+{
+	gint64 mib = (gint64)((1 << 20) / vmbc_page_size());
+
+	return MAX(2 * engine->config.min_step_pages, mib);
+}
+
+static void
+drop_claim(VmbcEngine *engine, VmbcBeancounter *bc)
+{
+	bc->balloon_claim = (VmbcBalloonClaim){-1, -1, VMBC_UNLIMITED, VMBC_BALLOON_FOR_LIMIT};
+	bc->balloon_claim_unconfirmed = FALSE;
+	engine->balloon_changes++;
+}
+
+/*
+ * The first size of a balloon that vmbcd had a claim on before a restart:
+ * still where vmbcd left it, it is vmbcd's again, with the same target as
+ * before the restart (so the limit's release path finds it); moved, somebody
+ * else set it since, and it is theirs.
+ */
+static void
+confirm_claim(VmbcEngine *engine, VmbcBeancounter *bc)
+{
+	VmbcBalloonClaim *c = &bc->balloon_claim;
+	g_autofree gchar *actual = vmbc_engine_fmt(bc->balloon_actual);
+	g_autofree gchar *target = vmbc_engine_fmt(c->target);
+
+	if (ABS(bc->balloon_actual - c->target) <= claim_slack(engine)) {
+		bc->balloon_claim_unconfirmed = FALSE;
+		bc->balloon_target = c->target;
+		g_info("VM '%s': balloon at %s, as vmbcd set it (for %s): vmbcd's again", bc->name,
+		       actual, vmbc_balloon_reason_to_string(c->reason));
+		return;
+	}
+	g_info("VM '%s': balloon at %s, but vmbcd had set %s: somebody else set it since, it "
+	       "is left alone",
+	       bc->name, actual, target);
+	drop_claim(engine, bc);
+}
+
+void
+vmbc_engine_restore_balloon(VmbcEngine *engine, VmbcBeancounter *bc, VmbcBalloonState state,
+			    const VmbcBalloonClaim *claim)
+{
+	g_return_if_fail(bc != engine->host);
+
+	if ((state == VMBC_BALLOON_NO_DRIVER || state == VMBC_BALLOON_OK) &&
+	    bc->balloon == VMBC_BALLOON_UNKNOWN)
+		bc->balloon = state;
+	if (claim == NULL || claim->target < 0 || bc->balloon_claim.target >= 0)
+		return;
+	bc->balloon_claim = *claim;
+	bc->balloon_claim_unconfirmed = TRUE;
+	if (bc->balloon == VMBC_BALLOON_NO_DEVICE)
+		drop_claim(engine, bc);
+	else if (bc->balloon_actual >= 0)
+		confirm_claim(engine, bc);
+}
+
+guint64
+vmbc_engine_get_balloon_changes(VmbcEngine *engine)
+{
+	return engine->balloon_changes;
+}
+
+/* What made vmbcd set a smaller balloon now. */
+static VmbcBalloonReason
+claim_reason(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target)
+{
+	if (engine->acting_for >= 0)
+		return (VmbcBalloonReason)engine->acting_for;
+	switch (vmbc_physpages_get_reclaim(bc)) {
+	case VMBC_RECLAIM_LIMIT:
+	case VMBC_RECLAIM_FAILED:
+		return VMBC_BALLOON_FOR_LIMIT;
+	case VMBC_RECLAIM_BARRIER:
+		return VMBC_BALLOON_FOR_BARRIER;
+	case VMBC_RECLAIM_MANUAL:
+		return VMBC_BALLOON_FOR_RECLAIM;
+	case VMBC_RECLAIM_IDLE:
+	default:
+		return bc->balloon_actual >= 0 && target >= bc->balloon_actual
+			       ? VMBC_BALLOON_FOR_DEFLATE
+			       : VMBC_BALLOON_FOR_LIMIT;
+	}
+}
+
+/*
+ * vmbcd sent @target: the claim follows it. It starts with the first target
+ * below the guest's full size (remembering the size before), and ends when
+ * vmbcd gives the guest everything back.
+ */
+static void
+record_claim(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target)
+{
+	VmbcBalloonClaim *c = &bc->balloon_claim;
+	gboolean fresh = c->target < 0 || bc->balloon_claim_unconfirmed;
+
+	if (bc->max_pages > 0 && target >= bc->max_pages) {
+		if (c->target >= 0)
+			drop_claim(engine, bc);
+		return;
+	}
+	if (fresh) {
+		c->before = bc->balloon_actual >= 0 ? bc->balloon_actual : bc->max_pages;
+		bc->balloon_claim_unconfirmed = FALSE;
+	}
+	if (fresh || target < c->target) {
+		c->reason = claim_reason(engine, bc, target);
+		c->limit = bc->parm[VMBC_RES_PHYSPAGES].limit;
+	}
+	if (fresh || target != c->target) {
+		c->target = target;
+		engine->balloon_changes++;
+	}
+}
+
 void
 vmbc_engine_balloon_actual(VmbcEngine *engine, VmbcBeancounter *bc, gint64 actual_pages, gint64 now)
 {
@@ -418,6 +588,8 @@ vmbc_engine_balloon_actual(VmbcEngine *engine, VmbcBeancounter *bc, gint64 actua
 	else
 		vmbc_parm_set_held(guar, actual_pages);
 	bc->balloon_actual = actual_pages;
+	if (bc->balloon_claim_unconfirmed)
+		confirm_claim(engine, bc);
 	for (guint i = 0; i < VMBC_RES_COUNT; i++) {
 		if (resource_ops[i]->balloon_moved != NULL)
 			resource_ops[i]->balloon_moved(engine, bc, now);
@@ -431,6 +603,9 @@ vmbc_engine_balloon_failed(VmbcEngine *engine, VmbcBeancounter *bc, VmbcBalloonS
 	VmbcBalloonState old = bc->balloon;
 
 	bc->balloon = state;
+	/* a claim from before a restart cannot be confirmed on a balloon that is not there */
+	if (bc->balloon_claim_unconfirmed && state == VMBC_BALLOON_NO_DEVICE)
+		drop_claim(engine, bc);
 	if (old != state)
 		g_warning("VM '%s': balloon unusable (%s): %s", bc->name,
 			  vmbc_balloon_state_to_string(state),
@@ -481,6 +656,8 @@ tick_one(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 		const VmbcResourceOps *ops = resource_ops[id];
 		VmbcParm *parm = &bc->parm[id];
 
+		/* the guarantee only ever grows a balloon */
+		engine->acting_for = id == VMBC_RES_VMGUARPAGES ? VMBC_BALLOON_FOR_DEFLATE : -1;
 		if (vmbc_parm_over_limit(parm)) {
 			if (ops->limit_hit != NULL)
 				ops->limit_hit(engine, bc, now);
@@ -492,6 +669,7 @@ tick_one(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 				ops->under_barrier(engine, bc, now);
 		}
 	}
+	engine->acting_for = -1;
 	vmbc_engine_expire_pending(engine, bc, now);
 }
 
@@ -504,7 +682,9 @@ vmbc_engine_tick(VmbcEngine *engine, gint64 now)
 			continue;
 		tick_one(engine, bc, now);
 	}
+	engine->acting_for = VMBC_BALLOON_FOR_HOST;
 	host_ops->tick(engine, now);
+	engine->acting_for = -1;
 }
 
 gboolean
@@ -555,14 +735,19 @@ gboolean
 vmbc_engine_reclaim(VmbcEngine *engine, VmbcBeancounter *bc, gint64 pages, gint64 now,
 		    VmbcChangeFunc done, gpointer user_data, GError **error)
 {
+	gboolean ok;
+
 	if (bc == engine->host) {
 		g_set_error_literal(error, VMBC_ERROR, VMBC_ERROR_INVALID,
 				    "reclaim works on a VM, not on the host");
 		return FALSE;
 	}
 	/* the balloon gives back guest RAM: the operator's reclaim is physpages' to follow */
-	return resource_ops[VMBC_RES_PHYSPAGES]->reclaim(engine, bc, pages, now, done, user_data,
-							 error);
+	engine->acting_for = VMBC_BALLOON_FOR_RECLAIM;
+	ok = resource_ops[VMBC_RES_PHYSPAGES]->reclaim(engine, bc, pages, now, done, user_data,
+						       error);
+	engine->acting_for = -1;
+	return ok;
 }
 
 void
@@ -619,6 +804,7 @@ vmbc_engine_set_balloon(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target, 
 	}
 	g_debug("VM '%s': balloon target %" G_GINT64_FORMAT " pages", bc->name, target);
 	bc->balloon_target = target;
+	record_claim(engine, bc, target);
 	return TRUE;
 }
 

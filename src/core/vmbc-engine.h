@@ -150,6 +150,19 @@ VmbcBeancounter *vmbc_engine_get_host(VmbcEngine *engine);
 VmbcBeancounter *vmbc_engine_add(VmbcEngine *engine, const gchar *name, gint64 max_pages,
 				 GError **error);
 
+/*
+ * As vmbc_engine_add(), giving the VM @id when no other VM has it: the id it
+ * had before a restart (0: the next free one). The VMs stay in id order.
+ */
+VmbcBeancounter *vmbc_engine_add_with_id(VmbcEngine *engine, const gchar *name, gint64 max_pages,
+					 guint id, GError **error);
+
+/*
+ * Ids up to @id belong to VMs saved before a restart that may come back: VMs
+ * added without an id get higher ones from now on.
+ */
+void vmbc_engine_reserve_ids(VmbcEngine *engine, guint id);
+
 /* NULL if no VM has that name; "host" finds the root. */
 VmbcBeancounter *vmbc_engine_lookup(VmbcEngine *engine, const gchar *name);
 
@@ -228,6 +241,28 @@ gboolean vmbc_engine_set_guarantee(VmbcEngine *engine, VmbcBeancounter *bc, gint
  * The only writer of that field.
  */
 void vmbc_engine_mark_memory_high(VmbcEngine *engine, VmbcBeancounter *bc, gboolean set);
+
+/*
+ * After a restart, what the state file says of @bc's balloon, given when the
+ * VM is adopted: the driver state the last run knew (@state: NO_DRIVER or OK
+ * are kept until the balloon proves otherwise; others are ignored) and what
+ * vmbcd had set on it (@claim, NULL or target -1 for nothing). The claim is
+ * checked against the balloon's size as soon as that is known: a balloon
+ * still at (or within a few MiB of) the target vmbcd set is vmbcd's again,
+ * exactly as if there had been no restart (balloon_target is set, so that
+ * raising the limit lets it out); anything else was set by somebody else
+ * since, and is left alone (the claim is dropped).
+ */
+void vmbc_engine_restore_balloon(VmbcEngine *engine, VmbcBeancounter *bc, VmbcBalloonState state,
+				 const VmbcBalloonClaim *claim);
+
+/*
+ * A count that changes whenever a VM's balloon claim changed (set, moved,
+ * given up, or a restored one found not to be vmbcd's): whoever keeps the
+ * claims elsewhere (the daemon's state file) looks at the VMs again when it
+ * differs from the last value it saw.
+ */
+guint64 vmbc_engine_get_balloon_changes(VmbcEngine *engine);
 
 /*
  * Takes @pages from the VM now by inflating its balloon (never below the

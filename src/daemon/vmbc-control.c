@@ -106,6 +106,19 @@ build_domain(VmbcControl *self, JsonBuilder *b, VmbcBeancounter *bc)
 		json_builder_add_boolean_value(b, bc->free_page_reporting > 0);
 	add_int(b, "actual", bc->balloon_actual);
 	add_int(b, "target", bc->balloon_target);
+	add_str(b, "balloon-owner",
+		vmbc_balloon_owner_to_string(vmbc_beancounter_balloon_owner(bc)));
+	json_builder_set_member_name(b, "balloon-set");
+	if (vmbc_beancounter_balloon_owner(bc) == VMBC_BALLOON_OWNER_VMBCD) {
+		json_builder_begin_object(b);
+		add_int(b, "target", bc->balloon_claim.target);
+		add_int(b, "before", bc->balloon_claim.before);
+		add_int(b, "limit", bc->balloon_claim.limit);
+		add_str(b, "reason", vmbc_balloon_reason_to_string(bc->balloon_claim.reason));
+		json_builder_end_object(b);
+	} else {
+		json_builder_add_null_value(b);
+	}
 	add_int(b, "guarantee", vmbc_beancounter_guarantee(bc));
 	add_int(b, "shares", bc->shares);
 	add_str(b, "reclaim", vmbc_reclaim_state_to_string(vmbc_physpages_get_reclaim(bc)));

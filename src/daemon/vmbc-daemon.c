@@ -34,9 +34,11 @@ struct _VmbcDaemon {
 	GPtrArray *backends; /* VmbcBackend*, owned */
 	GHashTable *owner;   /* VmbcBeancounter* -> VmbcBackend* */
 	guint tick_id;
-	guint save_id;		/* periodic save of the counters */
-	guint deferred_save_id; /* one save for a burst of changes that may wait */
-	gint64 ksm_read_at;	/* monotonic usec of the last read of KSM's counters */
+	guint save_id;		 /* periodic save of the counters */
+	guint deferred_save_id;	 /* one save for a burst of changes that may wait */
+	gint64 ksm_read_at;	 /* monotonic usec of the last read of KSM's counters */
+	gboolean running;	 /* between start and stop: the state file follows changes */
+	guint64 balloon_changes; /* the engine's count when the claims were last kept */
 	gint64 tick_usec;
 	VmbcTickStats tick_stats;
 	GArray *listeners;
@@ -72,6 +74,51 @@ actuator_escalate(VmbcEngine *engine, VmbcBeancounter *bc, VmbcEscalation how, g
 static void schedule_save(VmbcDaemon *daemon);
 static const VmbcBackendHostInterface backend_host_iface;
 
+/*
+ * Puts what vmbcd set on @bc's balloon, and what is known of its driver, in
+ * the state (in memory); TRUE if that changed it. A claim restored from the
+ * file and not yet checked against the balloon stays as the file has it.
+ */
+static gboolean
+keep_balloon(VmbcDaemon *daemon, VmbcBeancounter *bc)
+{
+	VmbcBalloonState driver = bc->balloon;
+	gboolean changed;
+
+	if (bc->balloon_claim_unconfirmed)
+		return FALSE;
+	/* no device is asked again at every adoption; unknown has nothing to keep */
+	if (driver != VMBC_BALLOON_NO_DRIVER && driver != VMBC_BALLOON_OK)
+		driver = VMBC_BALLOON_UNKNOWN;
+	changed = vmbc_state_set_balloon_claim(daemon->state, bc->name, &bc->balloon_claim);
+	if (vmbc_state_set_balloon(daemon->state, bc->name, driver))
+		changed = TRUE;
+	return changed;
+}
+
+/*
+ * The engine changed a balloon claim since we last looked: the state file
+ * follows soon, as it follows the memory-high mark, so that a crash from then
+ * on still knows which balloons are vmbcd's.
+ */
+static void
+keep_balloons(VmbcDaemon *daemon)
+{
+	GPtrArray *vms;
+	gboolean changed = FALSE;
+
+	if (vmbc_engine_get_balloon_changes(daemon->engine) == daemon->balloon_changes)
+		return;
+	daemon->balloon_changes = vmbc_engine_get_balloon_changes(daemon->engine);
+	vms = vmbc_engine_get_vms(daemon->engine);
+	for (guint i = 0; i < vms->len; i++) {
+		if (keep_balloon(daemon, g_ptr_array_index(vms, i)))
+			changed = TRUE;
+	}
+	if (changed)
+		schedule_save(daemon);
+}
+
 static void
 on_engine_event(VmbcEngine *engine, const VmbcEvent *in, gpointer user_data)
 {
@@ -90,6 +137,10 @@ on_engine_event(VmbcEngine *engine, const VmbcEvent *in, gpointer user_data)
 		vmbc_state_set_memory_high(daemon->state, event->bc->name, TRUE);
 		schedule_save(daemon);
 	}
+	/* so must what vmbcd set on the balloon, and a driver found missing */
+	if (event->bc != NULL && event->bc != vmbc_engine_get_host(daemon->engine) &&
+	    keep_balloon(daemon, event->bc))
+		schedule_save(daemon);
 	for (guint i = 0; i < daemon->listeners->len; i++) {
 		Listener *l = &g_array_index(daemon->listeners, Listener, i);
 		l->func(daemon, event, l->user_data);
@@ -293,7 +344,11 @@ host_add_vm(VmbcBackendHost *host, VmbcBackend *backend, const gchar *name, gint
 	    gpointer backend_data, GDestroyNotify free_func, GError **error)
 {
 	VmbcDaemon *daemon = (VmbcDaemon *)host;
-	VmbcBeancounter *bc = vmbc_engine_add(daemon->engine, name, max_pages, error);
+	/* a VM that comes back after a restart is the beancounter it was */
+	guint saved_id = vmbc_state_get_id(daemon->state, name);
+	VmbcBeancounter *bc =
+		vmbc_engine_add_with_id(daemon->engine, name, max_pages, saved_id, error);
+	VmbcBalloonClaim claim;
 
 	if (bc == NULL) {
 		if (free_func != NULL && backend_data != NULL)
@@ -315,6 +370,17 @@ host_add_vm(VmbcBackendHost *host, VmbcBackend *backend, const gchar *name, gint
 	}
 	vmbc_engine_mark_memory_high(daemon->engine, bc,
 				     vmbc_state_get_memory_high(daemon->state, name));
+	/*
+	 * Before the backend tells the balloon's size: the engine checks what the
+	 * last run set against it, and takes back only a balloon still at that.
+	 */
+	vmbc_engine_restore_balloon(
+		daemon->engine, bc, vmbc_state_get_balloon(daemon->state, name),
+		vmbc_state_get_balloon_claim(daemon->state, name, &claim) ? &claim : NULL);
+	if (bc->id != saved_id) {
+		vmbc_state_set_id(daemon->state, name, bc->id);
+		schedule_save(daemon);
+	}
 	vmbc_daemon_emit_domain_event(daemon, bc, TRUE);
 	return bc;
 }
@@ -338,7 +404,7 @@ on_deferred_save(gpointer user_data)
 static void
 schedule_save(VmbcDaemon *daemon)
 {
-	if (daemon->tick_id == 0 || daemon->deferred_save_id != 0)
+	if (!daemon->running || daemon->deferred_save_id != 0)
 		return;
 	daemon->deferred_save_id = g_timeout_add(VMBC_DEFERRED_SAVE_MS, on_deferred_save, daemon);
 	g_source_set_name_by_id(daemon->deferred_save_id, "[vmbcd] state save");
@@ -410,6 +476,7 @@ on_tick(gpointer user_data)
 	for (guint i = 0; i < daemon->backends->len; i++)
 		vmbc_backend_sample(g_ptr_array_index(daemon->backends, i), start);
 	vmbc_engine_tick(daemon->engine, vmbc_daemon_now(daemon));
+	keep_balloons(daemon);
 	record_tick(daemon, vmbc_daemon_now(daemon) - start);
 	return G_SOURCE_CONTINUE;
 }
@@ -430,6 +497,7 @@ save_counters(VmbcDaemon *daemon)
 			vmbc_state_set_counters(daemon->state, bc->name, r, bc->parm[r].maxheld,
 						bc->parm[r].failcnt);
 		vmbc_state_set_memory_high(daemon->state, bc->name, bc->memory_high_set);
+		keep_balloon(daemon, bc);
 	}
 	vmbc_state_set_counters(daemon->state, "host", VMBC_RES_PHYSPAGES,
 				host->parm[VMBC_RES_PHYSPAGES].maxheld,
@@ -510,6 +578,9 @@ vmbc_daemon_start(VmbcDaemon *daemon, GError **error)
 
 	if (!vmbc_state_load(daemon->state, &local))
 		g_warning("%s", local->message);
+	/* the ids of saved VMs are theirs: they may come back */
+	vmbc_engine_reserve_ids(daemon->engine, vmbc_state_get_max_id(daemon->state));
+	daemon->running = TRUE;
 	apply_host_limits(daemon);
 	daemon->tick_stats.started_real = g_get_real_time();
 	if (!start_backends(daemon, error))
@@ -525,6 +596,7 @@ vmbc_daemon_stop(VmbcDaemon *daemon)
 	/* a pending deferred save is part of this one */
 	if (daemon->tick_id != 0)
 		save_counters(daemon);
+	daemon->running = FALSE;
 	g_clear_handle_id(&daemon->tick_id, g_source_remove);
 	g_clear_handle_id(&daemon->save_id, g_source_remove);
 	g_clear_handle_id(&daemon->deferred_save_id, g_source_remove);
@@ -595,6 +667,7 @@ vmbc_daemon_set_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, VmbcResourceId r
 		return FALSE;
 	/* the change is accepted: it must survive a crash from here on */
 	vmbc_state_set(daemon->state, bc->name, res, barrier, limit);
+	keep_balloons(daemon);
 	if (!vmbc_state_save(daemon->state, &local))
 		g_warning("runtime limit of '%s' not saved: %s", bc->name, local->message);
 	return TRUE;

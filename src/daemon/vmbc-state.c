@@ -29,7 +29,12 @@ typedef struct {
 	SavedParm parm[VMBC_RES_COUNT];
 	SavedCounters counters[VMBC_RES_COUNT];
 	gboolean memory_high; /* vmbcd set memory.high of the running VM */
+	guint id;	      /* beancounter id, 0 none */
+	VmbcBalloonState balloon;
+	VmbcBalloonClaim claim; /* target -1: none */
 } SavedDomain;
+
+static const VmbcBalloonClaim no_claim = {-1, -1, VMBC_UNLIMITED, VMBC_BALLOON_FOR_LIMIT};
 
 struct _VmbcState {
 	gchar *dir;
@@ -73,6 +78,26 @@ read_value(JsonObject *obj, const gchar *member, gint64 *out)
 		return FALSE;
 	*out = json_node_get_int(node);
 	return *out >= 0;
+}
+
+/* {"target": P, "before": P, "limit": P, "reason": "limit"}; all of it or nothing. */
+static gboolean
+parse_claim(JsonNode *node, VmbcBalloonClaim *claim)
+{
+	JsonObject *obj;
+	JsonNode *rnode;
+
+	if (!JSON_NODE_HOLDS_OBJECT(node))
+		return FALSE;
+	obj = json_node_get_object(node);
+	rnode = json_object_get_member(obj, "reason");
+	if (!read_value(obj, "target", &claim->target) ||
+	    !read_value(obj, "before", &claim->before) ||
+	    !read_value(obj, "limit", &claim->limit) || rnode == NULL ||
+	    !JSON_NODE_HOLDS_VALUE(rnode) || json_node_get_value_type(rnode) != G_TYPE_STRING ||
+	    !vmbc_balloon_reason_from_string(json_node_get_string(rnode), &claim->reason))
+		return FALSE;
+	return TRUE;
 }
 
 static gboolean
@@ -138,6 +163,31 @@ parse_state(VmbcState *state, const gchar *text, gsize len, GError **error)
 				vmbc_state_set_counters(state, name, r, maxheld, (guint64)failcnt);
 			}
 		}
+		if (json_object_has_member(dobj, "id")) {
+			gint64 id;
+			if (read_value(dobj, "id", &id) && id > 0 && id < G_MAXUINT)
+				vmbc_state_set_id(state, name, (guint)id);
+			else
+				g_warning("%s: ignoring bad id of '%s'", state->path, name);
+		}
+		if (json_object_has_member(dobj, "balloon")) {
+			JsonNode *bnode = json_object_get_member(dobj, "balloon");
+			VmbcBalloonState balloon;
+			if (JSON_NODE_HOLDS_VALUE(bnode) &&
+			    json_node_get_value_type(bnode) == G_TYPE_STRING &&
+			    vmbc_balloon_state_from_string(json_node_get_string(bnode), &balloon))
+				vmbc_state_set_balloon(state, name, balloon);
+			else
+				g_warning("%s: ignoring bad balloon of '%s'", state->path, name);
+		}
+		if (json_object_has_member(dobj, "balloon-set")) {
+			VmbcBalloonClaim claim;
+			if (!parse_claim(json_object_get_member(dobj, "balloon-set"), &claim))
+				g_warning("%s: ignoring bad balloon-set of '%s'", state->path,
+					  name);
+			else
+				vmbc_state_set_balloon_claim(state, name, &claim);
+		}
 		if (json_object_has_member(dobj, "memory-high-set")) {
 			JsonNode *mnode = json_object_get_member(dobj, "memory-high-set");
 			if (JSON_NODE_HOLDS_VALUE(mnode) &&
@@ -191,6 +241,8 @@ lookup_or_add(VmbcState *state, const gchar *domain)
 	SavedDomain *d = g_hash_table_lookup(state->domains, domain);
 	if (d == NULL) {
 		d = g_new0(SavedDomain, 1);
+		d->balloon = VMBC_BALLOON_UNKNOWN;
+		d->claim = no_claim;
 		g_hash_table_insert(state->domains, g_strdup(domain), d);
 	}
 	return d;
@@ -262,6 +314,85 @@ vmbc_state_forget_counters(VmbcState *state, const gchar *domain)
 		return;
 	memset(d->counters, 0, sizeof(d->counters));
 	d->memory_high = FALSE;
+	d->balloon = VMBC_BALLOON_UNKNOWN;
+	d->claim = no_claim;
+}
+
+void
+vmbc_state_set_id(VmbcState *state, const gchar *domain, guint id)
+{
+	lookup_or_add(state, domain)->id = id;
+}
+
+guint
+vmbc_state_get_id(VmbcState *state, const gchar *domain)
+{
+	SavedDomain *d = g_hash_table_lookup(state->domains, domain);
+
+	return d != NULL ? d->id : 0;
+}
+
+guint
+vmbc_state_get_max_id(VmbcState *state)
+{
+	GHashTableIter it;
+	gpointer value;
+	guint max = 0;
+
+	g_hash_table_iter_init(&it, state->domains);
+	while (g_hash_table_iter_next(&it, NULL, &value))
+		max = MAX(max, ((SavedDomain *)value)->id);
+	return max;
+}
+
+gboolean
+vmbc_state_set_balloon(VmbcState *state, const gchar *domain, VmbcBalloonState balloon)
+{
+	SavedDomain *d = balloon != VMBC_BALLOON_UNKNOWN
+				 ? lookup_or_add(state, domain)
+				 : g_hash_table_lookup(state->domains, domain);
+
+	if (d == NULL || d->balloon == balloon)
+		return FALSE;
+	d->balloon = balloon;
+	return TRUE;
+}
+
+VmbcBalloonState
+vmbc_state_get_balloon(VmbcState *state, const gchar *domain)
+{
+	SavedDomain *d = g_hash_table_lookup(state->domains, domain);
+
+	return d != NULL ? d->balloon : VMBC_BALLOON_UNKNOWN;
+}
+
+gboolean
+vmbc_state_set_balloon_claim(VmbcState *state, const gchar *domain, const VmbcBalloonClaim *claim)
+{
+	gboolean none = claim == NULL || claim->target < 0;
+	SavedDomain *d =
+		none ? g_hash_table_lookup(state->domains, domain) : lookup_or_add(state, domain);
+
+	if (d == NULL)
+		return FALSE;
+	if (none)
+		claim = &no_claim;
+	if (d->claim.target == claim->target && d->claim.before == claim->before &&
+	    d->claim.limit == claim->limit && d->claim.reason == claim->reason)
+		return FALSE;
+	d->claim = *claim;
+	return TRUE;
+}
+
+gboolean
+vmbc_state_get_balloon_claim(VmbcState *state, const gchar *domain, VmbcBalloonClaim *claim)
+{
+	SavedDomain *d = g_hash_table_lookup(state->domains, domain);
+
+	if (d == NULL || d->claim.target < 0)
+		return FALSE;
+	*claim = d->claim;
+	return TRUE;
 }
 
 gboolean
@@ -347,6 +478,28 @@ vmbc_state_save(VmbcState *state, GError **error)
 		if (d->memory_high) {
 			json_builder_set_member_name(b, "memory-high-set");
 			json_builder_add_boolean_value(b, TRUE);
+		}
+		if (d->id != 0) {
+			json_builder_set_member_name(b, "id");
+			json_builder_add_int_value(b, d->id);
+		}
+		if (d->balloon != VMBC_BALLOON_UNKNOWN) {
+			json_builder_set_member_name(b, "balloon");
+			json_builder_add_string_value(b, vmbc_balloon_state_to_string(d->balloon));
+		}
+		if (d->claim.target >= 0) {
+			json_builder_set_member_name(b, "balloon-set");
+			json_builder_begin_object(b);
+			json_builder_set_member_name(b, "target");
+			json_builder_add_int_value(b, d->claim.target);
+			json_builder_set_member_name(b, "before");
+			json_builder_add_int_value(b, d->claim.before);
+			json_builder_set_member_name(b, "limit");
+			json_builder_add_int_value(b, d->claim.limit);
+			json_builder_set_member_name(b, "reason");
+			json_builder_add_string_value(
+				b, vmbc_balloon_reason_to_string(d->claim.reason));
+			json_builder_end_object(b);
 		}
 		json_builder_end_object(b);
 	}

@@ -9,6 +9,7 @@
 
 #include <glib.h>
 
+#include "vmbc-beancounter.h"
 #include "vmbc-resource.h"
 
 G_BEGIN_DECLS
@@ -54,7 +55,32 @@ gboolean vmbc_state_get_counters(VmbcState *state, const gchar *domain, VmbcReso
 void vmbc_state_set_memory_high(VmbcState *state, const gchar *domain, gboolean set);
 gboolean vmbc_state_get_memory_high(VmbcState *state, const gchar *domain);
 
-/* The VM is gone: its counters and memory.high mark end with it (its limits stay). */
+/*
+ * The VM's beancounter id, so that a VM that comes back after a restart has
+ * the id it had. Kept like the limits, when the VM ends too. 0: none saved.
+ */
+void vmbc_state_set_id(VmbcState *state, const gchar *domain, guint id);
+guint vmbc_state_get_id(VmbcState *state, const gchar *domain);
+/* The highest id saved (0 if none): new VMs get higher ones. */
+guint vmbc_state_get_max_id(VmbcState *state);
+
+/*
+ * The balloon of a running VM: what the backend learned of its driver
+ * (VMBC_BALLOON_UNKNOWN: nothing to keep) and what vmbcd set on it (@claim
+ * NULL or target -1: nothing). Forgotten with the counters. The setters
+ * return TRUE when the saved value changed (so that the caller saves soon).
+ */
+gboolean vmbc_state_set_balloon(VmbcState *state, const gchar *domain, VmbcBalloonState balloon);
+VmbcBalloonState vmbc_state_get_balloon(VmbcState *state, const gchar *domain);
+gboolean vmbc_state_set_balloon_claim(VmbcState *state, const gchar *domain,
+				      const VmbcBalloonClaim *claim);
+gboolean vmbc_state_get_balloon_claim(VmbcState *state, const gchar *domain,
+				      VmbcBalloonClaim *claim);
+
+/*
+ * The VM is gone: its counters, memory.high mark and balloon end with it (its
+ * limits and its id stay).
+ */
 void vmbc_state_forget_counters(VmbcState *state, const gchar *domain);
 
 /* Writes the file atomically, creating the directory (0755) if needed. */

@@ -369,6 +369,153 @@ def case_counters_survive_restart():
         env.stop_daemon()
 
 
+def saved_domains(env):
+    """The domains of vmbcd's state file as it is on disk now ({} before the first save)."""
+    try:
+        with open(os.path.join(env.state_dir, "state.json")) as f:
+            return json.load(f)["domains"]
+    except FileNotFoundError:
+        return {}
+
+
+def inflate_for_limit(env, name="vm1"):
+    """A limit that vmbcd enforces with the balloon of @name, settled, and the
+    state file that says so on disk (written soon after, with no clean exit).
+    Returns the balloon's size in bytes."""
+    with env.control() as c:
+        c.execute("set-limit", {"domain": name, "resource": "physpages",
+                                "barrier": "192M", "limit": "192M"}, timeout=30)
+    wait_for("the balloon to settle", lambda: (lambda st: st["balloon"] ==
+                                               st["balloon-target"])(env.fake_state(name)))
+    actual = env.fake_state(name)["actual"]
+    assert actual <= 192 * MIB, actual
+    d = env.domain(name)
+    assert d["balloon-owner"] == "vmbcd", d
+    assert d["balloon-set"]["reason"] == "limit" and d["balloon-set"]["limit"] == pages(192), d
+    assert d["balloon-set"]["before"] == pages(env.fakes[name][2]), d
+    wait_for("the balloon's target in the state file",
+             lambda: saved_domains(env).get(name, {}).get("balloon-set", {}).get("target")
+             == env.domain(name)["target"], timeout=5)
+    return actual
+
+
+def case_balloon_readopted_after_kill9():
+    """vmbcd inflated a balloon for a limit and was killed: the restarted vmbcd
+    knows the balloon for its own, and removing the limit gives the guest back
+    all of its memory, as it would have without the restart."""
+    with Env("readopt") as env:
+        env.start_fake("vm1", 512, "--cache-mib", "300")
+        env.start_daemon()
+        env.wait_domain("vm1")
+        env.wait_held("vm1", pages(290))
+        actual = inflate_for_limit(env)
+        before = env.domain("vm1")
+        env.stop_daemon(signal.SIGKILL)
+        env.start_daemon()
+        env.wait_domain("vm1")
+        d = wait_for("the balloon re-adopted", lambda: (lambda d: d if d["balloon-owner"] ==
+                                                        "vmbcd" else None)(env.domain("vm1")))
+        assert d["target"] == before["target"] and d["balloon-set"] == before["balloon-set"], \
+            (before, d)
+        assert env.fake_state("vm1")["actual"] == actual  # adoption moved nothing
+        assert "as vmbcd set it (for limit): vmbcd's again" in env.logtext(), env.logtext()
+        if env.cli_bin:
+            r = env.cli("dominfo", "vm1")
+            assert r.returncode == 0, r.stderr
+            assert "Balloon owner:" in r.stdout and "vmbcd (set to" in r.stdout, r.stdout
+        with env.control() as c:
+            c.execute("set-limit", {"domain": "vm1", "resource": "physpages",
+                                    "barrier": "unlimited", "limit": "unlimited"}, timeout=30)
+        wait_for("the guest back at its full size",
+                 lambda: env.fake_state("vm1")["actual"] == 512 * MIB, timeout=10)
+        wait_for("nobody's balloon", lambda: env.domain("vm1")["balloon-owner"] == "none")
+        wait_for("the claim gone from the state file",
+                 lambda: "balloon-set" not in saved_domains(env)["vm1"], timeout=5)
+        env.stop_daemon()
+
+
+def case_balloon_set_by_hand_left_alone():
+    """Between two runs of vmbcd somebody sets the balloon by hand (as virsh
+    setmem or QMP balloon would): the restarted vmbcd leaves it as it is, and
+    says whose it is."""
+    with Env("byhand") as env:
+        env.start_fake("vm1", 512, "--cache-mib", "300")
+        env.start_daemon()
+        env.wait_domain("vm1")
+        env.wait_held("vm1", pages(290))
+        inflate_for_limit(env)
+        env.stop_daemon(signal.SIGKILL)
+        env.fake_do("vm1", "balloon", {"value": 400 * MIB})
+        wait_for("the hand-set size", lambda: env.fake_state("vm1")["actual"] == 400 * MIB)
+        env.start_daemon()
+        env.wait_domain("vm1")
+        d = wait_for("the balloon's actual size", lambda: (lambda d: d if d["actual"] >= 0
+                                                           else None)(env.domain("vm1")))
+        assert d["balloon-owner"] == "other" and d["balloon-set"] is None, d
+        assert "somebody else set it since, it is left alone" in env.logtext(), env.logtext()
+        if env.cli_bin:
+            r = env.cli("dominfo", "vm1")
+            assert r.returncode == 0 and "other (not set by vmbcd" in r.stdout, r.stdout
+        wait_for("the claim gone from the state file",
+                 lambda: "balloon-set" not in saved_domains(env)["vm1"], timeout=5)
+        with env.control() as c:
+            c.execute("set-limit", {"domain": "vm1", "resource": "physpages",
+                                    "barrier": "unlimited", "limit": "unlimited"}, timeout=30)
+        time.sleep(1.5)
+        st = env.fake_state("vm1")
+        # nobody asked the balloon to move (the fake's target is the balloon's own size)
+        assert st["actual"] == 400 * MIB and st["balloon-target"] == 112 * MIB, st
+        assert env.domain("vm1")["balloon-owner"] == "other"
+        env.stop_daemon()
+
+
+def case_ids_and_balloon_driver_kept():
+    """Beancounter ids and a balloon driver found missing survive a kill -9:
+    VMs adopted in another order keep their ids, a new VM gets one no saved VM
+    has, and a guest without a balloon driver is known as such at once."""
+    with Env("ids") as env:
+        env.start_fake("vm2", 256, "--cache-mib", "16")
+        env.start_daemon()
+        env.wait_domain("vm2")
+        env.start_fake("vm1", 512, "--no-balloon-driver", "--anon-mib", "200")
+        env.wait_domain("vm1")
+        env.wait_held("vm1", pages(195))
+        with env.control() as c:
+            try:
+                c.execute("set-limit", {"domain": "vm1", "resource": "physpages",
+                                        "barrier": "128M", "limit": "128M"}, timeout=30)
+                raise AssertionError("set-limit succeeded without a balloon driver")
+            except QMPError as e:
+                assert "balloon driver" in e.desc, e.desc
+        ids = {n: env.domain(n)["id"] for n in ("vm1", "vm2")}
+        assert ids["vm2"] < ids["vm1"], ids  # adopted first
+        assert env.domain("vm1")["balloon"] == "no-driver"
+        wait_for("ids and the driver state in the state file",
+                 lambda: (lambda s: s.get("vm1", {}).get("id") == ids["vm1"] and
+                          s.get("vm2", {}).get("id") == ids["vm2"] and
+                          s["vm1"].get("balloon") == "no-driver")(saved_domains(env)),
+                 timeout=5)
+        env.stop_daemon(signal.SIGKILL)
+        env.start_daemon()
+        env.wait_domain("vm1")
+        env.wait_domain("vm2")
+        # as soon as it is adopted, before any balloon request
+        assert env.domain("vm1")["balloon"] == "no-driver", env.domain("vm1")
+        assert {n: env.domain(n)["id"] for n in ("vm1", "vm2")} == ids
+        env.start_fake("vm3", 256, "--cache-mib", "16")
+        env.wait_domain("vm3")
+        assert env.domain("vm3")["id"] > max(ids.values()), env.domain("vm3")
+        # the limit is still refused for the same reason
+        with env.control() as c:
+            try:
+                c.execute("set-limit", {"domain": "vm1", "resource": "physpages",
+                                        "barrier": "100M", "limit": "100M"}, timeout=30)
+                raise AssertionError("set-limit succeeded without a balloon driver")
+            except QMPError as e:
+                assert "balloon driver" in e.desc, e.desc
+        env.stop_daemon()
+
+
 def case_check_config():
     with Env("checkconf") as env:
         example = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "data",
