@@ -529,7 +529,9 @@ limit_reclaim_follow(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 
 	if (balloon_unusable(bc)) {
 		reason = VMBC_ERROR_NO_BALLOON;
-	} else if (ps->reclaim_clamped && actual <= vmbc_beancounter_guarantee(bc) + page_mib()) {
+	} else if (ps->reclaim_clamped &&
+		   actual <= vmbc_beancounter_guarantee(bc) + min_step(engine, bc)) {
+		/* a real balloon stops within a step of where it was sent */
 		reason = VMBC_ERROR_GUARANTEE;
 	} else if (bc->balloon == VMBC_BALLOON_UNKNOWN && bc->balloon_target >= 0 &&
 		   actual > bc->balloon_target + page_mib() && ps->reclaim_best_actual >= actual) {
