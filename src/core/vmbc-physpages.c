@@ -154,11 +154,12 @@ limit_error(VmbcEngine *engine, VmbcBeancounter *bc, VmbcError reason)
 
 /*
  * A limit reclaim that failed gives back what it took for nothing: of what the
- * balloon took since the reclaim started, only as much as held came down is
- * kept; the rest is let out again, so the guest is back where it was but for
- * what bought the host memory. Also stops a balloon still on its way down.
- * Fills @kept and @given (pages) and returns the size the balloon was sent to,
- * or -1 when it was not sent (no usable balloon, nothing known).
+ * balloon took since the reclaim started, only as much as held came down (by
+ * at least the MiB that counts as progress) is kept; the rest is let out
+ * again, so the guest is back where it was but for what bought the host
+ * memory. Also stops a balloon still on its way down. Fills @kept and @given
+ * (pages) and returns the size the balloon was sent to, or -1 when it was not
+ * sent (no usable balloon, nothing known).
  */
 static gint64
 give_back(VmbcEngine *engine, VmbcBeancounter *bc, gint64 *kept, gint64 *given)
@@ -176,11 +177,12 @@ give_back(VmbcEngine *engine, VmbcBeancounter *bc, gint64 *kept, gint64 *given)
 		return -1;
 	inflated = MAX(ps->reclaim_start_actual - actual, 0);
 	lowered = MAX(ps->reclaim_start_held - parm->held, 0);
+	/* less than what counts as progress is the sampling's noise, not what the balloon bought */
+	if (lowered < page_mib())
+		lowered = 0;
 	*kept = MIN(lowered, inflated);
 	to = ps->reclaim_start_actual - *kept;
-	if (to == bc->balloon_target)
-		return -1;
-	if (!vmbc_engine_set_balloon(engine, bc, to, &error)) {
+	if (to != bc->balloon_target && !vmbc_engine_set_balloon(engine, bc, to, &error)) {
 		g_debug("%s", error->message);
 		return -1;
 	}
