@@ -478,13 +478,20 @@ test_guarantee_floor(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(f->vm->parm[VMBC_RES_VMGUARPAGES].failcnt, ==, 1);
 	g_assert_cmpuint(count_events(f, VMBC_EVENT_GUARANTEE_REFUSED), ==, 1);
 
-	/* the balloon stops at the guarantee, held stays over: failure names the guarantee */
+	/*
+	 * The balloon stops at the guarantee, held stays over (a few pages less is
+	 * the sampling's noise): failure names the guarantee.
+	 */
 	f->vm->balloon = VMBC_BALLOON_OK;
-	sample(f, 400 * MIB, 512 * MIB);
+	sample(f, 400 * MIB - 5, 512 * MIB);
 	for (gint i = 0; i < 6; i++)
 		tick(f, 1);
 	g_assert_cmpuint(f->vm->parm[VMBC_RES_PHYSPAGES].failcnt, ==, 1);
 	g_assert_nonnull(strstr(g_ptr_array_index(f->events, f->events->len - 1), "guarantee"));
+	/* the balloon bought nothing: it is given back to where it was */
+	g_assert_cmpint(last_target(f), ==, 1024 * MIB);
+	g_assert_nonnull(
+		strstr(g_ptr_array_index(f->events, f->events->len - 1), "gave 512M back"));
 }
 
 static void
@@ -843,12 +850,17 @@ test_escalation_names(void)
 	g_assert_nonnull(strstr(error->message, "'kill'"));
 }
 
+/*
+ * trust-guest: the operator takes the guest's word, and a limit reclaim stops
+ * where the guest says it would run out of memory, throughout.
+ */
 static void
-test_limit_hit_guest_floor(Fixture *f, gconstpointer data)
+test_limit_hit_trust_guest(Fixture *f, gconstpointer data)
 {
 	VmbcParm *p = &f->vm->parm[VMBC_RES_PHYSPAGES];
 
 	/* 512 MiB guest with 400 MiB pinned: it reports 60 MiB available */
+	f->vm->trust_guest = TRUE;
 	sample(f, 460 * MIB, 512 * MIB);
 	f->vm->balloon = VMBC_BALLOON_OK;
 	stats(f, 60 * MIB, 50 * MIB, 10 * MIB, 0);
@@ -859,9 +871,15 @@ test_limit_hit_guest_floor(Fixture *f, gconstpointer data)
 	stats(f, 32 * MIB, 30 * MIB, 2 * MIB, 0);
 	for (gint i = 0; i < 6; i++)
 		tick(f, 1);
+	/* never pushed past its word, even after the first quarter of the timeout */
+	for (guint i = 0; i < f->targets->len; i++)
+		g_assert_cmpint(g_array_index(f->targets, gint64, i), >=, 484 * MIB);
 	g_assert_cmpuint(p->failcnt, ==, 1);
 	g_assert_nonnull(
 		strstr(g_ptr_array_index(f->events, f->events->len - 1), "run it out of memory"));
+	/* the 28 MiB it took lowered nothing: given back */
+	g_assert_cmpint(last_target(f), ==, 512 * MIB);
+	sample(f, 460 * MIB, 512 * MIB);
 	/* the guest frees its tmpfs: the next attempt goes all the way */
 	stats(f, 420 * MIB, 400 * MIB, 20 * MIB, 0);
 	stats(f, 420 * MIB, 400 * MIB, 20 * MIB, 0);
@@ -872,6 +890,172 @@ test_limit_hit_guest_floor(Fixture *f, gconstpointer data)
 	tick(f, 1);
 	g_assert_cmpint(vmbc_physpages_get_reclaim(f->vm), ==, VMBC_RECLAIM_IDLE);
 	g_assert_cmpuint(count_events(f, VMBC_EVENT_RECLAIM_DONE), ==, 1);
+}
+
+/*
+ * Without trust-guest, the same guest's word only paces the reclaim: a gentler
+ * first step, then, within reclaim-timeout, the limit minus the margin.
+ */
+static void
+test_limit_hit_guest_paces(Fixture *f, gconstpointer data)
+{
+	gint64 timeout = vmbc_engine_get_config(f->engine)->reclaim_timeout_usec;
+	gint64 started = f->now;
+	gint64 hard = 256 * MIB - 4 * MIB - 1; /* a margin of at least 4 MiB */
+	gboolean reached = FALSE;
+
+	sample(f, 460 * MIB, 512 * MIB);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	stats(f, 60 * MIB, 50 * MIB, 10 * MIB, 0);
+	set_limits(f, 256 * MIB, 256 * MIB);
+	g_assert_cmpint(last_target(f), ==, 512 * MIB - 60 * MIB + 32 * MIB);
+	g_assert_nonnull(strstr(g_ptr_array_index(f->events, f->events->len - 1), "first"));
+	sample(f, 460 * MIB, last_target(f));
+	/* the guest keeps saying it has nothing left: it is not asked */
+	while (f->now - started < timeout) {
+		stats(f, 20 * MIB, 20 * MIB, 0, 0);
+		tick(f, 1);
+		if (last_target(f) <= hard)
+			reached = TRUE;
+	}
+	g_assert_true(reached);
+	g_assert_cmpuint(f->vm->parm[VMBC_RES_PHYSPAGES].failcnt, ==, 0);
+	/* the guest's kernel gives up what it can: held under the limit, done */
+	sample(f, 240 * MIB, last_target(f));
+	tick(f, 1);
+	g_assert_cmpuint(count_events(f, VMBC_EVENT_RECLAIM_DONE), ==, 1);
+}
+
+/*
+ * A guest that says it has 0 available while the host sees it hold 300 MiB of
+ * a 1 GiB: its word is contradicted and counts for nothing; the balloon goes
+ * to the limit at once.
+ */
+static void
+test_limit_hit_reports_nothing_available(Fixture *f, gconstpointer data)
+{
+	sample(f, 300 * MIB, 1024 * MIB);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	stats(f, 0, 0, 0, 0);
+	set_limits(f, 100 * MIB, 100 * MIB);
+	g_assert_cmpint(last_target(f), ==, 96 * MIB);
+	/* fresh reports of the same change nothing */
+	sample(f, 300 * MIB, 600 * MIB);
+	stats(f, 0, 0, 0, 0);
+	tick(f, 1);
+	g_assert_cmpint(last_target(f), ==, 96 * MIB);
+	sample(f, 90 * MIB, 96 * MIB);
+	tick(f, 1);
+	g_assert_cmpuint(count_events(f, VMBC_EVENT_RECLAIM_DONE), ==, 1);
+	g_assert_cmpuint(f->vm->parm[VMBC_RES_PHYSPAGES].failcnt, ==, 0);
+}
+
+/*
+ * Stats older than a few stats intervals count for nothing: the 92 s old word
+ * of a guest that stopped reporting neither paces nor, with trust-guest, stops
+ * the reclaim. Judged by the wall clock, or by when they arrived without one.
+ */
+static void
+test_limit_hit_old_stats(Fixture *f, gconstpointer data)
+{
+	VmbcGuestStats st = {.available = 0,
+			     .free = 0,
+			     .caches = 0,
+			     .total = 512 * MIB,
+			     .swap_in = 0,
+			     .major_faults = 0,
+			     .last_update = 1000};
+
+	f->vm->trust_guest = TRUE;
+	f->vm->balloon = VMBC_BALLOON_OK;
+	vmbc_engine_set_wall_clock(f->engine, 1000 * SEC);
+	sample(f, 500 * MIB, 512 * MIB);
+	vmbc_engine_set_guest_stats(f->engine, f->vm, &st);
+	vmbc_engine_set_wall_clock(f->engine, 1092 * SEC);
+	sample(f, 500 * MIB, 512 * MIB);
+	set_limits(f, 256 * MIB, 256 * MIB);
+	g_assert_cmpint(last_target(f), <, 256 * MIB - 4 * MIB);
+
+	/* no wall clock: they arrived 92 s of samples ago */
+	vmbc_engine_set_wall_clock(f->engine, 0);
+	set_limits(f, VMBC_UNLIMITED, VMBC_UNLIMITED);
+	sample(f, 500 * MIB, 512 * MIB);
+	st.last_update = 2000;
+	vmbc_engine_set_guest_stats(f->engine, f->vm, &st);
+	f->now += 92 * SEC;
+	sample(f, 500 * MIB, 512 * MIB);
+	set_limits(f, 256 * MIB, 256 * MIB);
+	g_assert_cmpint(last_target(f), <, 256 * MIB - 4 * MIB);
+	/* and fresh, with trust-guest, the same word holds it where it is, plus the reserve */
+	st.last_update = 2001;
+	vmbc_engine_set_guest_stats(f->engine, f->vm, &st);
+	set_limits(f, VMBC_UNLIMITED, VMBC_UNLIMITED);
+	set_limits(f, 256 * MIB, 256 * MIB);
+	g_assert_cmpint(last_target(f), ==, 512 * MIB + 32 * MIB);
+}
+
+/*
+ * The 1 GiB guest of the report: 498 MiB held, limit 480 MiB. The balloon
+ * goes to the limit, held falls 3 MiB and no further. The failure keeps those
+ * 3 MiB of balloon and gives the rest back, and says so.
+ */
+static void
+test_limit_hit_rollback(Fixture *f, gconstpointer data)
+{
+	VmbcEngineConfig config = *vmbc_engine_get_config(f->engine);
+	const gchar *msg;
+	gint64 target;
+
+	config.escalation = VMBC_ESCALATE_PAUSE;
+	vmbc_engine_set_config(f->engine, &config);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	sample(f, 498 * MIB, 1024 * MIB);
+	set_limits(f, 480 * MIB, 480 * MIB);
+	target = last_target(f);
+	g_assert_cmpint(target, <, 480 * MIB);
+	sample(f, 495 * MIB, target);
+	for (gint i = 0; i < 6; i++)
+		tick(f, 1);
+	g_assert_cmpuint(f->vm->parm[VMBC_RES_PHYSPAGES].failcnt, ==, 1);
+	g_assert_cmpint(last_target(f), ==, 1021 * MIB);
+	g_assert_cmpuint(f->escalations, ==, 1);
+	msg = g_ptr_array_index(f->events, f->events->len - 2);
+	g_assert_true(g_str_has_prefix(msg, "VMBC_RECLAIM_FAILED"));
+	g_assert_nonnull(strstr(msg, "kept 3M"));
+	g_assert_nonnull(strstr(msg, "back to 1021M"));
+}
+
+/*
+ * Each retry starts from where the last failure gave the balloon back to and
+ * gives back to it again: the guest is not ratcheted down retry by retry;
+ * each failure counts and escalates.
+ */
+static void
+test_limit_hit_retries_no_ratchet(Fixture *f, gconstpointer data)
+{
+	VmbcEngineConfig config = *vmbc_engine_get_config(f->engine);
+	guint gave_back = 0;
+
+	config.escalation = VMBC_ESCALATE_PAUSE;
+	vmbc_engine_set_config(f->engine, &config);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	sample(f, 498 * MIB, 1024 * MIB);
+	set_limits(f, 480 * MIB, 480 * MIB);
+	for (gint i = 0; i < 40; i++) {
+		gint64 t = last_target(f);
+		/* the balloon gets where it is sent; held never moves */
+		sample(f, 498 * MIB, t);
+		tick(f, 1);
+		if (last_target(f) != t && last_target(f) > t) {
+			g_assert_cmpint(last_target(f), ==, 1024 * MIB);
+			gave_back++;
+		}
+	}
+	g_assert_cmpuint(gave_back, >=, 3);
+	g_assert_cmpuint(f->vm->parm[VMBC_RES_PHYSPAGES].failcnt, ==, gave_back);
+	g_assert_cmpuint(f->escalations, ==, gave_back);
+	for (guint i = 0; i < f->targets->len; i++)
+		g_assert_cmpint(g_array_index(f->targets, gint64, i), >=, 470 * MIB);
 }
 
 static void
@@ -1173,7 +1357,12 @@ main(int argc, char **argv)
 	ADD("limit-hit/escalate", test_limit_hit_escalate);
 	ADD("limit-hit/memory-high-follows-limit", test_memory_high_follows_limit);
 	ADD("limit-hit/memory-high-lifted-by-hand", test_memory_high_lifted_by_hand);
-	ADD("limit-hit/guest-floor", test_limit_hit_guest_floor);
+	ADD("limit-hit/trust-guest", test_limit_hit_trust_guest);
+	ADD("limit-hit/guest-paces", test_limit_hit_guest_paces);
+	ADD("limit-hit/reports-nothing-available", test_limit_hit_reports_nothing_available);
+	ADD("limit-hit/old-stats", test_limit_hit_old_stats);
+	ADD("limit-hit/rollback", test_limit_hit_rollback);
+	ADD("limit-hit/retries-no-ratchet", test_limit_hit_retries_no_ratchet);
 	ADD("limit-hit/stale-stats", test_limit_hit_stale_stats);
 	ADD("limit-hit/late-stats", test_limit_hit_late_stats);
 	ADD("ksm-fractions", test_ksm_fractions);

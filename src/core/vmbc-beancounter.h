@@ -75,8 +75,14 @@ struct _VmbcBeancounter {
 
 	VmbcParm parm[VMBC_RES_COUNT];
 
-	gint64 max_pages;  /* the VM's maximum memory (guest RAM size), pages */
-	guint shares;	   /* relative weight when the host reclaims; default 1000 */
+	gint64 max_pages; /* the VM's maximum memory (guest RAM size), pages */
+	guint shares;	  /* relative weight when the host reclaims; default 1000 */
+	/*
+	 * The operator trusts this guest's word (vmbc.conf trust-guest): a limit
+	 * reclaim stops where the guest's current statistics say it would run out
+	 * of memory, even above the limit. Otherwise they only pace it.
+	 */
+	gboolean trust_guest;
 	gboolean sampled;  /* at least one sample arrived */
 	gint64 sampled_at; /* monotonic usec of the last physpages sample */
 

@@ -3,9 +3,12 @@
  *
  * This is where a VM is held to its budget (SPEC §3):
  *  - over the limit: set the balloon so the guest cannot keep more than the
- *    limit minus a margin (never below the guarantee) and follow progress; no
- *    progress within reclaim_timeout counts in failcnt, emits an event and
- *    escalates, and the reclaim is retried after as long again;
+ *    limit minus a margin (never below the guarantee) and follow progress. The
+ *    guest's word may make the first step gentler, never the last one (unless
+ *    the operator chose to trust it). No progress within reclaim_timeout
+ *    counts in failcnt, gives back the inflation that did not lower held,
+ *    emits an event and escalates; the reclaim is retried after as long again,
+ *    from where the balloon was given back to, so retries never ratchet;
  *  - over the barrier: take back gently, at most what the guest says it can
  *    spare, one step a tick;
  *  - well under the barrier with a pressured guest: give memory back, up to the
@@ -28,12 +31,14 @@ typedef struct {
 	gint64 reclaim_progress;  /* the last progress seen */
 	gint64 reclaim_best_held; /* lowest held since progress was last seen */
 	gint64 reclaim_best_actual;
-	gint64 reclaim_retry_at;    /* when FAILED: when to try again */
-	gboolean reclaim_clamped;   /* the target was raised to the guarantee */
-	gboolean reclaim_starved;   /* the target was raised to what the guest needs */
-	gint64 reclaim_stats_stamp; /* stats last_update when the target was last set */
-	gint64 manual_target;	    /* actual we aim for in a manual reclaim */
-	gint64 barrier_last_step;   /* the last gentle step, ours or the host's */
+	gint64 reclaim_start_actual; /* guest size before this limit reclaim (-1 unknown) */
+	gint64 reclaim_start_held;   /* held when it started */
+	gint64 reclaim_retry_at;     /* when FAILED: when to try again */
+	gboolean reclaim_clamped;    /* the target was raised to the guarantee */
+	gboolean reclaim_starved;    /* the target was raised to what the guest needs */
+	gint64 reclaim_stats_stamp;  /* stats last_update when the target was last set */
+	gint64 manual_target;	     /* actual we aim for in a manual reclaim */
+	gint64 barrier_last_step;    /* the last gentle step, ours or the host's */
 	gint64 deflate_last_step;
 	VmbcReclaimCounters counters;
 } VmbcPhyspagesState;
@@ -147,30 +152,76 @@ limit_error(VmbcEngine *engine, VmbcBeancounter *bc, VmbcError reason)
 			   bc->name, limit, held, why);
 }
 
-/* UBC's failure path: failcnt++, an event, the escalation, an answer to waiters. */
+/*
+ * A limit reclaim that failed gives back what it took for nothing: of what the
+ * balloon took since the reclaim started, only as much as held came down (by
+ * at least the MiB that counts as progress) is kept; the rest is let out
+ * again, so the guest is back where it was but for what bought the host
+ * memory. Also stops a balloon still on its way down. Fills @kept and @given
+ * (pages) and returns the size the balloon was sent to, or -1 when it was not
+ * sent (no usable balloon, nothing known).
+ */
+static gint64
+give_back(VmbcEngine *engine, VmbcBeancounter *bc, gint64 *kept, gint64 *given)
+{
+	VmbcPhyspagesState *ps = phys(bc);
+	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
+	g_autoptr(GError) error = NULL;
+	gint64 actual = bc->balloon_actual;
+	gint64 inflated, lowered, to;
+
+	*kept = 0;
+	*given = 0;
+	if (balloon_unusable(bc) || actual < 0 || ps->reclaim_start_actual < 0 ||
+	    bc->balloon_target < 0)
+		return -1;
+	inflated = MAX(ps->reclaim_start_actual - actual, 0);
+	lowered = MAX(ps->reclaim_start_held - parm->held, 0);
+	/* less than what counts as progress is the sampling's noise, not what the balloon bought */
+	if (lowered < page_mib())
+		lowered = 0;
+	*kept = MIN(lowered, inflated);
+	to = ps->reclaim_start_actual - *kept;
+	if (to != bc->balloon_target && !vmbc_engine_set_balloon(engine, bc, to, &error)) {
+		g_debug("%s", error->message);
+		return -1;
+	}
+	/* the guarantee may have been raised meanwhile: set_balloon clamps to it */
+	*given = MAX(bc->balloon_target - actual, 0);
+	return bc->balloon_target;
+}
+
+/*
+ * UBC's failure path: failcnt++, the inflation that bought nothing given back,
+ * an event that says what was kept and given back, the escalation, an answer
+ * to waiters.
+ */
 static void
 limit_reclaim_fail(VmbcEngine *engine, VmbcBeancounter *bc, VmbcError reason, gint64 now)
 {
 	VmbcPhyspagesState *ps = phys(bc);
 	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
 	g_autoptr(GError) error = limit_error(engine, bc, reason);
+	g_autofree gchar *what = NULL;
+	gint64 kept = 0, given = 0;
+	gint64 to;
 
 	parm->failcnt++;
 	ps->counters.failed++;
-	/*
-	 * A balloon that could not get where it was sent is squeezing a guest with
-	 * nothing left to give: stop it where it is until the retry.
-	 */
-	if (!balloon_unusable(bc) && bc->balloon_actual >= 0 && bc->balloon_target >= 0 &&
-	    bc->balloon_actual > bc->balloon_target + min_step(engine, bc)) {
-		g_autoptr(GError) local = NULL;
-		if (!vmbc_engine_set_balloon(engine, bc, bc->balloon_actual, &local))
-			g_debug("%s", local->message);
+	to = give_back(engine, bc, &kept, &given);
+	if (to >= 0) {
+		g_autofree gchar *kept_s = vmbc_engine_fmt(kept);
+		g_autofree gchar *given_s = vmbc_engine_fmt(given);
+		g_autofree gchar *to_s = vmbc_engine_fmt(to);
+		what = g_strdup_printf("; kept %s of the balloon (what held came down by), "
+				       "gave %s back: guest size back to %s",
+				       kept_s, given_s, to_s);
 	}
 	ps->reclaim = VMBC_RECLAIM_FAILED;
 	ps->reclaim_retry_at = now + engine->config.reclaim_timeout_usec;
 	vmbc_engine_emit(engine, VMBC_EVENT_RECLAIM_FAILED, bc, VMBC_RES_PHYSPAGES,
-			 bc->balloon_target, reason, "%s", error->message);
+			 bc->balloon_target, reason, "%s%s", error->message,
+			 what != NULL ? what : "");
 	vmbc_engine_escalate(engine, bc);
 	vmbc_engine_complete_pending(engine, bc, error);
 }
@@ -186,9 +237,41 @@ guest_reserve(VmbcEngine *engine, gint64 actual)
 }
 
 /*
+ * Whether the guest's last report still describes it: measured no more than
+ * VMBC_HELD_HISTORY seconds ago (a few stats intervals: a guest whose driver
+ * stopped reporting leaves QEMU showing its last word for ever), and not
+ * contradicted by what the host measured since. A guest that claims to use
+ * more than the host sees it holding, plus the reserve, is not describing
+ * itself, whatever the reason (it under-reports, or it let memory go after
+ * it measured); its word then counts for nothing.
+ */
+static gboolean
+stats_current(VmbcEngine *engine, VmbcBeancounter *bc)
+{
+	const VmbcGuestStats *s = &bc->stats;
+	gint64 size, in_use;
+
+	if (s->last_update == 0 || s->available < 0 || bc->balloon_actual <= 0)
+		return FALSE;
+	if (engine->wall_usec > 0) {
+		if (engine->wall_usec / G_USEC_PER_SEC - s->last_update > VMBC_HELD_HISTORY)
+			return FALSE;
+	} else if (bc->sampled_at - bc->stats_seen_at > VMBC_HELD_HISTORY * G_USEC_PER_SEC) {
+		return FALSE;
+	}
+	size = bc->stats_actual > 0 ? bc->stats_actual : bc->balloon_actual;
+	if (s->total > 0)
+		size = MIN(size, s->total);
+	in_use = size - MIN(s->available, size);
+	return in_use <= bc->parm[VMBC_RES_PHYSPAGES].held + guest_reserve(engine, size);
+}
+
+/*
  * The guest says it is about to run out while the balloon is still inflating:
  * stop the balloon where it is and give back up to the reserve, at once rather
- * than after the reclaim timeout. Returns TRUE if it did.
+ * than after the reclaim timeout. Only for a guest the operator trusts
+ * (trust-guest): for any other the limit is reached whatever it says. Returns
+ * TRUE if it did.
  */
 static gboolean
 stop_starving(VmbcEngine *engine, VmbcBeancounter *bc)
@@ -198,6 +281,8 @@ stop_starving(VmbcEngine *engine, VmbcBeancounter *bc)
 	gint64 reserve, target;
 	g_autoptr(GError) error = NULL;
 
+	if (!bc->trust_guest || !stats_current(engine, bc))
+		return FALSE;
 	if (actual <= 0 || bc->balloon_target < 0 || bc->stats.last_update == 0 ||
 	    bc->stats.available < 0 || bc->stats.last_update <= ps->reclaim_stats_stamp)
 		return FALSE;
@@ -221,9 +306,8 @@ stop_starving(VmbcEngine *engine, VmbcBeancounter *bc)
 
 /*
  * The smallest size the guest can be ballooned to without running out of
- * memory: what it reports in use plus a reserve. This is a hint from the guest
- * and only ever makes a reclaim gentler: a guest that claims more available
- * than it has is ballooned harder, and only it suffers. 0 when unknown.
+ * memory, by its own word: what it reports in use plus a reserve. 0 when
+ * unknown. Only ever read where floor_applies() allows it.
  */
 static gint64
 guest_floor(VmbcEngine *engine, VmbcBeancounter *bc)
@@ -246,19 +330,40 @@ guest_floor(VmbcEngine *engine, VmbcBeancounter *bc)
 }
 
 /*
- * The target a limit reclaim aims for: the limit minus a margin, raised to the
- * guarantee (*clamped is then set) and to what the guest needs to stay alive
- * (*starved is then set): ballooning a guest into its OOM killer frees
- * nothing that the limit could not also get by waiting, and loses the guest.
+ * Whether what the guest says it needs may hold a limit reclaim above the
+ * limit at @now. Guest statistics are hints (SPEC §2): they may pace a limit
+ * reclaim, a gentler first step for the first quarter of reclaim-timeout,
+ * never decide whether the limit is reached. Only a VM whose operator chose
+ * trust-guest keeps the guest's floor throughout. Stale or contradicted
+ * statistics (stats_current()) count for nothing either way.
+ */
+static gboolean
+floor_applies(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
+{
+	VmbcPhyspagesState *ps = phys(bc);
+
+	if (!stats_current(engine, bc))
+		return FALSE;
+	if (bc->trust_guest)
+		return TRUE;
+	return ps->reclaim == VMBC_RECLAIM_LIMIT &&
+	       now - ps->reclaim_started < engine->config.reclaim_timeout_usec / 4;
+}
+
+/*
+ * The target a limit reclaim aims for at @now: the limit minus a margin,
+ * raised to the guarantee (*clamped is then set), and, where floor_applies(),
+ * to what the guest says it needs (*starved is then set). A NULL @starved asks
+ * for the target without the guest's word.
  */
 static gint64
-limit_target(VmbcEngine *engine, VmbcBeancounter *bc, gboolean *clamped, gboolean *starved)
+limit_target(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now, gboolean *clamped,
+	     gboolean *starved)
 {
 	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
 	gint64 margin = vmbc_engine_margin(engine, parm->limit);
 	gint64 target = parm->limit > margin ? parm->limit - margin : 0;
 	gint64 guarantee = vmbc_beancounter_guarantee(bc);
-	gint64 floor = guest_floor(engine, bc);
 
 	*clamped = FALSE;
 	if (starved != NULL)
@@ -267,9 +372,12 @@ limit_target(VmbcEngine *engine, VmbcBeancounter *bc, gboolean *clamped, gboolea
 		target = guarantee;
 		*clamped = TRUE;
 	}
-	if (starved != NULL && floor > target) {
-		target = floor;
-		*starved = TRUE;
+	if (starved != NULL && floor_applies(engine, bc, now)) {
+		gint64 floor = guest_floor(engine, bc);
+		if (floor > target) {
+			target = floor;
+			*starved = TRUE;
+		}
 	}
 	return target;
 }
@@ -286,16 +394,25 @@ limit_reclaim_start(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	gboolean clamped = FALSE;
 	gboolean starved = FALSE;
 	gboolean sent;
-	gint64 target = limit_target(engine, bc, &clamped, &starved);
+	gint64 target;
 
-	target_s = vmbc_engine_fmt(target);
 	ps->reclaim = VMBC_RECLAIM_LIMIT;
 	ps->reclaim_started = now;
 	ps->reclaim_progress = now;
 	ps->reclaim_best_held = parm->held;
 	ps->reclaim_best_actual = actual_or_max(bc);
+	/*
+	 * Where a failure gives the balloon back to: where it was, or where it was
+	 * going back to (a retry starts while the last give-back is under way).
+	 */
+	ps->reclaim_start_actual = bc->balloon_actual;
+	if (bc->balloon_actual >= 0 && bc->balloon_target > bc->balloon_actual)
+		ps->reclaim_start_actual = bc->balloon_target;
+	ps->reclaim_start_held = parm->held;
+	target = limit_target(engine, bc, now, &clamped, &starved);
+	target_s = vmbc_engine_fmt(target);
 	ps->reclaim_clamped = clamped;
-	ps->reclaim_starved = starved;
+	ps->reclaim_starved = starved && bc->trust_guest;
 	ps->reclaim_stats_stamp = bc->stats.last_update;
 	ps->counters.started++;
 	if (clamped) {
@@ -316,8 +433,11 @@ limit_reclaim_start(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 		engine->emit_sampled_at = bc->sampled_at;
 	vmbc_engine_emit(engine, VMBC_EVENT_LIMIT_HIT, bc, VMBC_RES_PHYSPAGES, target,
 			 VMBC_ERROR_FAILED,
-			 "'%s' physpages: held %s over limit %s, ballooning the guest to %s",
-			 bc->name, held, limit, target_s);
+			 "'%s' physpages: held %s over limit %s, ballooning the guest to %s%s",
+			 bc->name, held, limit, target_s,
+			 starved && !bc->trust_guest
+				 ? " first (what the guest says it needs), to the limit next"
+				 : "");
 	if (sent)
 		return;
 	if (error != NULL) {
@@ -332,20 +452,24 @@ limit_reclaim_start(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 }
 
 /*
- * The guest reported since the last step and can give more: go on down. The
- * floor (guest_floor()) accounts for what the guest touched and what the
- * balloon took since the guest measured, so a step need not wait for the
- * balloon to settle. Returns TRUE if a new target was sent.
+ * Sends the next step of a limit reclaim when @target is a step below the
+ * balloon's. A @paced target (raised to what the guest says it needs) waits
+ * until the guest reported since the last step, or a stale MemAvailable would
+ * push it past what it can give; guest_floor() accounts for what the guest
+ * touched and what the balloon took since it measured, so a step need not wait
+ * for the balloon to settle. Any other target goes at once. Returns TRUE if a
+ * new target was sent.
  */
 static gboolean
-retarget(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target)
+retarget(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target, gboolean paced)
 {
 	VmbcPhyspagesState *ps = phys(bc);
 	g_autoptr(GError) error = NULL;
 
 	if (bc->balloon_target < 0 || balloon_unusable(bc) ||
-	    target + min_step(engine, bc) >= bc->balloon_target ||
-	    bc->stats.last_update <= ps->reclaim_stats_stamp)
+	    target + min_step(engine, bc) >= bc->balloon_target)
+		return FALSE;
+	if (paced && bc->stats.last_update <= ps->reclaim_stats_stamp)
 		return FALSE;
 	if (!vmbc_engine_set_balloon(engine, bc, target, &error)) {
 		g_warning("%s", error->message);
@@ -355,7 +479,10 @@ retarget(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target)
 	return TRUE;
 }
 
-/* New guest stats during a limit reclaim: take the next step now, not at the next tick. */
+/*
+ * New guest stats during a limit reclaim: take the next step now, not at the
+ * next tick. The engine gives no time here: the last sample's is used.
+ */
 static void
 physpages_stats_arrived(VmbcEngine *engine, VmbcBeancounter *bc)
 {
@@ -366,10 +493,10 @@ physpages_stats_arrived(VmbcEngine *engine, VmbcBeancounter *bc)
 
 	if (ps->reclaim != VMBC_RECLAIM_LIMIT)
 		return;
-	target = limit_target(engine, bc, &clamped, &starved);
+	target = limit_target(engine, bc, bc->sampled_at, &clamped, &starved);
 	if (stop_starving(engine, bc))
 		return;
-	retarget(engine, bc, target);
+	retarget(engine, bc, target, starved);
 }
 
 /* Follows a running limit reclaim; fails it when progress stopped for too long. */
@@ -381,20 +508,19 @@ limit_reclaim_follow(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	gint64 actual = actual_or_max(bc);
 	gboolean clamped = FALSE;
 	gboolean starved = FALSE;
-	gint64 target = limit_target(engine, bc, &clamped, &starved);
+	gint64 target = limit_target(engine, bc, now, &clamped, &starved);
 	VmbcError reason;
 
 	/*
-	 * The guest found memory to spare since the last step: go on down. Only
-	 * once the balloon got where it was sent and the guest reported again
-	 * since, or a stale MemAvailable would push it past what it can give.
+	 * The next step: the guest found memory to spare since the last one, or
+	 * the gentle first step is over and the limit is what is aimed for.
 	 */
 	if (stop_starving(engine, bc))
 		starved = TRUE;
-	else if (retarget(engine, bc, target))
+	else if (retarget(engine, bc, target, starved))
 		ps->reclaim_progress = now;
 	ps->reclaim_clamped = clamped;
-	ps->reclaim_starved = ps->reclaim_starved || starved;
+	ps->reclaim_starved = bc->trust_guest && (ps->reclaim_starved || starved);
 
 	if (parm->held + page_mib() <= ps->reclaim_best_held) {
 		ps->reclaim_best_held = parm->held;
@@ -405,7 +531,9 @@ limit_reclaim_follow(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 
 	if (balloon_unusable(bc)) {
 		reason = VMBC_ERROR_NO_BALLOON;
-	} else if (ps->reclaim_clamped && actual <= vmbc_beancounter_guarantee(bc) + page_mib()) {
+	} else if (ps->reclaim_clamped &&
+		   actual <= vmbc_beancounter_guarantee(bc) + min_step(engine, bc)) {
+		/* a real balloon stops within a step of where it was sent */
 		reason = VMBC_ERROR_GUARANTEE;
 	} else if (bc->balloon == VMBC_BALLOON_UNKNOWN && bc->balloon_target >= 0 &&
 		   actual > bc->balloon_target + page_mib() && ps->reclaim_best_actual >= actual) {
@@ -482,7 +610,7 @@ limit_settled(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	VmbcPhyspagesState *ps = phys(bc);
 	if (ps->reclaim == VMBC_RECLAIM_LIMIT || ps->reclaim == VMBC_RECLAIM_FAILED) {
 		gboolean clamped = FALSE, starved = FALSE;
-		gint64 target = limit_target(engine, bc, &clamped, &starved);
+		gint64 target = limit_target(engine, bc, now, &clamped, &starved);
 		g_autoptr(GError) error = NULL;
 
 		/* held got under before the balloon did: still cap the guest at the limit (§3) */
@@ -750,7 +878,7 @@ physpages_change(VmbcEngine *engine, VmbcBeancounter *bc, gint64 barrier, gint64
 	}
 
 	/* held is over the new limit: the seed's bc_phys_change, run to the end */
-	target = limit_target(engine, bc, &clamped, NULL);
+	target = limit_target(engine, bc, now, &clamped, NULL);
 	if (clamped && actual_or_max(bc) <= target + page_mib()) {
 		g_autoptr(GError) err = limit_error(engine, bc, VMBC_ERROR_GUARANTEE);
 		parm->failcnt++;
@@ -777,6 +905,7 @@ physpages_init(VmbcBeancounter *bc)
 	ps->reclaim = VMBC_RECLAIM_IDLE;
 	ps->reclaim_best_actual = -1;
 	ps->reclaim_best_held = -1;
+	ps->reclaim_start_actual = -1;
 	bc->res_state[VMBC_RES_PHYSPAGES] = ps;
 	bc->res_state_free[VMBC_RES_PHYSPAGES] = g_free;
 }

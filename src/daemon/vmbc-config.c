@@ -32,8 +32,8 @@ static const gchar *const daemon_keys[] = {
 	"idle-tax",	   NULL,
 };
 static const gchar *const host_keys[] = {"barrier", "limit", NULL};
-static const gchar *const limit_keys[] = {"barrier",   "limit",	 "guarantee",
-					  "vmm-limit", "shares", NULL};
+static const gchar *const limit_keys[] = {"barrier", "limit",	    "guarantee", "vmm-limit",
+					  "shares",  "trust-guest", NULL};
 
 static void
 limit_spec_clear(VmbcLimitSpec *spec)
@@ -43,6 +43,7 @@ limit_spec_clear(VmbcLimitSpec *spec)
 	g_clear_pointer(&spec->guarantee, g_free);
 	g_clear_pointer(&spec->vmm_limit, g_free);
 	spec->shares = -1;
+	spec->trust_guest = -1;
 }
 
 static void
@@ -94,6 +95,7 @@ vmbc_config_new_default(void)
 	declare_backend_settings(config->settings);
 	vmbc_engine_config_init(&config->engine);
 	config->defaults.shares = -1;
+	config->defaults.trust_guest = -1;
 	config->domains = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, limit_spec_free);
 	return config;
 }
@@ -241,6 +243,25 @@ load_number(Loader *ld, const gchar *group, const gchar *key, gdouble min, gdoub
 	return TRUE;
 }
 
+/* A boolean key: @out is left alone when the key is not there, else 0 or 1. */
+static gboolean
+load_boolean(Loader *ld, const gchar *group, const gchar *key, gint *out, GError **error)
+{
+	g_autofree gchar *v = get_string(ld, group, key);
+
+	if (v == NULL)
+		return TRUE;
+	if (g_strcmp0(v, "true") == 0 || g_strcmp0(v, "yes") == 0 || g_strcmp0(v, "1") == 0) {
+		*out = 1;
+		return TRUE;
+	}
+	if (g_strcmp0(v, "false") == 0 || g_strcmp0(v, "no") == 0 || g_strcmp0(v, "0") == 0) {
+		*out = 0;
+		return TRUE;
+	}
+	return fail_key(ld, group, key, error, "'%s' is not a boolean (true or false)", v);
+}
+
 /* A size check without a maximum: "%" is allowed (resolved per VM later). */
 static gboolean
 check_size(Loader *ld, const gchar *group, const gchar *key, const gchar *v, GError **error)
@@ -276,6 +297,8 @@ load_limit_spec(Loader *ld, const gchar *group, VmbcLimitSpec *spec, GError **er
 		if (shares >= 1)
 			spec->shares = (gint)shares;
 	}
+	if (!load_boolean(ld, group, "trust-guest", &spec->trust_guest, error))
+		return FALSE;
 	/* barrier > limit is refused when both are plain sizes (percentages: per VM) */
 	if (spec->barrier != NULL && spec->limit != NULL && strchr(spec->barrier, '%') == NULL &&
 	    strchr(spec->limit, '%') == NULL) {
@@ -516,6 +539,7 @@ vmbc_config_load(const gchar *path, GError **error)
 				return NULL;
 			spec = g_new0(VmbcLimitSpec, 1);
 			spec->shares = -1;
+			spec->trust_guest = -1;
 			g_hash_table_replace(config->domains, g_strdup(name), spec);
 			if (!load_limit_spec(&ld, g, spec, error))
 				return NULL;
@@ -547,6 +571,8 @@ vmbc_config_get_spec(const VmbcConfig *config, const gchar *name, VmbcLimitSpec 
 		out->vmm_limit = dom->vmm_limit;
 	if (dom->shares > 0)
 		out->shares = dom->shares;
+	if (dom->trust_guest >= 0)
+		out->trust_guest = dom->trust_guest;
 	/* a domain that sets only its limit takes it as barrier too, not the default barrier */
 	if (dom->limit != NULL && dom->barrier == NULL)
 		out->barrier = NULL;

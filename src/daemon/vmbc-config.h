@@ -23,6 +23,7 @@ typedef struct {
 	gchar *guarantee; /* vmguarpages barrier */
 	gchar *vmm_limit; /* vmmpages limit */
 	gint shares;	  /* -1 not set */
+	gint trust_guest; /* -1 not set, 0 or 1: take the guest's word over the limit */
 } VmbcLimitSpec;
 
 typedef struct {

@@ -121,6 +121,8 @@ build_domain(VmbcControl *self, JsonBuilder *b, VmbcBeancounter *bc)
 	}
 	add_int(b, "guarantee", vmbc_beancounter_guarantee(bc));
 	add_int(b, "shares", bc->shares);
+	json_builder_set_member_name(b, "trust-guest");
+	json_builder_add_boolean_value(b, bc->trust_guest);
 	add_str(b, "reclaim", vmbc_reclaim_state_to_string(vmbc_physpages_get_reclaim(bc)));
 	json_builder_set_member_name(b, "memory-high-set");
 	json_builder_add_boolean_value(b, bc->memory_high_set);

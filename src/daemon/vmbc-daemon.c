@@ -281,6 +281,8 @@ apply_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, gboolean runtime_too)
 		}
 		if (spec.shares > 0)
 			bc->shares = (guint)spec.shares;
+		/* the operator's choice alone: nothing saved at run time overrides it */
+		bc->trust_guest = spec.trust_guest > 0;
 	}
 	if (!runtime_too)
 		return;

@@ -71,6 +71,7 @@ typedef struct {
 	gboolean balloon_device;
 	gboolean balloon_driver;
 	gboolean lying_stats;
+	gboolean under_reporting; /* fresh reports of nothing available or free */
 	gboolean stats_unset;
 	gint64 garbage_after; /* commands; 0 = after the greeting, -1 = never */
 	gint64 exit_after;    /* commands; -1 = never */
@@ -348,6 +349,11 @@ stats_poll(FakeQemu *self)
 		self->stats[STAT_CACHES] = page_bytes(st.ram) * 8;
 		self->stats[STAT_MAJFLT] = (guint64)-1 - 1;
 	}
+	if (self->under_reporting) {
+		/* Plausible, fresh, and wrong: its cache is reclaimable, it says it has nothing. */
+		self->stats[STAT_AVAIL] = 0;
+		self->stats[STAT_MEMFREE] = 0;
+	}
 	self->stats_last_update = g_get_real_time() / G_USEC_PER_SEC;
 }
 
@@ -465,6 +471,7 @@ set_fault(FakeQemu *self, const gchar *fault, GError **error)
 		self->balloon_device = TRUE;
 		self->balloon_driver = TRUE;
 		self->lying_stats = FALSE;
+		self->under_reporting = FALSE;
 		self->stats_unset = FALSE;
 		self->garbage_after = -1;
 		return parse_exit_mid_command(self, NULL, error);
@@ -475,6 +482,8 @@ set_fault(FakeQemu *self, const gchar *fault, GError **error)
 		self->balloon_driver = FALSE;
 	else if (g_strcmp0(fault, "lying-stats") == 0)
 		self->lying_stats = TRUE;
+	else if (g_strcmp0(fault, "under-reporting") == 0)
+		self->under_reporting = TRUE;
 	else if (g_strcmp0(fault, "stats-unset") == 0)
 		self->stats_unset = TRUE;
 	else if (g_strcmp0(fault, "garbage") == 0)
@@ -494,9 +503,19 @@ static gboolean
 apply_settings(FakeQemu *self, JsonObject *args, GError **error)
 {
 	static const gchar *const allowed[] = {
-		"fault",	  "fpr",	 "rate-mib-s",	"tick-ms",	 "balloon-device",
-		"balloon-driver", "lying-stats", "stats-unset", "garbage-after", "exit-after",
-		"exit-on",	  NULL,
+		"fault",
+		"fpr",
+		"rate-mib-s",
+		"tick-ms",
+		"balloon-device",
+		"balloon-driver",
+		"lying-stats",
+		"stats-unset",
+		"garbage-after",
+		"exit-after",
+		"exit-on",
+		"under-reporting",
+		NULL,
 	};
 	const gchar *s = NULL;
 	gboolean b;
@@ -515,6 +534,7 @@ apply_settings(FakeQemu *self, JsonObject *args, GError **error)
 	if (!get_bool(args, "balloon-device", &self->balloon_device, error) ||
 	    !get_bool(args, "balloon-driver", &self->balloon_driver, error) ||
 	    !get_bool(args, "lying-stats", &self->lying_stats, error) ||
+	    !get_bool(args, "under-reporting", &self->under_reporting, error) ||
 	    !get_bool(args, "stats-unset", &self->stats_unset, error))
 		return FALSE;
 	v = (gint64)self->rate_mib_s;
@@ -1176,6 +1196,7 @@ main(int argc, char **argv)
 	gboolean no_balloon_device = FALSE;
 	gboolean no_balloon_driver = FALSE;
 	gboolean lying_stats = FALSE;
+	gboolean under_reporting = FALSE;
 	gboolean stats_unset = FALSE;
 	gboolean die_with_parent = FALSE;
 	const GOptionEntry entries[] = {
@@ -1203,6 +1224,8 @@ main(int argc, char **argv)
 		 "Balloon device without guest driver: actual never moves", NULL},
 		{"lying-stats", 0, 0, G_OPTION_ARG_NONE, &lying_stats, "Report absurd guest stats",
 		 NULL},
+		{"under-reporting", 0, 0, G_OPTION_ARG_NONE, &under_reporting,
+		 "Guest reports 0 available and 0 free, whatever it has", NULL},
 		{"stats-unset", 0, 0, G_OPTION_ARG_NONE, &stats_unset, "Guest never reports stats",
 		 NULL},
 		{"garbage", 0, 0, G_OPTION_ARG_INT64, &garbage_after,
@@ -1262,6 +1285,7 @@ main(int argc, char **argv)
 	self->balloon_device = !no_balloon_device;
 	self->balloon_driver = !no_balloon_driver;
 	self->lying_stats = lying_stats;
+	self->under_reporting = under_reporting;
 	self->stats_unset = stats_unset;
 	self->garbage_after = garbage_after < 0 ? -1 : garbage_after;
 	self->exit_after = -1;

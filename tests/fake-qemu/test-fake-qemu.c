@@ -419,6 +419,16 @@ test_stats(Fixture *fx, gconstpointer data)
 	ret = execute_ok(fx, "qom-get", stats_args);
 	stats = json_object_get_object_member(json_node_get_object(ret), "stats");
 	g_assert_cmpint(json_object_get_int_member(stats, "stat-available-memory"), >, 128 * MIB);
+
+	/* A guest that under-reports: nothing available, nothing free, its cache all the same. */
+	g_clear_pointer(&ret, json_node_unref);
+	ret = execute_ok(fx, "x-fake-set", "{\"lying-stats\": false, \"under-reporting\": true}");
+	g_clear_pointer(&ret, json_node_unref);
+	ret = execute_ok(fx, "qom-get", stats_args);
+	stats = json_object_get_object_member(json_node_get_object(ret), "stats");
+	g_assert_cmpint(json_object_get_int_member(stats, "stat-available-memory"), ==, 0);
+	g_assert_cmpint(json_object_get_int_member(stats, "stat-free-memory"), ==, 0);
+	g_assert_cmpint(json_object_get_int_member(stats, "stat-disk-caches"), ==, 16 * MIB);
 }
 
 static void

@@ -539,6 +539,7 @@ def case_bad_config():
             ("[domain web1]\nbarrier = 2G\nlimit = 1G\n", "barrier 2G is above limit 1G"),
             ("[daemon]\ntick = 10ms\n", "out of range"),
             ("[wat]\n", "unknown group"),
+            ("[domain web1]\ntrust-guest = maybe\n", "'maybe' is not a boolean"),
         ]
         for text, needle in cases:
             with open(env.conf, "w") as f:
@@ -891,6 +892,85 @@ def case_lying_stats():
                  timeout=10)
         # held comes from the host, whatever the guest claims
         assert_held_measured(env, "vm1", vmm0)
+        env.stop_daemon()
+
+
+def case_under_reporting_held_to_limit():
+    """A guest that keeps reporting, on time, 0 available and 0 free while its
+    300 MiB are reclaimable cache: its word counts for nothing against a limit,
+    with or without trust-guest (the host sees it hold far less than it claims
+    to use). Within reclaim-timeout held is at or under the limit, no failure."""
+    with Env("underrep", reclaim_timeout="10s") as env:
+        env.write_config(extra="[domain vm1]\ntrust-guest = true\n")
+        env.start_fake("vm1", 512, "--cache-mib", "300", "--under-reporting")
+        env.start_daemon()
+        env.wait_domain("vm1")
+        env.wait_held("vm1", pages(290))
+        assert env.domain("vm1")["trust-guest"] is True
+        wait_for("fresh stats saying nothing is available",
+                 lambda: (lambda s: s["available"] == 0 and s["free"] == 0 and
+                          s["last-update"] >= time.time() - 3)(env.domain("vm1")["stats"]),
+                 timeout=10)
+        with env.control() as c:
+            t0 = time.monotonic()
+            r = c.execute("set-limit", {"domain": "vm1", "resource": "physpages",
+                                        "barrier": "100M", "limit": "100M"}, timeout=30)
+            took = time.monotonic() - t0
+            assert r["held"] <= pages(100), r
+            c.wait_event("VMBC_RECLAIM_DONE", timeout=5)
+        assert took <= 10.0, took
+        assert env.res("vm1")["failcnt"] == 0
+        assert env.domain("vm1")["actual"] <= pages(100)
+        # the fake's own resident memory agrees
+        guest, _ = fake_rss(env, "vm1")
+        assert guest <= pages(100) + SLACK, guest
+        # and it kept reporting nothing available throughout
+        assert env.domain("vm1")["stats"]["available"] == 0
+        env.stop_daemon()
+
+
+def case_limit_fails_gives_back():
+    """A guarantee above the limit, 300 MiB of anon memory: the balloon goes to the
+    guarantee and held does not come down. The failure is counted, the balloon is
+    given back to where it was (and stays there across the retries: no ratchet),
+    the event says what was kept and given back, and the escalation (memory-high,
+    in a tree under the test's cgroup-root) is applied."""
+    with Env("giveback") as env:
+        cg_root = os.path.join(env.dir, "cgroup")
+        env.write_config(extra=f"cgroup-root = {cg_root}\nescalation = memory-high")
+        env.start_fake("vm1", 512, "--anon-mib", "300")
+        high = fake_cgroup(cg_root, env.fakes["vm1"][0].pid, "max", hybrid=True)
+        env.start_daemon()
+        env.wait_domain("vm1")
+        env.wait_held("vm1", pages(290))
+        with env.control() as c:
+            c.execute("set-guarantee", {"domain": "vm1", "size": "400M"})
+            try:
+                c.execute("set-limit", {"domain": "vm1", "resource": "physpages",
+                                        "barrier": "128M", "limit": "128M"}, timeout=30)
+                raise AssertionError("set-limit below the guarantee succeeded")
+            except QMPError as e:
+                assert "guarantee 400M" in e.desc, e.desc
+            ev = c.wait_event("VMBC_RECLAIM_FAILED", timeout=10)
+            msg = ev["data"]["message"]
+            assert "kept 0" in msg and "gave 112M back" in msg and "back to 512M" in msg, msg
+            if high is not None:
+                c.wait_event("VMBC_ESCALATED", timeout=5)
+            # the retries: each goes to the guarantee again and gives it all back
+            lowest = pages(512)
+            while env.res("vm1")["failcnt"] < 3:
+                lowest = min(lowest, env.domain("vm1")["actual"])
+                time.sleep(0.1)
+            for _ in range(2):
+                ev = c.wait_event("VMBC_RECLAIM_FAILED", timeout=10)
+                assert "back to 512M" in ev["data"]["message"], ev
+        assert lowest >= pages(400), lowest
+        wait_for("the balloon given back", lambda: env.fake_state("vm1")["actual"] == 512 * MIB,
+                 timeout=10)
+        assert env.res("vm1")["held"] > pages(128)
+        if high is not None:
+            with open(high) as f:
+                assert f.read() != "max"
         env.stop_daemon()
 
 

@@ -486,42 +486,52 @@ def case_no_reporting_limit():
 
 
 def case_limit_fails():
-    """(c) limit 256 MiB while the guest keeps 400 MiB in tmpfs: failcnt grows, the failure
-    event is emitted, vmbcd stays healthy; after the guest frees it, held is under the limit."""
+    """(c) a limit that cannot be met: 300 MiB pinned in tmpfs and a guarantee (400M) above
+    the limit (256M). The balloon stops at the guarantee and held does not come down:
+    failcnt grows, the failure event says what was given back, the balloon is let out
+    again to where it was (libvirt's own dommemstat says so) after every retry, vmbcd
+    stays healthy; after the guest frees its memory and the guarantee goes, held is
+    under the limit. The guarantee leaves the guest room for its tmpfs: its kernel's
+    out-of-memory handling is not what is tested."""
     with World("c", reclaim_timeout="3s") as w:
         w.lv.start()
         g = w.guest("lvc").start()
         w.start_daemon()
         w.wait_domain("lvc")
         w.wait_sampled("lvc")
-        # 400 MiB pinned in tmpfs, no swap: vmbcd balloons the guest no lower than what it
-        # reports in use plus a reserve, so the limit cannot be met and the guest lives on.
-        g.fill(400)
+        g.fill(300)
         wait_for("held over 300 MiB", lambda: w.held_mib("lvc") > 300, 15)
         events = w.control()
         try:
-            # the limit cannot be met: set-limit runs the reclaim synchronously and answers
-            # with a clear error naming held and the limit (as the QMP backend's case c)
+            events.execute("set-guarantee", {"domain": "lvc", "size": "400M"})
+            # set-limit runs the reclaim synchronously and answers with a clear error
+            # naming held, the limit and the guarantee (as the QMP backend's case c)
             try:
                 r = set_limit(w, "lvc", "256M")
-                raise AssertionError("set-limit succeeded with 400 MiB pinned in tmpfs: %r"
-                                     % (r,))
+                raise AssertionError("set-limit succeeded below the guarantee: %r" % (r,))
             except QMPError as exc:
                 refused = exc.desc
             print("set-limit refused: %s" % refused)
-            assert "limit 256M" in refused and "held" in refused, refused
-            ev = events.wait_event("VMBC_RECLAIM_FAILED", timeout=30,
-                                   pred=lambda e: e["data"]["domain"] == "lvc")
-            assert ev["data"]["reason"] == "no-progress", ev
-            print("event:", ev["data"]["message"])
+            assert "limit 256M" in refused and "guarantee 400M" in refused, refused
+            for _ in range(2):
+                ev = events.wait_event("VMBC_RECLAIM_FAILED", timeout=30,
+                                       pred=lambda e: e["data"]["domain"] == "lvc")
+                assert ev["data"]["reason"] == "guarantee", ev
+                assert "gave" in ev["data"]["message"], ev
+                print("event:", ev["data"]["message"])
+                # given back: not ratcheted down by the retries
+                wait_for("the balloon given back",
+                         lambda: (g.balloon_actual_kib() or 0) >= 440 * 1024, 10)
         finally:
             events.close()
         r = w.res("lvc")
-        assert r["failcnt"] >= 1, r
+        assert r["failcnt"] >= 2, r
         assert w.daemon.poll() is None
         with w.control() as c:
             c.execute("query-version")
         g.free()
+        with w.control() as c:
+            c.execute("set-guarantee", {"domain": "lvc", "size": "0"})
         wait_for("held under the limit", lambda: w.held_mib("lvc") < 256, 30)
         print("held %.0f MiB, failcnt %d" % (w.held_mib("lvc"), w.res("lvc")["failcnt"]))
 
