@@ -1,11 +1,13 @@
 /*
  * vmbc-procfs.c: host-side measurement of a VMM process through /proc (see
- * vmbc-procfs.h): a cheap statm read every tick, the guest-RAM/VMM split from
- * smaps now and then.
+ * vmbc-procfs.h): a cheap statm read every tick, the guest-RAM mapping's own
+ * resident pages from pagemap when statm moved, the whole split from smaps now
+ * and then.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -26,6 +28,66 @@
 static gint statm_budget = -1; /* -1: not computed yet */
 static gint statm_kept;
 
+/*
+ * PAGEMAP_SCAN (Linux 6.7, <linux/fs.h>): the kernel walks the page tables of
+ * one range of another process and returns runs of pages by category, so the
+ * guest-RAM mapping's resident pages cost one walk of that range (15-30 us
+ * for a 1 GiB TCG guest) instead of a walk and a text rendering of all ~300
+ * mappings (smaps, ~1.5 ms). Declared here, as the kernel's uapi does, so that
+ * the build does not depend on the headers' age; an older kernel answers
+ * ENOTTY or EINVAL, and smaps does the work instead.
+ */
+typedef struct {
+	guint64 start;
+	guint64 end;
+	guint64 categories;
+} PmRegion;
+
+typedef struct {
+	guint64 size;
+	guint64 flags;
+	guint64 start;
+	guint64 end;
+	guint64 walk_end;
+	guint64 vec;
+	guint64 vec_len;
+	guint64 max_pages;
+	guint64 category_inverted;
+	guint64 category_mask;
+	guint64 category_anyof_mask;
+	guint64 return_mask;
+} PmScanArg;
+
+#define PM_SCAN_IOCTL	   _IOWR('f', 16, PmScanArg)
+#define PM_PAGE_IS_PRESENT (1 << 3)
+#define PM_PAGE_IS_PFNZERO (1 << 5)
+#define PM_SCAN_VEC_LEN	   128
+static gboolean range_scan = TRUE; /* FALSE once the kernel refused PAGEMAP_SCAN, or for tests */
+
+/*
+ * Between two exact reads guest RAM is resident - the VMM's share at the last
+ * one. Its error is what the VMM grew or shrank since, which statm shows
+ * unless the guest moved the other way by as much. So the guest mapping is
+ * read again (pagemap) as soon as statm moved by more than EXACT_MOVE_PERCENT
+ * of the guest estimate (at least EXACT_MOVE_FLOOR_BYTES, so that a tiny
+ * guest does not cost a walk for every page the VMM touches), and at the
+ * latest after exact_period, which starts short (QEMU's own memory grows most
+ * right after it starts), doubles up to EXACT_PERIOD_MAX while the reads find
+ * the VMM's share steady and halves when they find it moved.
+ */
+#define EXACT_MOVE_PERCENT     1
+#define EXACT_MOVE_FLOOR_BYTES (256 * 1024)
+#define EXACT_PERIOD_MIN       G_USEC_PER_SEC
+#define EXACT_PERIOD_MAX       (30 * G_USEC_PER_SEC)
+
+/*
+ * The walk costs about 10 ns per resident small page (2.7 ms for 1 GiB
+ * resident without huge pages, 25 us with them): a VM whose statm moves every
+ * tick is read again at most once per RANGE_COST_FACTOR times what its last
+ * walk took, so that no VM spends more than 1 % of a core on it.
+ */
+#define RANGE_COST_FACTOR 100
+
 struct _VmbcProcSampler {
 	pid_t pid;
 	guint64 guest_ram_bytes;
@@ -33,12 +95,18 @@ struct _VmbcProcSampler {
 	gint statm_fd;	     /* -1 while not kept open */
 	guint64 start_time;  /* /proc/PID/stat starttime at the first unkept open, 0 unknown */
 	gint64 next_smaps;   /* monotonic usec; 0 means now */
-	gint64 vmm_estimate; /* pages: resident minus guest RAM at the last smaps read */
+	gint64 vmm_estimate; /* pages: resident minus guest RAM at the last exact read */
 	gboolean guest_found;
 	guint smaps_reads;
-	gint64 ksm_pages;     /* pages KSM merged at the last smaps read, -1 unknown */
-	gint64 confirm_above; /* guest pages above which an estimate is confirmed, -1 never */
-	gint64 last_smaps;    /* monotonic usec of the last smaps read */
+	gint64 ksm_pages;      /* pages KSM merged at the last smaps read, -1 unknown */
+	gint64 confirm_above;  /* guest pages above which an estimate is confirmed, -1 never */
+	gint64 last_smaps;     /* monotonic usec of the last smaps read */
+	gint64 last_exact;     /* monotonic usec of the last exact read (smaps or pagemap) */
+	gint64 exact_resident; /* statm's resident pages at the last exact read */
+	gint64 exact_period;   /* usec between exact reads when statm holds still */
+	gint64 next_exact;     /* monotonic usec */
+	gint64 next_range;     /* monotonic usec: not before, for what the last walk cost */
+	guint range_reads;
 	VmbcSmapsSplit split;
 };
 
@@ -273,6 +341,7 @@ vmbc_proc_sampler_new(pid_t pid, guint64 guest_ram_bytes)
 	s->statm_fd = -1;
 	s->ksm_pages = -1;
 	s->confirm_above = -1;
+	s->exact_period = EXACT_PERIOD_MIN;
 	return s;
 }
 
@@ -355,6 +424,18 @@ guint
 vmbc_proc_sampler_get_smaps_reads(VmbcProcSampler *s)
 {
 	return s->smaps_reads;
+}
+
+guint
+vmbc_proc_sampler_get_range_reads(VmbcProcSampler *s)
+{
+	return s->range_reads;
+}
+
+void
+vmbc_proc_set_range_scan(gboolean enabled)
+{
+	range_scan = enabled;
 }
 
 static void
@@ -505,6 +586,103 @@ read_smaps(VmbcProcSampler *s, GError **error)
 	return TRUE;
 }
 
+/*
+ * The resident pages of the guest-RAM mapping found by the last smaps read,
+ * as smaps would count them (present, not the shared zero page, small or
+ * huge), through PAGEMAP_SCAN of its range. FALSE with @*unsupported set if
+ * the kernel has no PAGEMAP_SCAN; FALSE with @error on other failures.
+ */
+static gboolean
+read_guest_range(VmbcProcSampler *s, gint64 *guest_pages, gboolean *unsupported, GError **error)
+{
+	g_autofree gchar *path = g_strdup_printf("/proc/%d/pagemap", (int)s->pid);
+	PmRegion vec[PM_SCAN_VEC_LEN];
+	guint64 start = s->split.guest_start;
+	guint64 end = s->split.guest_start + s->split.guest_size;
+	guint64 bytes = 0;
+	gint fd;
+
+	*unsupported = FALSE;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int err = errno;
+		if (errno_vanished(err)) {
+			set_vanished(s, error);
+			return FALSE;
+		}
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "cannot open %s: %s", path,
+			    g_strerror(err));
+		return FALSE;
+	}
+	/* a full vector stops the walk at walk_end: go on from there */
+	while (start < end) {
+		PmScanArg arg = {
+			.size = sizeof(arg),
+			.start = start,
+			.end = end,
+			.vec = (guint64)(guintptr)vec,
+			.vec_len = G_N_ELEMENTS(vec),
+			/* present and, inverted, not the zero page: what smaps counts in Rss */
+			.category_mask = PM_PAGE_IS_PRESENT | PM_PAGE_IS_PFNZERO,
+			.category_inverted = PM_PAGE_IS_PFNZERO,
+			.return_mask = PM_PAGE_IS_PRESENT,
+		};
+		long n;
+
+		do {
+			n = ioctl(fd, PM_SCAN_IOCTL, &arg);
+		} while (n < 0 && errno == EINTR);
+		if (n < 0) {
+			int err = errno;
+			close(fd);
+			if (err == ENOTTY || err == EINVAL || err == EOPNOTSUPP) {
+				*unsupported = TRUE;
+				return FALSE;
+			}
+			if (errno_vanished(err)) {
+				set_vanished(s, error);
+				return FALSE;
+			}
+			g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "cannot scan %s: %s",
+				    path, g_strerror(err));
+			return FALSE;
+		}
+		for (long i = 0; i < n && i < (long)G_N_ELEMENTS(vec); i++)
+			bytes += vec[i].end - vec[i].start;
+		if (arg.walk_end <= start || arg.walk_end > end)
+			break;
+		start = arg.walk_end;
+	}
+	close(fd);
+	s->range_reads++;
+	*guest_pages = (gint64)(bytes / vmbc_page_size());
+	return TRUE;
+}
+
+/* How far statm may move from the last exact read before the guest mapping is read again. */
+static gint64
+exact_move_tolerance(gint64 guest_estimate)
+{
+	gint64 floor_pages = (gint64)(EXACT_MOVE_FLOOR_BYTES / vmbc_page_size());
+
+	return MAX(MAX(guest_estimate, 0) * EXACT_MOVE_PERCENT / 100, MAX(floor_pages, 1));
+}
+
+/*
+ * After an exact read that found the VMM's share @vmm_before -> @vmm_after:
+ * the next one unless statm moves first. The period adapts to how fast the
+ * VMM's own memory moves while statm cannot tell it from the guest's.
+ */
+static void
+schedule_exact(VmbcProcSampler *s, gint64 now, gint64 vmm_before, gint64 vmm_after, gint64 guest)
+{
+	if (ABS(vmm_after - vmm_before) * 2 > exact_move_tolerance(guest))
+		s->exact_period = MAX(s->exact_period / 2, EXACT_PERIOD_MIN);
+	else
+		s->exact_period = MIN(s->exact_period * 2, EXACT_PERIOD_MAX);
+	s->next_exact = now + s->exact_period;
+}
+
 /* The next smaps read, a little early at random so that VMs adopted together spread out. */
 static void
 schedule_smaps(VmbcProcSampler *s, gint64 now)
@@ -518,6 +696,101 @@ schedule_smaps(VmbcProcSampler *s, gint64 now)
 
 /* An estimate over the confirm threshold is checked with smaps at most this often. */
 #define CONFIRM_INTERVAL_USEC G_USEC_PER_SEC
+
+/* Where pagemap cannot be scanned, smaps stands in for it, at most this often. */
+#define SMAPS_EXACT_INTERVAL_USEC G_USEC_PER_SEC
+
+/*
+ * Whether guest = @resident - the VMM's last share may be off by more than
+ * the tolerance: statm moved that far since the last exact read, the estimate
+ * decides something (above the confirm threshold), or the period is over.
+ */
+static gboolean
+exact_due(VmbcProcSampler *s, gint64 resident, gint64 guest, gint64 now)
+{
+	if (s->confirm_above >= 0 && guest > s->confirm_above &&
+	    now - s->last_exact >= CONFIRM_INTERVAL_USEC)
+		return TRUE;
+	if (now < s->next_range)
+		return FALSE;
+	if (ABS(resident - s->exact_resident) > exact_move_tolerance(guest))
+		return TRUE;
+	return now >= s->next_exact;
+}
+
+/* smaps, then statm again; the split, the VMM's share and the schedules from what it found. */
+static gboolean
+split_with_smaps(VmbcProcSampler *s, gint64 now_usec, gint64 *resident, gint64 *guest,
+		 GError **error)
+{
+	gsize page_size = vmbc_page_size();
+	gint64 vmm_before = s->vmm_estimate;
+	gint64 guest_rss;
+
+	if (!read_smaps(s, error))
+		return FALSE;
+	/* statm again: the pair should describe one moment. */
+	if (!read_statm(s, resident, error))
+		return FALSE;
+	s->guest_found = s->split.found;
+	guest_rss = (gint64)(s->split.guest_rss / page_size);
+	if (s->guest_found) {
+		/*
+		 * The estimate is taken against statm, not the smaps total,
+		 * so that between smaps reads guest = resident - estimate
+		 * continues where smaps left off.
+		 */
+		s->vmm_estimate = MAX(*resident - guest_rss, 0);
+		*guest = MIN(guest_rss, *resident);
+	} else {
+		s->vmm_estimate = 0;
+		*guest = *resident;
+	}
+	schedule_smaps(s, now_usec);
+	s->last_smaps = now_usec;
+	s->last_exact = now_usec;
+	s->exact_resident = *resident;
+	if (s->smaps_reads == 1)
+		s->next_exact = now_usec + s->exact_period; /* a young VMM: nothing to adapt to */
+	else
+		schedule_exact(s, now_usec, vmm_before, s->vmm_estimate, *guest);
+	return TRUE;
+}
+
+/* The guest mapping through pagemap, then statm again; smaps where pagemap cannot be scanned. */
+static gboolean
+split_with_range(VmbcProcSampler *s, gint64 now_usec, gint64 *resident, gint64 *guest,
+		 GError **error)
+{
+	gint64 vmm_before = s->vmm_estimate;
+	gboolean unsupported = FALSE;
+	gint64 guest_rss = 0;
+	gint64 t0 = g_get_monotonic_time();
+
+	if (!range_scan || !read_guest_range(s, &guest_rss, &unsupported, error)) {
+		if (range_scan && !unsupported)
+			return FALSE;
+		if (unsupported) {
+			g_info("PAGEMAP_SCAN is not available (Linux < 6.7?): guest RAM is "
+			       "measured with /proc/PID/smaps, at most once a second per VM");
+			range_scan = FALSE;
+		}
+		/* smaps costs a hundred times more: not more often than this */
+		if (now_usec - s->last_smaps < SMAPS_EXACT_INTERVAL_USEC)
+			return TRUE;
+		return split_with_smaps(s, now_usec, resident, guest, error);
+	}
+	s->next_range = now_usec + (g_get_monotonic_time() - t0) * RANGE_COST_FACTOR;
+	/* statm after the walk: it also tells whether the PID was still that process */
+	if (!read_statm(s, resident, error))
+		return FALSE;
+	s->vmm_estimate = MAX(*resident - guest_rss, 0);
+	*guest = MIN(guest_rss, *resident);
+	s->last_exact = now_usec;
+	s->exact_resident = *resident;
+	schedule_exact(s, now_usec, vmm_before, s->vmm_estimate, *guest);
+	return TRUE;
+}
 
 gboolean
 vmbc_proc_sampler_read(VmbcProcSampler *s, gboolean full, gint64 now_usec, gint64 *guest_pages,
@@ -536,31 +809,17 @@ vmbc_proc_sampler_read(VmbcProcSampler *s, gboolean full, gint64 now_usec, gint6
 		return FALSE;
 	guest = resident - s->vmm_estimate;
 	if (s->smaps_reads == 0 || full || now_usec >= s->next_smaps ||
-	    (s->guest_found && (guest < 0 || guest > ram_pages)) ||
-	    (s->confirm_above >= 0 && guest > s->confirm_above &&
-	     now_usec - s->last_smaps >= CONFIRM_INTERVAL_USEC)) {
-		gint64 guest_rss;
-		if (!read_smaps(s, error))
+	    (s->guest_found && (guest < 0 || guest > ram_pages))) {
+		if (!split_with_smaps(s, now_usec, &resident, &guest, error))
 			return FALSE;
-		/* statm again: the pair should describe one moment. */
-		if (!read_statm(s, &resident, error))
+	} else if (s->guest_found && exact_due(s, resident, guest, now_usec)) {
+		if (!split_with_range(s, now_usec, &resident, &guest, error))
 			return FALSE;
-		s->guest_found = s->split.found;
-		guest_rss = (gint64)(s->split.guest_rss / page_size);
-		if (s->guest_found) {
-			/*
-			 * The estimate is taken against statm, not the smaps total,
-			 * so that between smaps reads guest = resident - estimate
-			 * continues where smaps left off.
-			 */
-			s->vmm_estimate = MAX(resident - guest_rss, 0);
-			guest = MIN(guest_rss, resident);
-		} else {
-			s->vmm_estimate = 0;
-			guest = resident;
-		}
-		schedule_smaps(s, now_usec);
-		s->last_smaps = now_usec;
+	} else if (!s->guest_found && s->confirm_above >= 0 && guest > s->confirm_above &&
+		   now_usec - s->last_smaps >= CONFIRM_INTERVAL_USEC) {
+		/* no guest mapping known: only smaps can find one */
+		if (!split_with_smaps(s, now_usec, &resident, &guest, error))
+			return FALSE;
 	}
 	*guest_pages = CLAMP(guest, 0, resident);
 	*vmm_pages = resident - *guest_pages;

@@ -4,8 +4,11 @@
  * held is host-side truth (SPEC §2): how many of a VM's guest-RAM pages the
  * host maps now, and how many other pages its VMM process keeps resident.
  * Reading /proc/PID/smaps for one QEMU costs about 2 ms, /proc/PID/statm
- * about 10 us, so a VmbcProcSampler reads statm every tick and splits guest
- * RAM from the rest with smaps only now and then (SPEC §6 "Reading /proc").
+ * about 10 us, so a VmbcProcSampler reads statm every tick and finds the
+ * guest-RAM mapping with smaps only now and then (SPEC §6 "Reading /proc");
+ * in between, when statm moves, it reads that one mapping's resident pages
+ * through /proc/PID/pagemap (PAGEMAP_SCAN, 15-30 us), so that what QEMU's own
+ * memory does is never charged to the guest for long.
  *
  * Nothing here needs a main loop or GObject; the backends call it from their
  * sample vfunc.
@@ -85,9 +88,20 @@ pid_t vmbc_proc_sampler_get_pid(VmbcProcSampler *s);
  * resident pages, both in pages of the host page size.
  *
  * On most calls only statm is read (with pread on a descriptor kept open):
- * guest = resident - the VMM estimate from the last smaps read. smaps is read
+ * guest = resident - the VMM's share at the last exact read. smaps is read
  * again when @full is TRUE, when the smaps interval has passed, or when the
- * estimate is implausible (negative, above the guest's RAM).
+ * estimate is implausible (negative, above the guest's RAM). In between, the
+ * guest mapping alone is read again exactly (PAGEMAP_SCAN of its range; smaps
+ * at most once a second on kernels before 6.7) when statm moved by more than
+ * 1 % of the guest estimate (at least 256 KiB) since the last exact read, when
+ * the estimate is above the confirm threshold (at most once a second), and
+ * at the latest every 1-30 s (short while the VMM's share moves, as right
+ * after QEMU starts; longer while it holds still); but not again before 100
+ * times what the last walk took (about 10 ns per resident small page, so 25 us
+ * with huge pages, 2.7 ms for 1 GiB without). So guest is within 1 % of the
+ * mapping's Rss unless, within that period, the guest and the VMM moved by
+ * about as much in opposite directions, or a guest of many small pages moved
+ * faster than its walk may be repeated.
  *
  * If no mapping looks like guest RAM, every resident page is counted as
  * guest (charging too much rather than too little) and
@@ -107,6 +121,15 @@ const VmbcSmapsSplit *vmbc_proc_sampler_get_split(VmbcProcSampler *s);
 
 /* How many times smaps was read, for tests and debugging. */
 guint vmbc_proc_sampler_get_smaps_reads(VmbcProcSampler *s);
+
+/* How many times the guest mapping alone was read through pagemap, for tests and debugging. */
+guint vmbc_proc_sampler_get_range_reads(VmbcProcSampler *s);
+
+/*
+ * FALSE makes every sampler read smaps where it would scan pagemap, as on a
+ * kernel without PAGEMAP_SCAN (which turns it off by itself). For tests.
+ */
+void vmbc_proc_set_range_scan(gboolean enabled);
 
 /*
  * Between smaps reads guest RAM is estimated from statm, taking the VMM's own
