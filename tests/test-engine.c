@@ -99,6 +99,9 @@ fixture_setup(Fixture *f, gconstpointer data)
 
 	vmbc_engine_config_init(&config);
 	config.reclaim_timeout_usec = 5 * SEC;
+	/* the default (auto) would add an ESCALATED event to every failure: tests that escalate
+	 * say so (escalate_over_limit()) */
+	config.escalation = VMBC_ESCALATE_NONE;
 	f->engine = vmbc_engine_new(&config);
 	f->targets = g_array_new(FALSE, FALSE, sizeof(gint64));
 	f->events = g_ptr_array_new_with_free_func(g_free);
@@ -374,6 +377,68 @@ test_limit_hit_no_driver(Fixture *f, gconstpointer data)
 }
 
 /*
+ * A balloon that moves 256 KiB a second, a quarter of balloon-stall-rate (1 MiB
+ * a second by default): the reclaim fails as stalled after the grace ticks,
+ * long before reclaim-timeout (5 s here), counted, and the retry stalls again.
+ */
+static void
+test_limit_hit_stalled(Fixture *f, gconstpointer data)
+{
+	VmbcParm *p = &f->vm->parm[VMBC_RES_PHYSPAGES];
+	VmbcReclaimCounters reclaims;
+	gint64 actual = 1024 * MIB;
+	gint i;
+
+	sample(f, 400 * MIB, actual);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	set_limits(f, 256 * MIB, 256 * MIB);
+	for (i = 0; i < 5 && p->failcnt == 0; i++) {
+		actual -= MIB / 4;
+		sample(f, 400 * MIB, actual);
+		tick(f, 1);
+	}
+	g_assert_cmpuint(p->failcnt, ==, 1);
+	g_assert_cmpint(i, <=, 4); /* within the grace of 3 ticks and one more, not 5 s */
+	vmbc_physpages_get_counters(f->vm, &reclaims);
+	g_assert_cmpuint(reclaims.stalls, ==, 1);
+	g_assert_cmpuint(reclaims.failed, ==, 1);
+	g_assert_cmpuint(count_events(f, VMBC_EVENT_RECLAIM_FAILED), ==, 1);
+	g_assert_nonnull(strstr(g_ptr_array_index(f->events, f->events->len - 1), "stalled"));
+	g_assert_cmpint(vmbc_physpages_get_reclaim(f->vm), ==, VMBC_RECLAIM_FAILED);
+
+	/* retried after reclaim-timeout, stalls again, counted again */
+	for (i = 0; i < 12; i++) {
+		actual -= MIB / 4;
+		sample(f, 400 * MIB, actual);
+		tick(f, 1);
+	}
+	vmbc_physpages_get_counters(f->vm, &reclaims);
+	g_assert_cmpuint(reclaims.stalls, >=, 2);
+	g_assert_cmpuint(p->failcnt, ==, reclaims.stalls);
+}
+
+/* A balloon that keeps moving (8 MiB a second) is not stalled, however long it takes. */
+static void
+test_limit_hit_moving_not_stalled(Fixture *f, gconstpointer data)
+{
+	VmbcReclaimCounters reclaims;
+	gint64 actual = 1024 * MIB;
+
+	sample(f, 400 * MIB, actual);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	set_limits(f, 256 * MIB, 256 * MIB);
+	for (gint i = 0; i < 12; i++) {
+		actual -= 8 * MIB;
+		sample(f, 400 * MIB, actual);
+		tick(f, 1);
+	}
+	g_assert_cmpuint(f->vm->parm[VMBC_RES_PHYSPAGES].failcnt, ==, 0);
+	vmbc_physpages_get_counters(f->vm, &reclaims);
+	g_assert_cmpuint(reclaims.stalls, ==, 0);
+	g_assert_cmpint(vmbc_physpages_get_reclaim(f->vm), ==, VMBC_RECLAIM_LIMIT);
+}
+
+/*
  * The guest holds 400 MiB and gives none of it back: a 256 MiB limit fails
  * within a few ticks and escalates with @how.
  */
@@ -389,6 +454,25 @@ escalate_over_limit(Fixture *f, VmbcEscalation how)
 	set_limits(f, 256 * MIB, 256 * MIB);
 	for (gint i = 0; i < 6; i++)
 		tick(f, 1);
+}
+
+/*
+ * auto, the default, asks the backend to hold the VM (memory-high where it
+ * can); what it set follows the limit as memory-high's does. Where the backend
+ * cannot, its reason is in the failure event, and warned once per reason.
+ */
+static void
+test_limit_hit_escalate_auto(Fixture *f, gconstpointer data)
+{
+	VmbcEngineConfig config;
+
+	vmbc_engine_config_init(&config);
+	g_assert_cmpint(config.escalation, ==, VMBC_ESCALATE_AUTO);
+	escalate_over_limit(f, VMBC_ESCALATE_AUTO);
+	g_assert_cmpuint(f->escalations, ==, 1);
+	g_assert_cmpint(f->escalated_how, ==, VMBC_ESCALATE_AUTO);
+	g_assert_cmpuint(count_events(f, VMBC_EVENT_ESCALATED), ==, 1);
+	g_assert_true(f->vm->memory_high_set);
 }
 
 static void
@@ -1355,6 +1439,9 @@ main(int argc, char **argv)
 	ADD("limit-hit/no-balloon-device", test_limit_hit_no_device);
 	ADD("limit-hit/no-balloon-driver", test_limit_hit_no_driver);
 	ADD("limit-hit/escalate", test_limit_hit_escalate);
+	ADD("limit-hit/escalate-auto", test_limit_hit_escalate_auto);
+	ADD("limit-hit/stalled", test_limit_hit_stalled);
+	ADD("limit-hit/moving-not-stalled", test_limit_hit_moving_not_stalled);
 	ADD("limit-hit/memory-high-follows-limit", test_memory_high_follows_limit);
 	ADD("limit-hit/memory-high-lifted-by-hand", test_memory_high_lifted_by_hand);
 	ADD("limit-hit/trust-guest", test_limit_hit_trust_guest);

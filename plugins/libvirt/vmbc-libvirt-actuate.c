@@ -267,8 +267,9 @@ vmbc_libvirt_backend_escalate(VmbcBackend *backend, VmbcBeancounter *bc, VmbcEsc
 
 	if (how == VMBC_ESCALATE_NONE)
 		return TRUE;
+	/* auto is memtune's soft_limit, which libvirt writes where the host has one */
 	if (how != VMBC_ESCALATE_PAUSE && how != VMBC_ESCALATE_MEMORY_HIGH &&
-	    how != VMBC_ESCALATE_MEMORY_HIGH_RAISE) {
+	    how != VMBC_ESCALATE_MEMORY_HIGH_RAISE && how != VMBC_ESCALATE_AUTO) {
 		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
 			    "domain '%s': unknown escalation %d", bc->name, (int)how);
 		return FALSE;

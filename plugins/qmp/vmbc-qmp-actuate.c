@@ -125,6 +125,13 @@ vmbc_qmp_backend_escalate(VmbcBackend *backend, VmbcBeancounter *bc, VmbcEscalat
 	case VMBC_ESCALATE_PAUSE:
 		vmbc_qmp_vm_execute(vm, "stop", NULL, vm_on_stop);
 		return TRUE;
+	case VMBC_ESCALATE_AUTO:
+		/* memory-high where it can hold the VM; otherwise why nothing can, loudly */
+		if (!vmbc_cgroup_has_memory_high(vm->backend->cgroup_root, vm->pid, error)) {
+			g_prefix_error(error, "VM '%s': ", vm->name);
+			return FALSE;
+		}
+		return write_memory_high(vm, FALSE, error);
 	case VMBC_ESCALATE_MEMORY_HIGH:
 	case VMBC_ESCALATE_MEMORY_HIGH_RAISE:
 		return write_memory_high(vm, how == VMBC_ESCALATE_MEMORY_HIGH_RAISE, error);

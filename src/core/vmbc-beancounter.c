@@ -54,6 +54,7 @@ vmbc_beancounter_unref(VmbcBeancounter *bc)
 	}
 	if (bc->backend_data_free != NULL && bc->backend_data != NULL)
 		bc->backend_data_free(bc->backend_data);
+	g_free(bc->escalation_failure);
 	g_free(bc->name);
 	g_free(bc);
 }

@@ -127,6 +127,11 @@ struct _VmbcBeancounter {
 	 * up. Written only by vmbc_engine_mark_memory_high().
 	 */
 	gboolean memory_high_set;
+	/*
+	 * Why the last escalation could not run, as warned: the same reason is
+	 * not warned again at every retry. Written only by the engine.
+	 */
+	gchar *escalation_failure;
 
 	/* synchronous change requests waiting for the reclaim (VmbcPendingChange) */
 	GList *pending;

@@ -106,8 +106,17 @@ void vmbc_engine_emit(VmbcEngine *engine, VmbcEventType type, VmbcBeancounter *b
 gboolean vmbc_engine_set_balloon(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target,
 				 GError **error);
 
-/* Runs the configured escalation, emitting VMBC_EVENT_ESCALATED on success. */
-void vmbc_engine_escalate(VmbcEngine *engine, VmbcBeancounter *bc);
+/*
+ * Runs the configured escalation on @bc after a failed limit reclaim. TRUE if
+ * one ran: the caller then emits VMBC_EVENT_ESCALATED with
+ * vmbc_engine_escalated(), after its own event. FALSE with @error when none
+ * could (the backend's reason, warned once per VM and reason, for the caller's
+ * event); FALSE without one when none is configured.
+ */
+gboolean vmbc_engine_escalate(VmbcEngine *engine, VmbcBeancounter *bc, GError **error);
+
+/* Emits VMBC_EVENT_ESCALATED for a limit reclaim that failed with @reason. */
+void vmbc_engine_escalated(VmbcEngine *engine, VmbcBeancounter *bc, VmbcError reason);
 /*
  * The physpages limit was raised or removed: a memory.high that the memory-high
  * escalation set follows it (to max once there is no limit), so that it does

@@ -40,7 +40,13 @@ vmbc_engine_config_init(VmbcEngineConfig *config)
 	config->guest_reserve_pages = 32 * mib;
 	config->pressure_available = 0.10;
 	config->idle_tax = 0.75;
-	config->escalation = VMBC_ESCALATE_NONE;
+	/*
+	 * 1 MiB/s: a working balloon moves about a GiB a second (SPEC §6, 512 MiB
+	 * in 0.4 s under TCG), so this is a thousandth of that, and catches a
+	 * balloon that is stuck without judging a busy guest that is slow.
+	 */
+	config->balloon_stall_pages = mib;
+	config->escalation = VMBC_ESCALATE_AUTO;
 }
 
 const gchar *
@@ -53,6 +59,8 @@ vmbc_escalation_to_string(VmbcEscalation esc)
 		return "memory-high";
 	case VMBC_ESCALATE_MEMORY_HIGH_RAISE:
 		return "memory-high raise";
+	case VMBC_ESCALATE_AUTO:
+		return "auto";
 	case VMBC_ESCALATE_NONE:
 	default:
 		return "none";
@@ -66,11 +74,13 @@ vmbc_escalation_from_string(const gchar *text, VmbcEscalation *out, GError **err
 		*out = VMBC_ESCALATE_NONE;
 	} else if (g_strcmp0(text, "pause") == 0) {
 		*out = VMBC_ESCALATE_PAUSE;
+	} else if (g_strcmp0(text, "auto") == 0) {
+		*out = VMBC_ESCALATE_AUTO;
 	} else if (g_strcmp0(text, "memory-high") == 0 || g_strcmp0(text, "memory.high") == 0) {
 		*out = VMBC_ESCALATE_MEMORY_HIGH;
 	} else {
 		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
-			    "invalid escalation '%s' (expected none, pause or memory-high)",
+			    "invalid escalation '%s' (expected auto, none, pause or memory-high)",
 			    text != NULL ? text : "");
 		return FALSE;
 	}
@@ -808,24 +818,41 @@ vmbc_engine_set_balloon(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target, 
 	return TRUE;
 }
 
-void
-vmbc_engine_escalate(VmbcEngine *engine, VmbcBeancounter *bc)
+gboolean
+vmbc_engine_escalate(VmbcEngine *engine, VmbcBeancounter *bc, GError **error)
 {
-	g_autoptr(GError) error = NULL;
+	g_autoptr(GError) error_local = NULL;
 	VmbcEscalation how = engine->config.escalation;
 
 	if (how == VMBC_ESCALATE_NONE || engine->actuator.escalate == NULL)
-		return;
-	if (!engine->actuator.escalate(engine, bc, how, engine->actuator_data, &error)) {
-		g_warning("VM '%s': escalation '%s' failed: %s", bc->name,
-			  vmbc_escalation_to_string(how), error->message);
-		return;
+		return FALSE;
+	if (!engine->actuator.escalate(engine, bc, how, engine->actuator_data, &error_local)) {
+		/* loud once: a retry every reclaim-timeout would say the same again */
+		if (g_strcmp0(bc->escalation_failure, error_local->message) != 0) {
+			g_warning("VM '%s': escalation '%s' failed: %s", bc->name,
+				  vmbc_escalation_to_string(how), error_local->message);
+			g_free(bc->escalation_failure);
+			bc->escalation_failure = g_strdup(error_local->message);
+		} else {
+			g_debug("VM '%s': escalation '%s' failed again: %s", bc->name,
+				vmbc_escalation_to_string(how), error_local->message);
+		}
+		g_propagate_error(error, g_steal_pointer(&error_local));
+		return FALSE;
 	}
-	if (how == VMBC_ESCALATE_MEMORY_HIGH)
+	g_clear_pointer(&bc->escalation_failure, g_free);
+	/* auto is memory-high where it ran: the backstop follows the limit up too */
+	if (how == VMBC_ESCALATE_MEMORY_HIGH || how == VMBC_ESCALATE_AUTO)
 		vmbc_engine_mark_memory_high(engine, bc, TRUE);
-	vmbc_engine_emit(engine, VMBC_EVENT_ESCALATED, bc, VMBC_RES_PHYSPAGES, -1,
-			 VMBC_ERROR_NO_PROGRESS, "VM '%s': escalated with '%s'", bc->name,
-			 vmbc_escalation_to_string(how));
+	return TRUE;
+}
+
+void
+vmbc_engine_escalated(VmbcEngine *engine, VmbcBeancounter *bc, VmbcError reason)
+{
+	vmbc_engine_emit(engine, VMBC_EVENT_ESCALATED, bc, VMBC_RES_PHYSPAGES, -1, reason,
+			 "VM '%s': escalated with '%s'", bc->name,
+			 vmbc_escalation_to_string(engine->config.escalation));
 }
 
 void

@@ -29,6 +29,13 @@ typedef enum {
 	VMBC_ESCALATE_PAUSE,	   /* pause the VM */
 	VMBC_ESCALATE_MEMORY_HIGH, /* cgroup memory.high backstop at the limit */
 	/*
+	 * The default: memory-high where the VMM's cgroup v2 has a memory
+	 * controller; elsewhere the backend fails with the reason nothing can hold
+	 * the VM, which the engine puts in the event (never a pause the operator
+	 * did not choose).
+	 */
+	VMBC_ESCALATE_AUTO,
+	/*
 	 * Not a configured escalation: the limit went up, so raise the memory.high
 	 * that MEMORY_HIGH set to the limit now (max once there is none). Nothing
 	 * is lowered; a value lifted by hand (max) fails with VMBC_ERROR_NOT_FOUND.
@@ -42,14 +49,20 @@ gboolean vmbc_escalation_from_string(const gchar *text, VmbcEscalation *out, GEr
 typedef struct {
 	gint64 tick_usec;	     /* how often vmbc_engine_tick() is called */
 	gint64 reclaim_timeout_usec; /* no progress for this long: failcnt++ */
-	gint64 margin_min_pages;     /* limit reclaims aim this far below the limit ... */
-	gdouble margin_fraction;     /* ... or this fraction of the limit, whichever is more */
-	gint64 barrier_step_pages;   /* most a gentle (barrier) reclaim takes per tick */
-	gint64 deflate_step_pages;   /* most a deflate gives back per tick */
-	gint64 min_step_pages;	     /* smaller balloon changes are not worth a VM exit storm */
-	gint64 guest_reserve_pages;  /* a limit reclaim leaves the guest this much available */
-	gdouble pressure_available;  /* guest MemAvailable/total below this is pressure */
-	gdouble idle_tax;	     /* ESX tau: how much more idle pages cost, 0..<1 */
+	/*
+	 * A limit reclaim whose balloon has moved, since it started, less than
+	 * this many pages per second (after a grace of a few ticks) is stalled and
+	 * fails at once; 0 never calls a balloon stalled.
+	 */
+	gint64 balloon_stall_pages;
+	gint64 margin_min_pages;    /* limit reclaims aim this far below the limit ... */
+	gdouble margin_fraction;    /* ... or this fraction of the limit, whichever is more */
+	gint64 barrier_step_pages;  /* most a gentle (barrier) reclaim takes per tick */
+	gint64 deflate_step_pages;  /* most a deflate gives back per tick */
+	gint64 min_step_pages;	    /* smaller balloon changes are not worth a VM exit storm */
+	gint64 guest_reserve_pages; /* a limit reclaim leaves the guest this much available */
+	gdouble pressure_available; /* guest MemAvailable/total below this is pressure */
+	gdouble idle_tax;	    /* ESX tau: how much more idle pages cost, 0..<1 */
 	VmbcEscalation escalation;
 } VmbcEngineConfig;
 

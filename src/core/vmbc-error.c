@@ -18,6 +18,7 @@ static const gchar *const error_names[] = {
 	[VMBC_ERROR_NO_PROGRESS] = "no-progress",
 	[VMBC_ERROR_VANISHED] = "vanished",
 	[VMBC_ERROR_BUSY] = "busy",
+	[VMBC_ERROR_STALLED] = "stalled",
 };
 
 const gchar *

@@ -19,6 +19,7 @@ typedef enum {
 	VMBC_ERROR_NO_PROGRESS, /* the reclaim made no progress within reclaim_timeout */
 	VMBC_ERROR_VANISHED,	/* the VM went away while something was pending */
 	VMBC_ERROR_BUSY,	/* superseded by a newer request */
+	VMBC_ERROR_STALLED,	/* the balloon moved slower than balloon-stall-rate */
 } VmbcError;
 
 GQuark vmbc_error_quark(void);

@@ -8,7 +8,9 @@
  *    the operator chose to trust it). No progress within reclaim_timeout
  *    counts in failcnt, gives back the inflation that did not lower held,
  *    emits an event and escalates; the reclaim is retried after as long again,
- *    from where the balloon was given back to, so retries never ratchet;
+ *    from where the balloon was given back to, so retries never ratchet. A
+ *    balloon that moves slower than balloon-stall-rate fails it at once
+ *    (balloon_stalled());
  *  - over the barrier: take back gently, at most what the guest says it can
  *    spare, one step a tick;
  *  - well under the barrier with a pressured guest: give memory back, up to the
@@ -130,6 +132,17 @@ limit_error(VmbcEngine *engine, VmbcBeancounter *bc, VmbcError reason)
 				? "it has no balloon device"
 				: "its guest has no balloon driver (the balloon never moved)");
 		break;
+	case VMBC_ERROR_STALLED: {
+		g_autofree gchar *rate = vmbc_engine_fmt(engine->config.balloon_stall_pages);
+		g_autofree gchar *moved =
+			vmbc_engine_fmt(MAX(ps->reclaim_start_actual - actual_or_max(bc), 0));
+		g_autofree gchar *target = vmbc_engine_fmt(MAX(bc->balloon_target, 0));
+		why = g_strdup_printf("its balloon stalled: it moved %s since the reclaim "
+				      "started, slower than %s a second (guest size %s, "
+				      "sent to %s)",
+				      moved, rate, actual, target);
+		break;
+	}
 	case VMBC_ERROR_NO_PROGRESS:
 	default:
 		if (ps->reclaim_starved) {
@@ -202,8 +215,10 @@ limit_reclaim_fail(VmbcEngine *engine, VmbcBeancounter *bc, VmbcError reason, gi
 	VmbcPhyspagesState *ps = phys(bc);
 	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
 	g_autoptr(GError) error = limit_error(engine, bc, reason);
+	g_autoptr(GError) esc_error = NULL;
 	g_autofree gchar *what = NULL;
 	gint64 kept = 0, given = 0;
+	gboolean escalated;
 	gint64 to;
 
 	parm->failcnt++;
@@ -219,10 +234,16 @@ limit_reclaim_fail(VmbcEngine *engine, VmbcBeancounter *bc, VmbcError reason, gi
 	}
 	ps->reclaim = VMBC_RECLAIM_FAILED;
 	ps->reclaim_retry_at = now + engine->config.reclaim_timeout_usec;
+	if (reason == VMBC_ERROR_STALLED)
+		ps->counters.stalls++;
+	/* run first, so that the event can say why nothing holds the VM when none could */
+	escalated = vmbc_engine_escalate(engine, bc, &esc_error);
 	vmbc_engine_emit(engine, VMBC_EVENT_RECLAIM_FAILED, bc, VMBC_RES_PHYSPAGES,
-			 bc->balloon_target, reason, "%s%s", error->message,
-			 what != NULL ? what : "");
-	vmbc_engine_escalate(engine, bc);
+			 bc->balloon_target, reason, "%s%s%s%s", error->message,
+			 what != NULL ? what : "", esc_error != NULL ? "; nothing holds it: " : "",
+			 esc_error != NULL ? esc_error->message : "");
+	if (escalated)
+		vmbc_engine_escalated(engine, bc, reason);
 	vmbc_engine_complete_pending(engine, bc, error);
 }
 
@@ -499,7 +520,45 @@ physpages_stats_arrived(VmbcEngine *engine, VmbcBeancounter *bc)
 	retarget(engine, bc, target, starved);
 }
 
-/* Follows a running limit reclaim; fails it when progress stopped for too long. */
+/* Ticks a limit reclaim gives its balloon before it may be called stalled. */
+#define VMBC_STALL_GRACE_TICKS 3
+
+/*
+ * Whether the balloon of a running limit reclaim is stalled at @now: after a
+ * grace of VMBC_STALL_GRACE_TICKS ticks, it has moved (or held has come down)
+ * less than balloon-stall-rate a second on average since the reclaim started,
+ * while it still has a step to go. Averaged over the reclaim, not one tick:
+ * QEMU reports the balloon at most once a second and a guest may pause between
+ * steps. A balloon never seen to move on a guest not yet probed is left to the
+ * no-driver check at the reclaim timeout, which names that cause.
+ */
+static gboolean
+balloon_stalled(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
+{
+	VmbcPhyspagesState *ps = phys(bc);
+	gint64 rate = engine->config.balloon_stall_pages;
+	gint64 elapsed = now - ps->reclaim_started;
+	gint64 moved, lowered;
+
+	if (rate <= 0 || balloon_unusable(bc) || bc->balloon_actual < 0 || bc->balloon_target < 0 ||
+	    ps->reclaim_start_actual < 0)
+		return FALSE;
+	if (elapsed < VMBC_STALL_GRACE_TICKS * engine->config.tick_usec)
+		return FALSE;
+	if (bc->balloon_actual <= bc->balloon_target + min_step(engine, bc))
+		return FALSE; /* there: nothing left to move */
+	if (bc->balloon == VMBC_BALLOON_UNKNOWN &&
+	    ps->reclaim_best_actual >= ps->reclaim_start_actual)
+		return FALSE;
+	moved = MAX(ps->reclaim_start_actual - bc->balloon_actual, 0);
+	lowered = MAX(ps->reclaim_start_held - bc->parm[VMBC_RES_PHYSPAGES].held, 0);
+	return (gdouble)MAX(moved, lowered) < (gdouble)rate * (gdouble)elapsed / 1e6;
+}
+
+/*
+ * Follows a running limit reclaim; fails it when its balloon stalled, or when
+ * progress stopped for too long.
+ */
 static void
 limit_reclaim_follow(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 {
@@ -525,6 +584,10 @@ limit_reclaim_follow(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	if (parm->held + page_mib() <= ps->reclaim_best_held) {
 		ps->reclaim_best_held = parm->held;
 		ps->reclaim_progress = now;
+	}
+	if (balloon_stalled(engine, bc, now)) {
+		limit_reclaim_fail(engine, bc, VMBC_ERROR_STALLED, now);
+		return;
 	}
 	if (now - ps->reclaim_progress < engine->config.reclaim_timeout_usec)
 		return;

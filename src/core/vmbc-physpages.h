@@ -29,6 +29,7 @@ typedef struct {
 	guint64 started; /* limit, barrier-hit and manual */
 	guint64 done;	 /* held back within the limit, or the manual size reached */
 	guint64 failed;
+	guint64 stalls;	      /* limit reclaims failed because the balloon stalled */
 	gdouble seconds_last; /* how long the last one that was done took */
 } VmbcReclaimCounters;
 

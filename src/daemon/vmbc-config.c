@@ -22,14 +22,23 @@
 #define USEC_PER_SEC G_GINT64_CONSTANT(1000000)
 
 static const gchar *const daemon_keys[] = {
-	"backends",	   "control-socket",
-	"admin-group",	   "state-dir",
-	"metrics-listen",  "tick",
-	"reclaim-timeout", "escalation",
-	"margin",	   "margin-percent",
-	"barrier-step",	   "deflate-step",
-	"min-step",	   "pressure-available",
-	"idle-tax",	   NULL,
+	"backends",
+	"control-socket",
+	"admin-group",
+	"state-dir",
+	"metrics-listen",
+	"tick",
+	"reclaim-timeout",
+	"escalation",
+	"margin",
+	"margin-percent",
+	"barrier-step",
+	"deflate-step",
+	"min-step",
+	"pressure-available",
+	"idle-tax",
+	"balloon-stall-rate",
+	NULL,
 };
 static const gchar *const host_keys[] = {"barrier", "limit", NULL};
 static const gchar *const limit_keys[] = {"barrier", "limit",	    "guarantee", "vmm-limit",
@@ -445,6 +454,20 @@ load_daemon(Loader *ld, VmbcConfig *config, GError **error)
 		g_autoptr(GError) local = NULL;
 		if (!vmbc_escalation_from_string(v, &config->engine.escalation, &local))
 			return fail_key(ld, g, "escalation", error, "%s", local->message);
+	}
+	g_clear_pointer(&v, g_free);
+	/* a size a second: "1M" or "1M/s"; 0 never calls a balloon stalled */
+	if ((v = get_string(ld, g, "balloon-stall-rate")) != NULL) {
+		g_autoptr(GError) local = NULL;
+		gint64 pages = 0;
+		if (g_str_has_suffix(v, "/s"))
+			v[strlen(v) - 2] = '\0';
+		if (!vmbc_size_parse(v, vmbc_page_size(), 0, &pages, &local))
+			return fail_key(ld, g, "balloon-stall-rate", error, "%s", local->message);
+		if (pages == VMBC_UNLIMITED)
+			return fail_key(ld, g, "balloon-stall-rate", error,
+					"must be a size a second, not unlimited");
+		config->engine.balloon_stall_pages = pages;
 	}
 	g_clear_pointer(&v, g_free);
 	if (!load_pages(ld, "margin", &config->engine.margin_min_pages, error))

@@ -143,6 +143,7 @@ build_domain(VmbcControl *self, JsonBuilder *b, VmbcBeancounter *bc)
 	add_int(b, "started", (gint64)reclaims.started);
 	add_int(b, "done", (gint64)reclaims.done);
 	add_int(b, "failed", (gint64)reclaims.failed);
+	add_int(b, "stalls", (gint64)reclaims.stalls);
 	json_builder_set_member_name(b, "last-seconds");
 	json_builder_add_double_value(b, reclaims.seconds_last);
 	json_builder_end_object(b);

@@ -492,6 +492,16 @@ render_vm_state(VmbcMetricsRenderer *r, GString *out, gsize page)
 		g_string_append(out, ",outcome=\"failed\"");
 		sample_end_u64(out, reclaims.failed);
 	}
+	family(out, "vmbc_balloon_stalls_total", "counter",
+	       "Limit reclaims failed because the balloon moved slower than balloon-stall-rate.");
+	for (guint i = 0; i < vms->len; i++) {
+		VmEntry *e = g_ptr_array_index(vms, i);
+		VmbcReclaimCounters reclaims;
+
+		vmbc_physpages_get_counters(e->bc, &reclaims);
+		sample_start(out, "vmbc_balloon_stalls_total", e->label);
+		sample_end_u64(out, reclaims.stalls);
+	}
 	family(out, "vmbc_reclaim_duration_seconds", "histogram",
 	       "How long successful reclaims took, from start to held within the limit.");
 	for (guint i = 0; i < vms->len; i++) {

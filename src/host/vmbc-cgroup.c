@@ -60,6 +60,32 @@ vmbc_cgroup_memory_high_raises(const gchar *now, const gchar *value, GError **er
 	return have < want;
 }
 
+gboolean
+vmbc_cgroup_has_memory_high(const gchar *root, pid_t pid, GError **error)
+{
+	g_autoptr(GError) error_local = NULL;
+	g_autofree gchar *dir = vmbc_cgroup_dir_of(root, pid, &error_local);
+	g_autofree gchar *file = NULL;
+	g_autofree gchar *v1 = g_build_filename(root, "memory", "memory.limit_in_bytes", NULL);
+	const gchar *where;
+
+	if (dir != NULL) {
+		file = g_build_filename(dir, "memory.high", NULL);
+		if (g_file_test(file, G_FILE_TEST_EXISTS))
+			return TRUE;
+	}
+	/* the usual cause on a hybrid host: the controller is on its v1 hierarchy */
+	where = g_file_test(v1, G_FILE_TEST_EXISTS)
+			? "this host mounts the memory controller on cgroup v1"
+			: "the memory controller is not enabled for its cgroup";
+	g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED,
+		    "no cgroup v2 memory controller for its QEMU (%s; %s%s); "
+		    "set escalation = pause to pause it",
+		    where, file != NULL ? file : error_local->message,
+		    file != NULL ? " does not exist" : "");
+	return FALSE;
+}
+
 /* A cgroup v2 directory without the file: no memory controller there. Always FALSE. */
 static gboolean
 memory_high_missing(const gchar *root, const gchar *file, GError **error)

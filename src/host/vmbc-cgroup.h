@@ -21,6 +21,15 @@ G_BEGIN_DECLS
 gchar *vmbc_cgroup_dir_of(const gchar *root, pid_t pid, GError **error);
 
 /*
+ * Whether @pid's cgroup v2 under @root has a memory controller (its directory
+ * has memory.high), for the auto escalation. FALSE with a VMBC_ERROR that says
+ * why nothing can hold the VM there and what the operator can choose instead
+ * ("no cgroup v2 memory controller for its QEMU (this host mounts the memory
+ * controller on cgroup v1); set escalation = pause to pause it").
+ */
+gboolean vmbc_cgroup_has_memory_high(const gchar *root, pid_t pid, GError **error);
+
+/*
  * Whether memory.high, whose file reads @now, goes up when set to @value
  * (bytes, or "max"): the limit was raised after an escalation. FALSE without
  * an error: it is already there or above. FALSE with VMBC_ERROR_NOT_FOUND: it

@@ -810,8 +810,24 @@ test_escalate(Fixture *fx, gconstpointer data)
 	text = read_text(file);
 	g_assert_cmpstr(text, ==, want);
 
+	/* auto, the default: memory-high where the cgroup has memory.high */
+	g_assert_true(g_file_set_contents(file, "max\n", -1, &error));
+	g_assert_true(escalate(fx, bc, VMBC_ESCALATE_AUTO, &error));
+	g_assert_no_error(error);
+	g_clear_pointer(&text, g_free);
+	text = read_text(file);
+	g_assert_cmpstr(text, ==, want);
+
 	/* a cgroup without memory.high (no memory controller there): named, nothing created */
 	g_assert_cmpint(g_unlink(file), ==, 0);
+	/* auto says why nothing can hold the VM, and what the operator can choose */
+	g_assert_false(escalate(fx, bc, VMBC_ESCALATE_AUTO, &error));
+	g_assert_error(error, VMBC_ERROR, VMBC_ERROR_FAILED);
+	g_assert_nonnull(strstr(error->message, "'esc'"));
+	g_assert_nonnull(strstr(error->message, "no cgroup v2 memory controller for its QEMU"));
+	g_assert_nonnull(strstr(error->message, "set escalation = pause"));
+	g_clear_error(&error);
+	g_assert_false(g_file_test(file, G_FILE_TEST_EXISTS));
 	g_assert_false(escalate(fx, bc, VMBC_ESCALATE_MEMORY_HIGH, &error));
 	g_assert_error(error, VMBC_ERROR, VMBC_ERROR_FAILED);
 	g_assert_nonnull(strstr(error->message, "'esc'"));
