@@ -133,7 +133,7 @@ metrics-listen = 127.0.0.1:{metrics_port}
         self.log = open(self.log_path, "w")
         # only the daemon's own debug lines: one per tick, with its duration
         env = dict(os.environ, G_MESSAGES_DEBUG="vmbcd")
-        self.proc = subprocess.Popen([os.path.join(build, "vmbcd"), "--foreground",
+        self.proc = subprocess.Popen([os.path.join(build, "src", "daemon", "vmbcd"), "--foreground",
                                       "--config", self.conf], stdout=self.log,
                                      stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 30

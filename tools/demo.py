@@ -38,7 +38,7 @@ def main():
                     help="run the guests as libvirt domains and vmbcd's libvirt backend")
     args = ap.parse_args()
 
-    vmbcd = os.path.join(args.build, "vmbcd")
+    vmbcd = os.path.join(args.build, "src", "daemon", "vmbcd")
     vmbc = os.path.join(args.build, "src", "cli", "vmbc")
     os.environ["VMBC_GUEST_DIR"] = os.path.join(args.build, "tests", "guest")
     work = tempfile.mkdtemp(prefix="vmbc-demo-")
