@@ -128,6 +128,8 @@ qmp-sockets = {qmp_glob}
 control-socket = {self.sock}
 state-dir = {work}/state
 metrics-listen = 127.0.0.1:{metrics_port}
+# the fakes run in this shell's cgroup: a failed reclaim must not set memory.high on it
+escalation = none
 {extra}
 """)
         self.log = open(self.log_path, "w")

@@ -48,6 +48,12 @@ class World:
 
     # vmbcd -----------------------------------------------------------------------
     def start_daemon(self, extra="", smaps_interval="2s"):
+        # The escalation (auto by default) may write memory.high of QEMU's cgroup: never the
+        # host's. Unless a case builds its own tree, cgroup-root is an empty one here.
+        if "cgroup-root" not in extra:
+            empty = os.path.join(self.dir, "no-cgroup")
+            os.makedirs(empty, exist_ok=True)
+            extra = f"cgroup-root = {empty}\n{extra}"
         with open(self.conf, "w") as f:
             f.write(f"""[daemon]
 backends = qmp
@@ -352,7 +358,39 @@ def case_e_no_balloon_driver():
         assert w.res("ge")["failcnt"] >= 1
         r = w.cli("dominfo", "ge")
         assert r.returncode == 0 and "no-driver" in r.stdout, r.stdout
+        # the default escalation (auto) could not hold it on this host either: it says why
+        # (no cgroup v2 memory.high for its QEMU here: cgroup-root is an empty tree)
+        wait_for("the reason nothing holds it", lambda: "nothing holds it" in w.logtext(),
+                 timeout=10)
+        assert "memory.high" in w.logtext().split("nothing holds it")[1], w.logtext()
         assert w.daemon.poll() is None
+        w.stop_daemon()
+
+
+def case_k_no_driver_paused():
+    """A real guest without a balloon driver over its limit, with escalation = pause:
+    the reclaim fails, QEMU pauses the guest (its own query-status says so), and its
+    host memory is held: the guest-RAM mapping's Rss does not grow while it is paused."""
+    with World("k") as w:
+        g = w.guest("gk", 512, balloon_driver=False)
+        w.start_daemon(extra="escalation = pause")
+        g.fill(200)
+        with w.control() as c:
+            try:
+                c.execute("set-limit", {"domain": "gk", "resource": "physpages",
+                                        "barrier": "128M", "limit": "128M"})
+                raise AssertionError("set-limit succeeded without a balloon driver")
+            except QMPError as e:
+                assert "balloon driver" in e.desc, e.desc
+        wait_for("QEMU to pause the guest",
+                 lambda: g.qmp("query-status")["status"] == "paused", timeout=20)
+        assert w.res("gk")["failcnt"] >= 1
+        rss0 = g.rss_guest_ram()
+        time.sleep(3)
+        rss1 = g.rss_guest_ram()
+        assert g.qmp("query-status")["status"] == "paused"
+        assert rss1 <= rss0 + MIB, (rss0, rss1)
+        print(f"paused; guest RAM resident {rss0 // MIB} MiB, then {rss1 // MIB} MiB")
         w.stop_daemon()
 
 

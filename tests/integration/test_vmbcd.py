@@ -895,6 +895,42 @@ def case_lying_stats():
         env.stop_daemon()
 
 
+def case_balloon_stall():
+    """A balloon that moves, but slower than balloon-stall-rate: the limit reclaim
+    fails as stalled long before reclaim-timeout, the stall is counted, and with
+    the default escalation (auto) on a process without a cgroup v2 memory.high
+    (cgroup-root points at an empty tree) the failure names why nothing holds it."""
+    with Env("stall", reclaim_timeout="30s") as env:
+        cg_root = os.path.join(env.dir, "cgroup")
+        os.makedirs(cg_root)
+        env.write_config(extra=f"balloon-stall-rate = 8M\ncgroup-root = {cg_root}")
+        env.start_fake("vm1", 512, "--cache-mib", "300", "--slow-inflate", "1")
+        env.start_daemon()
+        env.wait_domain("vm1")
+        env.wait_held("vm1", pages(290))
+        with env.control() as c:
+            t0 = time.monotonic()
+            try:
+                c.execute("set-limit", {"domain": "vm1", "resource": "physpages",
+                                        "barrier": "128M", "limit": "128M"}, timeout=40)
+                raise AssertionError("set-limit succeeded with a balloon at 1 MiB/s")
+            except QMPError as e:
+                took = time.monotonic() - t0
+                assert "stalled" in e.desc, e.desc
+            ev = c.wait_event("VMBC_RECLAIM_FAILED", timeout=10,
+                              pred=lambda e: e["data"]["domain"] == "vm1")
+        print(f"failed after {took:.1f} s: {ev['data']['message']}")
+        # failed by the stall, not by reclaim-timeout (30 s)
+        assert took < 20, took
+        assert "stalled" in ev["data"]["message"], ev
+        assert "nothing holds it" in ev["data"]["message"], ev
+        assert "memory.high" in ev["data"]["message"], ev
+        d = env.domain("vm1")
+        assert d["reclaims"]["stalls"] >= 1, d
+        assert env.res("vm1")["failcnt"] >= 1
+        env.stop_daemon()
+
+
 def case_under_reporting_held_to_limit():
     """A guest that keeps reporting, on time, 0 available and 0 free while its
     300 MiB are reclaimable cache: its word counts for nothing against a limit,

@@ -141,6 +141,13 @@ class Env:
     def write_config(self, extra=None):
         if extra is not None:
             self.extra = extra
+        # The escalation (auto by default) may write memory.high of the fake's cgroup: never
+        # the host's. Unless a case builds its own tree, cgroup-root is an empty one here.
+        cgroup = ""
+        if "cgroup-root" not in self.extra + self.extra_daemon:
+            empty = os.path.join(self.dir, "no-cgroup")
+            os.makedirs(empty, exist_ok=True)
+            cgroup = f"cgroup-root = {empty}"
         with open(self.conf, "w") as f:
             f.write(f"""[daemon]
 backends = qmp
@@ -153,6 +160,7 @@ reclaim-timeout = {self.reclaim_timeout}
 rescan-interval = 200ms
 smaps-interval = 1s
 stats-interval = 1
+{cgroup}
 {self.extra_daemon}
 {self.extra}
 """)
