@@ -140,17 +140,33 @@ tick(Fixture *f, gint64 seconds)
 	vmbc_engine_tick(f->engine, f->now);
 }
 
+/* when the guest last reported, host epoch seconds: one second apart unless report() says */
+static gint64 stats_stamp = 1700000000;
+
 static void
 stats(Fixture *f, gint64 available, gint64 free_pages, gint64 caches, gint64 swap_in)
 {
-	static gint64 stamp = 1700000000;
 	VmbcGuestStats s = {.available = available,
 			    .free = free_pages,
 			    .caches = caches,
 			    .total = f->vm->balloon_actual,
 			    .swap_in = swap_in,
 			    .major_faults = 0,
-			    .last_update = ++stamp};
+			    .last_update = ++stats_stamp};
+	vmbc_engine_set_guest_stats(f->engine, f->vm, &s);
+}
+
+/* The guest reports @secs seconds after its last report, with its counters so far. */
+static void
+report(Fixture *f, gint64 secs, gint64 available, gint64 swap_in, gint64 major_faults)
+{
+	VmbcGuestStats s = {.available = available,
+			    .free = available / 2,
+			    .caches = available / 2,
+			    .total = f->vm->balloon_actual,
+			    .swap_in = swap_in,
+			    .major_faults = major_faults,
+			    .last_update = stats_stamp += secs};
 	vmbc_engine_set_guest_stats(f->engine, f->vm, &s);
 }
 
@@ -752,10 +768,10 @@ test_deflate_on_pressure(Fixture *f, gconstpointer data)
 	f->vm->balloon = VMBC_BALLOON_OK;
 	set_limits(f, 512 * MIB, 768 * MIB);
 	/* not pressured: nothing moves */
-	stats(f, 150 * MIB, 100 * MIB, 50 * MIB, 0);
+	stats(f, 40 * MIB, 30 * MIB, 10 * MIB, 0);
 	tick(f, 1);
 	g_assert_cmpuint(f->targets->len, ==, 0);
-	/* available under 10%: grow by a step */
+	/* available under 10%: grow by a step (twice the 30 MiB it fell is less) */
 	stats(f, 10 * MIB, 5 * MIB, 5 * MIB, 0);
 	tick(f, 1);
 	g_assert_cmpint(last_target(f), ==, 300 * MIB + 128 * MIB);
@@ -764,7 +780,7 @@ test_deflate_on_pressure(Fixture *f, gconstpointer data)
 	for (gint i = 0; i < 5; i++) {
 		sample(f, 300 * MIB, last_target(f));
 		stats(f, 200 * MIB, 100 * MIB, 0, 5 * i);
-		stats(f, 200 * MIB, 100 * MIB, 0, 5 * i + 50);
+		stats(f, 200 * MIB, 100 * MIB, 0, 5 * i + 100);
 		tick(f, 1);
 	}
 	g_assert_cmpint(last_target(f), ==, 768 * MIB);
@@ -781,6 +797,162 @@ test_deflate_not_over_barrier(Fixture *f, gconstpointer data)
 	tick(f, 1);
 	/* close to the barrier: the pressured guest is not grown */
 	g_assert_cmpuint(f->targets->len, ==, 0);
+}
+
+/*
+ * A guest of 600 MiB with plenty available whose available falls: slowly, it
+ * is left alone; by more than 1/8 of its size a second, or fast enough to be
+ * short within two reports, it is grown before it is short.
+ */
+static void
+test_deflate_trend(Fixture *f, gconstpointer data)
+{
+	sample(f, 200 * MIB, 600 * MIB);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	set_limits(f, 512 * MIB, 900 * MIB);
+	report(f, 1, 400 * MIB, 0, 0);
+	tick(f, 1);
+	/* 10 MiB in a second: far from short at that rate */
+	report(f, 1, 390 * MIB, 0, 0);
+	tick(f, 1);
+	g_assert_cmpuint(f->targets->len, ==, 0);
+	/* 100 MiB in a second, over 1/8 of 600 MiB: grown by twice that, with 290 MiB left */
+	report(f, 1, 290 * MIB, 0, 0);
+	tick(f, 1);
+	g_assert_cmpuint(f->targets->len, ==, 1);
+	g_assert_cmpint(last_target(f), ==, 800 * MIB);
+
+	/* grown, it has more available; then 220 MiB in 5 s: slower than 1/8 of 800 MiB a
+	 * second, but twice that leaves it under 10%: grown again, to the limit */
+	sample(f, 300 * MIB, 800 * MIB);
+	report(f, 1, 490 * MIB, 0, 0);
+	tick(f, 1);
+	g_assert_cmpuint(f->targets->len, ==, 1);
+	report(f, 5, 270 * MIB, 0, 0);
+	tick(f, 1);
+	g_assert_cmpuint(f->targets->len, ==, 2);
+	g_assert_cmpint(last_target(f), ==, 900 * MIB);
+}
+
+/* Swap-in: a trickle is not pressure, a working set that no longer fits is. */
+static void
+test_deflate_swap_in(Fixture *f, gconstpointer data)
+{
+	sample(f, 200 * MIB, 600 * MIB);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	set_limits(f, 512 * MIB, 900 * MIB);
+	report(f, 1, 400 * MIB, 1000, 0);
+	tick(f, 1);
+	/* 40 pages in 4 s */
+	report(f, 4, 400 * MIB, 1040, 0);
+	tick(f, 1);
+	g_assert_cmpuint(f->targets->len, ==, 0);
+	/* 1000 pages in 2 s */
+	report(f, 2, 400 * MIB, 2040, 0);
+	tick(f, 1);
+	g_assert_cmpuint(f->targets->len, ==, 1);
+	g_assert_cmpint(last_target(f), ==, 600 * MIB + 128 * MIB);
+}
+
+/* Major faults: a cold start is not pressure; a page cache thrown out is, at 300 a second. */
+static void
+test_deflate_major_faults(Fixture *f, gconstpointer data)
+{
+	sample(f, 200 * MIB, 600 * MIB);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	set_limits(f, 512 * MIB, 900 * MIB);
+	report(f, 1, 400 * MIB, 0, 5000);
+	tick(f, 1);
+	/* 200 a second */
+	report(f, 2, 400 * MIB, 0, 5400);
+	tick(f, 1);
+	g_assert_cmpuint(f->targets->len, ==, 0);
+	/* 300 a second for 2 s: fewer than 1000 in the report, still a thrashed cache */
+	report(f, 2, 400 * MIB, 0, 6000);
+	tick(f, 1);
+	g_assert_cmpuint(f->targets->len, ==, 1);
+	g_assert_cmpint(last_target(f), ==, 600 * MIB + 128 * MIB);
+}
+
+/* A fast writer: the step is twice what it used in its last report interval, not deflate-step. */
+static void
+test_deflate_fast_step(Fixture *f, gconstpointer data)
+{
+	sample(f, 200 * MIB, 300 * MIB);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	set_limits(f, 900 * MIB, 1024 * MIB);
+	report(f, 1, 250 * MIB, 0, 0);
+	tick(f, 1);
+	g_assert_cmpuint(f->targets->len, ==, 0);
+	report(f, 1, 50 * MIB, 0, 0);
+	tick(f, 1);
+	g_assert_cmpuint(f->targets->len, ==, 1);
+	g_assert_cmpint(last_target(f), ==, 300 * MIB + 2 * 200 * MIB);
+	/* one step a tick, and not while it is under way */
+	report(f, 1, 10 * MIB, 0, 0);
+	tick(f, 1);
+	g_assert_cmpuint(f->targets->len, ==, 1);
+}
+
+/*
+ * A guest that is not pressured is not grown: plenty available, no fall, or a
+ * fall that is only what the balloon took, counters that rise slowly.
+ */
+static void
+test_deflate_not_pressured(Fixture *f, gconstpointer data)
+{
+	gint64 swap = 0, faults = 0;
+
+	sample(f, 200 * MIB, 600 * MIB);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	set_limits(f, 512 * MIB, 900 * MIB);
+	for (gint i = 0; i < 10; i++) {
+		report(f, 1, (400 + i % 3) * MIB, swap += 10, faults += 50);
+		tick(f, 1);
+	}
+	/* someone took 200 MiB with the balloon: available fell with the guest's size */
+	sample(f, 200 * MIB, 400 * MIB);
+	report(f, 1, 200 * MIB, swap, faults);
+	tick(f, 1);
+	report(f, 1, 200 * MIB, swap, faults);
+	tick(f, 1);
+	g_assert_cmpuint(f->targets->len, ==, 0);
+	g_assert_cmpuint(count_events(f, VMBC_EVENT_DEFLATE), ==, 0);
+}
+
+/* However hard the guest says it is pressed, it is never grown past its limit. */
+static void
+test_deflate_limit(Fixture *f, gconstpointer data)
+{
+	sample(f, 200 * MIB, 300 * MIB);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	set_limits(f, 600 * MIB, 700 * MIB);
+	report(f, 1, 280 * MIB, 0, 0);
+	report(f, 1, 30 * MIB, 1000000, 1000000);
+	tick(f, 1);
+	/* twice the fall is 500 MiB: the limit is 400 MiB away and the step stops there */
+	g_assert_cmpuint(f->targets->len, ==, 1);
+	g_assert_cmpint(last_target(f), ==, 700 * MIB);
+	for (gint i = 0; i < 5; i++) {
+		sample(f, 300 * MIB, 700 * MIB);
+		report(f, 1, 1 * MIB, 2000000 + i * 1000000, 2000000 + i * 1000000);
+		tick(f, 1);
+	}
+	g_assert_cmpuint(f->targets->len, ==, 1);
+}
+
+/* A guest that reports absurd numbers is grown no further than its limit, and nothing overflows. */
+static void
+test_deflate_lying(Fixture *f, gconstpointer data)
+{
+	sample(f, 200 * MIB, 300 * MIB);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	set_limits(f, 600 * MIB, 700 * MIB);
+	report(f, 1, G_MAXINT64, G_MAXINT64, G_MAXINT64);
+	report(f, 1, 0, 0, 0);
+	tick(f, 1);
+	g_assert_cmpuint(f->targets->len, ==, 1);
+	g_assert_cmpint(last_target(f), ==, 700 * MIB);
 }
 
 static void
@@ -1467,6 +1639,13 @@ main(int argc, char **argv)
 	ADD("barrier-hit/rate-limited", test_barrier_rate_limited);
 	ADD("deflate/pressure", test_deflate_on_pressure);
 	ADD("deflate/near-barrier", test_deflate_not_over_barrier);
+	ADD("deflate/trend", test_deflate_trend);
+	ADD("deflate/swap-in", test_deflate_swap_in);
+	ADD("deflate/major-faults", test_deflate_major_faults);
+	ADD("deflate/fast-step", test_deflate_fast_step);
+	ADD("deflate/not-pressured", test_deflate_not_pressured);
+	ADD("deflate/limit", test_deflate_limit);
+	ADD("deflate/lying", test_deflate_lying);
 	ADD("lying-stats", test_lying_stats);
 	ADD("reclaim/manual", test_manual_reclaim);
 	ADD("vmmpages/counts-once", test_vmmpages_counts_once);

@@ -27,7 +27,6 @@ vmbc_beancounter_new(const gchar *name, guint id)
 	bc->balloon_claim = (VmbcBalloonClaim){-1, -1, VMBC_UNLIMITED, VMBC_BALLOON_FOR_LIMIT};
 	bc->max_pages = 0;
 	bc->stats = (VmbcGuestStats){-1, -1, -1, -1, -1, -1, 0};
-	bc->prev_stats = bc->stats;
 	return bc;
 }
 

@@ -101,7 +101,6 @@ struct _VmbcBeancounter {
 	gboolean balloon_claim_unconfirmed;
 
 	VmbcGuestStats stats;
-	VmbcGuestStats prev_stats;
 	gint64 ksm_pages;     /* resident guest pages KSM merged (charged fractionally) */
 	gint64 stats_held;    /* physpages held when the guest measured its current stats */
 	gint64 stats_seen_at; /* monotonic usec (of the last sample) when they arrived, 0 never */

@@ -443,7 +443,6 @@ vmbc_engine_set_guest_stats(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcG
 {
 	if (stats->last_update != 0 && stats->last_update <= bc->stats.last_update)
 		return;
-	bc->prev_stats = bc->stats;
 	bc->stats = *stats;
 	bc->stats_seen_at = MAX(bc->sampled_at, 1);
 	/* what the host saw when the guest measured: growth since then ate into its MemAvailable */

@@ -58,7 +58,7 @@ typedef struct {
 	gint64 margin_min_pages;    /* limit reclaims aim this far below the limit ... */
 	gdouble margin_fraction;    /* ... or this fraction of the limit, whichever is more */
 	gint64 barrier_step_pages;  /* most a gentle (barrier) reclaim takes per tick */
-	gint64 deflate_step_pages;  /* most a deflate gives back per tick */
+	gint64 deflate_step_pages;  /* least a deflate gives back per tick */
 	gint64 min_step_pages;	    /* smaller balloon changes are not worth a VM exit storm */
 	gint64 guest_reserve_pages; /* a limit reclaim leaves the guest this much available */
 	gdouble pressure_available; /* guest MemAvailable/total below this is pressure */

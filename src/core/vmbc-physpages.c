@@ -42,6 +42,9 @@ typedef struct {
 	gint64 manual_target;	     /* actual we aim for in a manual reclaim */
 	gint64 barrier_last_step;    /* the last gentle step, ours or the host's */
 	gint64 deflate_last_step;
+	/* the guest's report before its current one (bc->stats), for the trend */
+	VmbcGuestStats stats_prev;
+	VmbcGuestStats stats_last; /* a copy of the current one, to become stats_prev */
 	VmbcReclaimCounters counters;
 } VmbcPhyspagesState;
 
@@ -512,6 +515,8 @@ physpages_stats_arrived(VmbcEngine *engine, VmbcBeancounter *bc)
 	gboolean starved = FALSE;
 	gint64 target;
 
+	ps->stats_prev = ps->stats_last;
+	ps->stats_last = bc->stats;
 	if (ps->reclaim != VMBC_RECLAIM_LIMIT)
 		return;
 	target = limit_target(engine, bc, bc->sampled_at, &clamped, &starved);
@@ -746,26 +751,86 @@ physpages_barrier_hit(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	ps->barrier_last_step = now;
 }
 
-/* The guest shows memory pressure in what it reports (a hint only). */
+/*
+ * Swap-in and major faults per second above which a guest is thrashing rather
+ * than touching a page of swap or a cold mapped file now and then: 64 pages a
+ * second (256 KiB/s of 4 KiB pages) of swap-in is a working set that no longer
+ * fits, sustained; 256 major faults a second is past a program starting up or
+ * a cron job waking and is what a page cache being thrown out looks like.
+ */
+#define VMBC_PRESSURE_SWAP_IN_RATE     64
+#define VMBC_PRESSURE_MAJOR_FAULT_RATE 256
+
+/*
+ * How fast the guest's available memory fell between its last two reports, in
+ * pages per report interval (0 when it did not, or when either report is
+ * missing). What the balloon took between them is not the guest's doing and
+ * is left out (MemTotal falls with it), so a barrier reclaim that just ended
+ * does not read as pressure. Sets @secs to the interval (at least 1).
+ */
+static gint64
+available_fall(VmbcBeancounter *bc, gint64 *secs)
+{
+	const VmbcGuestStats *s = &bc->stats;
+	const VmbcGuestStats *p = &phys(bc)->stats_prev;
+	/* no report of a guest is larger than its maximum: a lying one overflows nothing */
+	gint64 cap = MAX(bc->max_pages, 0);
+	gint64 fall;
+
+	*secs = 1;
+	if (s->last_update == 0 || p->last_update == 0 || s->available < 0 || p->available < 0)
+		return 0;
+	*secs = MAX(s->last_update - p->last_update, 1);
+	fall = MIN(p->available, cap) - MIN(s->available, cap);
+	if (s->total > 0 && p->total > s->total)
+		fall -= MIN(p->total, cap) - MIN(s->total, cap);
+	return MAX(fall, 0);
+}
+
+/*
+ * How much a cumulative counter of the guest rose per second between its last
+ * two reports; 0 when either report lacks it or it went back (a reboot).
+ */
+static gint64
+counter_rate(gint64 now_count, gint64 prev_count, gint64 secs)
+{
+	if (now_count < 0 || prev_count < 0 || now_count <= prev_count)
+		return 0;
+	return (now_count - prev_count) / secs;
+}
+
+/*
+ * The guest shows memory pressure in what it reports: its available memory is
+ * low, or falls fast enough to be low within about two reports, or it swaps in
+ * or faults pages in from disk faster than now and then. A hint only: it can
+ * only make vmbcd give memory back (up to the limit, the guest's budget), so a
+ * lying guest gains at most what it was allowed anyway.
+ */
 static gboolean
 guest_pressured(VmbcEngine *engine, VmbcBeancounter *bc)
 {
 	const VmbcGuestStats *s = &bc->stats;
-	const VmbcGuestStats *p = &bc->prev_stats;
+	const VmbcGuestStats *p = &phys(bc)->stats_prev;
 	gint64 total = s->total > 0 ? s->total : bc->balloon_actual;
+	gint64 low, fall, secs;
 
-	if (s->last_update == 0)
+	if (s->last_update == 0 || total <= 0)
 		return FALSE;
 	/* short of memory relative to its size, or below the reserve a limit reclaim leaves */
-	if (s->available >= 0 && total > 0 &&
-	    ((gdouble)s->available < engine->config.pressure_available * (gdouble)total ||
-	     s->available < guest_reserve(engine, total)))
+	low = MAX((gint64)(engine->config.pressure_available * (gdouble)total),
+		  guest_reserve(engine, total));
+	if (s->available >= 0 && s->available < low)
 		return TRUE;
-	if (p->last_update != 0 && s->swap_in >= 0 && p->swap_in >= 0 && s->swap_in > p->swap_in)
+	/* falling faster than 1/8 of its size a second, or to the low mark within two reports */
+	fall = available_fall(bc, &secs);
+	if (fall > 0 && (fall / secs > total / 8 || s->available - 2 * fall < low))
+		return TRUE;
+	if (p->last_update == 0)
+		return FALSE;
+	if (counter_rate(s->swap_in, p->swap_in, secs) > VMBC_PRESSURE_SWAP_IN_RATE)
 		return TRUE;
 	/* a burst of major faults: the page cache is being thrashed */
-	if (p->last_update != 0 && s->major_faults >= 0 && p->major_faults >= 0 &&
-	    s->major_faults - p->major_faults > 1000)
+	if (counter_rate(s->major_faults, p->major_faults, secs) > VMBC_PRESSURE_MAJOR_FAULT_RATE)
 		return TRUE;
 	return FALSE;
 }
@@ -776,7 +841,7 @@ physpages_under_barrier(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	VmbcPhyspagesState *ps = phys(bc);
 	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
 	g_autoptr(GError) error = NULL;
-	gint64 ceiling, well_under, target;
+	gint64 ceiling, well_under, target, fall, secs, step;
 	VmbcParm *host = &engine->host->parm[VMBC_RES_PHYSPAGES];
 
 	limit_settled(engine, bc, now);
@@ -805,7 +870,11 @@ physpages_under_barrier(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 		return;
 	if (now - ps->deflate_last_step < engine->config.tick_usec || step_in_flight(engine, bc))
 		return;
-	target = MIN(bc->balloon_actual + engine->config.deflate_step_pages, ceiling);
+	/* outrun a guest that fills its memory fast: twice what it used in its last report
+	 * interval, so that the next report finds it with more available, not less */
+	fall = available_fall(bc, &secs);
+	step = MAX(engine->config.deflate_step_pages, 2 * fall);
+	target = MIN(bc->balloon_actual + step, ceiling);
 	if (!vmbc_engine_set_balloon(engine, bc, target, &error)) {
 		g_warning("%s", error->message);
 		return;
@@ -969,6 +1038,8 @@ physpages_init(VmbcBeancounter *bc)
 	ps->reclaim_best_actual = -1;
 	ps->reclaim_best_held = -1;
 	ps->reclaim_start_actual = -1;
+	ps->stats_prev = (VmbcGuestStats){-1, -1, -1, -1, -1, -1, 0};
+	ps->stats_last = ps->stats_prev;
 	bc->res_state[VMBC_RES_PHYSPAGES] = ps;
 	bc->res_state_free[VMBC_RES_PHYSPAGES] = g_free;
 }
