@@ -525,12 +525,18 @@ physpages_stats_arrived(VmbcEngine *engine, VmbcBeancounter *bc)
 	retarget(engine, bc, target, starved);
 }
 
-/* Ticks a limit reclaim gives its balloon before it may be called stalled. */
+/*
+ * How long a limit reclaim gives its balloon before it may be called stalled:
+ * three ticks, and never under three seconds, since what reports the balloon's
+ * progress may lag a second behind it (QEMU rate-limits BALLOON_CHANGE to one a
+ * second, and libvirt follows those events).
+ */
 #define VMBC_STALL_GRACE_TICKS 3
+#define VMBC_STALL_GRACE_USEC  (3 * G_USEC_PER_SEC)
 
 /*
- * Whether the balloon of a running limit reclaim is stalled at @now: after a
- * grace of VMBC_STALL_GRACE_TICKS ticks, it has moved (or held has come down)
+ * Whether the balloon of a running limit reclaim is stalled at @now: after the
+ * grace above, it has moved (or held has come down)
  * less than balloon-stall-rate a second on average since the reclaim started,
  * while it still has a step to go. Averaged over the reclaim, not one tick:
  * QEMU reports the balloon at most once a second and a guest may pause between
@@ -548,7 +554,7 @@ balloon_stalled(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	if (rate <= 0 || balloon_unusable(bc) || bc->balloon_actual < 0 || bc->balloon_target < 0 ||
 	    ps->reclaim_start_actual < 0)
 		return FALSE;
-	if (elapsed < VMBC_STALL_GRACE_TICKS * engine->config.tick_usec)
+	if (elapsed < MAX(VMBC_STALL_GRACE_TICKS * engine->config.tick_usec, VMBC_STALL_GRACE_USEC))
 		return FALSE;
 	if (bc->balloon_actual <= bc->balloon_target + min_step(engine, bc))
 		return FALSE; /* there: nothing left to move */
