@@ -33,6 +33,9 @@ typedef struct {
 	void (*balloon_moved)(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now);
 	/* the balloon became unusable (bc->balloon, already set): a reclaim on it cannot go on */
 	void (*balloon_failed)(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now);
+	/* why a balloon target sent now is smaller (a VmbcBalloonReason), -1 when no reclaim runs
+	 */
+	gint (*balloon_reason)(const VmbcBeancounter *bc);
 	/* a reclaim of this resource is running or waits to retry: it steers by guest stats */
 	gboolean (*busy)(const VmbcBeancounter *bc);
 } VmbcResourceOps;

@@ -6,6 +6,7 @@
  */
 #include <stdarg.h>
 
+#include "vmbc-balloon-claim.h"
 #include "vmbc-engine-private.h"
 
 #define USEC_PER_SEC G_GINT64_CONSTANT(1000000)
@@ -471,40 +472,6 @@ claim_slack(VmbcEngine *engine)
 	return MAX(2 * engine->config.min_step_pages, mib);
 }
 
-static void
-drop_claim(VmbcEngine *engine, VmbcBeancounter *bc)
-{
-	bc->balloon_claim = (VmbcBalloonClaim){-1, -1, VMBC_UNLIMITED, VMBC_BALLOON_FOR_LIMIT};
-	bc->balloon_claim_unconfirmed = FALSE;
-	engine->balloon_changes++;
-}
-
-/*
- * The first size of a balloon that vmbcd had a claim on before a restart:
- * still where vmbcd left it, it is vmbcd's again, with the same target as
- * before the restart (so the limit's release path finds it); moved, somebody
- * else set it since, and it is theirs.
- */
-static void
-confirm_claim(VmbcEngine *engine, VmbcBeancounter *bc)
-{
-	VmbcBalloonClaim *c = &bc->balloon_claim;
-	g_autofree gchar *actual = vmbc_engine_fmt(bc->balloon_actual);
-	g_autofree gchar *target = vmbc_engine_fmt(c->target);
-
-	if (ABS(bc->balloon_actual - c->target) <= claim_slack(engine)) {
-		bc->balloon_claim_unconfirmed = FALSE;
-		bc->balloon_target = c->target;
-		g_info("VM '%s': balloon at %s, as vmbcd set it (for %s): vmbcd's again", bc->name,
-		       actual, vmbc_balloon_reason_to_string(c->reason));
-		return;
-	}
-	g_info("VM '%s': balloon at %s, but vmbcd had set %s: somebody else set it since, it "
-	       "is left alone",
-	       bc->name, actual, target);
-	drop_claim(engine, bc);
-}
-
 void
 vmbc_engine_restore_balloon(VmbcEngine *engine, VmbcBeancounter *bc, VmbcBalloonState state,
 			    const VmbcBalloonClaim *claim)
@@ -519,9 +486,9 @@ vmbc_engine_restore_balloon(VmbcEngine *engine, VmbcBeancounter *bc, VmbcBalloon
 	bc->balloon_claim = *claim;
 	bc->balloon_claim_unconfirmed = TRUE;
 	if (bc->balloon == VMBC_BALLOON_NO_DEVICE)
-		drop_claim(engine, bc);
+		engine->balloon_changes += vmbc_balloon_claim_drop(bc);
 	else if (bc->balloon_actual >= 0)
-		confirm_claim(engine, bc);
+		engine->balloon_changes += vmbc_balloon_claim_confirm(bc, claim_slack(engine));
 }
 
 guint64
@@ -530,56 +497,20 @@ vmbc_engine_get_balloon_changes(VmbcEngine *engine)
 	return engine->balloon_changes;
 }
 
-/* What made vmbcd set a smaller balloon now. */
+/* What made vmbcd set @target now: asked of the resources' tables, the physpages reclaim. */
 static VmbcBalloonReason
 claim_reason(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target)
 {
+	gint reason = -1;
+
 	if (engine->acting_for >= 0)
 		return (VmbcBalloonReason)engine->acting_for;
-	switch (vmbc_physpages_get_reclaim(bc)) {
-	case VMBC_RECLAIM_LIMIT:
-	case VMBC_RECLAIM_FAILED:
-		return VMBC_BALLOON_FOR_LIMIT;
-	case VMBC_RECLAIM_BARRIER:
-		return VMBC_BALLOON_FOR_BARRIER;
-	case VMBC_RECLAIM_MANUAL:
-		return VMBC_BALLOON_FOR_RECLAIM;
-	case VMBC_RECLAIM_IDLE:
-	default:
-		return bc->balloon_actual >= 0 && target >= bc->balloon_actual
-			       ? VMBC_BALLOON_FOR_DEFLATE
-			       : VMBC_BALLOON_FOR_LIMIT;
-	}
-}
-
-/*
- * vmbcd sent @target: the claim follows it. It starts with the first target
- * below the guest's full size (remembering the size before), and ends when
- * vmbcd gives the guest everything back.
- */
-static void
-record_claim(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target)
-{
-	VmbcBalloonClaim *c = &bc->balloon_claim;
-	gboolean fresh = c->target < 0 || bc->balloon_claim_unconfirmed;
-
-	if (bc->max_pages > 0 && target >= bc->max_pages) {
-		if (c->target >= 0)
-			drop_claim(engine, bc);
-		return;
-	}
-	if (fresh) {
-		c->before = bc->balloon_actual >= 0 ? bc->balloon_actual : bc->max_pages;
-		bc->balloon_claim_unconfirmed = FALSE;
-	}
-	if (fresh || target < c->target) {
-		c->reason = claim_reason(engine, bc, target);
-		c->limit = bc->parm[VMBC_RES_PHYSPAGES].limit;
-	}
-	if (fresh || target != c->target) {
-		c->target = target;
-		engine->balloon_changes++;
-	}
+	if (resource_ops[VMBC_RES_PHYSPAGES]->balloon_reason != NULL)
+		reason = resource_ops[VMBC_RES_PHYSPAGES]->balloon_reason(bc);
+	if (reason >= 0)
+		return (VmbcBalloonReason)reason;
+	return bc->balloon_actual >= 0 && target >= bc->balloon_actual ? VMBC_BALLOON_FOR_DEFLATE
+								       : VMBC_BALLOON_FOR_LIMIT;
 }
 
 void
@@ -598,7 +529,7 @@ vmbc_engine_balloon_actual(VmbcEngine *engine, VmbcBeancounter *bc, gint64 actua
 		vmbc_parm_set_held(guar, actual_pages);
 	bc->balloon_actual = actual_pages;
 	if (bc->balloon_claim_unconfirmed)
-		confirm_claim(engine, bc);
+		engine->balloon_changes += vmbc_balloon_claim_confirm(bc, claim_slack(engine));
 	for (guint i = 0; i < VMBC_RES_COUNT; i++) {
 		if (resource_ops[i]->balloon_moved != NULL)
 			resource_ops[i]->balloon_moved(engine, bc, now);
@@ -614,7 +545,7 @@ vmbc_engine_balloon_failed(VmbcEngine *engine, VmbcBeancounter *bc, VmbcBalloonS
 	bc->balloon = state;
 	/* a claim from before a restart cannot be confirmed on a balloon that is not there */
 	if (bc->balloon_claim_unconfirmed && state == VMBC_BALLOON_NO_DEVICE)
-		drop_claim(engine, bc);
+		engine->balloon_changes += vmbc_balloon_claim_drop(bc);
 	if (old != state)
 		g_warning("VM '%s': balloon unusable (%s): %s", bc->name,
 			  vmbc_balloon_state_to_string(state),
@@ -813,7 +744,8 @@ vmbc_engine_set_balloon(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target, 
 	}
 	g_debug("VM '%s': balloon target %" G_GINT64_FORMAT " pages", bc->name, target);
 	bc->balloon_target = target;
-	record_claim(engine, bc, target);
+	engine->balloon_changes +=
+		vmbc_balloon_claim_record(bc, target, claim_reason(engine, bc, target));
 	return TRUE;
 }
 

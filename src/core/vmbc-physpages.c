@@ -20,68 +20,7 @@
  * reclaim (physpages_reclaim(), "vmbc reclaim DOM SIZE") is started and
  * followed here too, so that this file alone moves the reclaim state.
  */
-#include "vmbc-engine-private.h"
-#include "vmbc-physpages.h"
-
-/*
- * The reclaim state machine of one beancounter, private to this file: others
- * see it through vmbc-physpages.h. Times are monotonic usec.
- */
-typedef struct {
-	VmbcReclaimState reclaim;
-	gint64 reclaim_started;
-	gint64 reclaim_progress;  /* the last progress seen */
-	gint64 reclaim_best_held; /* lowest held since progress was last seen */
-	gint64 reclaim_best_actual;
-	gint64 reclaim_start_actual; /* guest size before this limit reclaim (-1 unknown) */
-	gint64 reclaim_start_held;   /* held when it started */
-	gint64 reclaim_retry_at;     /* when FAILED: when to try again */
-	gboolean reclaim_clamped;    /* the target was raised to the guarantee */
-	gboolean reclaim_starved;    /* the target was raised to what the guest needs */
-	gint64 reclaim_stats_stamp;  /* stats last_update when the target was last set */
-	gint64 manual_target;	     /* actual we aim for in a manual reclaim */
-	gint64 barrier_last_step;    /* the last gentle step, ours or the host's */
-	gint64 deflate_last_step;
-	/* the guest's report before its current one (bc->stats), for the trend */
-	VmbcGuestStats stats_prev;
-	VmbcGuestStats stats_last; /* a copy of the current one, to become stats_prev */
-	VmbcReclaimCounters counters;
-} VmbcPhyspagesState;
-
-/* Set by physpages_init() for every beancounter the engine added. */
-static VmbcPhyspagesState *
-phys(const VmbcBeancounter *bc)
-{
-	return bc->res_state[VMBC_RES_PHYSPAGES];
-}
-
-/*
- * The smallest balloon change worth a VM exit storm: min-step, or 1/64 of a
- * small guest (a 64 MiB VM over its limit by 1 MiB still needs that 1 MiB).
- */
-static gint64
-min_step(VmbcEngine *engine, VmbcBeancounter *bc)
-{
-	return MIN(engine->config.min_step_pages, MAX(bc->max_pages / 64, 1));
-}
-
-static gint64
-page_mib(void)
-{
-	return (gint64)((1 << 20) / vmbc_page_size());
-}
-
-static gboolean
-balloon_unusable(VmbcBeancounter *bc)
-{
-	return bc->balloon == VMBC_BALLOON_NO_DEVICE || bc->balloon == VMBC_BALLOON_NO_DRIVER;
-}
-
-static gint64
-actual_or_max(VmbcBeancounter *bc)
-{
-	return bc->balloon_actual >= 0 ? bc->balloon_actual : bc->max_pages;
-}
+#include "vmbc-physpages-private.h"
 
 /* Ends a limit or manual reclaim successfully and answers whoever waited. */
 static void
@@ -254,8 +193,8 @@ limit_reclaim_fail(VmbcEngine *engine, VmbcBeancounter *bc, VmbcError reason, gi
  * What a limit reclaim leaves a guest of @actual pages: the configured reserve,
  * or 1/32 of a large guest, but never more than 1/8 of a small one.
  */
-static gint64
-guest_reserve(VmbcEngine *engine, gint64 actual)
+gint64
+vmbc_physpages_guest_reserve(VmbcEngine *engine, gint64 actual)
 {
 	return MIN(MAX(engine->config.guest_reserve_pages, actual / 32), actual / 8);
 }
@@ -287,7 +226,8 @@ stats_current(VmbcEngine *engine, VmbcBeancounter *bc)
 	if (s->total > 0)
 		size = MIN(size, s->total);
 	in_use = size - MIN(s->available, size);
-	return in_use <= bc->parm[VMBC_RES_PHYSPAGES].held + guest_reserve(engine, size);
+	return in_use <=
+	       bc->parm[VMBC_RES_PHYSPAGES].held + vmbc_physpages_guest_reserve(engine, size);
 }
 
 /*
@@ -310,7 +250,7 @@ stop_starving(VmbcEngine *engine, VmbcBeancounter *bc)
 	if (actual <= 0 || bc->balloon_target < 0 || bc->stats.last_update == 0 ||
 	    bc->stats.available < 0 || bc->stats.last_update <= ps->reclaim_stats_stamp)
 		return FALSE;
-	reserve = guest_reserve(engine, actual);
+	reserve = vmbc_physpages_guest_reserve(engine, actual);
 	if (bc->stats.available >= reserve / 2 || bc->balloon_target >= actual)
 		return FALSE;
 	target = actual + (reserve - bc->stats.available);
@@ -349,7 +289,7 @@ guest_floor(VmbcEngine *engine, VmbcBeancounter *bc)
 			MAX(available - (bc->parm[VMBC_RES_PHYSPAGES].held - bc->stats_held), 0);
 	if (bc->stats_actual > actual)
 		available = MAX(available - (bc->stats_actual - actual), 0);
-	reserve = guest_reserve(engine, actual);
+	reserve = vmbc_physpages_guest_reserve(engine, actual);
 	return MAX(actual - available + reserve, 0);
 }
 
@@ -624,8 +564,8 @@ limit_reclaim_follow(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 }
 
 /* Follows an operator's reclaim: done once the balloon reached its target. */
-static gboolean
-manual_follow(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
+gboolean
+vmbc_physpages_manual_follow(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 {
 	VmbcPhyspagesState *ps = phys(bc);
 	g_autoptr(GError) error = NULL;
@@ -677,9 +617,8 @@ physpages_limit_hit(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	}
 }
 
-/* Held is within the limit: a limit reclaim (or a failed one) is over. */
-static void
-limit_settled(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
+void
+vmbc_physpages_limit_settled(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 {
 	VmbcPhyspagesState *ps = phys(bc);
 	if (ps->reclaim == VMBC_RECLAIM_LIMIT || ps->reclaim == VMBC_RECLAIM_FAILED) {
@@ -693,206 +632,6 @@ limit_settled(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 		    !vmbc_engine_set_balloon(engine, bc, target, &error))
 			g_warning("%s", error->message);
 		reclaim_done(engine, bc, now);
-	}
-}
-
-/* The previous balloon step is still under way. */
-static gboolean
-step_in_flight(VmbcEngine *engine, VmbcBeancounter *bc)
-{
-	return bc->balloon_target >= 0 && bc->balloon_actual >= 0 &&
-	       ABS(bc->balloon_actual - bc->balloon_target) > min_step(engine, bc);
-}
-
-static void
-physpages_barrier_hit(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
-{
-	VmbcPhyspagesState *ps = phys(bc);
-	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
-	g_autoptr(GError) error = NULL;
-	gint64 spare, step, target, actual, guarantee;
-
-	limit_settled(engine, bc, now);
-	if (manual_follow(engine, bc, now))
-		return;
-	if (ps->reclaim == VMBC_RECLAIM_IDLE) {
-		g_autofree gchar *held = vmbc_engine_fmt(parm->held);
-		g_autofree gchar *barrier = vmbc_engine_fmt(parm->barrier);
-		ps->reclaim = VMBC_RECLAIM_BARRIER;
-		ps->reclaim_clamped = FALSE;
-		vmbc_engine_emit(engine, VMBC_EVENT_BARRIER_HIT, bc, VMBC_RES_PHYSPAGES, -1,
-				 VMBC_ERROR_FAILED, "'%s' physpages: held %s over barrier %s",
-				 bc->name, held, barrier);
-	}
-	if (balloon_unusable(bc) || bc->balloon_actual < 0)
-		return;
-	if (now - ps->barrier_last_step < engine->config.tick_usec || step_in_flight(engine, bc))
-		return;
-
-	spare = vmbc_beancounter_spare(bc);
-	step = MIN(parm->held - parm->barrier, spare);
-	step = MIN(step, engine->config.barrier_step_pages);
-	if (step < min_step(engine, bc))
-		return; /* nothing the guest can spare, or not worth a balloon change */
-
-	actual = bc->balloon_actual;
-	guarantee = vmbc_beancounter_guarantee(bc);
-	target = actual - step;
-	if (target < guarantee) {
-		if (!ps->reclaim_clamped) {
-			ps->reclaim_clamped = TRUE;
-			bc->parm[VMBC_RES_VMGUARPAGES].failcnt++;
-			vmbc_engine_emit(engine, VMBC_EVENT_GUARANTEE_REFUSED, bc,
-					 VMBC_RES_VMGUARPAGES, guarantee, VMBC_ERROR_GUARANTEE,
-					 "'%s': the guarantee stops a barrier reclaim", bc->name);
-		}
-		target = guarantee;
-	}
-	if (actual - target < min_step(engine, bc))
-		return;
-	if (!vmbc_engine_set_balloon(engine, bc, target, &error)) {
-		g_warning("%s", error->message);
-		return;
-	}
-	ps->barrier_last_step = now;
-}
-
-/*
- * Swap-in and major faults per second above which a guest is thrashing rather
- * than touching a page of swap or a cold mapped file now and then: 64 pages a
- * second (256 KiB/s of 4 KiB pages) of swap-in is a working set that no longer
- * fits, sustained; 256 major faults a second is past a program starting up or
- * a cron job waking and is what a page cache being thrown out looks like.
- */
-#define VMBC_PRESSURE_SWAP_IN_RATE     64
-#define VMBC_PRESSURE_MAJOR_FAULT_RATE 256
-
-/*
- * How fast the guest's available memory fell between its last two reports, in
- * pages per report interval (0 when it did not, or when either report is
- * missing). What the balloon took between them is not the guest's doing and
- * is left out (MemTotal falls with it), so a barrier reclaim that just ended
- * does not read as pressure. Sets @secs to the interval (at least 1).
- */
-static gint64
-available_fall(VmbcBeancounter *bc, gint64 *secs)
-{
-	const VmbcGuestStats *s = &bc->stats;
-	const VmbcGuestStats *p = &phys(bc)->stats_prev;
-	/* no report of a guest is larger than its maximum: a lying one overflows nothing */
-	gint64 cap = MAX(bc->max_pages, 0);
-	gint64 fall;
-
-	*secs = 1;
-	if (s->last_update == 0 || p->last_update == 0 || s->available < 0 || p->available < 0)
-		return 0;
-	*secs = MAX(s->last_update - p->last_update, 1);
-	fall = MIN(p->available, cap) - MIN(s->available, cap);
-	if (s->total > 0 && p->total > s->total)
-		fall -= MIN(p->total, cap) - MIN(s->total, cap);
-	return MAX(fall, 0);
-}
-
-/*
- * How much a cumulative counter of the guest rose per second between its last
- * two reports; 0 when either report lacks it or it went back (a reboot).
- */
-static gint64
-counter_rate(gint64 now_count, gint64 prev_count, gint64 secs)
-{
-	if (now_count < 0 || prev_count < 0 || now_count <= prev_count)
-		return 0;
-	return (now_count - prev_count) / secs;
-}
-
-/*
- * The guest shows memory pressure in what it reports: its available memory is
- * low, or falls fast enough to be low within about two reports, or it swaps in
- * or faults pages in from disk faster than now and then. A hint only: it can
- * only make vmbcd give memory back (up to the limit, the guest's budget), so a
- * lying guest gains at most what it was allowed anyway.
- */
-static gboolean
-guest_pressured(VmbcEngine *engine, VmbcBeancounter *bc)
-{
-	const VmbcGuestStats *s = &bc->stats;
-	const VmbcGuestStats *p = &phys(bc)->stats_prev;
-	gint64 total = s->total > 0 ? s->total : bc->balloon_actual;
-	gint64 low, fall, secs;
-
-	if (s->last_update == 0 || total <= 0)
-		return FALSE;
-	/* short of memory relative to its size, or below the reserve a limit reclaim leaves */
-	low = MAX((gint64)(engine->config.pressure_available * (gdouble)total),
-		  guest_reserve(engine, total));
-	if (s->available >= 0 && s->available < low)
-		return TRUE;
-	/* falling faster than 1/8 of its size a second, or to the low mark within two reports */
-	fall = available_fall(bc, &secs);
-	if (fall > 0 && (fall / secs > total / 8 || s->available - 2 * fall < low))
-		return TRUE;
-	if (p->last_update == 0)
-		return FALSE;
-	if (counter_rate(s->swap_in, p->swap_in, secs) > VMBC_PRESSURE_SWAP_IN_RATE)
-		return TRUE;
-	/* a burst of major faults: the page cache is being thrashed */
-	if (counter_rate(s->major_faults, p->major_faults, secs) > VMBC_PRESSURE_MAJOR_FAULT_RATE)
-		return TRUE;
-	return FALSE;
-}
-
-static void
-physpages_under_barrier(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
-{
-	VmbcPhyspagesState *ps = phys(bc);
-	VmbcParm *parm = &bc->parm[VMBC_RES_PHYSPAGES];
-	g_autoptr(GError) error = NULL;
-	gint64 ceiling, well_under, target, fall, secs, step;
-	VmbcParm *host = &engine->host->parm[VMBC_RES_PHYSPAGES];
-
-	limit_settled(engine, bc, now);
-	if (manual_follow(engine, bc, now))
-		return;
-	if (ps->reclaim == VMBC_RECLAIM_BARRIER)
-		ps->reclaim = VMBC_RECLAIM_IDLE;
-	if (ps->reclaim != VMBC_RECLAIM_IDLE || balloon_unusable(bc) || bc->balloon_actual < 0)
-		return;
-
-	/* deflate only well under the barrier, and never while the host is short */
-	well_under = parm->barrier == VMBC_UNLIMITED
-			     ? parm->limit
-			     : parm->barrier - vmbc_engine_margin(engine, parm->barrier);
-	if (well_under != VMBC_UNLIMITED && parm->held > well_under)
-		return;
-	if (vmbc_parm_over_barrier(host))
-		return;
-	if (!guest_pressured(engine, bc))
-		return;
-
-	ceiling = bc->max_pages;
-	if (parm->limit != VMBC_UNLIMITED)
-		ceiling = MIN(ceiling, parm->limit);
-	if (bc->balloon_actual + min_step(engine, bc) > ceiling)
-		return;
-	if (now - ps->deflate_last_step < engine->config.tick_usec || step_in_flight(engine, bc))
-		return;
-	/* outrun a guest that fills its memory fast: twice what it used in its last report
-	 * interval, so that the next report finds it with more available, not less */
-	fall = available_fall(bc, &secs);
-	step = MAX(engine->config.deflate_step_pages, 2 * fall);
-	target = MIN(bc->balloon_actual + step, ceiling);
-	if (!vmbc_engine_set_balloon(engine, bc, target, &error)) {
-		g_warning("%s", error->message);
-		return;
-	}
-	ps->deflate_last_step = now;
-	{
-		g_autofree gchar *from = vmbc_engine_fmt(bc->balloon_actual);
-		g_autofree gchar *to = vmbc_engine_fmt(target);
-		vmbc_engine_emit(engine, VMBC_EVENT_DEFLATE, bc, VMBC_RES_PHYSPAGES, target,
-				 VMBC_ERROR_FAILED,
-				 "'%s' is under memory pressure: growing it from %s to %s",
-				 bc->name, from, to);
 	}
 }
 
@@ -928,7 +667,7 @@ release_to_limit(VmbcEngine *engine, VmbcBeancounter *bc)
 
 /*
  * The operator's "reclaim DOM SIZE": inflate the balloon by @pages now (never
- * below the guarantee) and follow it in manual_follow(). @done runs when the
+ * below the guarantee) and follow it in vmbc_physpages_manual_follow(). @done runs when the
  * balloon got there or the reclaim failed; a limit reclaim that is running
  * keeps priority and answers it.
  */
@@ -1007,7 +746,7 @@ physpages_change(VmbcEngine *engine, VmbcBeancounter *bc, gint64 barrier, gint64
 		vmbc_engine_follow_memory_high(engine, bc);
 
 	if (!vmbc_parm_over_limit(parm)) {
-		limit_settled(engine, bc, now);
+		vmbc_physpages_limit_settled(engine, bc, now);
 		if (limit > old_limit)
 			release_to_limit(engine, bc);
 		if (done != NULL)
@@ -1072,22 +811,28 @@ physpages_balloon_failed(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 		ps->reclaim_progress = now - engine->config.reclaim_timeout_usec;
 }
 
+/* The reason a balloon target sent during this resource's reclaim is smaller. */
+static gint
+physpages_balloon_reason(const VmbcBeancounter *bc)
+{
+	switch (phys(bc)->reclaim) {
+	case VMBC_RECLAIM_LIMIT:
+	case VMBC_RECLAIM_FAILED:
+		return VMBC_BALLOON_FOR_LIMIT;
+	case VMBC_RECLAIM_BARRIER:
+		return VMBC_BALLOON_FOR_BARRIER;
+	case VMBC_RECLAIM_MANUAL:
+		return VMBC_BALLOON_FOR_RECLAIM;
+	case VMBC_RECLAIM_IDLE:
+	default:
+		return -1;
+	}
+}
+
 static gboolean
 physpages_busy(const VmbcBeancounter *bc)
 {
 	return phys(bc)->reclaim != VMBC_RECLAIM_IDLE;
-}
-
-gint64
-vmbc_physpages_get_last_step(const VmbcBeancounter *bc)
-{
-	return phys(bc)->barrier_last_step;
-}
-
-void
-vmbc_physpages_set_last_step(VmbcBeancounter *bc, gint64 now)
-{
-	phys(bc)->barrier_last_step = now;
 }
 
 VmbcReclaimState
@@ -1140,11 +885,12 @@ const VmbcResourceOps vmbc_physpages_ops = {
 	.init = physpages_init,
 	.change = physpages_change,
 	.limit_hit = physpages_limit_hit,
-	.barrier_hit = physpages_barrier_hit,
-	.under_barrier = physpages_under_barrier,
+	.barrier_hit = vmbc_physpages_barrier_hit,
+	.under_barrier = vmbc_physpages_under_barrier,
 	.stats_arrived = physpages_stats_arrived,
 	.reclaim = physpages_reclaim,
 	.balloon_moved = physpages_balloon_moved,
 	.balloon_failed = physpages_balloon_failed,
+	.balloon_reason = physpages_balloon_reason,
 	.busy = physpages_busy,
 };
