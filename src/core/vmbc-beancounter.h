@@ -102,6 +102,9 @@ struct _VmbcBeancounter {
 
 	VmbcGuestStats stats;
 	gint64 ksm_pages;     /* resident guest pages KSM merged (charged fractionally) */
+	/* how fast the guest writes its memory, as the host measured it (bytes/s, -1 never) */
+	gint64 dirty_rate;
+	gint64 dirty_rate_at; /* monotonic usec of that measure */
 	gint64 stats_held;    /* physpages held when the guest measured its current stats */
 	gint64 stats_seen_at; /* monotonic usec (of the last sample) when they arrived, 0 never */
 	gint64 stats_actual;  /* balloon actual then (-1 unknown) */

@@ -56,6 +56,9 @@ typedef struct {
 
 extern const VmbcHostOps vmbc_host_ops;
 
+/* The defaults of the host controller's parameters in @config. */
+void vmbc_host_config_init(VmbcEngineConfig *config);
+
 /*
  * When the last gentle step was taken from @bc (monotonic usec, 0 never), by
  * its own barrier reclaim or by the host's: the two share one pace, so that a
@@ -75,6 +78,7 @@ struct _VmbcEngine {
 	VmbcEventFunc event_func;
 	gpointer event_data;
 	gint64 host_last_fail;	/* monotonic usec of the last host failcnt++ */
+	VmbcHostState host_state; /* the pressure controller's (vmbc-host.c) */
 	gint64 wall_usec;	/* wall clock of the current tick (epoch usec), 0 unknown */
 	gint64 ksm_shared;	/* KSM pages_shared, 0 when KSM is off */
 	gint64 ksm_sharing;	/* KSM pages_sharing */

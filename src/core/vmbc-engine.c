@@ -48,6 +48,7 @@ vmbc_engine_config_init(VmbcEngineConfig *config)
 	 */
 	config->balloon_stall_pages = mib;
 	config->escalation = VMBC_ESCALATE_AUTO;
+	vmbc_host_config_init(config);
 }
 
 const gchar *
@@ -108,6 +109,8 @@ vmbc_event_type_to_string(VmbcEventType type)
 		return "VMBC_ESCALATED";
 	case VMBC_EVENT_HOST_RECLAIM:
 		return "VMBC_HOST_RECLAIM";
+	case VMBC_EVENT_HOST_GIVEBACK:
+		return "VMBC_HOST_GIVEBACK";
 	case VMBC_EVENT_DOMAIN_ADDED:
 		return "VMBC_DOMAIN_ADDED";
 	case VMBC_EVENT_DOMAIN_REMOVED:

@@ -15,6 +15,7 @@
 
 #include "vmbc-beancounter.h"
 #include "vmbc-error.h"
+#include "vmbc-host.h"
 #include "vmbc-physpages.h"
 #include "vmbc-resource.h"
 #include "vmbc-size.h"
@@ -64,6 +65,16 @@ typedef struct {
 	gdouble pressure_available; /* guest MemAvailable/total below this is pressure */
 	gdouble idle_tax;	    /* ESX tau: how much more idle pages cost, 0..<1 */
 	VmbcEscalation escalation;
+	/* the host's pressure controller (vmbc-host.c; [host] in vmbc.conf) */
+	gdouble host_margin;	     /* the root's barrier is its budget less this fraction */
+	gdouble host_hysteresis;     /* give back only below the barrier less this fraction */
+	gint64 host_step_pages;	     /* most taken from a VM in one step under pressure */
+	gint64 host_interval_usec;   /* at most one step taken per interval */
+	gint64 giveback_delay_usec;  /* no pressure for this long before giving back */
+	gint64 giveback_step_pages;  /* most given back to a VM in one step */
+	gdouble psi_target;	     /* memory "some" stall above this percent is pressure */
+	gdouble idle_assumed;	     /* idle fraction of a VM nobody measured; floor of hints */
+	gint64 idle_max_age_usec;    /* a host measure of idle memory older than this is gone */
 } VmbcEngineConfig;
 
 /* Fills @config with the defaults (1 s tick, 10 s reclaim timeout, ...). */
@@ -77,7 +88,8 @@ typedef enum {
 	VMBC_EVENT_GUARANTEE_REFUSED, /* the guarantee kept the balloon from going lower */
 	VMBC_EVENT_DEFLATE,	      /* memory given back to a pressured guest */
 	VMBC_EVENT_ESCALATED,	      /* the escalation ran */
-	VMBC_EVENT_HOST_RECLAIM,      /* the host over its barrier took from a VM */
+	VMBC_EVENT_HOST_RECLAIM,      /* the host under pressure took from a VM */
+	VMBC_EVENT_HOST_GIVEBACK,     /* the pressure gone, the host gave a VM back memory */
 	VMBC_EVENT_DOMAIN_ADDED,      /* emitted by the daemon, not the engine */
 	VMBC_EVENT_DOMAIN_REMOVED,
 } VmbcEventType;

@@ -40,7 +40,11 @@ static const gchar *const daemon_keys[] = {
 	"balloon-stall-rate",
 	NULL,
 };
-static const gchar *const host_keys[] = {"barrier", "limit", NULL};
+static const gchar *const host_keys[] = {
+	"barrier",	"limit",       "cgroup",	"reserve",	 "pressure",
+	"psi-target",	"psi-window",  "margin-percent", "hysteresis-percent", "step",
+	"interval",	"giveback-delay", "giveback-step", "idle-assumed", NULL,
+};
 static const gchar *const limit_keys[] = {"barrier", "limit",	    "guarantee", "vmm-limit",
 					  "shares",  "trust-guest", NULL};
 
@@ -103,6 +107,10 @@ vmbc_config_new_default(void)
 	config->settings = vmbc_settings_new();
 	declare_backend_settings(config->settings);
 	vmbc_engine_config_init(&config->engine);
+	config->host_cgroup = g_strdup("auto");
+	config->host_reserve = g_strdup("5%");
+	config->host_pressure = g_strdup("auto");
+	config->psi_window_usec = USEC_PER_SEC;
 	config->defaults.shares = -1;
 	config->defaults.trust_guest = -1;
 	config->domains = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, limit_spec_free);
@@ -123,6 +131,9 @@ vmbc_config_free(VmbcConfig *config)
 	g_free(config->metrics_listen);
 	g_free(config->host_barrier);
 	g_free(config->host_limit);
+	g_free(config->host_cgroup);
+	g_free(config->host_reserve);
+	g_free(config->host_pressure);
 	limit_spec_clear(&config->defaults);
 	g_hash_table_unref(config->domains);
 	g_free(config);
@@ -198,39 +209,52 @@ get_string(Loader *ld, const gchar *group, const gchar *key)
 }
 
 static gboolean
-load_duration(Loader *ld, const gchar *key, gint64 min_usec, gint64 max_usec, gint64 *out,
-	      GError **error)
+load_duration_in(Loader *ld, const gchar *group, const gchar *key, gint64 min_usec,
+		 gint64 max_usec, gint64 *out, GError **error)
 {
-	g_autofree gchar *v = get_string(ld, "daemon", key);
+	g_autofree gchar *v = get_string(ld, group, key);
 	g_autoptr(GError) local = NULL;
 	gint64 usec = 0;
 
 	if (v == NULL)
 		return TRUE;
 	if (!vmbc_duration_parse(v, &usec, &local))
-		return fail_key(ld, "daemon", key, error, "%s", local->message);
+		return fail_key(ld, group, key, error, "%s", local->message);
 	if (usec < min_usec || usec > max_usec)
-		return fail_key(ld, "daemon", key, error, "'%s' is out of range (%.3g s to %.3g s)",
-				v, (gdouble)min_usec / 1e6, (gdouble)max_usec / 1e6);
+		return fail_key(ld, group, key, error, "'%s' is out of range (%.3g s to %.3g s)", v,
+				(gdouble)min_usec / 1e6, (gdouble)max_usec / 1e6);
 	*out = usec;
 	return TRUE;
 }
 
 static gboolean
-load_pages(Loader *ld, const gchar *key, gint64 *out, GError **error)
+load_duration(Loader *ld, const gchar *key, gint64 min_usec, gint64 max_usec, gint64 *out,
+	      GError **error)
 {
-	g_autofree gchar *v = get_string(ld, "daemon", key);
+	return load_duration_in(ld, "daemon", key, min_usec, max_usec, out, error);
+}
+
+static gboolean
+load_pages_in(Loader *ld, const gchar *group, const gchar *key, gint64 *out, GError **error)
+{
+	g_autofree gchar *v = get_string(ld, group, key);
 	g_autoptr(GError) local = NULL;
 	gint64 pages = 0;
 
 	if (v == NULL)
 		return TRUE;
 	if (!vmbc_size_parse(v, vmbc_page_size(), 0, &pages, &local))
-		return fail_key(ld, "daemon", key, error, "%s", local->message);
+		return fail_key(ld, group, key, error, "%s", local->message);
 	if (pages == VMBC_UNLIMITED)
-		return fail_key(ld, "daemon", key, error, "must be a size, not unlimited");
+		return fail_key(ld, group, key, error, "must be a size, not unlimited");
 	*out = pages;
 	return TRUE;
+}
+
+static gboolean
+load_pages(Loader *ld, const gchar *key, gint64 *out, GError **error)
+{
+	return load_pages_in(ld, "daemon", key, out, error);
 }
 
 static gboolean
@@ -491,6 +515,96 @@ load_daemon(Loader *ld, VmbcConfig *config, GError **error)
 	return load_backend_settings(ld, config->settings, error);
 }
 
+/* "auto", "none"/"off" or an absolute path (a relative one, for cgroup, under cgroup-root). */
+static gboolean
+load_choice(Loader *ld, const gchar *key, const gchar *off, gboolean relative_ok, gchar **out,
+	    GError **error)
+{
+	g_autofree gchar *v = get_string(ld, "host", key);
+
+	if (v == NULL)
+		return TRUE;
+	if (g_strcmp0(v, "auto") != 0 && g_strcmp0(v, off) != 0 && *v != '/' &&
+	    (!relative_ok || *v == '\0' || strstr(v, "..") != NULL))
+		return fail_key(ld, "host", key, error,
+				"'%s' is neither auto, %s nor %s path", v, off,
+				relative_ok ? "a cgroup" : "an absolute");
+	g_free(*out);
+	*out = g_steal_pointer(&v);
+	return TRUE;
+}
+
+static gboolean
+load_host(Loader *ld, VmbcConfig *config, GError **error)
+{
+	const gchar *g = "host";
+	VmbcEngineConfig *e = &config->engine;
+	gint64 host_pages = (gint64)sysconf(_SC_PHYS_PAGES);
+	gdouble d;
+
+	if (!check_keys(ld, g, host_keys, error))
+		return FALSE;
+	g_free(config->host_barrier);
+	config->host_barrier = get_string(ld, g, "barrier");
+	g_free(config->host_limit);
+	config->host_limit = get_string(ld, g, "limit");
+	if (config->host_barrier != NULL &&
+	    !check_size(ld, g, "barrier", config->host_barrier, error))
+		return FALSE;
+	if (config->host_limit != NULL && !check_size(ld, g, "limit", config->host_limit, error))
+		return FALSE;
+	if (config->host_barrier != NULL && config->host_limit != NULL) {
+		gint64 b = 0, l = 0;
+		vmbc_size_parse(config->host_barrier, vmbc_page_size(), host_pages, &b, NULL);
+		vmbc_size_parse(config->host_limit, vmbc_page_size(), host_pages, &l, NULL);
+		if (b > l)
+			return fail_key(ld, g, "barrier", error, "barrier %s is above limit %s",
+					config->host_barrier, config->host_limit);
+	}
+	if (!load_choice(ld, "cgroup", "none", TRUE, &config->host_cgroup, error) ||
+	    !load_choice(ld, "pressure", "off", FALSE, &config->host_pressure, error))
+		return FALSE;
+	{
+		g_autofree gchar *v = get_string(ld, g, "reserve");
+		g_autoptr(GError) local = NULL;
+		gint64 pages = 0;
+		if (v != NULL) {
+			if (!vmbc_size_parse(v, vmbc_page_size(), host_pages, &pages, &local))
+				return fail_key(ld, g, "reserve", error, "%s", local->message);
+			if (pages == VMBC_UNLIMITED || pages >= host_pages)
+				return fail_key(ld, g, "reserve", error,
+						"'%s' leaves the VMs nothing of the host's RAM", v);
+			g_free(config->host_reserve);
+			config->host_reserve = g_steal_pointer(&v);
+		}
+	}
+	if (!load_number(ld, g, "psi-target", 0.1, 99, &e->psi_target, error) ||
+	    !load_duration_in(ld, g, "psi-window", 500000, 10 * USEC_PER_SEC,
+			      &config->psi_window_usec, error))
+		return FALSE;
+	d = e->host_margin * 100.0;
+	if (!load_number(ld, g, "margin-percent", 0, 50, &d, error))
+		return FALSE;
+	e->host_margin = d / 100.0;
+	d = e->host_hysteresis * 100.0;
+	if (!load_number(ld, g, "hysteresis-percent", 0, 50, &d, error))
+		return FALSE;
+	e->host_hysteresis = d / 100.0;
+	if (!load_pages_in(ld, g, "step", &e->host_step_pages, error) ||
+	    !load_pages_in(ld, g, "giveback-step", &e->giveback_step_pages, error) ||
+	    !load_duration_in(ld, g, "interval", 100000, 60 * USEC_PER_SEC,
+			      &e->host_interval_usec, error) ||
+	    !load_duration_in(ld, g, "giveback-delay", 0, 3600 * USEC_PER_SEC,
+			      &e->giveback_delay_usec, error) ||
+	    !load_number(ld, g, "idle-assumed", 0, 1, &e->idle_assumed, error))
+		return FALSE;
+	if (e->host_step_pages <= 0)
+		return fail_key(ld, g, "step", error, "must be more than 0");
+	if (e->giveback_step_pages <= 0)
+		return fail_key(ld, g, "giveback-step", error, "must be more than 0");
+	return TRUE;
+}
+
 VmbcConfig *
 vmbc_config_load(const gchar *path, GError **error)
 {
@@ -522,30 +636,8 @@ vmbc_config_load(const gchar *path, GError **error)
 			if (!load_daemon(&ld, config, error))
 				return NULL;
 		} else if (g_strcmp0(g, "host") == 0) {
-			if (!check_keys(&ld, g, host_keys, error))
+			if (!load_host(&ld, config, error))
 				return NULL;
-			config->host_barrier = get_string(&ld, g, "barrier");
-			config->host_limit = get_string(&ld, g, "limit");
-			if (config->host_barrier != NULL &&
-			    !check_size(&ld, g, "barrier", config->host_barrier, error))
-				return NULL;
-			if (config->host_limit != NULL &&
-			    !check_size(&ld, g, "limit", config->host_limit, error))
-				return NULL;
-			if (config->host_barrier != NULL && config->host_limit != NULL) {
-				gint64 host_pages = (gint64)sysconf(_SC_PHYS_PAGES);
-				gint64 b = 0, l = 0;
-				vmbc_size_parse(config->host_barrier, vmbc_page_size(), host_pages,
-						&b, NULL);
-				vmbc_size_parse(config->host_limit, vmbc_page_size(), host_pages,
-						&l, NULL);
-				if (b > l) {
-					fail_key(&ld, g, "barrier", error,
-						 "barrier %s is above limit %s",
-						 config->host_barrier, config->host_limit);
-					return NULL;
-				}
-			}
 		} else if (g_strcmp0(g, "defaults") == 0) {
 			if (!check_keys(&ld, g, limit_keys, error))
 				return NULL;

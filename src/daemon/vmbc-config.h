@@ -39,8 +39,12 @@ typedef struct {
 	VmbcSettings *settings;	 /* the keys the compiled-in backends declare */
 
 	/* [host] */
-	gchar *host_barrier;
+	gchar *host_barrier;	/* a fixed budget: NULL for the host's own */
 	gchar *host_limit;
+	gchar *host_cgroup;	/* the VMs' cgroup: "auto", "none" or a path */
+	gchar *host_reserve;	/* of host RAM, what the VMs' budget leaves the host */
+	gchar *host_pressure;	/* PSI file: "auto", "off" or a path */
+	gint64 psi_window_usec; /* the PSI trigger's window (its stall: psi-target of it) */
 
 	/* [defaults] and [domain NAME] */
 	VmbcLimitSpec defaults;

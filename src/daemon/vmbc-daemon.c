@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "vmbc-daemon.h"
+#include "vmbc-host-monitor.h"
 #include "vmbc-ksm.h"
 #include "vmbc-plugin-table.h"
 
@@ -42,6 +43,7 @@ struct _VmbcDaemon {
 	gint64 tick_usec;
 	VmbcTickStats tick_stats;
 	GArray *listeners;
+	VmbcHostMonitor *host_monitor; /* the host's budget, PSI and swap */
 };
 
 static gboolean
@@ -162,6 +164,7 @@ vmbc_daemon_new(VmbcConfig *config)
 	daemon->backends = g_ptr_array_new_with_free_func(g_object_unref);
 	daemon->owner = g_hash_table_new(g_direct_hash, g_direct_equal);
 	daemon->listeners = g_array_new(FALSE, FALSE, sizeof(Listener));
+	daemon->host_monitor = vmbc_host_monitor_new(daemon->engine);
 	return daemon;
 }
 
@@ -171,6 +174,7 @@ vmbc_daemon_free(VmbcDaemon *daemon)
 	if (daemon == NULL)
 		return;
 	vmbc_daemon_stop(daemon);
+	vmbc_host_monitor_free(daemon->host_monitor);
 	g_ptr_array_unref(daemon->backends);
 	vmbc_engine_free(daemon->engine);
 	g_hash_table_unref(daemon->owner);
@@ -208,6 +212,12 @@ const VmbcTickStats *
 vmbc_daemon_get_tick_stats(VmbcDaemon *daemon)
 {
 	return &daemon->tick_stats;
+}
+
+const VmbcHostInfo *
+vmbc_daemon_get_host_info(VmbcDaemon *daemon)
+{
+	return vmbc_host_monitor_get_info(daemon->host_monitor);
 }
 
 VmbcBackend *
@@ -305,6 +315,8 @@ apply_host_limits(VmbcDaemon *daemon)
 	gint64 host_pages = (gint64)(sysconf(_SC_PHYS_PAGES));
 	gint64 b = VMBC_UNLIMITED, l = VMBC_UNLIMITED;
 	g_autoptr(GError) error = NULL;
+	const gchar *cgroup_root = "/sys/fs/cgroup";
+	gboolean fixed;
 
 	if (daemon->config->host_limit != NULL &&
 	    !vmbc_size_parse(daemon->config->host_limit, vmbc_page_size(), host_pages, &l,
@@ -321,7 +333,13 @@ apply_host_limits(VmbcDaemon *daemon)
 	} else {
 		b = l;
 	}
-	vmbc_state_get(daemon->state, "host", VMBC_RES_PHYSPAGES, &b, &l);
+	/* set by hand (vmbc.conf, or at run time and saved): the host's own budget is only shown */
+	fixed = daemon->config->host_limit != NULL || daemon->config->host_barrier != NULL;
+	if (vmbc_state_get(daemon->state, "host", VMBC_RES_PHYSPAGES, &b, &l))
+		fixed = TRUE;
+	if (vmbc_settings_lookup(daemon->config->settings, "cgroup-root") != NULL)
+		cgroup_root = vmbc_settings_get_string(daemon->config->settings, "cgroup-root");
+	vmbc_host_monitor_configure(daemon->host_monitor, daemon->config, cgroup_root, fixed);
 	host->max_pages = host_pages;
 	{
 		gint64 maxheld;
@@ -335,6 +353,8 @@ apply_host_limits(VmbcDaemon *daemon)
 	}
 	if (b > l)
 		b = l;
+	if (!fixed)
+		return;
 	if (!vmbc_engine_set_limits(daemon->engine, host, VMBC_RES_PHYSPAGES, b, l,
 				    vmbc_daemon_now(daemon), NULL, NULL, &error))
 		g_warning("host limits not applied: %s", error->message);
@@ -477,6 +497,7 @@ on_tick(gpointer user_data)
 	refresh_ksm(daemon, start);
 	for (guint i = 0; i < daemon->backends->len; i++)
 		vmbc_backend_sample(g_ptr_array_index(daemon->backends, i), start);
+	vmbc_host_monitor_refresh(daemon->host_monitor, vmbc_daemon_now(daemon));
 	vmbc_engine_tick(daemon->engine, vmbc_daemon_now(daemon));
 	keep_balloons(daemon);
 	record_tick(daemon, vmbc_daemon_now(daemon) - start);
@@ -669,6 +690,8 @@ vmbc_daemon_set_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, VmbcResourceId r
 		return FALSE;
 	/* the change is accepted: it must survive a crash from here on */
 	vmbc_state_set(daemon->state, bc->name, res, barrier, limit);
+	if (bc == vmbc_engine_get_host(daemon->engine))
+		vmbc_host_monitor_set_fixed(daemon->host_monitor, TRUE);
 	keep_balloons(daemon);
 	if (!vmbc_state_save(daemon->state, &local))
 		g_warning("runtime limit of '%s' not saved: %s", bc->name, local->message);

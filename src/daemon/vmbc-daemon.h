@@ -10,6 +10,7 @@
 #include "vmbc-backend.h"
 #include "vmbc-config.h"
 #include "vmbc-engine.h"
+#include "vmbc-host-monitor.h"
 #include "vmbc-state.h"
 
 G_BEGIN_DECLS
@@ -51,6 +52,9 @@ VmbcEngine *vmbc_daemon_get_engine(VmbcDaemon *daemon);
 const VmbcConfig *vmbc_daemon_get_config(VmbcDaemon *daemon);
 GPtrArray *vmbc_daemon_get_backends(VmbcDaemon *daemon);
 const VmbcTickStats *vmbc_daemon_get_tick_stats(VmbcDaemon *daemon);
+
+/* What the host monitor found: the VMs' cgroup, host RAM, the PSI file. */
+const VmbcHostInfo *vmbc_daemon_get_host_info(VmbcDaemon *daemon);
 
 /* The backend that owns @bc (NULL for the host). */
 VmbcBackend *vmbc_daemon_get_backend_for(VmbcDaemon *daemon, VmbcBeancounter *bc);

@@ -148,6 +148,11 @@ class Env:
             empty = os.path.join(self.dir, "no-cgroup")
             os.makedirs(empty, exist_ok=True)
             cgroup = f"cgroup-root = {empty}"
+        # Nor does vmbcd react to the memory pressure of the machine the tests run on,
+        # unless a case asks for it: its own [host] group, or none of this.
+        host = ""
+        if "[host]" not in self.extra + self.extra_daemon:
+            host = "[host]\npressure = off\n"
         with open(self.conf, "w") as f:
             f.write(f"""[daemon]
 backends = qmp
@@ -163,7 +168,7 @@ stats-interval = 1
 {cgroup}
 {self.extra_daemon}
 {self.extra}
-""")
+{host}""")
 
     # vmbcd ---------------------------------------------------------------
     def start_daemon(self, expect_fail=False, nofile=None):

@@ -314,6 +314,10 @@ tick = 200ms
 reclaim-timeout = %s
 smaps-interval = 1s
 stats-interval = 1
+# what the host's own budget and memory pressure are is not these tests' business
+[host]
+cgroup = none
+pressure = off
 """ % (self.lv.uri, self.sock, os.path.join(self.dir, "state"), self.reclaim_timeout))
         env = dict(os.environ)
         # the pidfiles of the session driver are under its XDG_RUNTIME_DIR
