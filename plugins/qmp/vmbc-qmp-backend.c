@@ -16,6 +16,7 @@ static const VmbcSettingSpec vmbc_qmp_backend_settings[] = {
 	{"cgroup-root", VMBC_SETTING_PATH, "/sys/fs/cgroup", 0, 0},
 	VMBC_BACKEND_SETTING_SMAPS_INTERVAL,
 	VMBC_BACKEND_SETTING_STATS_INTERVAL,
+	{"idle-interval", VMBC_SETTING_DURATION, "30s", 0, G_GINT64_CONSTANT(3600) * G_USEC_PER_SEC},
 	{NULL, 0, NULL, 0, 0},
 };
 
@@ -29,6 +30,7 @@ vmbc_qmp_backend_apply_config(VmbcQmpBackend *self, const VmbcSettings *settings
 	self->rescan_usec = vmbc_settings_get_usec(settings, "rescan-interval");
 	self->smaps_usec = vmbc_settings_get_usec(settings, "smaps-interval");
 	self->stats_sec = vmbc_settings_get_seconds(settings, "stats-interval");
+	self->idle_usec = vmbc_settings_get_usec(settings, "idle-interval");
 }
 
 static gboolean

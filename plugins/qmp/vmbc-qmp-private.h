@@ -58,6 +58,12 @@ struct _VmbcQmpVm {
 	gboolean query_busy;
 	gint64 next_stats;
 	gboolean sample_failed;
+	/* the host's measure of its idle memory (vmbc-qmp-idle.c) */
+	gboolean idle_busy;	  /* a calc-dirty-rate runs */
+	gboolean idle_query_busy; /* a query-dirty-rate is in flight */
+	gboolean idle_unsupported;
+	gint64 idle_started; /* monotonic usec */
+	gint64 idle_next;    /* when the next measure is due */
 };
 
 struct _VmbcQmpBackend {
@@ -67,6 +73,7 @@ struct _VmbcQmpBackend {
 	gint64 rescan_usec;
 	gint64 smaps_usec;
 	guint stats_sec;
+	gint64 idle_usec; /* each VM's dirty rate measured this often; 0 never */
 	gchar *cgroup_root; /* where cgroupfs is mounted (vmbc.conf cgroup-root) */
 	guint rescan_id;
 	gboolean started;
@@ -133,6 +140,14 @@ vm_send_stats_interval(VmbcQmpVm *vm, guint seconds, GAsyncReadyCallback callbac
 
 	vmbc_qmp_vm_execute(vm, "qom-set", args, callback);
 }
+
+/* --- idle memory (vmbc-qmp-idle.c) ------------------------------------------ */
+
+/* Most dirty-rate measures started in one tick. */
+#define VMBC_QMP_IDLE_PER_TICK 4
+
+/* Starts the due measures of idle memory, asks for those done; once a tick. */
+void vmbc_qmp_backend_measure_idle(VmbcQmpBackend *self, gint64 now);
 
 /* --- every tick (vmbc-qmp-sample.c) ----------------------------------------- */
 

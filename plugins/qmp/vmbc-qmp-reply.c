@@ -115,3 +115,24 @@ vmbc_qmp_reply_guest_stats(JsonNode *ret, VmbcGuestStats *gs)
 	*gs = out;
 	return TRUE;
 }
+
+gint64
+vmbc_qmp_reply_dirty_rate(JsonNode *ret, gboolean *measuring)
+{
+	JsonObject *obj = vmbc_qmp_reply_object(ret);
+	const gchar *status;
+	gint64 rate;
+
+	*measuring = FALSE;
+	if (obj == NULL)
+		return -1;
+	status = vmbc_qmp_reply_str(obj, "status");
+	if (g_strcmp0(status, "measuring") == 0) {
+		*measuring = TRUE;
+		return -1;
+	}
+	if (g_strcmp0(status, "measured") != 0 || !vmbc_qmp_reply_int(obj, "dirty-rate", &rate) ||
+	    rate < 0 || rate > G_MAXINT64 / (1 << 20))
+		return -1;
+	return rate << 20;
+}

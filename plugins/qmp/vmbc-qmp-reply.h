@@ -45,4 +45,11 @@ gint64 vmbc_qmp_reply_balloon_actual(JsonObject *obj);
  */
 gboolean vmbc_qmp_reply_guest_stats(JsonNode *ret, VmbcGuestStats *gs);
 
+/*
+ * query-dirty-rate's answer (QEMU 7.2: status, dirty-rate in MiB/s once
+ * "measured"): the rate in bytes a second, or -1 while it is not measured
+ * (@measuring TRUE when QEMU is still at it) or the reply is malformed.
+ */
+gint64 vmbc_qmp_reply_dirty_rate(JsonNode *ret, gboolean *measuring);
+
 G_END_DECLS

@@ -144,4 +144,5 @@ vmbc_qmp_backend_sample(VmbcBackend *backend, gint64 now)
 		g_info("VM '%s' is gone: process %d exited", vm->name, (int)vm->pid);
 		vmbc_qmp_vm_drop(vm);
 	}
+	vmbc_qmp_backend_measure_idle(self, now);
 }

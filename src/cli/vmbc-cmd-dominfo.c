@@ -15,7 +15,8 @@ static const gchar *const dominfo_known[] = {
 	"actual",	 "target",	"guarantee",
 	"shares",	 "reclaim",	"stats",
 	"reclaims",	 "resources",	"memory-high-set",
-	"balloon-owner", "balloon-set", NULL,
+	"balloon-owner", "balloon-set", "idle",
+	NULL,
 };
 
 static void
@@ -136,6 +137,101 @@ dominfo_resources(VmbcCli *cli, JsonObject *dom)
 	}
 }
 
+/* The idle memory the host's reclaim uses, and where the figure came from. */
+static void
+dominfo_idle(JsonObject *dom)
+{
+	JsonObject *idle = vmbc_cli_json_object(dom, "idle");
+	JsonNode *fraction = idle != NULL ? json_object_get_member(idle, "fraction") : NULL;
+	const gchar *source;
+	g_autofree gchar *v = NULL;
+
+	if (fraction == NULL || !JSON_NODE_HOLDS_VALUE(fraction))
+		return;
+	source = vmbc_cli_json_string(idle, "source", "none");
+	if (g_strcmp0(source, "host") == 0)
+		v = g_strdup_printf("%.0f%% (measured by the host: dirty rate %" G_GINT64_FORMAT
+				    " KiB/s)",
+				    json_node_get_double(fraction) * 100.0,
+				    vmbc_cli_json_int(idle, "dirty-rate", 0) / 1024);
+	else if (g_strcmp0(source, "guest") == 0)
+		v = g_strdup_printf("%.0f%% (the guest's word, no less than idle-assumed)",
+				    json_node_get_double(fraction) * 100.0);
+	else
+		v = g_strdup_printf("%.0f%% (assumed: not measured)",
+				    json_node_get_double(fraction) * 100.0);
+	dominfo_line("Idle memory", v);
+}
+
+static gchar *
+host_bytes(VmbcCli *cli, JsonObject *obj, const gchar *member)
+{
+	gint64 v = vmbc_cli_json_int(obj, member, -1);
+	if (v < 0)
+		return g_strdup("none");
+	return vmbc_cli_format_pages(cli, v / MAX(vmbc_cli_page_size(cli), (gint64)1));
+}
+
+/* "vmbc dominfo host": the root's budget, where it comes from, and the pressure. */
+static gint
+dominfo_host(VmbcCli *cli, JsonObject *host)
+{
+	g_autofree gchar *budget = dominfo_pages(cli, host, "budget");
+	g_autofree gchar *usage = host_bytes(cli, host, "cgroup-usage");
+	g_autofree gchar *limit = host_bytes(cli, host, "cgroup-limit");
+	g_autofree gchar *avail = host_bytes(cli, host, "mem-available");
+	g_autofree gchar *reserve = dominfo_pages(cli, host, "reserve");
+	g_autofree gchar *taken = dominfo_pages(cli, host, "taken");
+	g_autofree gchar *given = dominfo_pages(cli, host, "given");
+	g_autofree gchar *v = NULL;
+	JsonNode *some = json_object_get_member(host, "psi-some-avg10");
+	JsonNode *full = json_object_get_member(host, "psi-full-avg10");
+	JsonNode *stall = json_object_get_member(host, "stall-percent");
+
+	dominfo_line("Name", "host");
+	dominfo_line("Id", "0");
+	v = g_strdup_printf("%s (from %s)", budget,
+			    vmbc_cli_json_string(host, "budget-source", "none"));
+	dominfo_line("Budget", v);
+	g_clear_pointer(&v, g_free);
+	if (vmbc_cli_json_string(host, "cgroup", NULL) != NULL) {
+		v = g_strdup_printf("%s (usage %s, limit %s)",
+				    vmbc_cli_json_string(host, "cgroup", "?"), usage, limit);
+		dominfo_line("VMs' cgroup", v);
+		g_clear_pointer(&v, g_free);
+	} else {
+		dominfo_line("VMs' cgroup", "none");
+	}
+	v = g_strdup_printf("%s available, reserve %s", avail, reserve);
+	dominfo_line("Host RAM", v);
+	g_clear_pointer(&v, g_free);
+	v = g_strdup_printf("%s%s", vmbc_cli_json_string(host, "psi-file", "none"),
+			    vmbc_cli_json_bool(host, "psi-trigger", FALSE) ? " (trigger registered)"
+									    : "");
+	dominfo_line("PSI", v);
+	g_clear_pointer(&v, g_free);
+	v = g_strdup_printf(
+		"some %.2f%%, full %.2f%% (avg10); stall last tick %.2f%%",
+		some != NULL && JSON_NODE_HOLDS_VALUE(some) ? json_node_get_double(some) : -1.0,
+		full != NULL && JSON_NODE_HOLDS_VALUE(full) ? json_node_get_double(full) : -1.0,
+		stall != NULL && JSON_NODE_HOLDS_VALUE(stall) ? json_node_get_double(stall) : 0.0);
+	dominfo_line("Memory pressure", v);
+	g_clear_pointer(&v, g_free);
+	dominfo_line("Pressured by", vmbc_cli_json_string(host, "pressure", "none"));
+	v = g_strdup_printf("%" G_GINT64_FORMAT " steps, %s",
+			    vmbc_cli_json_int(host, "takes", 0), taken);
+	dominfo_line("Taken under pressure", v);
+	g_clear_pointer(&v, g_free);
+	v = g_strdup_printf("%" G_GINT64_FORMAT " steps, %s",
+			    vmbc_cli_json_int(host, "gives", 0), given);
+	dominfo_line("Given back", v);
+	g_clear_pointer(&v, g_free);
+	v = g_strdup_printf("%" G_GINT64_FORMAT, vmbc_cli_json_int(host, "triggers", 0));
+	dominfo_line("PSI trigger wake-ups", v);
+	dominfo_resources(cli, host);
+	return VMBC_EXIT_OK;
+}
+
 gint
 vmbc_cmd_dominfo(VmbcCli *cli, gint argc, gchar **argv)
 {
@@ -152,6 +248,8 @@ vmbc_cmd_dominfo(VmbcCli *cli, gint argc, gchar **argv)
 	dom = vmbc_cli_query(cli, "query-domain", args, VMBC_CLI_TIMEOUT_MS, &rc);
 	if (dom == NULL)
 		return rc;
+	if (g_strcmp0(argv[1], "host") == 0 && json_object_has_member(dom, "budget-source"))
+		return dominfo_host(cli, dom);
 
 	{
 		g_autofree gchar *id = dominfo_count(dom, "id");
@@ -204,6 +302,7 @@ vmbc_cmd_dominfo(VmbcCli *cli, gint argc, gchar **argv)
 		dominfo_line("Reclaims", v);
 	}
 
+	dominfo_idle(dom);
 	dominfo_stats(cli, vmbc_cli_json_object(dom, "stats"));
 	dominfo_resources(cli, dom);
 

@@ -127,6 +127,18 @@ build_domain(VmbcControl *self, JsonBuilder *b, VmbcBeancounter *bc)
 	json_builder_set_member_name(b, "memory-high-set");
 	json_builder_add_boolean_value(b, bc->memory_high_set);
 	add_int(b, "ksm-merged", bc->ksm_pages);
+	{
+		VmbcIdleSource source = VMBC_IDLE_NONE;
+		gdouble idle = vmbc_engine_idle_fraction(vmbc_daemon_get_engine(self->daemon), bc,
+							 &source);
+		json_builder_set_member_name(b, "idle");
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "fraction");
+		json_builder_add_double_value(b, idle);
+		add_str(b, "source", vmbc_idle_source_to_string(source));
+		add_int(b, "dirty-rate", bc->dirty_rate);
+		json_builder_end_object(b);
+	}
 	json_builder_set_member_name(b, "stats");
 	json_builder_begin_object(b);
 	add_int(b, "available", s->available);
@@ -150,6 +162,47 @@ build_domain(VmbcControl *self, JsonBuilder *b, VmbcBeancounter *bc)
 	build_resources(b, bc, FALSE);
 	if (backend != NULL)
 		vmbc_backend_describe(backend, bc, b);
+	json_builder_end_object(b);
+}
+
+static void
+add_double(JsonBuilder *b, const gchar *name, gdouble v)
+{
+	json_builder_set_member_name(b, name);
+	json_builder_add_double_value(b, v);
+}
+
+/* query-domain of "host": the root, its budget and where it comes from, and the pressure. */
+static void
+build_host(VmbcControl *self, JsonBuilder *b)
+{
+	VmbcEngine *engine = vmbc_daemon_get_engine(self->daemon);
+	const VmbcHostState *st = vmbc_engine_get_host_state(engine);
+	const VmbcHostInfo *info = vmbc_daemon_get_host_info(self->daemon);
+
+	json_builder_begin_object(b);
+	add_str(b, "name", "host");
+	add_int(b, "id", 0);
+	add_str(b, "budget-source", vmbc_budget_source_to_string(st->signals.source));
+	add_int(b, "budget", st->signals_known ? st->signals.budget : -1);
+	add_str(b, "cgroup", info->cgroup);
+	add_int(b, "cgroup-usage", info->cgroup_usage);
+	add_int(b, "cgroup-limit", info->cgroup_limit);
+	add_int(b, "mem-available", info->mem_available);
+	add_int(b, "reserve", info->reserve);
+	add_str(b, "psi-file", info->psi_file);
+	json_builder_set_member_name(b, "psi-trigger");
+	json_builder_add_boolean_value(b, info->trigger);
+	add_double(b, "psi-some-avg10", st->signals.psi_some_avg10);
+	add_double(b, "psi-full-avg10", st->signals.psi_full_avg10);
+	add_double(b, "stall-percent", st->stall_percent);
+	add_str(b, "pressure", vmbc_pressure_reason_to_string(st->reason));
+	add_int(b, "triggers", (gint64)st->triggers);
+	add_int(b, "takes", (gint64)st->takes);
+	add_int(b, "taken", st->taken_pages);
+	add_int(b, "gives", (gint64)st->gives);
+	add_int(b, "given", st->given_pages);
+	build_resources(b, vmbc_engine_get_host(engine), TRUE);
 	json_builder_end_object(b);
 }
 
@@ -279,11 +332,14 @@ static void
 cmd_query_domain(VmbcControl *self, QmpServerConnection *conn, JsonObject *args, QmpRequest *req)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
-	VmbcBeancounter *bc = get_domain(self, args, req, FALSE);
+	VmbcBeancounter *bc = get_domain(self, args, req, TRUE);
 
 	if (bc == NULL)
 		return;
-	build_domain(self, b, bc);
+	if (bc == vmbc_engine_get_host(vmbc_daemon_get_engine(self->daemon)))
+		build_host(self, b);
+	else
+		build_domain(self, b, bc);
 	qmp_request_return(req, finish(b));
 }
 

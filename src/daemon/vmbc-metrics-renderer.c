@@ -511,6 +511,98 @@ render_vm_state(VmbcMetricsRenderer *r, GString *out, gsize page)
 	}
 }
 
+/* A gauge or counter without labels but @labels, with a double value. */
+static void
+plain_double(GString *out, const gchar *name, const gchar *labels, gdouble v)
+{
+	g_string_append(out, name);
+	if (labels != NULL)
+		g_string_append_printf(out, "{%s}", labels);
+	g_string_append_c(out, ' ');
+	append_double(out, v);
+	g_string_append_c(out, '\n');
+}
+
+/* The host's own signals and what the pressure controller did (see vmbcd(8)). */
+static void
+render_host_pressure(VmbcMetricsRenderer *r, GString *out, gsize page)
+{
+	VmbcEngine *engine = vmbc_daemon_get_engine(r->daemon);
+	const VmbcHostState *st = vmbc_engine_get_host_state(engine);
+	const VmbcHostInfo *info = vmbc_daemon_get_host_info(r->daemon);
+	g_autofree gchar *source = g_strdup_printf(
+		"source=\"%s\"", vmbc_budget_source_to_string(st->signals.source));
+
+	family(out, "vmbc_host_budget_bytes", "gauge",
+	       "What the VMs' guest RAM may hold together, and where that comes from (cgroup-v1, "
+	       "cgroup-v2, host-ram, config); no series while unlimited.");
+	if (st->signals_known && st->signals.budget >= 0 && st->signals.budget != VMBC_UNLIMITED)
+		plain_double(out, "vmbc_host_budget_bytes", source,
+			     (gdouble)vmbc_pages_to_bytes(st->signals.budget, page));
+	family(out, "vmbc_host_cgroup_usage_bytes", "gauge",
+	       "What the VMs' cgroup charges now; no series without one.");
+	if (info->cgroup_usage >= 0)
+		plain_double(out, "vmbc_host_cgroup_usage_bytes", NULL,
+			     (gdouble)info->cgroup_usage);
+	family(out, "vmbc_host_cgroup_limit_bytes", "gauge",
+	       "The VMs' cgroup's limit; no series without one or while it is max.");
+	if (info->cgroup_limit >= 0)
+		plain_double(out, "vmbc_host_cgroup_limit_bytes", NULL,
+			     (gdouble)info->cgroup_limit);
+	family(out, "vmbc_host_memory_stall_avg10_ratio", "gauge",
+	       "Memory PSI of the VMs' cgroup or the host: the share of the last 10 s some (or "
+	       "all) tasks stalled on memory.");
+	if (st->signals.psi_some_avg10 >= 0)
+		plain_double(out, "vmbc_host_memory_stall_avg10_ratio", "kind=\"some\"",
+			     st->signals.psi_some_avg10 / 100.0);
+	if (st->signals.psi_full_avg10 >= 0)
+		plain_double(out, "vmbc_host_memory_stall_avg10_ratio", "kind=\"full\"",
+			     st->signals.psi_full_avg10 / 100.0);
+	family(out, "vmbc_host_memory_stall_seconds_total", "counter",
+	       "Memory PSI totals: time some (or all) tasks stalled on memory.");
+	if (st->signals.psi_some_total >= 0)
+		plain_double(out, "vmbc_host_memory_stall_seconds_total", "kind=\"some\"",
+			     (gdouble)st->signals.psi_some_total / 1e6);
+	if (st->signals.psi_full_total >= 0)
+		plain_double(out, "vmbc_host_memory_stall_seconds_total", "kind=\"full\"",
+			     (gdouble)st->signals.psi_full_total / 1e6);
+	family(out, "vmbc_host_pressured", "gauge",
+	       "1 while the host controller sees pressure (over the budget, stall, swapping).");
+	plain_double(out, "vmbc_host_pressured", NULL, st->reason != VMBC_PRESSURE_NONE ? 1 : 0);
+	family(out, "vmbc_host_psi_triggers_total", "counter",
+	       "Times the kernel's PSI trigger woke vmbcd.");
+	plain_double(out, "vmbc_host_psi_triggers_total", NULL, (gdouble)st->triggers);
+	family(out, "vmbc_host_taken_bytes_total", "counter",
+	       "Memory the host controller took from VMs under pressure.");
+	plain_double(out, "vmbc_host_taken_bytes_total", NULL,
+		     (gdouble)vmbc_pages_to_bytes(st->taken_pages, page));
+	family(out, "vmbc_host_given_back_bytes_total", "counter",
+	       "Memory the host controller gave back to VMs once the pressure was gone.");
+	plain_double(out, "vmbc_host_given_back_bytes_total", NULL,
+		     (gdouble)vmbc_pages_to_bytes(st->given_pages, page));
+}
+
+/* Each VM's idle fraction as the host's reclaim uses it, labelled by where it came from. */
+static void
+render_vm_idle(VmbcMetricsRenderer *r, GString *out)
+{
+	VmbcEngine *engine = vmbc_daemon_get_engine(r->daemon);
+	GPtrArray *vms = r->scratch;
+
+	family(out, "vmbc_idle_ratio", "gauge",
+	       "The VM's idle memory as the host's reclaim uses it; source: host (dirty-rate "
+	       "sampling), guest (its word, floored at idle-assumed) or none (assumed).");
+	for (guint i = 0; i < vms->len; i++) {
+		VmEntry *e = g_ptr_array_index(vms, i);
+		VmbcIdleSource src = VMBC_IDLE_NONE;
+		gdouble idle = vmbc_engine_idle_fraction(engine, e->bc, &src);
+		sample_start(out, "vmbc_idle_ratio", e->label);
+		g_string_append_printf(out, ",source=\"%s\"} ", vmbc_idle_source_to_string(src));
+		append_double(out, idle);
+		g_string_append_c(out, '\n');
+	}
+}
+
 static void
 render_host(VmbcMetricsRenderer *r, GString *out, gsize page)
 {
@@ -535,6 +627,7 @@ render_host(VmbcMetricsRenderer *r, GString *out, gsize page)
 	g_string_append(out, "vmbc_host_memory_bytes ");
 	append_i64(out, vmbc_pages_to_bytes(host->max_pages, page));
 	g_string_append_c(out, '\n');
+	render_host_pressure(r, out, page);
 }
 
 static void
@@ -634,6 +727,7 @@ vmbc_metrics_renderer_render(VmbcMetricsRenderer *r, const VmbcMetricsServerStat
 
 	render_vm_parms(r, out, page);
 	render_vm_state(r, out, page);
+	render_vm_idle(r, out);
 	render_host(r, out, page);
 	render_daemon(r, stats, out);
 	g_ptr_array_set_size(r->scratch, 0);
