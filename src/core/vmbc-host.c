@@ -19,8 +19,9 @@
  *              the pages held and f the active fraction (1 - idle; idle
  *              measured by the host where it can be, see
  *              vmbc_engine_idle_fraction()). Over the limit anything above the
- *              guarantee may go; otherwise only what the guest says it can
- *              spare. A step is at most host-step (twice that over the
+ *              guarantee may go; otherwise what the guest says it can spare
+ *              or its idle pages (idle fraction times held), whichever is
+ *              more. A step is at most host-step (twice that over the
  *              limit), over the barrier at most the excess.
  *   no pressure for giveback-delay, held under the barrier less
  *              host-hysteresis of the budget: give back to VMs the host took
@@ -187,7 +188,7 @@ balloon_settled(VmbcEngine *engine, const VmbcBeancounter *bc)
 static gboolean
 can_give(VmbcEngine *engine, VmbcBeancounter *bc, gboolean hard, gint64 *pages_out)
 {
-	gint64 room, pages;
+	gint64 room, pages, idle;
 	VmbcReclaimState reclaim;
 
 	if (!balloon_settled(engine, bc))
@@ -197,7 +198,14 @@ can_give(VmbcEngine *engine, VmbcBeancounter *bc, gboolean hard, gint64 *pages_o
 	if (reclaim != VMBC_RECLAIM_IDLE && reclaim != VMBC_RECLAIM_BARRIER)
 		return FALSE;
 	room = bc->balloon_actual - vmbc_beancounter_guarantee(bc);
-	pages = hard ? room : MIN(room, vmbc_beancounter_spare(bc));
+	/*
+	 * What the guest says it can spare, or its idle pages as the host's
+	 * reclaim counts them, whichever is more: a guest that says it has
+	 * nothing to spare is not spared for that alone.
+	 */
+	idle = (gint64)(vmbc_engine_idle_fraction(engine, bc, NULL) *
+			(gdouble)bc->parm[VMBC_RES_PHYSPAGES].held);
+	pages = hard ? room : MIN(room, MAX(vmbc_beancounter_spare(bc), idle));
 	if (pages < engine->config.min_step_pages)
 		return FALSE;
 	*pages_out = pages;
