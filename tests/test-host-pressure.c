@@ -393,8 +393,8 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	/* a host that cannot get under its limit is warned about: the guarantee test provokes it */
 	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
-#define ADD(path, fn) g_test_add("/vmbc/host-pressure/" path, Fixture, NULL, fixture_setup, fn, \
-				 fixture_teardown)
+#define ADD(path, fn)                                                                              \
+	g_test_add("/vmbc/host-pressure/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
 	ADD("budget-from-signals", test_budget_from_signals);
 	ADD("takes-idle-first", test_takes_idle_first);
 	ADD("rate-limit", test_rate_limit);

@@ -73,7 +73,7 @@ struct _VmbcQmpBackend {
 	gint64 rescan_usec;
 	gint64 smaps_usec;
 	guint stats_sec;
-	gint64 idle_usec; /* each VM's dirty rate measured this often; 0 never */
+	gint64 idle_usec;   /* each VM's dirty rate measured this often; 0 never */
 	gchar *cgroup_root; /* where cgroupfs is mounted (vmbc.conf cgroup-root) */
 	guint rescan_id;
 	gboolean started;

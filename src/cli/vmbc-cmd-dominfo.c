@@ -9,13 +9,27 @@
 
 /* The members printed by name; the rest go to the end. */
 static const gchar *const dominfo_known[] = {
-	"name",		 "id",		"backend",
-	"pid",		 "qmp-socket",	"uri",
-	"max",		 "balloon",	"free-page-reporting",
-	"actual",	 "target",	"guarantee",
-	"shares",	 "reclaim",	"stats",
-	"reclaims",	 "resources",	"memory-high-set",
-	"balloon-owner", "balloon-set", "idle",
+	"name",
+	"id",
+	"backend",
+	"pid",
+	"qmp-socket",
+	"uri",
+	"max",
+	"balloon",
+	"free-page-reporting",
+	"actual",
+	"target",
+	"guarantee",
+	"shares",
+	"reclaim",
+	"stats",
+	"reclaims",
+	"resources",
+	"memory-high-set",
+	"balloon-owner",
+	"balloon-set",
+	"idle",
 	NULL,
 };
 
@@ -207,7 +221,7 @@ dominfo_host(VmbcCli *cli, JsonObject *host)
 	g_clear_pointer(&v, g_free);
 	v = g_strdup_printf("%s%s", vmbc_cli_json_string(host, "psi-file", "none"),
 			    vmbc_cli_json_bool(host, "psi-trigger", FALSE) ? " (trigger registered)"
-									    : "");
+									   : "");
 	dominfo_line("PSI", v);
 	g_clear_pointer(&v, g_free);
 	v = g_strdup_printf(
@@ -218,12 +232,12 @@ dominfo_host(VmbcCli *cli, JsonObject *host)
 	dominfo_line("Memory pressure", v);
 	g_clear_pointer(&v, g_free);
 	dominfo_line("Pressured by", vmbc_cli_json_string(host, "pressure", "none"));
-	v = g_strdup_printf("%" G_GINT64_FORMAT " steps, %s",
-			    vmbc_cli_json_int(host, "takes", 0), taken);
+	v = g_strdup_printf("%" G_GINT64_FORMAT " steps, %s", vmbc_cli_json_int(host, "takes", 0),
+			    taken);
 	dominfo_line("Taken under pressure", v);
 	g_clear_pointer(&v, g_free);
-	v = g_strdup_printf("%" G_GINT64_FORMAT " steps, %s",
-			    vmbc_cli_json_int(host, "gives", 0), given);
+	v = g_strdup_printf("%" G_GINT64_FORMAT " steps, %s", vmbc_cli_json_int(host, "gives", 0),
+			    given);
 	dominfo_line("Given back", v);
 	g_clear_pointer(&v, g_free);
 	v = g_strdup_printf("%" G_GINT64_FORMAT, vmbc_cli_json_int(host, "triggers", 0));

@@ -101,7 +101,7 @@ struct _VmbcBeancounter {
 	gboolean balloon_claim_unconfirmed;
 
 	VmbcGuestStats stats;
-	gint64 ksm_pages;     /* resident guest pages KSM merged (charged fractionally) */
+	gint64 ksm_pages; /* resident guest pages KSM merged (charged fractionally) */
 	/* how fast the guest writes its memory, as the host measured it (bytes/s, -1 never) */
 	gint64 dirty_rate;
 	gint64 dirty_rate_at; /* monotonic usec of that measure */

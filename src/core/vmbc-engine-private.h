@@ -77,12 +77,12 @@ struct _VmbcEngine {
 	gpointer actuator_data;
 	VmbcEventFunc event_func;
 	gpointer event_data;
-	gint64 host_last_fail;	/* monotonic usec of the last host failcnt++ */
+	gint64 host_last_fail;	  /* monotonic usec of the last host failcnt++ */
 	VmbcHostState host_state; /* the pressure controller's (vmbc-host.c) */
-	gint64 wall_usec;	/* wall clock of the current tick (epoch usec), 0 unknown */
-	gint64 ksm_shared;	/* KSM pages_shared, 0 when KSM is off */
-	gint64 ksm_sharing;	/* KSM pages_sharing */
-	gint64 emit_sampled_at; /* passed to the next event (LIMIT_HIT), -1 none */
+	gint64 wall_usec;	  /* wall clock of the current tick (epoch usec), 0 unknown */
+	gint64 ksm_shared;	  /* KSM pages_shared, 0 when KSM is off */
+	gint64 ksm_sharing;	  /* KSM pages_sharing */
+	gint64 emit_sampled_at;	  /* passed to the next event (LIMIT_HIT), -1 none */
 	/*
 	 * Who is acting when it is not the physpages reclaim state that says so
 	 * (the host's tick, the operator's reclaim, the guarantee): a

@@ -66,15 +66,15 @@ typedef struct {
 	gdouble idle_tax;	    /* ESX tau: how much more idle pages cost, 0..<1 */
 	VmbcEscalation escalation;
 	/* the host's pressure controller (vmbc-host.c; [host] in vmbc.conf) */
-	gdouble host_margin;	     /* the root's barrier is its budget less this fraction */
-	gdouble host_hysteresis;     /* give back only below the barrier less this fraction */
-	gint64 host_step_pages;	     /* most taken from a VM in one step under pressure */
-	gint64 host_interval_usec;   /* at most one step taken per interval */
-	gint64 giveback_delay_usec;  /* no pressure for this long before giving back */
-	gint64 giveback_step_pages;  /* most given back to a VM in one step */
-	gdouble psi_target;	     /* memory "some" stall above this percent is pressure */
-	gdouble idle_assumed;	     /* idle fraction of a VM nobody measured; floor of hints */
-	gint64 idle_max_age_usec;    /* a host measure of idle memory older than this is gone */
+	gdouble host_margin;	    /* the root's barrier is its budget less this fraction */
+	gdouble host_hysteresis;    /* give back only below the barrier less this fraction */
+	gint64 host_step_pages;	    /* most taken from a VM in one step under pressure */
+	gint64 host_interval_usec;  /* at most one step taken per interval */
+	gint64 giveback_delay_usec; /* no pressure for this long before giving back */
+	gint64 giveback_step_pages; /* most given back to a VM in one step */
+	gdouble psi_target;	    /* memory "some" stall above this percent is pressure */
+	gdouble idle_assumed;	    /* idle fraction of a VM nobody measured; floor of hints */
+	gint64 idle_max_age_usec;   /* a host measure of idle memory older than this is gone */
 } VmbcEngineConfig;
 
 /* Fills @config with the defaults (1 s tick, 10 s reclaim timeout, ...). */

@@ -110,7 +110,8 @@ vmbc_engine_set_host_signals(VmbcEngine *engine, const VmbcHostSignals *signals,
 	st->stall_percent = 0;
 	if (st->signals_known && now > st->signals_at && signals->psi_some_total >= 0 &&
 	    st->prev_stall_total >= 0 && signals->psi_some_total >= st->prev_stall_total)
-		st->stall_percent = 100.0 * (gdouble)(signals->psi_some_total - st->prev_stall_total) /
+		st->stall_percent = 100.0 *
+				    (gdouble)(signals->psi_some_total - st->prev_stall_total) /
 				    (gdouble)(now - st->signals_at);
 	st->swapping = st->signals_known && signals->swap_out >= 0 && st->prev_swap_out >= 0 &&
 		       signals->swap_out > st->prev_swap_out;
@@ -154,7 +155,8 @@ vmbc_engine_idle_fraction(VmbcEngine *engine, const VmbcBeancounter *bc, VmbcIdl
 	gdouble assumed = CLAMP(engine->config.idle_assumed, 0.0, 1.0);
 	gdouble guest;
 
-	if (bc->dirty_rate >= 0 && bc->sampled_at - bc->dirty_rate_at <= engine->config.idle_max_age_usec) {
+	if (bc->dirty_rate >= 0 &&
+	    bc->sampled_at - bc->dirty_rate_at <= engine->config.idle_max_age_usec) {
 		gdouble held = (gdouble)MAX(bc->parm[VMBC_RES_PHYSPAGES].held, 1) *
 			       (gdouble)vmbc_page_size();
 		gdouble active = (gdouble)bc->dirty_rate * VMBC_IDLE_ACTIVE_WINDOW_SEC / held;
@@ -298,8 +300,8 @@ take(VmbcEngine *engine, VmbcPressureReason reason, gint64 now)
 			host_failed(engine, now);
 		return;
 	}
-	step = MIN(victim_pages, hard ? 2 * engine->config.host_step_pages
-				       : engine->config.host_step_pages);
+	step = MIN(victim_pages,
+		   hard ? 2 * engine->config.host_step_pages : engine->config.host_step_pages);
 	if (reason == VMBC_PRESSURE_LIMIT || reason == VMBC_PRESSURE_BARRIER)
 		step = MIN(step, MAX(parm->held - parm->barrier, engine->config.min_step_pages));
 	if (step < engine->config.min_step_pages)
@@ -406,10 +408,10 @@ give_back(VmbcEngine *engine, gint64 now)
 	{
 		g_autofree gchar *held = vmbc_engine_fmt(parm->held);
 		g_autofree gchar *amount = vmbc_engine_fmt(step);
-		g_autofree gchar *calm =
-			g_strdup_printf("%.1f s", st->pressure_seen_at == 0
-							  ? 0.0
-							  : (gdouble)(now - st->pressure_seen_at) / 1e6);
+		g_autofree gchar *calm = g_strdup_printf(
+			"%.1f s", st->pressure_seen_at == 0
+					  ? 0.0
+					  : (gdouble)(now - st->pressure_seen_at) / 1e6);
 		vmbc_engine_emit(engine, VMBC_EVENT_HOST_GIVEBACK, best, VMBC_RES_PHYSPAGES, target,
 				 VMBC_ERROR_FAILED,
 				 "host: no pressure for %s, guests hold %s: giving %s back to '%s' "

@@ -73,12 +73,12 @@ const gchar *vmbc_pressure_reason_to_string(VmbcPressureReason reason);
 typedef struct {
 	VmbcHostSignals signals;
 	gboolean signals_known;
-	gint64 signals_at;	  /* monotonic usec of the last signals, 0 never */
-	gint64 prev_stall_total;  /* psi_some_total at the previous signals, -1 */
-	gint64 prev_swap_out;	  /* swap_out then, -1 */
-	gdouble stall_percent;	  /* some stall between the last two signals, percent */
-	gboolean swapping;	  /* swap_out moved between the last two signals */
-	gint64 trigger_at;	  /* when the kernel's PSI trigger last fired, 0 never */
+	gint64 signals_at;	   /* monotonic usec of the last signals, 0 never */
+	gint64 prev_stall_total;   /* psi_some_total at the previous signals, -1 */
+	gint64 prev_swap_out;	   /* swap_out then, -1 */
+	gdouble stall_percent;	   /* some stall between the last two signals, percent */
+	gboolean swapping;	   /* swap_out moved between the last two signals */
+	gint64 trigger_at;	   /* when the kernel's PSI trigger last fired, 0 never */
 	VmbcPressureReason reason; /* what the host is pressured by now, NONE when calm */
 	gint64 pressure_seen_at;   /* the last time there was pressure, 0 never */
 	gint64 last_take_at;	   /* the last take, 0 never */
@@ -119,8 +119,9 @@ void vmbc_engine_set_dirty_rate(VmbcEngine *engine, VmbcBeancounter *bc, gint64 
 
 /*
  * The idle fraction (0..1) the host's reclaim uses for @bc, and where it came
- * from: the host's measure while fresh (idle-max-age); else the guest's word, never below @idle_assumed (a guest that says it has
- * no idle memory cannot make itself dearer than one nobody knows); else
+ * from: the host's measure while fresh (idle-max-age); else the guest's word, never below
+ * @idle_assumed (a guest that says it has no idle memory cannot make itself dearer than one nobody
+ * knows); else
  * @idle_assumed.
  */
 gdouble vmbc_engine_idle_fraction(VmbcEngine *engine, const VmbcBeancounter *bc,

@@ -41,9 +41,11 @@ static const gchar *const daemon_keys[] = {
 	NULL,
 };
 static const gchar *const host_keys[] = {
-	"barrier",	"limit",       "cgroup",	"reserve",	 "pressure",
-	"psi-target",	"psi-window",  "margin-percent", "hysteresis-percent", "step",
-	"interval",	"giveback-delay", "giveback-step", "idle-assumed", NULL,
+	"barrier",	 "limit",	   "cgroup",
+	"reserve",	 "pressure",	   "psi-target",
+	"psi-window",	 "margin-percent", "hysteresis-percent",
+	"step",		 "interval",	   "giveback-delay",
+	"giveback-step", "idle-assumed",   NULL,
 };
 static const gchar *const limit_keys[] = {"barrier", "limit",	    "guarantee", "vmm-limit",
 					  "shares",  "trust-guest", NULL};
@@ -209,8 +211,8 @@ get_string(Loader *ld, const gchar *group, const gchar *key)
 }
 
 static gboolean
-load_duration_in(Loader *ld, const gchar *group, const gchar *key, gint64 min_usec,
-		 gint64 max_usec, gint64 *out, GError **error)
+load_duration_in(Loader *ld, const gchar *group, const gchar *key, gint64 min_usec, gint64 max_usec,
+		 gint64 *out, GError **error)
 {
 	g_autofree gchar *v = get_string(ld, group, key);
 	g_autoptr(GError) local = NULL;
@@ -526,9 +528,8 @@ load_choice(Loader *ld, const gchar *key, const gchar *off, gboolean relative_ok
 		return TRUE;
 	if (g_strcmp0(v, "auto") != 0 && g_strcmp0(v, off) != 0 && *v != '/' &&
 	    (!relative_ok || *v == '\0' || strstr(v, "..") != NULL))
-		return fail_key(ld, "host", key, error,
-				"'%s' is neither auto, %s nor %s path", v, off,
-				relative_ok ? "a cgroup" : "an absolute");
+		return fail_key(ld, "host", key, error, "'%s' is neither auto, %s nor %s path", v,
+				off, relative_ok ? "a cgroup" : "an absolute");
 	g_free(*out);
 	*out = g_steal_pointer(&v);
 	return TRUE;
@@ -592,8 +593,8 @@ load_host(Loader *ld, VmbcConfig *config, GError **error)
 	e->host_hysteresis = d / 100.0;
 	if (!load_pages_in(ld, g, "step", &e->host_step_pages, error) ||
 	    !load_pages_in(ld, g, "giveback-step", &e->giveback_step_pages, error) ||
-	    !load_duration_in(ld, g, "interval", 100000, 60 * USEC_PER_SEC,
-			      &e->host_interval_usec, error) ||
+	    !load_duration_in(ld, g, "interval", 100000, 60 * USEC_PER_SEC, &e->host_interval_usec,
+			      error) ||
 	    !load_duration_in(ld, g, "giveback-delay", 0, 3600 * USEC_PER_SEC,
 			      &e->giveback_delay_usec, error) ||
 	    !load_number(ld, g, "idle-assumed", 0, 1, &e->idle_assumed, error))

@@ -39,7 +39,7 @@ typedef struct {
 	VmbcSettings *settings;	 /* the keys the compiled-in backends declare */
 
 	/* [host] */
-	gchar *host_barrier;	/* a fixed budget: NULL for the host's own */
+	gchar *host_barrier; /* a fixed budget: NULL for the host's own */
 	gchar *host_limit;
 	gchar *host_cgroup;	/* the VMs' cgroup: "auto", "none" or a path */
 	gchar *host_reserve;	/* of host RAM, what the VMs' budget leaves the host */

@@ -13,8 +13,8 @@
 #include "vmbc-host-monitor.h"
 #include "vmbc-psi.h"
 
-#define PROC_MEMINFO "/proc/meminfo"
-#define PROC_VMSTAT "/proc/vmstat"
+#define PROC_MEMINFO  "/proc/meminfo"
+#define PROC_VMSTAT   "/proc/vmstat"
 #define PROC_PRESSURE "/proc/pressure/memory"
 
 struct _VmbcHostMonitor {
@@ -64,8 +64,8 @@ on_trigger(VmbcPsiTrigger *trigger, gpointer user_data)
 }
 
 void
-vmbc_host_monitor_configure(VmbcHostMonitor *m, const VmbcConfig *config,
-			    const gchar *cgroup_root, gboolean fixed)
+vmbc_host_monitor_configure(VmbcHostMonitor *m, const VmbcConfig *config, const gchar *cgroup_root,
+			    gboolean fixed)
 {
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *cgroup = NULL;
@@ -80,7 +80,8 @@ vmbc_host_monitor_configure(VmbcHostMonitor *m, const VmbcConfig *config,
 	    m->reserve == VMBC_UNLIMITED)
 		m->reserve = 0;
 	if (g_strcmp0(config->host_cgroup, "none") != 0) {
-		cgroup = vmbc_budget_find_cgroup(cgroup_root, config->host_cgroup, &version, &error);
+		cgroup =
+			vmbc_budget_find_cgroup(cgroup_root, config->host_cgroup, &version, &error);
 		if (error != NULL)
 			g_warning("[host] cgroup: %s; the VMs' budget comes from host RAM",
 				  error->message);
@@ -102,7 +103,8 @@ vmbc_host_monitor_configure(VmbcHostMonitor *m, const VmbcConfig *config,
 	m->psi_file = g_steal_pointer(&psi);
 	if (m->psi_file != NULL) {
 		gint64 window = config->psi_window_usec;
-		gint64 stall = MAX((gint64)((gdouble)window * config->engine.psi_target / 100.0), 1);
+		gint64 stall =
+			MAX((gint64)((gdouble)window * config->engine.psi_target / 100.0), 1);
 		g_clear_error(&error);
 		m->trigger = vmbc_psi_trigger_new(m->psi_file, FALSE, stall, window, on_trigger, m,
 						  &error);
@@ -111,9 +113,8 @@ vmbc_host_monitor_configure(VmbcHostMonitor *m, const VmbcConfig *config,
 				  "%s",
 				  error->message);
 		else
-			g_info("PSI trigger on %s: some %" G_GINT64_FORMAT " us in %" G_GINT64_FORMAT
-			       " us",
-			       m->psi_file, stall, window);
+			g_info("PSI trigger on %s: '%s' (stall and window in us)", m->psi_file,
+			       vmbc_psi_trigger_get_spec(m->trigger));
 	}
 	m->info.cgroup = m->cgroup;
 	m->info.cgroup_version = m->version;

@@ -20,15 +20,15 @@ typedef struct _VmbcHostMonitor VmbcHostMonitor;
 
 /* What the monitor found and read last, for the metrics and the control socket. */
 typedef struct {
-	const gchar *cgroup;	 /* the VMs' cgroup, NULL none */
-	gint cgroup_version;	 /* 1 or 2 */
-	gint64 cgroup_usage;	 /* bytes, -1 unknown */
-	gint64 cgroup_limit;	 /* bytes, -1 none */
-	gint64 mem_total;	 /* bytes, -1 unknown */
-	gint64 mem_available;	 /* bytes, -1 unknown */
-	gint64 reserve;		 /* pages of host RAM the budget leaves the host */
-	const gchar *psi_file;	 /* where memory PSI is read, NULL none */
-	gboolean trigger;	 /* a PSI trigger is registered on it */
+	const gchar *cgroup;   /* the VMs' cgroup, NULL none */
+	gint cgroup_version;   /* 1 or 2 */
+	gint64 cgroup_usage;   /* bytes, -1 unknown */
+	gint64 cgroup_limit;   /* bytes, -1 none */
+	gint64 mem_total;      /* bytes, -1 unknown */
+	gint64 mem_available;  /* bytes, -1 unknown */
+	gint64 reserve;	       /* pages of host RAM the budget leaves the host */
+	const gchar *psi_file; /* where memory PSI is read, NULL none */
+	gboolean trigger;      /* a PSI trigger is registered on it */
 } VmbcHostInfo;
 
 VmbcHostMonitor *vmbc_host_monitor_new(VmbcEngine *engine);

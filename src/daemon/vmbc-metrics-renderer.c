@@ -530,8 +530,8 @@ render_host_pressure(VmbcMetricsRenderer *r, GString *out, gsize page)
 	VmbcEngine *engine = vmbc_daemon_get_engine(r->daemon);
 	const VmbcHostState *st = vmbc_engine_get_host_state(engine);
 	const VmbcHostInfo *info = vmbc_daemon_get_host_info(r->daemon);
-	g_autofree gchar *source = g_strdup_printf(
-		"source=\"%s\"", vmbc_budget_source_to_string(st->signals.source));
+	g_autofree gchar *source =
+		g_strdup_printf("source=\"%s\"", vmbc_budget_source_to_string(st->signals.source));
 
 	family(out, "vmbc_host_budget_bytes", "gauge",
 	       "What the VMs' guest RAM may hold together, and where that comes from (cgroup-v1, "

@@ -51,7 +51,7 @@ vmbc_budget_find_cgroup(const gchar *cgroup_root, const gchar *configured, gint 
 		return NULL;
 	}
 	dir = g_path_is_absolute(configured) ? g_strdup(configured)
-					      : g_build_filename(cgroup_root, configured, NULL);
+					     : g_build_filename(cgroup_root, configured, NULL);
 	if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
 		g_set_error(error, VMBC_ERROR, VMBC_ERROR_NOT_FOUND,
 			    "the VMs' cgroup %s does not exist", dir);

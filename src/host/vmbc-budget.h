@@ -47,7 +47,6 @@ gboolean vmbc_budget_read_swap(const gchar *path, gint64 *swap_in, gint64 *swap_
  * memory.pressure on cgroup v2, otherwise the host's @proc_pressure
  * (/proc/pressure/memory); NULL when neither exists (a kernel without PSI).
  */
-gchar *vmbc_budget_pressure_file(const gchar *cgroup_dir, gint version,
-				 const gchar *proc_pressure);
+gchar *vmbc_budget_pressure_file(const gchar *cgroup_dir, gint version, const gchar *proc_pressure);
 
 G_END_DECLS

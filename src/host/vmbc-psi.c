@@ -11,8 +11,12 @@
 #include "vmbc-error.h"
 #include "vmbc-psi.h"
 
+/* the kernel's granularity for triggers of processes without CAP_SYS_RESOURCE */
+#define UNPRIVILEGED_WINDOW G_GINT64_CONSTANT(2000000)
+
 struct _VmbcPsiTrigger {
 	gchar *path;
+	gchar *spec; /* as the kernel took it: "some STALL WINDOW" */
 	int fd;
 	GSource *source;
 	VmbcPsiFunc func;
@@ -148,6 +152,22 @@ vmbc_psi_trigger_new(const gchar *path, gboolean full, gint64 stall_usec, gint64
 			       stall_usec, window_usec);
 	/* the kernel takes the string with its NUL, as its documentation writes it */
 	n = write(fd, spec, strlen(spec) + 1);
+	if (n < 0 && errno == EINVAL && window_usec % UNPRIVILEGED_WINDOW != 0) {
+		/*
+		 * Without CAP_SYS_RESOURCE the kernel takes only windows that are
+		 * multiples of 2 s: the same share of a longer window.
+		 */
+		gint64 window = (window_usec / UNPRIVILEGED_WINDOW + 1) * UNPRIVILEGED_WINDOW;
+		gint64 stall = stall_usec * window / window_usec;
+		g_free(spec);
+		spec = g_strdup_printf("%s %" G_GINT64_FORMAT " %" G_GINT64_FORMAT,
+				       full ? "full" : "some", stall, window);
+		n = write(fd, spec, strlen(spec) + 1);
+		if (n >= 0)
+			g_info("PSI trigger on %s: window %.1f s (without CAP_SYS_RESOURCE the "
+			       "kernel takes multiples of 2 s only)",
+			       path, (gdouble)window / 1e6);
+	}
 	if (n < 0) {
 		int err = errno;
 		close(fd);
@@ -158,6 +178,7 @@ vmbc_psi_trigger_new(const gchar *path, gboolean full, gint64 stall_usec, gint64
 	}
 	trigger = g_new0(VmbcPsiTrigger, 1);
 	trigger->path = g_strdup(path);
+	trigger->spec = g_steal_pointer(&spec);
 	trigger->fd = fd;
 	trigger->func = func;
 	trigger->user_data = user_data;
@@ -180,6 +201,7 @@ vmbc_psi_trigger_free(VmbcPsiTrigger *trigger)
 	}
 	close(trigger->fd);
 	g_free(trigger->path);
+	g_free(trigger->spec);
 	g_free(trigger);
 }
 
@@ -187,6 +209,12 @@ const gchar *
 vmbc_psi_trigger_get_path(const VmbcPsiTrigger *trigger)
 {
 	return trigger->path;
+}
+
+const gchar *
+vmbc_psi_trigger_get_spec(const VmbcPsiTrigger *trigger)
+{
+	return trigger->spec;
 }
 
 guint64

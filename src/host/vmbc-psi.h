@@ -16,7 +16,7 @@ G_BEGIN_DECLS
 typedef struct {
 	gdouble some_avg10; /* percent of time some task stalled on memory, last 10 s */
 	gdouble some_avg60;
-	gint64 some_total; /* usec, since boot (or since the cgroup was made) */
+	gint64 some_total;  /* usec, since boot (or since the cgroup was made) */
 	gdouble full_avg10; /* percent of time all non-idle tasks stalled */
 	gdouble full_avg60;
 	gint64 full_total; /* -1 when the file has no "full" line */
@@ -40,8 +40,9 @@ typedef void (*VmbcPsiFunc)(VmbcPsiTrigger *trigger, gpointer user_data);
 /*
  * Registers a trigger on @path: @full ("full") or "some" stall of at least
  * @stall_usec within @window_usec (the kernel takes windows from 500 ms to
- * 10 s). @func runs in the thread-default main context every time the kernel
- * signals it (at most once a window). On error NULL is returned with a
+ * 10 s; without CAP_SYS_RESOURCE only multiples of 2 s, and the window is
+ * then rounded up to one, the stall in proportion). @func runs in the thread-default main context
+ * every time the kernel signals it (at most once a window). On error NULL is returned with a
  * VMBC_ERROR naming the file and the kernel's reason.
  */
 VmbcPsiTrigger *vmbc_psi_trigger_new(const gchar *path, gboolean full, gint64 stall_usec,
@@ -53,6 +54,9 @@ void vmbc_psi_trigger_free(VmbcPsiTrigger *trigger);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmbcPsiTrigger, vmbc_psi_trigger_free)
 
 const gchar *vmbc_psi_trigger_get_path(const VmbcPsiTrigger *trigger);
+
+/* The trigger as the kernel took it ("some 100000 2000000"). */
+const gchar *vmbc_psi_trigger_get_spec(const VmbcPsiTrigger *trigger);
 
 /* How many times the kernel signalled the trigger. */
 guint64 vmbc_psi_trigger_get_fired(const VmbcPsiTrigger *trigger);
