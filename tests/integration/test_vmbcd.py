@@ -540,6 +540,17 @@ def case_bad_config():
             ("[daemon]\ntick = 10ms\n", "out of range"),
             ("[wat]\n", "unknown group"),
             ("[domain web1]\ntrust-guest = maybe\n", "'maybe' is not a boolean"),
+            # the host's pressure controller
+            ("[host]\npsi-window = 100ms\n", "key 'psi-window' in [host]: '100ms' is out of range"),
+            ("[host]\npsi-target = 0\n", "key 'psi-target' in [host]: '0' is not a number"),
+            ("[host]\ncgroup = ../etc\n", "key 'cgroup' in [host]: '../etc' is neither auto"),
+            ("[host]\npressure = proc/pressure\n", "key 'pressure' in [host]"),
+            ("[host]\nreserve = 100%\n", "key 'reserve' in [host]: '100%' leaves the VMs"),
+            ("[host]\nidle-assumed = 1.5\n", "key 'idle-assumed' in [host]"),
+            ("[host]\nstep = 0\n", "key 'step' in [host]: must be more than 0"),
+            ("[host]\ngiveback-delay = soon\n", "key 'giveback-delay' in [host]"),
+            ("[host]\nhysteresis = 5\n", "key 'hysteresis' in [host]: unknown key"),
+            ("[daemon]\nidle-interval = 2h\n", "key 'idle-interval' in [daemon]"),
         ]
         for text, needle in cases:
             with open(env.conf, "w") as f:
@@ -550,6 +561,11 @@ def case_bad_config():
             assert rc == 1, (text, rc, out)
             assert needle in out, (needle, out)
             assert f"{env.conf}:" in out, out
+        # the line of the key, not of its group
+        with open(env.conf, "w") as f:
+            f.write("[host]\ncgroup = auto\n\nstep = 0\n")
+        rc = env.start_daemon(expect_fail=True)
+        assert rc == 1 and f"{env.conf}:4: key 'step' in [host]" in env.logtext(), env.logtext()
 
 
 def case_control_bad_input():
