@@ -95,6 +95,11 @@ typedef struct {
 
 	/* --balloon-log: one line per balloon command, for the scale benchmark; -1 off. */
 	gint balloon_log_fd;
+
+	/* calc-dirty-rate: the guest writes this many MiB a second; -1: no such command */
+	gint64 dirty_mib_s;
+	gint64 dirty_calc_start; /* monotonic usec of the last calc-dirty-rate, 0 never */
+	gint64 dirty_calc_sec;
 } FakeQemu;
 
 static void fake_qemu_kick(FakeQemu *self);
@@ -890,10 +895,54 @@ cmd_x_fake_state(FakeQemu *self, JsonObject *args, GError **error)
 	return state_node(self);
 }
 
+/* QEMU 7.2's calc-dirty-rate: starts a measure of calc-time seconds, answers at once. */
+static JsonNode *
+cmd_calc_dirty_rate(FakeQemu *self, JsonObject *args, GError **error)
+{
+	static const gchar *const allowed[] = {"calc-time", "sample-pages", "mode", NULL};
+
+	if (!check_args(args, allowed, error))
+		return NULL;
+	if (args == NULL || !json_object_has_member(args, "calc-time")) {
+		g_set_error_literal(error, QMP_ERROR, QMP_ERROR_GENERIC_ERROR,
+				    "Parameter 'calc-time' is missing");
+		return NULL;
+	}
+	self->dirty_calc_sec = json_object_get_int_member(args, "calc-time");
+	self->dirty_calc_start = g_get_monotonic_time();
+	return node_from_object(json_object_new());
+}
+
+/* query-dirty-rate: "measuring" until calc-time passed, then "measured" with the rate. */
+static JsonNode *
+cmd_query_dirty_rate(FakeQemu *self, JsonObject *args, GError **error)
+{
+	JsonObject *obj;
+
+	if (!check_args(args, NULL, error))
+		return NULL;
+	obj = json_object_new();
+	if (self->dirty_calc_start == 0) {
+		json_object_set_string_member(obj, "status", "unstarted");
+	} else if (g_get_monotonic_time() - self->dirty_calc_start <
+		   self->dirty_calc_sec * G_USEC_PER_SEC) {
+		json_object_set_string_member(obj, "status", "measuring");
+	} else {
+		json_object_set_string_member(obj, "status", "measured");
+		json_object_set_int_member(obj, "dirty-rate", self->dirty_mib_s);
+	}
+	json_object_set_int_member(obj, "sample-pages", 512);
+	json_object_set_string_member(obj, "mode", "page-sampling");
+	json_object_set_int_member(obj, "calc-time", self->dirty_calc_sec);
+	return node_from_object(obj);
+}
+
 static const struct {
 	const gchar *name;
 	CommandFunc func;
 } commands[] = {
+	{"calc-dirty-rate", cmd_calc_dirty_rate},
+	{"query-dirty-rate", cmd_query_dirty_rate},
 	{"balloon", cmd_balloon},
 	{"qom-get", cmd_qom_get},
 	{"qom-set", cmd_qom_set},
@@ -909,8 +958,15 @@ static const struct {
 	{"x-fake-touch", cmd_x_fake_touch},
 };
 
+/* Whether this fake has @name: an old QEMU (no --dirty-mib-s) has no dirty-rate commands. */
+static gboolean
+has_command(FakeQemu *self, const gchar *name)
+{
+	return self->dirty_mib_s >= 0 || !g_str_has_suffix(name, "-dirty-rate");
+}
+
 static JsonNode *
-query_commands(void)
+query_commands(FakeQemu *self)
 {
 	JsonArray *arr = json_array_new();
 	JsonNode *node = json_node_new(JSON_NODE_ARRAY);
@@ -919,7 +975,10 @@ query_commands(void)
 	json_object_set_string_member(cap, "name", "qmp_capabilities");
 	json_array_add_object_element(arr, cap);
 	for (guint i = 0; i < G_N_ELEMENTS(commands); i++) {
-		JsonObject *obj = json_object_new();
+		JsonObject *obj;
+		if (!has_command(self, commands[i].name))
+			continue;
+		obj = json_object_new();
 		json_object_set_string_member(obj, "name", commands[i].name);
 		json_array_add_object_element(arr, obj);
 	}
@@ -966,10 +1025,10 @@ on_command(QmpServer *server, QmpServerConnection *conn, const gchar *name, Json
 
 	if (g_strcmp0(name, "query-commands") == 0) {
 		found = TRUE;
-		result = query_commands();
+		result = query_commands(self);
 	}
 	for (guint i = 0; !found && i < G_N_ELEMENTS(commands); i++) {
-		if (g_strcmp0(commands[i].name, name) != 0)
+		if (g_strcmp0(commands[i].name, name) != 0 || !has_command(self, name))
 			continue;
 		found = TRUE;
 		result = commands[i].func(self, args, &error);
@@ -1188,6 +1247,7 @@ main(int argc, char **argv)
 	gint64 cache_mib = 0;
 	gint64 actual_mib = -1;
 	gint64 rate_mib_s = 1024;
+	gint64 dirty_mib_s = -1;
 	gint64 slow_inflate = 0;
 	gint64 tick_ms = 100;
 	gint64 garbage_after = -1;
@@ -1209,6 +1269,10 @@ main(int argc, char **argv)
 		 "MIB"},
 		{"actual-mib", 0, 0, G_OPTION_ARG_INT64, &actual_mib,
 		 "Start with the balloon already at this guest size", "MIB"},
+		{"dirty-mib-s", 0, 0, G_OPTION_ARG_INT64, &dirty_mib_s,
+		 "Answer calc-dirty-rate, the guest writing this many MiB/s (default: no such "
+		 "command, as an old QEMU)",
+		 "MIB"},
 		{"rate-mib-s", 0, 0, G_OPTION_ARG_INT64, &rate_mib_s,
 		 "Balloon speed (default 1024)", "MIBS"},
 		{"slow-inflate", 0, 0, G_OPTION_ARG_INT64, &slow_inflate,
@@ -1281,6 +1345,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	self->tick_ms = (guint)tick_ms;
+	self->dirty_mib_s = dirty_mib_s;
 	self->rate_mib_s = (guint64)(slow_inflate > 0 ? slow_inflate : rate_mib_s);
 	self->balloon_device = !no_balloon_device;
 	self->balloon_driver = !no_balloon_driver;

@@ -911,6 +911,87 @@ def case_lying_stats():
         env.stop_daemon()
 
 
+def case_idle_measured_by_host():
+    """Each VM's idle memory is measured from the host with QEMU's calc-dirty-rate where
+    QEMU has it, and said so (query-domain, dominfo); a QEMU without it falls back to the
+    guest's word, never below idle-assumed."""
+    with Env("idle") as env:
+        env.write_config(extra="idle-interval = 1s")
+        env.start_fake("quiet", 256, "--anon-mib", "100", "--dirty-mib-s", "0")
+        env.start_fake("writer", 256, "--anon-mib", "100", "--dirty-mib-s", "400")
+        env.start_fake("old", 256, "--anon-mib", "100")
+        env.start_daemon()
+        for name in ("quiet", "writer", "old"):
+            env.wait_domain(name)
+        wait_for("dirty rates measured", lambda: all(
+            env.domain(n)["idle"]["source"] == "host" for n in ("quiet", "writer")),
+            timeout=15)
+        quiet, writer, old = (env.domain(n)["idle"] for n in ("quiet", "writer", "old"))
+        assert quiet["fraction"] == 1.0 and quiet["dirty-rate"] == 0, quiet
+        assert writer["fraction"] == 0.0 and writer["dirty-rate"] == 400 * MIB, writer
+        assert old["source"] in ("guest", "none") and old["fraction"] >= 0.5, old
+        out = env.cli("dominfo", "writer").stdout
+        assert "Idle memory:" in out and "measured by the host" in out, out
+        out = env.cli("dominfo", "old").stdout
+        assert "Idle memory:" in out and "measured by the host" not in out, out
+        assert "cannot measure its dirty rate" in env.logtext()
+        env.stop_daemon()
+
+
+def case_host_pressure_cgroup():
+    """The root's budget from the VMs' cgroup (a v1 tree of plain files here): over it,
+    vmbcd takes from the VM whose memory the host measured idle, says why, and gives back
+    once the cgroup has room again and giveback-delay passed."""
+    with Env("hostpressure") as env:
+        cg = os.path.join(env.dir, "vms")
+        os.makedirs(cg)
+
+        def cgroup(usage_mib, limit_mib):
+            for name, v in (("memory.usage_in_bytes", usage_mib),
+                            ("memory.limit_in_bytes", limit_mib)):
+                with open(os.path.join(cg, name), "w") as f:
+                    f.write(f"{v * MIB}\n")
+
+        cgroup(400, 2048)
+        env.write_config(extra=f"""idle-interval = 1s
+[host]
+cgroup = {cg}
+pressure = off
+interval = 250ms
+giveback-delay = 1s
+""")
+        env.start_fake("quiet", 512, "--anon-mib", "100", "--dirty-mib-s", "0")
+        env.start_fake("writer", 512, "--anon-mib", "100", "--dirty-mib-s", "400")
+        env.start_daemon()
+        for name in ("quiet", "writer"):
+            env.wait_domain(name)
+        wait_for("dirty rates measured", lambda: all(
+            env.domain(n)["idle"]["source"] == "host" for n in ("quiet", "writer")),
+            timeout=15)
+        host = env.domain("host")
+        assert host["budget-source"] == "cgroup-v1" and host["cgroup"] == cg, host
+        assert host["pressure"] == "none" and host["taken"] == 0, host
+        full = env.domain("quiet")["actual"]
+        # the cgroup's limit drops under what it charges: the budget with it
+        cgroup(400, 300)
+        wait_for("the host to take", lambda: env.domain("host")["taken"] > 0, timeout=10)
+        wait_for("quiet's balloon to inflate", lambda: env.domain("quiet")["actual"] < full,
+                 timeout=10)
+        assert env.domain("writer")["actual"] == full, env.domain("writer")
+        takes = [l for l in env.logtext().splitlines() if "host: pressure" in l]
+        assert "from 'quiet'" in takes[0] and "100% idle by host" in takes[0], takes[0]
+        out = env.cli("dominfo", "host").stdout
+        assert "from cgroup-v1" in out and cg in out, out
+        # room again: back to where it was, after giveback-delay
+        cgroup(250, 2048)
+        wait_for("quiet given back", lambda: env.domain("quiet")["actual"] >= full,
+                 timeout=15)
+        assert env.domain("host")["given"] > 0
+        assert any("giving" in l and "back to 'quiet'" in l
+                   for l in env.logtext().splitlines())
+        env.stop_daemon()
+
+
 def case_balloon_stall():
     """A balloon that moves, but slower than balloon-stall-rate: the limit reclaim
     fails as stalled long before reclaim-timeout, the stall is counted, and with
