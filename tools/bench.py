@@ -11,6 +11,17 @@ balloon request (VMBC_LIMIT_HIT's sample-age-us), to fake-qemu receiving it
 (fake-qemu --balloon-log) and to held back within the limit (vmbcd's log), the
 same from the guest's touch, and the /metrics scrape time.
 
+pressure N: the host's pressure controller at N VMs (tests/bench-host-pressure): an engine
+tick calm, under pressure (a take every tick) and giving back, one run of the controller as
+the PSI trigger runs it, and one refresh of the host's signals on this machine (the VMs'
+cgroup, /proc/meminfo, /proc/vmstat, memory PSI).
+
+idle N: idle memory measured by the host. The QEMU side on a real 1 GiB guest: the CPU one
+calc-dirty-rate measure costs QEMU (20 measures back to back against 20 s without), and how
+long the commands take. The vmbcd side at N fake-qemu VMs that answer the dirty-rate
+commands: vmbcd CPU per tick with idle-interval 1 s (four measures started and four
+collected every tick, the most it does) against idle measuring off.
+
 real-guest: a real Linux guest under QEMU holding memory its balloon can take.
 The physical limit is the balloon alone: QMP `balloon` straight to the target,
 timed until the guest-RAM mapping's RSS is there. Then the same with vmbcd: the
@@ -558,7 +569,166 @@ def real_guest(build, rounds):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def markdown(scales, rg, argv):
+def pressure(build, n):
+    out = subprocess.run([os.path.join(build, "tests", "bench-host-pressure"), str(n), "20000"],
+                         capture_output=True, text=True, check=True).stdout
+    res = {}
+    for line in out.splitlines():
+        key, _, value = line.partition(" ")
+        try:
+            res[key] = float(value)
+        except ValueError:
+            res[key] = value
+    log(f"pressure {n}: {json.dumps(res)}")
+    return res
+
+
+def idle_qemu(build):
+    """CPU a calc-dirty-rate measure costs a real QEMU (1 GiB guest, TCG)."""
+    import vmbcguest
+    os.environ.setdefault("VMBC_GUEST_DIR", os.path.join(build, "tests", "guest"))
+    work = tempfile.mkdtemp(prefix="vmbc-bench-idle-")
+    gdir = os.path.join(work, "g")
+    os.mkdir(gdir)
+    guest = vmbcguest.Guest(gdir, mem_mib=1024, extra_args=("-name", "bench"))
+    rounds = 20
+    try:
+        guest.start()
+        guest.fill(300)
+        time.sleep(2)
+        c0 = schedstat_seconds(guest.pid)
+        time.sleep(rounds)
+        quiet = schedstat_seconds(guest.pid) - c0
+        calc_ms, query_ms = [], []
+        c0 = schedstat_seconds(guest.pid)
+        t0 = time.monotonic()
+        for _ in range(rounds):
+            t = time.monotonic()
+            guest.qmp("calc-dirty-rate", {"calc-time": 1})
+            calc_ms.append((time.monotonic() - t) * 1e3)
+            while True:
+                t = time.monotonic()
+                r = guest.qmp("query-dirty-rate")
+                query_ms.append((time.monotonic() - t) * 1e3)
+                if r["status"] == "measured":
+                    break
+                time.sleep(0.02)
+        busy = schedstat_seconds(guest.pid) - c0
+        elapsed = time.monotonic() - t0
+        # QEMU's CPU per second without measures, scaled to the measuring span
+        extra = busy - quiet * elapsed / rounds
+        res = {"qemu_cpu_quiet_s": quiet / rounds, "qemu_cpu_per_measure_ms": extra / rounds * 1e3,
+               "calc_p50_ms": statistics.median(calc_ms), "query_p50_ms": statistics.median(query_ms),
+               "measure_s": elapsed / rounds}
+        log(f"idle (QEMU): {json.dumps(res)}")
+        return res
+    finally:
+        guest.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def idle_daemon(build, n):
+    """vmbcd CPU per tick with idle measuring at its busiest against off, at N fake VMs."""
+    work = tempfile.mkdtemp(prefix=f"vmbc-bench-idle-{n}-")
+    qdir = os.path.join(work, "qmp")
+    os.mkdir(qdir)
+    fake_bin = os.path.join(build, "tests", "fake-qemu", "fake-qemu")
+    fakes = []
+    raise_nofile(2 * n + 1024)
+    res = {"n": n}
+    try:
+        for i in range(n):
+            path = os.path.join(qdir, f"vm{i:05d}.sock")
+            fakes.append(subprocess.Popen(
+                [fake_bin, "--qmp", path, "--mem-mib", "64", "--cache-mib", "0",
+                 "--die-with-parent", "--dirty-mib-s", str(i % 50)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for phase, interval in (("off", "0"), ("on", "1s")):
+            sub = os.path.join(work, phase)
+            os.mkdir(sub)
+            daemon = Daemon(build, sub, f"{qdir}/*.sock", free_port(),
+                            f"tick = 1s\nrescan-interval = 2s\nidle-interval = {interval}\n"
+                            "[host]\npressure = off\n")
+            try:
+                clock = LogClock(time.time())
+                deadline = time.monotonic() + 120 + n * 0.03
+                while True:
+                    ticks = read_log(daemon.log_path, clock)[0]
+                    if ticks and ticks[-1][3] >= n:
+                        break
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{phase}: only {ticks[-1][3] if ticks else 0} of {n}"
+                                           " VMs adopted")
+                    time.sleep(1)
+                time.sleep(5)
+                first = read_log(daemon.log_path, clock)[0][-1][0]
+                cpu0 = schedstat_seconds(daemon.proc.pid)
+                t0 = time.monotonic()
+                time.sleep(IDLE_S)
+                cpu = schedstat_seconds(daemon.proc.pid) - cpu0
+                elapsed = time.monotonic() - t0
+                ticks = [t for t in read_log(daemon.log_path, clock)[0] if t[0] > first]
+                res[f"{phase}_cpu_pct"] = 100 * cpu / elapsed
+                res[f"{phase}_us_per_tick"] = cpu / max(len(ticks), 1) * 1e6
+                res[f"{phase}_tick_p50_ms"] = pct([t[2] for t in ticks], 50)
+                if phase == "on":
+                    with QMP(daemon.sock, timeout=60) as c:
+                        doms = c.execute("query-domains")["domains"]
+                    res["measured"] = sum(1 for d in doms if d["idle"]["source"] == "host")
+            finally:
+                daemon.stop()
+        log(f"idle {n} (vmbcd): {json.dumps(res)}")
+        return res
+    finally:
+        for p in fakes:
+            if p.poll() is None:
+                p.terminate()
+        for p in fakes:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def markdown_pressure(pr, iq, idd):
+    lines = []
+    for r in pr:
+        lines += [
+            f"| pressure controller, {int(r['vms'])} VMs | µs |", "|---|---:|",
+            f"| engine tick, host calm (every VM's policies and the controller) "
+            f"| {r['engine-tick-calm-us']:.1f} |",
+            f"| engine tick, a take every tick | {r['engine-tick-pressured-us']:.1f} |",
+            f"| engine tick, giving back | {r['engine-tick-giving-back-us']:.1f} |",
+            f"| the controller alone, as the PSI trigger runs it (scan + take) "
+            f"| {r['controller-take-us']:.1f} |",
+            f"| refresh of the host's signals ({r['refresh-cgroup']}, {r['refresh-psi']}, "
+            f"meminfo, vmstat) | {r['refresh-us']:.1f} |", ""]
+    if iq:
+        lines += [
+            "| idle measure on a real QEMU (1 GiB TCG guest, 300 MiB used) | |", "|---|---:|",
+            f"| QEMU CPU per calc-dirty-rate measure (1 s, 512 pages/GiB) "
+            f"| {iq['qemu_cpu_per_measure_ms']:.1f} ms |",
+            f"| QEMU CPU per second without measures (TCG guest idling) "
+            f"| {iq['qemu_cpu_quiet_s'] * 1e3:.0f} ms |",
+            f"| calc-dirty-rate / query-dirty-rate round trip p50 "
+            f"| {iq['calc_p50_ms']:.2f} / {iq['query_p50_ms']:.2f} ms |",
+            f"| one measure, start to result | {iq['measure_s']:.2f} s |", ""]
+    for r in idd:
+        lines += [
+            f"| vmbcd, {r['n']} VMs, 1 s tick | CPU | per tick | tick p50 |",
+            "|---|---:|---:|---:|",
+            f"| idle measuring off | {r['off_cpu_pct']:.2f} % | {r['off_us_per_tick']:.0f} µs "
+            f"| {r['off_tick_p50_ms']:.2f} ms |",
+            f"| idle-interval 1 s (4 measures started, 4 collected a tick) "
+            f"| {r['on_cpu_pct']:.2f} % | {r['on_us_per_tick']:.0f} µs "
+            f"| {r['on_tick_p50_ms']:.2f} ms |",
+            f"| VMs measured by the host after the window | {r['measured']} | | |", ""]
+    return lines
+
+
+def markdown(scales, rg, argv, pr=(), iq=None, idd=()):
     lines = [f"Machine: {machine()}.", "",
              f"Command: `tools/bench {' '.join(argv)}`", ""]
     if scales:
@@ -606,6 +776,7 @@ def markdown(scales, rg, argv):
             f"| vmbcd: limit lowered → held ≤ limit | {rg['ours_p50_ms']:.0f} ms "
             f"| {rg['ours_all_ms']} |",
             f"| ratio | **{rg['ratio']:.2f}** | |", ""]
+    lines += markdown_pressure(pr, iq, idd)
     return "\n".join(lines)
 
 
@@ -622,6 +793,7 @@ def main():
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
     scales, rg = [], None
+    pr, iq, idd = [], None, []
     i = 0
     while i < len(argv):
         if argv[i] == "scale":
@@ -632,10 +804,22 @@ def main():
         elif argv[i] == "real-guest":
             rg = real_guest(args.build, args.rounds)
             i += 1
+        elif argv[i] == "pressure":
+            i += 1
+            while i < len(argv) and argv[i].isdigit():
+                pr.append(pressure(args.build, int(argv[i])))
+                i += 1
+        elif argv[i] == "idle":
+            i += 1
+            iq = idle_qemu(args.build)
+            while i < len(argv) and argv[i].isdigit():
+                idd.append(idle_daemon(args.build, int(argv[i])))
+                i += 1
         else:
-            sys.exit(f"tools/bench: unknown benchmark '{argv[i]}' (scale N..., real-guest)")
+            sys.exit(f"tools/bench: unknown benchmark '{argv[i]}' "
+                     "(scale N..., real-guest, pressure N..., idle N...)")
     opts = [a for a in sys.argv[1:] if a not in args.what and a != "--build" and a != args.build]
-    md = markdown(scales, rg, opts + argv)
+    md = markdown(scales, rg, opts + argv, pr, iq, idd)
     out = os.path.join(args.build, "results.md")
     with open(out, "w") as f:
         f.write(md + "\n")
