@@ -623,6 +623,7 @@ vmbc_daemon_stop(VmbcDaemon *daemon)
 	g_clear_handle_id(&daemon->tick_id, g_source_remove);
 	g_clear_handle_id(&daemon->save_id, g_source_remove);
 	g_clear_handle_id(&daemon->deferred_save_id, g_source_remove);
+	vmbc_host_monitor_stop(daemon->host_monitor);
 	for (guint i = 0; i < daemon->backends->len; i++)
 		vmbc_backend_stop(g_ptr_array_index(daemon->backends, i));
 }

@@ -124,6 +124,13 @@ vmbc_host_monitor_configure(VmbcHostMonitor *m, const VmbcConfig *config, const 
 }
 
 void
+vmbc_host_monitor_stop(VmbcHostMonitor *m)
+{
+	g_clear_pointer(&m->trigger, vmbc_psi_trigger_free);
+	m->info.trigger = FALSE;
+}
+
+void
 vmbc_host_monitor_set_fixed(VmbcHostMonitor *m, gboolean fixed)
 {
 	m->fixed = fixed;
@@ -184,8 +191,11 @@ vmbc_host_monitor_refresh(VmbcHostMonitor *m, gint64 now)
 		warn_once(m, error);
 		g_clear_error(&error);
 	}
-	if (m->fixed)
+	/* set by hand: that is the budget the controller works to, and what is shown */
+	if (m->fixed) {
 		sig.source = VMBC_BUDGET_CONFIG;
+		sig.budget = host->parm[VMBC_RES_PHYSPAGES].limit;
+	}
 	if (m->psi_file != NULL) {
 		if (vmbc_psi_read(m->psi_file, &psi, &error)) {
 			sig.psi_some_avg10 = psi.some_avg10;

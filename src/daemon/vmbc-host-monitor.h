@@ -45,6 +45,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmbcHostMonitor, vmbc_host_monitor_free)
 void vmbc_host_monitor_configure(VmbcHostMonitor *monitor, const VmbcConfig *config,
 				 const gchar *cgroup_root, gboolean fixed);
 
+/* Unregisters the PSI trigger: nothing wakes the engine once the daemon stopped. */
+void vmbc_host_monitor_stop(VmbcHostMonitor *monitor);
+
 /* The root's barrier and limit were set by hand at run time (vmbc setlimit host). */
 void vmbc_host_monitor_set_fixed(VmbcHostMonitor *monitor, gboolean fixed);
 
