@@ -106,6 +106,33 @@ test_refused(void)
 	g_assert_cmpuint(vmbc_settings_get_seconds(s, "period"), ==, 1);
 }
 
+/* a duration whose range starts at 0 takes "0" and "off" for it; others refuse them */
+static void
+test_duration_off(void)
+{
+	static const VmbcSettingSpec specs[] = {
+		{"every", VMBC_SETTING_DURATION, "30s", 0,
+		 G_GINT64_CONSTANT(3600) * G_USEC_PER_SEC},
+		{"tick", VMBC_SETTING_DURATION, "1s", 100000, 60 * G_USEC_PER_SEC},
+		{NULL, 0, NULL, 0, 0},
+	};
+	g_autoptr(VmbcSettings) s = vmbc_settings_new();
+	g_autoptr(GError) error = NULL;
+
+	vmbc_settings_declare(s, specs);
+	g_assert_cmpint(vmbc_settings_get_usec(s, "every"), ==, 30 * G_USEC_PER_SEC);
+	g_assert_true(vmbc_settings_set(s, "every", "0", &error));
+	g_assert_cmpint(vmbc_settings_get_usec(s, "every"), ==, 0);
+	g_assert_true(vmbc_settings_set(s, "every", "2s", &error));
+	g_assert_true(vmbc_settings_set(s, "every", "off", &error));
+	g_assert_cmpint(vmbc_settings_get_usec(s, "every"), ==, 0);
+	g_assert_false(vmbc_settings_set(s, "tick", "0", &error));
+	g_assert_error(error, VMBC_ERROR, VMBC_ERROR_INVALID);
+	g_clear_error(&error);
+	g_assert_false(vmbc_settings_set(s, "tick", "off", &error));
+	g_assert_cmpint(vmbc_settings_get_usec(s, "tick"), ==, G_USEC_PER_SEC);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -113,5 +140,6 @@ main(int argc, char **argv)
 	g_test_add_func("/vmbc/settings/defaults", test_defaults);
 	g_test_add_func("/vmbc/settings/set", test_set);
 	g_test_add_func("/vmbc/settings/refused", test_refused);
+	g_test_add_func("/vmbc/settings/duration-off", test_duration_off);
 	return g_test_run();
 }

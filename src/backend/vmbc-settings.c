@@ -84,6 +84,11 @@ parse(const VmbcSettingSpec *spec, const gchar *text, Value *out, GError **error
 		break;
 	}
 	case VMBC_SETTING_DURATION:
+		/* a duration that may be 0 (off) takes "0" and "off" for it */
+		if (spec->min == 0 && (g_strcmp0(text, "0") == 0 || g_strcmp0(text, "off") == 0)) {
+			n = 0;
+			break;
+		}
 		if (!vmbc_duration_parse(text, &n, &local)) {
 			g_propagate_error(error, g_steal_pointer(&local));
 			return FALSE;

@@ -20,7 +20,8 @@ typedef enum {
 	VMBC_SETTING_STRING,   /* any text */
 	VMBC_SETTING_PATH,     /* an absolute path */
 	VMBC_SETTING_PATHS,    /* a list of absolute paths (or globs), ';' between them */
-	VMBC_SETTING_DURATION, /* "250ms", "2s", "5m": usec within [min, max] */
+	VMBC_SETTING_DURATION, /* "250ms", "2s", "5m": usec within [min, max]; "0" or "off" if min
+				  is 0 */
 	VMBC_SETTING_SECONDS,  /* whole seconds within [min, max] */
 } VmbcSettingType;
 

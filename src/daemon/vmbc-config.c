@@ -220,6 +220,11 @@ load_duration_in(Loader *ld, const gchar *group, const gchar *key, gint64 min_us
 
 	if (v == NULL)
 		return TRUE;
+	/* a duration that may be 0 takes it written plainly */
+	if (min_usec == 0 && g_strcmp0(v, "0") == 0) {
+		*out = 0;
+		return TRUE;
+	}
 	if (!vmbc_duration_parse(v, &usec, &local))
 		return fail_key(ld, group, key, error, "%s", local->message);
 	if (usec < min_usec || usec > max_usec)

@@ -551,6 +551,7 @@ def case_bad_config():
             ("[host]\ngiveback-delay = soon\n", "key 'giveback-delay' in [host]"),
             ("[host]\nhysteresis = 5\n", "key 'hysteresis' in [host]: unknown key"),
             ("[daemon]\nidle-interval = 2h\n", "key 'idle-interval' in [daemon]"),
+            ("[daemon]\nidle-interval = never\n", "key 'idle-interval' in [daemon]"),
         ]
         for text, needle in cases:
             with open(env.conf, "w") as f:
