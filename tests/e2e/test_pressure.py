@@ -154,7 +154,7 @@ giveback-delay = 2s
             assert cg.path in info.stdout, info.stdout
             dom = w.cli("dominfo", "idle")
             assert "measured by the host" in dom.stdout, dom.stdout
-            assert w.domain("idle")["idle"]["fraction"] > 0.9, w.domain("idle")
+            assert w.domain("idle")["idle"]["fraction"] >= 0.75, w.domain("idle")["idle"]
             full = actual(w, "busy")
 
             # busy: 320 MiB of random data (a few MiB/s under TCG), then keeps rewriting 32
