@@ -23,6 +23,7 @@ static const VmbcSettingSpec vmbc_libvirt_backend_settings[] = {
 	{"libvirt-uri", VMBC_SETTING_STRING, "qemu:///system", 0, 0},
 	VMBC_BACKEND_SETTING_SMAPS_INTERVAL,
 	VMBC_BACKEND_SETTING_STATS_INTERVAL,
+	VMBC_BACKEND_SETTING_IDLE_INTERVAL,
 	{NULL, 0, NULL, 0, 0},
 };
 
@@ -33,6 +34,7 @@ vmbc_libvirt_backend_apply_config(VmbcLibvirtBackend *self, const VmbcSettings *
 	self->uri = g_strdup(vmbc_settings_get_string(settings, "libvirt-uri"));
 	self->smaps_usec = vmbc_settings_get_usec(settings, "smaps-interval");
 	self->stats_sec = vmbc_settings_get_seconds(settings, "stats-interval");
+	self->idle_usec = vmbc_settings_get_usec(settings, "idle-interval");
 }
 
 static gboolean

@@ -35,6 +35,7 @@ vmbc_libvirt_job_free(Job *job)
 	g_clear_pointer(&job->facts, g_ptr_array_unref);
 	g_clear_pointer(&job->stats, g_array_unref);
 	g_free(job->uri);
+	g_free(job->vm_uuid);
 	g_free(job->error);
 	g_free(job);
 }

@@ -39,6 +39,11 @@ typedef struct {
 	gboolean balloon_busy; /* a virDomainSetMemoryFlags is in flight */
 	gint64 pending_target; /* pages to send once it returns, -1 none */
 	gchar *last_warning;   /* the same balloon failure is warned about once */
+	/* the host's measure of its idle memory (vmbc-libvirt-idle.c) */
+	gboolean idle_busy; /* virDomainStartDirtyRateCalc is in flight */
+	gboolean idle_unsupported;
+	gint64 idle_next;	/* monotonic usec when the next measure is due */
+	gint64 idle_seen_start; /* dirtyrate.calc_start_time of the last measure taken in */
 } VmbcLibvirtVm;
 
 struct _VmbcLibvirtBackend {
@@ -65,6 +70,7 @@ struct _VmbcLibvirtBackend {
 	guint64 seq;	 /* job sequence numbers */
 	gboolean stats_busy;
 	gint64 next_stats;
+	gint64 idle_usec; /* idle-interval; 0 never */
 	gboolean started;
 	gboolean warned_read_only;
 };
@@ -88,6 +94,7 @@ typedef struct {
 	gboolean raise_only; /* soft limit: only raise it, and leave it if lifted by hand */
 	gboolean lifted;     /* raise_only found it unlimited */
 	gboolean left;	     /* raise_only found it at or above arg */
+	gchar *vm_uuid;	     /* the domain's record the job is for, if any */
 } Job;
 
 /* --- the record of a domain (vmbc-libvirt-vm.c) ------------------------------------ */
@@ -159,5 +166,8 @@ gboolean vmbc_libvirt_backend_set_balloon(VmbcBackend *backend, VmbcBeancounter 
 /* The escalate vfunc. */
 gboolean vmbc_libvirt_backend_escalate(VmbcBackend *backend, VmbcBeancounter *bc,
 				       VmbcEscalation how, GError **error);
+
+/* Starts the due measures of idle memory (vmbc-libvirt-idle.c); once a tick. */
+void vmbc_libvirt_backend_measure_idle(VmbcLibvirtBackend *self, gint64 now);
 
 G_END_DECLS

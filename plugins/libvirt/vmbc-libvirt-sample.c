@@ -11,6 +11,8 @@ typedef struct {
 	gchar *uuid;
 	gint64 current_kib; /* -1: not reported */
 	VmbcGuestStats gs;
+	gint64 dirty_rate;  /* bytes/s of a measured dirty rate, -1 none */
+	gint64 dirty_start; /* when that measure started (libvirt's calc_start_time) */
 } StatsRow;
 
 static void
@@ -37,9 +39,10 @@ job_stats_thread(GTask *task, gpointer source, gpointer data, GCancellable *canc
 	virDomainStatsRecordPtr *records = NULL;
 	int n;
 
-	n = virConnectGetAllDomainStats(job->conn, VIR_DOMAIN_STATS_BALLOON, &records,
-					VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE |
-						VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
+	n = virConnectGetAllDomainStats(
+		job->conn, VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_DIRTYRATE, &records,
+		VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE |
+			VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
 	if (n < 0) {
 		job->error = vmbc_libvirt_last_error(&job->code);
 		g_task_return_boolean(task, FALSE);
@@ -70,6 +73,22 @@ job_stats_thread(GTask *task, gpointer source, gpointer data, GCancellable *canc
 			    1 &&
 		    v <= (guint64)G_MAXINT64)
 			row.gs.major_faults = (gint64)v;
+		row.dirty_rate = -1;
+		{
+			int status = 0;
+			long long mbps = 0, start = 0;
+			if (virTypedParamsGetInt(r->params, r->nparams, "dirtyrate.calc_status",
+						 &status) == 1 &&
+			    status == VIR_DOMAIN_DIRTYRATE_MEASURED &&
+			    virTypedParamsGetLLong(r->params, r->nparams,
+						   "dirtyrate.megabytes_per_second", &mbps) == 1 &&
+			    mbps >= 0 && mbps < G_MAXINT64 / (1 << 20)) {
+				row.dirty_rate = (gint64)mbps << 20;
+				(void)virTypedParamsGetLLong(r->params, r->nparams,
+							     "dirtyrate.calc_start_time", &start);
+				row.dirty_start = start;
+			}
+		}
 		row.gs.last_update = 0;
 		if (virTypedParamsGetULLong(r->params, r->nparams, "balloon.last-update", &v) ==
 			    1 &&
@@ -106,6 +125,12 @@ job_stats_done(GObject *source, GAsyncResult *res, gpointer user_data)
 						   vmbc_libvirt_vm_now(vm));
 		if (row->gs.last_update > 0)
 			vmbc_engine_set_guest_stats(vmbc_libvirt_vm_engine(vm), vm->bc, &row->gs);
+		/* a measure the host made of its idle memory, taken in once */
+		if (row->dirty_rate >= 0 && row->dirty_start != vm->idle_seen_start) {
+			vm->idle_seen_start = row->dirty_start;
+			vmbc_engine_set_dirty_rate(vmbc_libvirt_vm_engine(vm), vm->bc,
+						   row->dirty_rate, vmbc_libvirt_vm_now(vm));
+		}
 	}
 }
 
@@ -141,4 +166,5 @@ vmbc_libvirt_backend_sample(VmbcBackend *backend, gint64 now)
 		vmbc_libvirt_job_run(self, vmbc_libvirt_job_new(self, NULL), job_stats_thread,
 				     job_stats_done);
 	}
+	vmbc_libvirt_backend_measure_idle(self, now);
 }

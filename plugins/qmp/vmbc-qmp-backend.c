@@ -16,8 +16,7 @@ static const VmbcSettingSpec vmbc_qmp_backend_settings[] = {
 	{"cgroup-root", VMBC_SETTING_PATH, "/sys/fs/cgroup", 0, 0},
 	VMBC_BACKEND_SETTING_SMAPS_INTERVAL,
 	VMBC_BACKEND_SETTING_STATS_INTERVAL,
-	{"idle-interval", VMBC_SETTING_DURATION, "30s", 0,
-	 G_GINT64_CONSTANT(3600) * G_USEC_PER_SEC},
+	VMBC_BACKEND_SETTING_IDLE_INTERVAL,
 	{NULL, 0, NULL, 0, 0},
 };
 

@@ -5,7 +5,7 @@
  * under KVM and TCG, and the guest has no say in it), then query-dirty-rate.
  *
  * The cost is bounded: each VM is measured once an idle-interval, and at most
- * VMBC_QMP_IDLE_PER_TICK measurements start in one tick, the VMs that waited
+ * VMBC_BACKEND_IDLE_PER_TICK measurements start in one tick, the VMs that waited
  * longest first, so a thousand VMs are measured in turn, not at once.
  */
 #include "vmbc-qmp-command.h"
@@ -119,6 +119,6 @@ vmbc_qmp_backend_measure_idle(VmbcQmpBackend *self, gint64 now)
 			g_ptr_array_add(due, vm);
 	}
 	g_ptr_array_sort(due, by_next);
-	for (guint i = 0; i < due->len && i < VMBC_QMP_IDLE_PER_TICK; i++)
+	for (guint i = 0; i < due->len && i < VMBC_BACKEND_IDLE_PER_TICK; i++)
 		vm_start_measure(g_ptr_array_index(due, i), now);
 }

@@ -143,9 +143,6 @@ vm_send_stats_interval(VmbcQmpVm *vm, guint seconds, GAsyncReadyCallback callbac
 
 /* --- idle memory (vmbc-qmp-idle.c) ------------------------------------------ */
 
-/* Most dirty-rate measures started in one tick. */
-#define VMBC_QMP_IDLE_PER_TICK 4
-
 /* Starts the due measures of idle memory, asks for those done; once a tick. */
 void vmbc_qmp_backend_measure_idle(VmbcQmpBackend *self, gint64 now);
 

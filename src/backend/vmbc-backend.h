@@ -41,6 +41,14 @@ G_DECLARE_DERIVABLE_TYPE(VmbcBackend, vmbc_backend, VMBC, BACKEND, GObject)
 	{                                                                                          \
 		"stats-interval", VMBC_SETTING_SECONDS, "1", 1, 3600                               \
 	}
+/* How often each VM's idle memory is measured from the host (dirty-rate sampling); 0 off. */
+#define VMBC_BACKEND_SETTING_IDLE_INTERVAL                                                         \
+	{                                                                                          \
+		"idle-interval", VMBC_SETTING_DURATION, "30s", 0,                                  \
+			G_GINT64_CONSTANT(3600) * G_USEC_PER_SEC                                   \
+	}
+/* Most idle measures a backend starts in one tick: few, the VMs that waited longest. */
+#define VMBC_BACKEND_IDLE_PER_TICK 4
 
 struct _VmbcBackendClass {
 	GObjectClass parent_class;

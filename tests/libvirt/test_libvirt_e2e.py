@@ -314,6 +314,7 @@ tick = 200ms
 reclaim-timeout = %s
 smaps-interval = 1s
 stats-interval = 1
+idle-interval = 2s
 # what the host's own budget and memory pressure are is not these tests' business
 [host]
 cgroup = none
@@ -459,6 +460,13 @@ def case_fill_and_free():
         assert r["failcnt"] == 0, r
         # guest statistics came through virConnectGetAllDomainStats
         wait_for("guest stats", lambda: w.domain("lva")["stats"]["last-update"] > 0, 10)
+        # and its idle memory as the host measured it (virDomainStartDirtyRateCalc, then
+        # VIR_DOMAIN_STATS_DIRTYRATE), not the guest's word
+        idle = wait_for("idle memory measured by the host",
+                        lambda: (lambda i: i if i["source"] == "host" else None)(
+                            w.domain("lva")["idle"]), 15)
+        print("idle %.2f, dirty rate %d B/s" % (idle["fraction"], idle["dirty-rate"]))
+        assert 0.0 <= idle["fraction"] <= 1.0 and idle["dirty-rate"] >= 0, idle
 
 
 def case_no_reporting_limit():
