@@ -98,6 +98,34 @@ test_balloon_child(void)
 	g_assert_null(vmbc_qmp_reply_balloon_child(not_list, "/machine/peripheral-anon"));
 }
 
+/* query-dirty-rate as QEMU 7.2 answered it for a real TCG guest (tests/e2e, page sampling) */
+static void
+test_dirty_rate(void)
+{
+	g_autoptr(JsonNode) measured =
+		parse("{\"status\": \"measured\", \"sample-pages\": 512, \"dirty-rate\": 26, "
+		      "\"mode\": \"page-sampling\", \"start-time\": 387, \"calc-time\": 1}");
+	g_autoptr(JsonNode) measuring =
+		parse("{\"status\": \"measuring\", \"sample-pages\": 512, \"mode\": "
+		      "\"page-sampling\", \"start-time\": 388, \"calc-time\": 1}");
+	g_autoptr(JsonNode) unstarted = parse("{\"status\": \"unstarted\"}");
+	g_autoptr(JsonNode) bad = parse("{\"status\": \"measured\", \"dirty-rate\": -3}");
+	g_autoptr(JsonNode) huge =
+		parse("{\"status\": \"measured\", \"dirty-rate\": 9223372036854775807}");
+	g_autoptr(JsonNode) array = parse("[]");
+	gboolean busy = TRUE;
+
+	g_assert_cmpint(vmbc_qmp_reply_dirty_rate(measured, &busy), ==, 26 << 20);
+	g_assert_false(busy);
+	g_assert_cmpint(vmbc_qmp_reply_dirty_rate(measuring, &busy), ==, -1);
+	g_assert_true(busy);
+	g_assert_cmpint(vmbc_qmp_reply_dirty_rate(unstarted, &busy), ==, -1);
+	g_assert_false(busy);
+	g_assert_cmpint(vmbc_qmp_reply_dirty_rate(bad, &busy), ==, -1);
+	g_assert_cmpint(vmbc_qmp_reply_dirty_rate(huge, &busy), ==, -1);
+	g_assert_cmpint(vmbc_qmp_reply_dirty_rate(array, &busy), ==, -1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -106,5 +134,6 @@ main(int argc, char **argv)
 	g_test_add_func("/vmbc/qmp-reply/guest-stats/not-yet", test_guest_stats_not_yet);
 	g_test_add_func("/vmbc/qmp-reply/balloon-actual", test_balloon_actual);
 	g_test_add_func("/vmbc/qmp-reply/balloon-child", test_balloon_child);
+	g_test_add_func("/vmbc/qmp-reply/dirty-rate", test_dirty_rate);
 	return g_test_run();
 }
