@@ -208,6 +208,18 @@ test_takes_idle_first(Fixture *f, gconstpointer data)
 	g_assert_true(g_ptr_array_index(f->acted, 1) == f->busy);
 }
 
+/* Over the barrier the whole excess goes at once, however much more than a step it is. */
+static void
+test_takes_excess(Fixture *f, gconstpointer data)
+{
+	/* budget 1000 MiB (barrier 950) for 1200 held: 250 MiB over, past the limit too */
+	tick(f, 1000 * MIB, 0, 1);
+	g_assert_cmpuint(f->acted->len, ==, 1);
+	g_assert_true(g_ptr_array_index(f->acted, 0) == f->idle);
+	g_assert_cmpint(g_array_index(f->targets, gint64, 0), ==, 1024 * MIB - 250 * MIB);
+	g_assert_cmpuint(count_prefix(f, "VMBC_HOST_RECLAIM host: pressure (limit)"), ==, 1);
+}
+
 /* Pressure that lasts gets one step per host-interval, not one per tick. */
 static void
 test_rate_limit(Fixture *f, gconstpointer data)
@@ -397,6 +409,7 @@ main(int argc, char **argv)
 	g_test_add("/vmbc/host-pressure/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
 	ADD("budget-from-signals", test_budget_from_signals);
 	ADD("takes-idle-first", test_takes_idle_first);
+	ADD("takes-excess", test_takes_excess);
 	ADD("rate-limit", test_rate_limit);
 	ADD("guarantee-floor", test_guarantee_floor);
 	ADD("giveback-hysteresis", test_giveback_hysteresis);

@@ -21,8 +21,8 @@
  *              vmbc_engine_idle_fraction()). Over the limit anything above the
  *              guarantee may go; otherwise what the guest says it can spare
  *              or its idle pages (idle fraction times held), whichever is
- *              more. A step is at most host-step (twice that over the
- *              limit), over the barrier at most the excess.
+ *              more. Over the barrier (or the limit) a step is the excess
+ *              over the barrier; under PSI or swap pressure, host-step.
  *   no pressure for giveback-delay, held under the barrier less
  *              host-hysteresis of the budget: give back to VMs the host took
  *              from, the dearest first, at most giveback-step per
@@ -300,10 +300,16 @@ take(VmbcEngine *engine, VmbcPressureReason reason, gint64 now)
 			host_failed(engine, now);
 		return;
 	}
-	step = MIN(victim_pages,
-		   hard ? 2 * engine->config.host_step_pages : engine->config.host_step_pages);
+	/*
+	 * Over the budget's barrier the excess is an overdraft that grows as fast
+	 * as the guests touch memory: all of it at once, as far as this VM can
+	 * give. A stall or swapping says nothing of how much: a step.
+	 */
 	if (reason == VMBC_PRESSURE_LIMIT || reason == VMBC_PRESSURE_BARRIER)
-		step = MIN(step, MAX(parm->held - parm->barrier, engine->config.min_step_pages));
+		step = MIN(victim_pages,
+			   MAX(parm->held - parm->barrier, engine->config.min_step_pages));
+	else
+		step = MIN(victim_pages, engine->config.host_step_pages);
 	if (step < engine->config.min_step_pages)
 		return;
 	target = victim->balloon_actual - step;

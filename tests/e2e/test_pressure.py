@@ -160,9 +160,12 @@ psi-target = 20
             assert w.domain("idle")["idle"]["fraction"] >= 0.75, w.domain("idle")["idle"]
             full = actual(w, "busy")
 
-            # busy: 320 MiB of random data (a few MiB/s under TCG), then keeps rewriting 32
-            busy.run("dd if=/dev/urandom of=/mnt/fill/a bs=1M count=320 2>/dev/null",
-                     timeout=240)
+            # busy: 320 MiB of random data, 32 MiB at a time (under 100 MiB/s: a workload
+            # growing, not a step the size of the margin), then keeps rewriting 32 of it
+            for i in range(10):
+                busy.run(f"dd if=/dev/urandom of=/mnt/fill/a{i} bs=1M count=32 2>/dev/null",
+                         timeout=60)
+                time.sleep(0.3)
             busy.run("(while :; do dd if=/dev/urandom of=/mnt/fill/b bs=1M count=32 "
                      "2>/dev/null; done) >/dev/null 2>&1 & echo $! >/tmp/loop")
             time.sleep(3)
@@ -184,7 +187,7 @@ psi-target = 20
                   f"{actual(w, 'busy') * PAGE // MIB} MiB; cgroup {peak // MIB} MiB")
 
             # busy stops and frees its memory (free page reporting): memory goes back to idle
-            busy.run("kill $(cat /tmp/loop); rm -f /mnt/fill/a /mnt/fill/b")
+            busy.run("kill $(cat /tmp/loop); rm -f /mnt/fill/a* /mnt/fill/b")
             t0 = time.monotonic()
             wait_for("idle given back its memory", lambda: actual(w, "idle") >= full - pages(8),
                      timeout=30, interval=0.25)
