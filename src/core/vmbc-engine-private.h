@@ -52,12 +52,11 @@ extern const VmbcResourceOps vmbc_vmmpages_ops;
 typedef struct {
 	/* every VM ticked: the host takes from its children what it is over by */
 	void (*tick)(VmbcEngine *engine, gint64 now);
+	/* at engine creation: the defaults of the host controller's parameters */
+	void (*config_init)(VmbcEngineConfig *config);
 } VmbcHostOps;
 
 extern const VmbcHostOps vmbc_host_ops;
-
-/* The defaults of the host controller's parameters in @config. */
-void vmbc_host_config_init(VmbcEngineConfig *config);
 
 /*
  * When the last gentle step was taken from @bc (monotonic usec, 0 never), by

@@ -48,7 +48,7 @@ vmbc_engine_config_init(VmbcEngineConfig *config)
 	 */
 	config->balloon_stall_pages = mib;
 	config->escalation = VMBC_ESCALATE_AUTO;
-	vmbc_host_config_init(config);
+	host_ops->config_init(config);
 }
 
 const gchar *

@@ -84,8 +84,8 @@ vmbc_pressure_reason_to_string(VmbcPressureReason reason)
 	}
 }
 
-void
-vmbc_host_config_init(VmbcEngineConfig *config)
+static void
+host_config_init(VmbcEngineConfig *config)
 {
 	gint64 mib = (gint64)((1 << 20) / vmbc_page_size());
 
@@ -456,4 +456,5 @@ vmbc_engine_host_pressure(VmbcEngine *engine, gint64 now)
 
 const VmbcHostOps vmbc_host_ops = {
 	.tick = host_tick,
+	.config_init = host_config_init,
 };
