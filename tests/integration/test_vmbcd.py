@@ -7,6 +7,7 @@ Run one case: test_vmbcd.py CASE (meson runs each as its own test).
 import json
 import os
 import pwd
+import re
 import signal
 import socket
 import subprocess
@@ -232,19 +233,26 @@ def case_guarantee_floor():
 def ubc_rows(text):
     """(uid, resource, held, maxheld, barrier, limit, failcnt) from `vmbc ubc`, checking
     the table is /proc/user_beancounters' (Version 2.5, the uid on a beancounter's first
-    row only)."""
+    row only, the name after failcnt on that row)."""
+    return [row[:7] for row in ubc_named_rows(text)]
+
+
+def ubc_named_rows(text):
+    """As ubc_rows, with the beancounter's name last."""
     lines = text.splitlines()
     assert lines[0] == "Version: 2.5", text
     assert lines[1].split() == ["uid", "resource", "held", "maxheld", "barrier", "limit",
-                                "failcnt"], text
-    rows, uid = [], None
+                                "failcnt", "name"], text
+    rows, uid, name = [], None, None
     for line in lines[2:]:
         cells = line.split()
         if cells[0].endswith(":"):
             uid = int(cells[0][:-1])
-            cells = cells[1:]
+            assert len(cells) == 8, text
+            name = cells[7]
+            cells = cells[1:7]
         assert uid is not None and len(cells) == 6, text
-        rows.append((uid, cells[0], *(int(c) for c in cells[1:])))
+        rows.append((uid, cells[0], *(int(c) for c in cells[1:]), name))
     return rows
 
 
@@ -257,6 +265,16 @@ def case_cli_setlimit():
         r = env.cli("setlimit", "web1", "physpages", "200M:256M")
         assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
         assert env.res("web1")["held"] <= pages(256)
+        # answered in the units it was given
+        assert re.fullmatch(r"web1 physpages: barrier 200M, limit 256M \(held [0-9.]+[KMG], "
+                            r"failcnt \d+\)\n", r.stdout), r.stdout
+        # `vmbc list`: sizes people read, the name beside the id
+        r = env.cli("list")
+        assert r.returncode == 0, r.stderr
+        row = [ln.split() for ln in r.stdout.splitlines() if " web1 " in ln]
+        assert len(row) == 1 and row[0][1] == "web1", r.stdout
+        assert row[0][6] == "256M", r.stdout
+        assert all(re.fullmatch(r"[0-9.]+[KMG]", c) for c in (row[0][3], row[0][5])), r.stdout
         r = env.cli("setlimit", "web1", "physpages", "12Q")
         assert r.returncode == 2 and "12Q" in r.stderr, (r.returncode, r.stderr)
         r = env.cli("setlimit", "web9", "physpages", "100M")
@@ -502,6 +520,12 @@ def case_ids_and_balloon_driver_kept():
         # as soon as it is adopted, before any balloon request
         assert env.domain("vm1")["balloon"] == "no-driver", env.domain("vm1")
         assert {n: env.domain(n)["id"] for n in ("vm1", "vm2")} == ids
+        if env.cli_bin:
+            # `vmbc ubc` names each beancounter beside its id, the same ids as before
+            r = env.cli("ubc")
+            assert r.returncode == 0, r.stderr
+            named = {row[0]: row[7] for row in ubc_named_rows(r.stdout)}
+            assert named == {0: "host", ids["vm1"]: "vm1", ids["vm2"]: "vm2"}, r.stdout
         env.start_fake("vm3", 256, "--cache-mib", "16")
         env.wait_domain("vm3")
         assert env.domain("vm3")["id"] > max(ids.values()), env.domain("vm3")
