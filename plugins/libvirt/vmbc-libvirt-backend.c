@@ -142,6 +142,12 @@ vmbc_libvirt_backend_describe(VmbcBackend *backend, VmbcBeancounter *bc, JsonBui
 }
 
 static gboolean
+vmbc_libvirt_backend_first_pass_done(VmbcBackend *backend)
+{
+	return VMBC_LIBVIRT_BACKEND(backend)->first_pass_done;
+}
+
+static gboolean
 vmbc_libvirt_backend_is_up(VmbcBackend *backend)
 {
 	return VMBC_LIBVIRT_BACKEND(backend)->conn != NULL;
@@ -178,6 +184,7 @@ vmbc_libvirt_backend_class_init(VmbcLibvirtBackendClass *klass)
 	backend_class->escalate = vmbc_libvirt_backend_escalate;
 	backend_class->describe = vmbc_libvirt_backend_describe;
 	backend_class->is_up = vmbc_libvirt_backend_is_up;
+	backend_class->first_pass_done = vmbc_libvirt_backend_first_pass_done;
 }
 
 static void

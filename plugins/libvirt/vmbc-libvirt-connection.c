@@ -150,6 +150,8 @@ job_connect_done(GObject *source, GAsyncResult *res, gpointer user_data)
 			g_debug("still cannot connect to %s: %s", self->uri, job->error);
 		g_free(self->last_connect_error);
 		self->last_connect_error = g_strdup(job->error);
+		/* vmbcd is ready all the same: it adopts the domains once libvirt is up */
+		self->first_pass_done = TRUE;
 		backend_schedule_reconnect(self);
 		return;
 	}

@@ -239,6 +239,7 @@ job_list_done(GObject *source, GAsyncResult *res, gpointer user_data)
 
 	if (job == NULL)
 		return;
+	self->first_pass_done = TRUE;
 	if (job->facts == NULL) {
 		/* the connection is probably going away; its close callback reconnects */
 		g_warning("cannot list the domains of %s: %s", self->uri, job->error);

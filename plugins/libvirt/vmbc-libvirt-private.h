@@ -67,6 +67,8 @@ struct _VmbcLibvirtBackend {
 	gint64 next_stats;
 	gboolean started;
 	gboolean warned_read_only;
+	/* the domains running at start were listed and adopted, or libvirt was not there */
+	gboolean first_pass_done;
 };
 
 typedef struct {

@@ -6,10 +6,12 @@
  */
 #include "config.h"
 
+#include <string.h>
 #include <unistd.h>
 
 #include "vmbc-daemon.h"
 #include "vmbc-ksm.h"
+#include "vmbc-physpages.h"
 #include "vmbc-plugin-table.h"
 
 /* A crash loses at most this much counting of maxheld and failcnt. */
@@ -604,6 +606,33 @@ vmbc_daemon_stop(VmbcDaemon *daemon)
 	g_clear_handle_id(&daemon->deferred_save_id, g_source_remove);
 	for (guint i = 0; i < daemon->backends->len; i++)
 		vmbc_backend_stop(g_ptr_array_index(daemon->backends, i));
+}
+
+gboolean
+vmbc_daemon_first_pass_done(VmbcDaemon *daemon)
+{
+	for (guint i = 0; i < daemon->backends->len; i++) {
+		if (!vmbc_backend_first_pass_done(g_ptr_array_index(daemon->backends, i)))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+void
+vmbc_daemon_get_summary(VmbcDaemon *daemon, VmbcDaemonSummary *out)
+{
+	GPtrArray *vms = vmbc_engine_get_vms(daemon->engine);
+
+	memset(out, 0, sizeof(*out));
+	out->vms = vms->len;
+	for (guint i = 0; i < vms->len; i++) {
+		VmbcBeancounter *bc = g_ptr_array_index(vms, i);
+		const VmbcParm *p = &bc->parm[VMBC_RES_PHYSPAGES];
+		if (bc->sampled && p->held > p->limit)
+			out->over_limit++;
+		if (vmbc_physpages_get_reclaim(bc) == VMBC_RECLAIM_FAILED)
+			out->failing++;
+	}
 }
 
 gboolean

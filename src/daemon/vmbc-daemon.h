@@ -52,6 +52,22 @@ const VmbcConfig *vmbc_daemon_get_config(VmbcDaemon *daemon);
 GPtrArray *vmbc_daemon_get_backends(VmbcDaemon *daemon);
 const VmbcTickStats *vmbc_daemon_get_tick_stats(VmbcDaemon *daemon);
 
+/*
+ * TRUE once every backend's first adoption pass is over (see
+ * VmbcBackendClass.first_pass_done): the VMs that ran when vmbcd started
+ * are adopted, with their saved limits applied.
+ */
+gboolean vmbc_daemon_first_pass_done(VmbcDaemon *daemon);
+
+/* What the daemon holds at a glance, for systemd's STATUS= line. */
+typedef struct {
+	guint vms;
+	guint over_limit; /* physpages held above the limit */
+	guint failing;	  /* the last limit reclaim failed */
+} VmbcDaemonSummary;
+
+void vmbc_daemon_get_summary(VmbcDaemon *daemon, VmbcDaemonSummary *out);
+
 /* The backend that owns @bc (NULL for the host). */
 VmbcBackend *vmbc_daemon_get_backend_for(VmbcDaemon *daemon, VmbcBeancounter *bc);
 

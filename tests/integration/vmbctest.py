@@ -166,8 +166,9 @@ stats-interval = 1
 """)
 
     # vmbcd ---------------------------------------------------------------
-    def start_daemon(self, expect_fail=False, nofile=None):
-        """nofile: the open-file limit (soft and hard) vmbcd starts with."""
+    def start_daemon(self, expect_fail=False, nofile=None, env=None):
+        """nofile: the open-file limit (soft and hard) vmbcd starts with; env: variables
+        added to vmbcd's environment."""
         self.log = open(self.log_path, "a")
 
         def limit():
@@ -176,7 +177,8 @@ stats-interval = 1
 
         self.daemon = subprocess.Popen([self.vmbcd_bin, "--foreground", "--config", self.conf],
                                        stdout=self.log, stderr=subprocess.STDOUT,
-                                       preexec_fn=limit if nofile is not None else None)
+                                       preexec_fn=limit if nofile is not None else None,
+                                       env={**os.environ, **env} if env else None)
         if expect_fail:
             rc = self.daemon.wait(timeout=20)
             self.daemon = None
