@@ -167,7 +167,7 @@ job_connect_done(GObject *source, GAsyncResult *res, gpointer user_data)
 			"the libvirt connection to %s is read-only%s%s%s: vmbcd measures and "
 			"reports "
 			"its domains but cannot set their balloons or stats periods; run vmbcd as "
-			"root (or a user libvirt allows to write) to enforce limits",
+			"root (or a user libvirt lets write) to enforce limits",
 			self->uri, job->vanished ? " (" : "", job->vanished ? job->error : "",
 			job->vanished ? ")" : "");
 	}
