@@ -185,6 +185,8 @@ vmbc_libvirt_backend_class_init(VmbcLibvirtBackendClass *klass)
 	backend_class->describe = vmbc_libvirt_backend_describe;
 	backend_class->is_up = vmbc_libvirt_backend_is_up;
 	backend_class->first_pass_done = vmbc_libvirt_backend_first_pass_done;
+	backend_class->persist = vmbc_libvirt_backend_persist;
+	backend_class->persist_finish = vmbc_libvirt_backend_persist_finish;
 }
 
 static void
@@ -194,6 +196,7 @@ vmbc_libvirt_backend_init(VmbcLibvirtBackend *self)
 					  (GDestroyNotify)vmbc_libvirt_vm_unref);
 	self->lifecycle_id = -1;
 	self->balloon_id = -1;
+	self->metadata_id = -1;
 	self->backoff_ms = VMBC_LIBVIRT_RECONNECT_MIN_MS;
 }
 

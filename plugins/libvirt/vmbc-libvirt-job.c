@@ -36,6 +36,7 @@ vmbc_libvirt_job_free(Job *job)
 	g_clear_pointer(&job->stats, g_array_unref);
 	g_free(job->uri);
 	g_free(job->error);
+	g_free(job->text);
 	g_free(job);
 }
 

@@ -98,6 +98,15 @@ vmbc_backend_add_vm(VmbcBackend *self, const gchar *name, gint64 max_pages, gpoi
 }
 
 void
+vmbc_backend_apply_policy(VmbcBackend *self, VmbcBeancounter *bc, const VmbcPolicy *policy)
+{
+	VmbcBackendHost *host = GET_PRIVATE(self)->host;
+
+	if (host->iface->apply_policy != NULL)
+		host->iface->apply_policy(host, bc, policy);
+}
+
+void
 vmbc_backend_remove_vm(VmbcBackend *self, VmbcBeancounter *bc)
 {
 	VmbcBackendHost *host = GET_PRIVATE(self)->host;
@@ -208,13 +217,13 @@ vmbc_backend_can_persist(VmbcBackend *self)
 }
 
 void
-vmbc_backend_persist(VmbcBackend *self, VmbcBeancounter *bc, GAsyncReadyCallback done,
-		     gpointer user_data)
+vmbc_backend_persist(VmbcBackend *self, VmbcBeancounter *bc, const VmbcPolicy *policy,
+		     GAsyncReadyCallback done, gpointer user_data)
 {
 	VmbcBackendClass *klass = VMBC_BACKEND_GET_CLASS(self);
 
 	g_return_if_fail(klass->persist != NULL);
-	klass->persist(self, bc, done, user_data);
+	klass->persist(self, bc, policy, done, user_data);
 }
 
 gboolean

@@ -80,13 +80,14 @@ struct _VmbcBackendClass {
 	 */
 	gboolean (*first_pass_done)(VmbcBackend *self);
 	/*
-	 * Writes @bc's policy as it is now (the barrier and limit of every
-	 * resource, guarantee included, and shares) where it goes with the VM (a
-	 * libvirt domain's metadata). Asynchronous: @done is called on the main
-	 * loop with the outcome. NULL for a backend whose VMs carry nothing.
+	 * Writes @policy (@bc's, as it is now) where it goes with the VM: a
+	 * libvirt domain's metadata, live and in its persistent definition.
+	 * Asynchronous: @done is called on the main loop, with the backend as
+	 * source, for persist_finish(). NULL for a backend whose VMs carry
+	 * nothing.
 	 */
-	void (*persist)(VmbcBackend *self, VmbcBeancounter *bc, GAsyncReadyCallback done,
-			gpointer user_data);
+	void (*persist)(VmbcBackend *self, VmbcBeancounter *bc, const VmbcPolicy *policy,
+			GAsyncReadyCallback done, gpointer user_data);
 	gboolean (*persist_finish)(VmbcBackend *self, GAsyncResult *res, GError **error);
 
 	gpointer padding[5];
@@ -113,6 +114,8 @@ VmbcBeancounter *vmbc_backend_add_vm(VmbcBackend *self, const gchar *name, gint6
 
 /* The VM went away: its beancounter is dropped and its pending requests fail. */
 void vmbc_backend_remove_vm(VmbcBackend *self, VmbcBeancounter *bc);
+/* The VM carries @policy in its own metadata (at adoption, or changed since). */
+void vmbc_backend_apply_policy(VmbcBackend *self, VmbcBeancounter *bc, const VmbcPolicy *policy);
 
 /* The current monotonic time in usec, as the engine sees it. */
 gint64 vmbc_backend_now(VmbcBackend *self);
@@ -140,8 +143,8 @@ gboolean vmbc_backend_first_pass_done(VmbcBackend *self);
 /* TRUE if the backend can persist a VM's policy with the VM. */
 gboolean vmbc_backend_can_persist(VmbcBackend *self);
 /* The persist vfunc; the backend must have one (vmbc_backend_can_persist()). */
-void vmbc_backend_persist(VmbcBackend *self, VmbcBeancounter *bc, GAsyncReadyCallback done,
-			  gpointer user_data);
+void vmbc_backend_persist(VmbcBackend *self, VmbcBeancounter *bc, const VmbcPolicy *policy,
+			  GAsyncReadyCallback done, gpointer user_data);
 gboolean vmbc_backend_persist_finish(VmbcBackend *self, GAsyncResult *res, GError **error);
 
 G_END_DECLS

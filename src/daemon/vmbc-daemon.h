@@ -82,6 +82,22 @@ gboolean vmbc_daemon_set_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, VmbcRes
 				gint64 barrier, gint64 limit, VmbcChangeFunc done,
 				gpointer user_data, GError **error);
 
+/*
+ * Whether @bc's policy can be kept with the VM (vmbc setlimit --persist): its
+ * backend must carry one (libvirt). On FALSE the error says why.
+ */
+gboolean vmbc_daemon_can_persist(VmbcDaemon *daemon, VmbcBeancounter *bc, GError **error);
+
+/*
+ * Writes @bc's policy as it is now (every resource's barrier and limit that
+ * is not unlimited, and shares other than the default) into the VM's own
+ * metadata, through its backend. @done gets @daemon's backend as source;
+ * finish with vmbc_daemon_persist_finish().
+ */
+void vmbc_daemon_persist(VmbcDaemon *daemon, VmbcBeancounter *bc, GAsyncReadyCallback done,
+			 gpointer user_data);
+gboolean vmbc_daemon_persist_finish(VmbcDaemon *daemon, GAsyncResult *res, GError **error);
+
 /* Listeners for engine events (the control socket, the metrics). */
 typedef void (*VmbcDaemonEventFunc)(VmbcDaemon *daemon, const VmbcEvent *event, gpointer user_data);
 void vmbc_daemon_add_event_listener(VmbcDaemon *daemon, VmbcDaemonEventFunc func,
