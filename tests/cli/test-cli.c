@@ -536,6 +536,9 @@ test_setlimit(Fixture *fx, gconstpointer data)
 	g_assert_cmpstr(fake_vmbcd_last_arguments(fx->fake, "set-limit"), ==,
 			"{\"domain\":\"web1\",\"resource\":\"physpages\",\"barrier\":\"1G\","
 			"\"limit\":\"1G\",\"persist\":true}");
+	g_assert_cmpstr(persist.out, ==,
+			"web1 physpages: barrier 1G, limit 1G (held 384M, failcnt 3), kept in the "
+			"domain's metadata\n");
 
 	run_vmbc(fx, &single, "-h", "setlimit", "web1", "vmmpages", "unlimited", NULL);
 	g_assert_cmpint(single.status, ==, 0);

@@ -275,6 +275,11 @@ def case_cli_setlimit():
         assert len(row) == 1 and row[0][1] == "web1", r.stdout
         assert row[0][6] == "256M", r.stdout
         assert all(re.fullmatch(r"[0-9.]+[KMG]", c) for c in (row[0][3], row[0][5])), r.stdout
+        # a QEMU of the qmp backend carries no policy: --persist is refused, nothing changes
+        r = env.cli("setlimit", "web1", "physpages", "300M", "--persist")
+        assert r.returncode == 1 and "only libvirt domains carry one" in r.stderr, \
+            (r.returncode, r.stderr)
+        assert env.res("web1")["limit"] == pages(256), env.res("web1")
         r = env.cli("setlimit", "web1", "physpages", "12Q")
         assert r.returncode == 2 and "12Q" in r.stderr, (r.returncode, r.stderr)
         r = env.cli("setlimit", "web9", "physpages", "100M")
