@@ -20,7 +20,7 @@ import threading
 import time
 
 import vmbcguest
-from vmbctest import MIB, PAGE, QMP, QMPError, pages, wait_for
+from vmbctest import MIB, PAGE, QMP, QMPError, accepts, pages, wait_for
 
 TICK = "250ms"
 RECLAIM_TIMEOUT = "5s"
@@ -72,8 +72,9 @@ stats-interval = 1
         self.log = open(self.log_path, "a")
         self.daemon = subprocess.Popen([os.environ["VMBCD"], "--foreground", "--config",
                                         self.conf], stdout=self.log, stderr=subprocess.STDOUT)
-        wait_for("the control socket", lambda: os.path.exists(self.sock) or
-                 self.daemon.poll() is not None, timeout=20)
+        # the file appears at bind(), connections are taken from listen() on
+        wait_for("the control socket", lambda: self.daemon.poll() is not None or
+                 accepts(self.sock), timeout=20)
         assert self.daemon.poll() is None, self.logtext()
         for name in self.guests:
             self.wait_domain(name)

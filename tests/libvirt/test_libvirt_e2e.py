@@ -24,7 +24,7 @@ import threading
 import time
 
 import vmbcguest
-from vmbctest import QMP, QMPError, wait_for
+from vmbctest import QMP, QMPError, accepts, wait_for
 
 PAGE = os.sysconf("SC_PAGESIZE")
 MIB = 1 << 20
@@ -310,7 +310,7 @@ class World:
         self.daemon = None
         self.guests = []
 
-    def start_daemon(self):
+    def start_daemon(self, extra_env=None):
         with open(self.conf, "w") as f:
             f.write("""[daemon]
 backends = libvirt
@@ -326,12 +326,14 @@ stats-interval = 1
         env = dict(os.environ)
         # the pidfiles of the session driver are under its XDG_RUNTIME_DIR
         env["XDG_RUNTIME_DIR"] = self.lv.run_dir
+        env.update(extra_env or {})
         self.log = open(self.log_path, "a")
         self.daemon = subprocess.Popen([os.environ["VMBCD"], "--foreground", "--config",
                                         self.conf], env=env, stdout=self.log,
                                        stderr=subprocess.STDOUT)
-        wait_for("the control socket", lambda: os.path.exists(self.sock) or
-                 self.daemon.poll() is not None, timeout=20)
+        # the file appears at bind(), connections are taken from listen() on
+        wait_for("the control socket", lambda: self.daemon.poll() is not None or
+                 accepts(self.sock), timeout=20)
         if self.daemon.poll() is not None:
             raise AssertionError("vmbcd exited with %d:\n%s" % (self.daemon.returncode,
                                                                  self.logtext()))
@@ -672,11 +674,36 @@ def case_metadata_policy():
             "<vmbc:policy xmlns:vmbc='%s'><vmbc:physpages barrier='384M' limit='448M'/>"
             "<vmbc:shares value='3000'/></vmbc:policy>" % POLICY_NS))
         g.start(boot=False)
-        w.start_daemon()
-        w.wait_domain("lvp")
-        # at adoption
-        wait_for("the policy from the metadata", lambda: limits(w, "lvp") ==
-                 (mib_pages(384), mib_pages(448)), timeout=10)
+        # vmbcd under a service manager's eye: READY=1 only once the domain is adopted with
+        # the policy it carries applied
+        notify_path = os.path.join(w.dir, "notify.sock")
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(notify_path)
+        notify.settimeout(20)
+        try:
+            # libvirtd does not answer for a while: vmbcd cannot list its domains, so it is
+            # not ready
+            os.kill(w.lv.proc.pid, signal.SIGSTOP)
+            try:
+                w.start_daemon(extra_env={"NOTIFY_SOCKET": notify_path})
+                notify.settimeout(1.5)
+                try:
+                    early = notify.recv(4096).decode()
+                except socket.timeout:
+                    early = ""
+                assert "READY=1" not in early.splitlines(), early
+            finally:
+                os.kill(w.lv.proc.pid, signal.SIGCONT)
+            notify.settimeout(20)
+            while True:
+                msg = notify.recv(4096).decode()
+                if "READY=1" in msg.splitlines():
+                    break
+            # at adoption, before READY
+            assert limits(w, "lvp") == (mib_pages(384), mib_pages(448)), w.domain("lvp")
+            assert "STATUS=1 VM, 0 over limit, 0 failing" in msg.splitlines(), msg
+        finally:
+            notify.close()
         assert w.domain("lvp")["shares"] == 3000, w.domain("lvp")
         assert "the policy in its metadata applied: physpages 384M:448M, shares 3000" in \
             w.logtext(), w.logtext()
