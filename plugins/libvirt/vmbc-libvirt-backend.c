@@ -144,6 +144,12 @@ vmbc_libvirt_backend_describe(VmbcBackend *backend, VmbcBeancounter *bc, JsonBui
 }
 
 static gboolean
+vmbc_libvirt_backend_first_pass_done(VmbcBackend *backend)
+{
+	return VMBC_LIBVIRT_BACKEND(backend)->first_pass_done;
+}
+
+static gboolean
 vmbc_libvirt_backend_is_up(VmbcBackend *backend)
 {
 	return VMBC_LIBVIRT_BACKEND(backend)->conn != NULL;
@@ -180,6 +186,9 @@ vmbc_libvirt_backend_class_init(VmbcLibvirtBackendClass *klass)
 	backend_class->escalate = vmbc_libvirt_backend_escalate;
 	backend_class->describe = vmbc_libvirt_backend_describe;
 	backend_class->is_up = vmbc_libvirt_backend_is_up;
+	backend_class->first_pass_done = vmbc_libvirt_backend_first_pass_done;
+	backend_class->persist = vmbc_libvirt_backend_persist;
+	backend_class->persist_finish = vmbc_libvirt_backend_persist_finish;
 }
 
 static void
@@ -189,6 +198,7 @@ vmbc_libvirt_backend_init(VmbcLibvirtBackend *self)
 					  (GDestroyNotify)vmbc_libvirt_vm_unref);
 	self->lifecycle_id = -1;
 	self->balloon_id = -1;
+	self->metadata_id = -1;
 	self->backoff_ms = VMBC_LIBVIRT_RECONNECT_MIN_MS;
 }
 

@@ -36,12 +36,15 @@ vmbc_libvirt_backend_drop_connection(VmbcLibvirtBackend *self)
 			virConnectDomainEventDeregisterAny(self->conn, self->lifecycle_id);
 		if (self->balloon_id >= 0)
 			virConnectDomainEventDeregisterAny(self->conn, self->balloon_id);
+		if (self->metadata_id >= 0)
+			virConnectDomainEventDeregisterAny(self->conn, self->metadata_id);
 		virConnectUnregisterCloseCallback(self->conn, on_close);
 		virConnectClose(self->conn);
 		self->conn = NULL;
 	}
 	self->lifecycle_id = -1;
 	self->balloon_id = -1;
+	self->metadata_id = -1;
 	g_hash_table_iter_init(&iter, self->vms);
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		VmbcLibvirtVm *vm = value;
@@ -150,6 +153,8 @@ job_connect_done(GObject *source, GAsyncResult *res, gpointer user_data)
 			g_debug("still cannot connect to %s: %s", self->uri, job->error);
 		g_free(self->last_connect_error);
 		self->last_connect_error = g_strdup(job->error);
+		/* vmbcd is ready all the same: it adopts the domains once libvirt is up */
+		self->first_pass_done = TRUE;
 		backend_schedule_reconnect(self);
 		return;
 	}
@@ -165,7 +170,7 @@ job_connect_done(GObject *source, GAsyncResult *res, gpointer user_data)
 			"the libvirt connection to %s is read-only%s%s%s: vmbcd measures and "
 			"reports "
 			"its domains but cannot set their balloons or stats periods; run vmbcd as "
-			"root (or a user libvirt allows to write) to enforce limits",
+			"root (or a user libvirt lets write) to enforce limits",
 			self->uri, job->vanished ? " (" : "", job->vanished ? job->error : "",
 			job->vanished ? ")" : "");
 	}
@@ -194,6 +199,16 @@ job_connect_done(GObject *source, GAsyncResult *res, gpointer user_data)
 	if (self->balloon_id < 0) {
 		g_autofree gchar *msg = vmbc_libvirt_last_error(NULL);
 		g_debug("%s: no balloon change events: %s", self->uri, msg);
+	}
+	/* the policy in a domain's metadata applies when it changes */
+	self->metadata_id = virConnectDomainEventRegisterAny(
+		self->conn, NULL, VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
+		VIR_DOMAIN_EVENT_CALLBACK(vmbc_libvirt_on_metadata_change), self, NULL);
+	if (self->metadata_id < 0) {
+		g_autofree gchar *msg = vmbc_libvirt_last_error(NULL);
+		g_warning("%s: no metadata change events (%s): a policy changed in a domain's "
+			  "metadata applies at its next adoption only",
+			  self->uri, msg);
 	}
 	if (self->lost_at > 0)
 		g_info("reconnected to libvirt at %s after %.1f s; adopting its domains again",

@@ -19,6 +19,8 @@ typedef struct {
 	gchar *pid_error;    /* no QEMU process found: adopted, not measured */
 	gchar *period_error; /* the stats period could not be turned on */
 	gboolean period_set;
+	gchar *policy;	     /* the vmbc policy in its metadata, NULL: none */
+	gchar *policy_error; /* the metadata could not be read */
 } DomainFacts;
 
 static void
@@ -30,6 +32,8 @@ domain_facts_free(DomainFacts *f)
 	g_free(f->error);
 	g_free(f->pid_error);
 	g_free(f->period_error);
+	g_free(f->policy);
+	g_free(f->policy_error);
 	g_free(f);
 }
 
@@ -71,6 +75,7 @@ domain_facts_collect(virDomainPtr dom, const gchar *uri, guint stats_sec, gboole
 		f->error = g_strdup("the domain has no UUID");
 		return f;
 	}
+	f->policy = vmbc_libvirt_read_policy(dom, &f->policy_error);
 	f->pid = vmbc_libvirt_find_qemu_pid(uri, f->info.name, f->uuid, &error);
 	if (f->pid < 0)
 		f->pid_error = g_strdup(error->message);
@@ -133,6 +138,9 @@ backend_adopt(VmbcLibvirtBackend *self, DomainFacts *f, guint64 seq)
 		       self->stats_sec);
 	if (f->pid_error != NULL)
 		g_warning("domain '%s': held cannot be measured: %s", f->info.name, f->pid_error);
+	if (f->policy_error != NULL)
+		g_warning("domain '%s': the vmbc policy in its metadata cannot be read: %s",
+			  f->info.name, f->policy_error);
 
 	if (known) {
 		/* re-adopted after a reconnect, or an event raced the listing */
@@ -150,6 +158,9 @@ backend_adopt(VmbcLibvirtBackend *self, DomainFacts *f, guint64 seq)
 		}
 		if (vm->bc != NULL)
 			vm_report_balloon(vm, FALSE);
+		/* changed while libvirtd was away: the daemon applies only what is new */
+		if (vm->bc != NULL && f->policy != NULL)
+			vmbc_libvirt_vm_apply_policy(vm, f->policy);
 		g_debug("domain '%s' linked again (pid %d)", vm->name, (int)vm->pid);
 		return;
 	}
@@ -173,6 +184,9 @@ backend_adopt(VmbcLibvirtBackend *self, DomainFacts *f, guint64 seq)
 	g_hash_table_insert(self->vms, vm->uuid, vm);
 	vmbc_libvirt_vm_set_sampler(vm);
 	vm_report_balloon(vm, TRUE);
+	/* the policy that came with the domain, over the configured and saved limits */
+	if (f->policy != NULL)
+		vmbc_libvirt_vm_apply_policy(vm, f->policy);
 	g_info("domain '%s' adopted: pid %d, %" G_GINT64_FORMAT " MiB, balloon %s, free page "
 	       "reporting %s",
 	       vm->name, (int)vm->pid, vm->info.memory_kib / 1024,
@@ -239,6 +253,7 @@ job_list_done(GObject *source, GAsyncResult *res, gpointer user_data)
 
 	if (job == NULL)
 		return;
+	self->first_pass_done = TRUE;
 	if (job->facts == NULL) {
 		/* the connection is probably going away; its close callback reconnects */
 		g_warning("cannot list the domains of %s: %s", self->uri, job->error);

@@ -37,6 +37,7 @@ vmbc_libvirt_job_free(Job *job)
 	g_free(job->uri);
 	g_free(job->vm_uuid);
 	g_free(job->error);
+	g_free(job->text);
 	g_free(job);
 }
 

@@ -58,6 +58,7 @@ struct _VmbcLibvirtBackend {
 	guint generation; /* bumped on every connect and disconnect */
 	gint lifecycle_id;
 	gint balloon_id;
+	gint metadata_id;
 	gboolean connecting;
 	guint reconnect_id;
 	guint lost_id;
@@ -73,6 +74,8 @@ struct _VmbcLibvirtBackend {
 	gint64 idle_usec; /* idle-interval; 0 never */
 	gboolean started;
 	gboolean warned_read_only;
+	/* the domains running at start were listed and adopted, or libvirt was not there */
+	gboolean first_pass_done;
 };
 
 typedef struct {
@@ -95,6 +98,7 @@ typedef struct {
 	gboolean lifted;     /* raise_only found it unlimited */
 	gboolean left;	     /* raise_only found it at or above arg */
 	gchar *vm_uuid;	     /* the domain's record the job is for, if any */
+	gchar *text;	     /* the policy XML read or to be written, NULL: none */
 } Job;
 
 /* --- the record of a domain (vmbc-libvirt-vm.c) ------------------------------------ */
@@ -152,6 +156,25 @@ int vmbc_libvirt_on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, i
 			      void *opaque);
 void vmbc_libvirt_on_balloon_change(virConnectPtr conn, virDomainPtr dom, unsigned long long actual,
 				    void *opaque);
+
+/* --- the policy in a domain's metadata (vmbc-libvirt-policy.c) ------------------- */
+
+/*
+ * Runs in a worker: the vmbc policy element of @dom's live metadata, NULL
+ * when it has none (and NULL with *@error_out set when it cannot be read).
+ */
+gchar *vmbc_libvirt_read_policy(virDomainPtr dom, gchar **error_out);
+/* Hands the policy @xml of @vm's metadata to the daemon, or says what is wrong with it. */
+void vmbc_libvirt_vm_apply_policy(VmbcLibvirtVm *vm, const gchar *xml);
+/* The metadata change event callback of the connection. */
+void vmbc_libvirt_on_metadata_change(virConnectPtr conn, virDomainPtr dom, int type,
+				     const char *nsuri, void *opaque);
+/* The persist and persist_finish vfuncs. */
+void vmbc_libvirt_backend_persist(VmbcBackend *backend, VmbcBeancounter *bc,
+				  const VmbcPolicy *policy, GAsyncReadyCallback done,
+				  gpointer user_data);
+gboolean vmbc_libvirt_backend_persist_finish(VmbcBackend *backend, GAsyncResult *res,
+					     GError **error);
 
 /* --- every tick (vmbc-libvirt-sample.c) ------------------------------------------ */
 

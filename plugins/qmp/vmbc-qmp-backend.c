@@ -135,6 +135,25 @@ vmbc_qmp_backend_describe(VmbcBackend *backend, VmbcBeancounter *bc, JsonBuilder
 		json_builder_add_null_value(builder);
 }
 
+/* The first rescan ran, and every VM it found is adopted or failed. */
+static gboolean
+vmbc_qmp_backend_first_pass_done(VmbcBackend *backend)
+{
+	VmbcQmpBackend *self = VMBC_QMP_BACKEND(backend);
+	GHashTableIter iter;
+	gpointer value;
+
+	if (!self->started)
+		return FALSE;
+	g_hash_table_iter_init(&iter, self->vms);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		VmbcQmpVm *vm = value;
+		if (vm->state != VM_ADOPTED && vm->state != VM_FAILED)
+			return FALSE;
+	}
+	return TRUE;
+}
+
 static gboolean
 vmbc_qmp_backend_is_up(VmbcBackend *backend)
 {
@@ -168,6 +187,7 @@ vmbc_qmp_backend_class_init(VmbcQmpBackendClass *klass)
 	backend_class->escalate = vmbc_qmp_backend_escalate;
 	backend_class->describe = vmbc_qmp_backend_describe;
 	backend_class->is_up = vmbc_qmp_backend_is_up;
+	backend_class->first_pass_done = vmbc_qmp_backend_first_pass_done;
 }
 
 static void

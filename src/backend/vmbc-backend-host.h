@@ -13,6 +13,7 @@
 #include <glib.h>
 
 #include "vmbc-engine.h"
+#include "vmbc-policy.h"
 
 G_BEGIN_DECLS
 
@@ -35,6 +36,12 @@ typedef struct {
 				   GDestroyNotify free_func, GError **error);
 	/* The VM went away: drop its beancounter; its pending requests fail. */
 	void (*remove_vm)(VmbcBackendHost *host, VmbcBeancounter *bc);
+	/*
+	 * The VM carries @policy (read at adoption, or changed since): apply it
+	 * as far as it is newer than what applies now. May be NULL (a host that
+	 * applies no policy).
+	 */
+	void (*apply_policy)(VmbcBackendHost *host, VmbcBeancounter *bc, const VmbcPolicy *policy);
 } VmbcBackendHostInterface;
 
 /* Embedded first in the implementation's own struct. */

@@ -98,6 +98,15 @@ vmbc_backend_add_vm(VmbcBackend *self, const gchar *name, gint64 max_pages, gpoi
 }
 
 void
+vmbc_backend_apply_policy(VmbcBackend *self, VmbcBeancounter *bc, const VmbcPolicy *policy)
+{
+	VmbcBackendHost *host = GET_PRIVATE(self)->host;
+
+	if (host->iface->apply_policy != NULL)
+		host->iface->apply_policy(host, bc, policy);
+}
+
+void
 vmbc_backend_remove_vm(VmbcBackend *self, VmbcBeancounter *bc)
 {
 	VmbcBackendHost *host = GET_PRIVATE(self)->host;
@@ -190,4 +199,38 @@ vmbc_backend_is_up(VmbcBackend *self)
 	if (klass->is_up == NULL)
 		return TRUE;
 	return klass->is_up(self);
+}
+
+gboolean
+vmbc_backend_first_pass_done(VmbcBackend *self)
+{
+	VmbcBackendClass *klass = VMBC_BACKEND_GET_CLASS(self);
+	if (klass->first_pass_done == NULL)
+		return TRUE;
+	return klass->first_pass_done(self);
+}
+
+gboolean
+vmbc_backend_can_persist(VmbcBackend *self)
+{
+	return VMBC_BACKEND_GET_CLASS(self)->persist != NULL;
+}
+
+void
+vmbc_backend_persist(VmbcBackend *self, VmbcBeancounter *bc, const VmbcPolicy *policy,
+		     GAsyncReadyCallback done, gpointer user_data)
+{
+	VmbcBackendClass *klass = VMBC_BACKEND_GET_CLASS(self);
+
+	g_return_if_fail(klass->persist != NULL);
+	klass->persist(self, bc, policy, done, user_data);
+}
+
+gboolean
+vmbc_backend_persist_finish(VmbcBackend *self, GAsyncResult *res, GError **error)
+{
+	VmbcBackendClass *klass = VMBC_BACKEND_GET_CLASS(self);
+
+	g_return_val_if_fail(klass->persist_finish != NULL, FALSE);
+	return klass->persist_finish(self, res, error);
 }

@@ -81,8 +81,24 @@ struct _VmbcBackendClass {
 	void (*describe)(VmbcBackend *self, VmbcBeancounter *bc, JsonBuilder *builder);
 	/* TRUE while the backend has a working connection to its source (metrics: backend up). */
 	gboolean (*is_up)(VmbcBackend *self);
+	/*
+	 * TRUE once the first adoption pass is over: every VM there was at start
+	 * is adopted or known to have failed (and the source was reached, or the
+	 * first attempt to reach it failed). vmbcd tells systemd it is ready then.
+	 */
+	gboolean (*first_pass_done)(VmbcBackend *self);
+	/*
+	 * Writes @policy (@bc's, as it is now) where it goes with the VM: a
+	 * libvirt domain's metadata, live and in its persistent definition.
+	 * Asynchronous: @done is called on the main loop, with the backend as
+	 * source, for persist_finish(). NULL for a backend whose VMs carry
+	 * nothing.
+	 */
+	void (*persist)(VmbcBackend *self, VmbcBeancounter *bc, const VmbcPolicy *policy,
+			GAsyncReadyCallback done, gpointer user_data);
+	gboolean (*persist_finish)(VmbcBackend *self, GAsyncResult *res, GError **error);
 
-	gpointer padding[8];
+	gpointer padding[5];
 };
 
 /* The backend's name from the table: "qmp", "libvirt". */
@@ -106,6 +122,8 @@ VmbcBeancounter *vmbc_backend_add_vm(VmbcBackend *self, const gchar *name, gint6
 
 /* The VM went away: its beancounter is dropped and its pending requests fail. */
 void vmbc_backend_remove_vm(VmbcBackend *self, VmbcBeancounter *bc);
+/* The VM carries @policy in its own metadata (at adoption, or changed since). */
+void vmbc_backend_apply_policy(VmbcBackend *self, VmbcBeancounter *bc, const VmbcPolicy *policy);
 
 /* The current monotonic time in usec, as the engine sees it. */
 gint64 vmbc_backend_now(VmbcBackend *self);
@@ -128,5 +146,13 @@ gboolean vmbc_backend_escalate(VmbcBackend *self, VmbcBeancounter *bc, VmbcEscal
 			       GError **error);
 void vmbc_backend_describe(VmbcBackend *self, VmbcBeancounter *bc, JsonBuilder *builder);
 gboolean vmbc_backend_is_up(VmbcBackend *self);
+/* The first_pass_done vfunc; TRUE for a backend without one. */
+gboolean vmbc_backend_first_pass_done(VmbcBackend *self);
+/* TRUE if the backend can persist a VM's policy with the VM. */
+gboolean vmbc_backend_can_persist(VmbcBackend *self);
+/* The persist vfunc; the backend must have one (vmbc_backend_can_persist()). */
+void vmbc_backend_persist(VmbcBackend *self, VmbcBeancounter *bc, const VmbcPolicy *policy,
+			  GAsyncReadyCallback done, gpointer user_data);
+gboolean vmbc_backend_persist_finish(VmbcBackend *self, GAsyncResult *res, GError **error);
 
 G_END_DECLS

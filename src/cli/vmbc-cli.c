@@ -24,18 +24,23 @@ const gchar *const vmbc_cli_resources[] = {"physpages", "vmguarpages", "vmmpages
 const VmbcCommand vmbc_commands[] = {
 	{"list", "", "list the domains vmbcd accounts, with their physpages use",
 	 "Columns: id, name, balloon driver state, balloon size, reclaim state, and the\n"
-	 "physpages held, limit and failcnt. Sizes are pages unless -h is given.",
+	 "physpages held, limit and failcnt. Sizes like 1.5G; --pages or --bytes for numbers.",
 	 vmbc_cmd_list},
 	{"ubc", "", "print the beancounters as /proc/user_beancounters did",
-	 "One row per beancounter and resource, the host (uid 0) first. Values are pages\n"
-	 "of the host page size; with -h sizes like 512M. Unlimited is printed as\n"
-	 "9223372036854775807 (\"unlimited\" with -h).",
+	 "One row per beancounter and resource, the host (uid 0) first, with the VM's\n"
+	 "name after failcnt on its first row. Values are pages of the host page size, as\n"
+	 "OpenVZ printed them; with -h sizes like 512M, with --bytes bytes. Unlimited is\n"
+	 "printed as 9223372036854775807 (\"unlimited\" with -h). Ids stay with a VM's\n"
+	 "name across restarts of vmbcd.",
 	 vmbc_cmd_ubc},
 	{"dominfo", "DOM", "show everything vmbcd knows about a domain", NULL, vmbc_cmd_dominfo},
-	{"setlimit", "DOM RES BARRIER[:LIMIT]", "set the barrier and limit of a resource",
+	{"setlimit", "DOM RES BARRIER[:LIMIT] [--persist]",
+	 "set the barrier and limit of a resource",
 	 "RES is physpages, vmguarpages or vmmpages. Sizes: 512M, 2G, 1000p (pages),\n"
 	 "80% (of the domain's maximum memory) or unlimited; a single value sets both.\n"
-	 "Waits until vmbcd brought the domain under the new limit (up to 60 s).",
+	 "Waits until vmbcd brought the domain under the new limit (up to 60 s), and\n"
+	 "answers in the units given. With --persist (libvirt domains) the limit is also\n"
+	 "written to the domain's metadata, so that it goes with the domain.",
 	 vmbc_cmd_setlimit},
 	{"guarantee", "DOM SIZE", "set the memory the balloon never takes from a domain",
 	 "SIZE as for setlimit.", vmbc_cmd_guarantee},
@@ -70,7 +75,7 @@ vmbc_cli_run(VmbcCli *cli, gint argc, gchar **argv)
 	g_autoptr(GPtrArray) args = g_ptr_array_new();
 	const VmbcCommand *c;
 	gboolean json = cli->json;
-	gboolean human = cli->human;
+	VmbcUnits units = cli->units;
 	gboolean options_done = FALSE;
 	gint rc;
 
@@ -84,9 +89,8 @@ vmbc_cli_run(VmbcCli *cli, gint argc, gchar **argv)
 			options_done = TRUE;
 		else if (i > 0 && !options_done && g_strcmp0(argv[i], "--json") == 0)
 			cli->json = TRUE;
-		else if (i > 0 && !options_done &&
-			 (g_strcmp0(argv[i], "-h") == 0 || g_strcmp0(argv[i], "--human") == 0))
-			cli->human = TRUE;
+		else if (i > 0 && !options_done && vmbc_cli_parse_units(argv[i], &cli->units))
+			continue;
 		else
 			g_ptr_array_add(args, argv[i]);
 	}
@@ -94,8 +98,22 @@ vmbc_cli_run(VmbcCli *cli, gint argc, gchar **argv)
 	vmbc_cli_begin_command(cli);
 	rc = c->run(cli, (gint)args->len - 1, (gchar **)args->pdata);
 	cli->json = json;
-	cli->human = human;
+	cli->units = units;
 	return rc;
+}
+
+gboolean
+vmbc_cli_parse_units(const gchar *arg, VmbcUnits *units)
+{
+	if (g_strcmp0(arg, "-h") == 0 || g_strcmp0(arg, "--human") == 0)
+		*units = VMBC_UNITS_HUMAN;
+	else if (g_strcmp0(arg, "--pages") == 0)
+		*units = VMBC_UNITS_PAGES;
+	else if (g_strcmp0(arg, "--bytes") == 0)
+		*units = VMBC_UNITS_BYTES;
+	else
+		return FALSE;
+	return TRUE;
 }
 
 VmbcCli *
@@ -370,9 +388,59 @@ vmbc_cli_format_pages(VmbcCli *cli, gint64 pages)
 {
 	if (pages < 0)
 		return g_strdup("-");
-	if (cli->human)
+	switch (cli->units) {
+	case VMBC_UNITS_PAGES:
+		return g_strdup_printf("%" G_GINT64_FORMAT, pages);
+	case VMBC_UNITS_BYTES:
+		return g_strdup_printf("%" G_GINT64_FORMAT,
+				       vmbc_pages_to_bytes(pages, (gsize)vmbc_cli_page_size(cli)));
+	case VMBC_UNITS_DEFAULT:
+	case VMBC_UNITS_HUMAN:
+	default:
 		return vmbc_size_format_human(pages, (gsize)vmbc_cli_page_size(cli));
-	return g_strdup_printf("%" G_GINT64_FORMAT, pages);
+	}
+}
+
+gchar *
+vmbc_cli_format_like(VmbcCli *cli, gint64 pages, const gchar *given)
+{
+	static const struct {
+		const gchar *suffix;
+		const gchar *print;
+		guint shift;
+	} units[] = {
+		{"k", "K", 10}, {"kib", "K", 10}, {"m", "M", 20}, {"mib", "M", 20},
+		{"g", "G", 30}, {"gib", "G", 30}, {"t", "T", 40}, {"tib", "T", 40},
+	};
+	g_autofree gchar *suffix = NULL;
+	const gchar *p = given;
+	gint64 bytes;
+
+	if (cli->units != VMBC_UNITS_DEFAULT || given == NULL || pages < 0 ||
+	    pages == VMBC_UNLIMITED)
+		return vmbc_cli_format_pages(cli, pages);
+	while (g_ascii_isdigit(*p) || *p == '.')
+		p++;
+	if (p == given)
+		return vmbc_cli_format_pages(cli, pages);
+	suffix = g_ascii_strdown(p, -1);
+	if (g_strcmp0(suffix, "p") == 0)
+		return g_strdup_printf("%" G_GINT64_FORMAT "p", pages);
+	bytes = vmbc_pages_to_bytes(pages, (gsize)vmbc_cli_page_size(cli));
+	if (*suffix == '\0' || g_strcmp0(suffix, "b") == 0)
+		return g_strdup_printf("%" G_GINT64_FORMAT, bytes);
+	for (guint i = 0; i < G_N_ELEMENTS(units); i++) {
+		gdouble v;
+		if (g_strcmp0(suffix, units[i].suffix) != 0)
+			continue;
+		if (bytes % ((gint64)1 << units[i].shift) == 0)
+			return g_strdup_printf("%" G_GINT64_FORMAT "%s", bytes >> units[i].shift,
+					       units[i].print);
+		v = (gdouble)bytes / (gdouble)((gint64)1 << units[i].shift);
+		return g_strdup_printf("%.1f%s", v, units[i].print);
+	}
+	/* a percentage: the size it came to */
+	return vmbc_cli_format_pages(cli, pages);
 }
 
 gboolean

@@ -1,7 +1,7 @@
 /*
  * vmbc-cli.h: what the verbs of the vmbc command-line tool share.
  *
- * A VmbcCli holds the options of one run (socket, --json, --human) and the
+ * A VmbcCli holds the options of one run (socket, --json, the units) and the
  * connection to vmbcd, opened on first use and reopened after the daemon went
  * away (the interactive shell lives longer than one connection). Helpers here
  * turn daemon replies into tables and sizes, and parse sizes from the command
@@ -32,10 +32,22 @@ typedef enum {
 
 #define VMBC_CLI_DEFAULT_SOCKET "/run/vmbc/vmbcd.sock"
 
+/*
+ * How sizes are printed. By default each verb prints sizes people read
+ * ("1.5G", "unlimited"), except ubc, which keeps OpenVZ's pages; -h, --pages
+ * and --bytes choose for every verb. --json is exact whatever the units.
+ */
+typedef enum {
+	VMBC_UNITS_DEFAULT = 0,
+	VMBC_UNITS_HUMAN, /* -h, --human: 512M, 1.5G, unlimited */
+	VMBC_UNITS_PAGES, /* --pages: pages of the host page size; unlimited is 2^63-1 */
+	VMBC_UNITS_BYTES, /* --bytes: bytes; unlimited is 2^63-1 */
+} VmbcUnits;
+
 typedef struct {
 	gchar *socket_path;
 	gboolean json;
-	gboolean human;
+	VmbcUnits units;
 
 	QmpClient *client; /* NULL until the first command that needs the daemon */
 	gint64 page_size;  /* from query-version, 0 until asked */
@@ -60,8 +72,14 @@ extern const gchar *const vmbc_cli_resources[];
 extern const VmbcCommand vmbc_commands[];
 
 /*
- * Runs one command line, @argv[0] being the command. --json, -h and --human
- * may also follow the command; they apply to this command only. Returns a
+ * Parses @arg as a units option (-h, --human, --pages, --bytes) into @units;
+ * FALSE if it is none of them.
+ */
+gboolean vmbc_cli_parse_units(const gchar *arg, VmbcUnits *units);
+
+/*
+ * Runs one command line, @argv[0] being the command. --json and the units
+ * options may also follow the command; they apply to this command only. Returns a
  * VmbcExit: VMBC_EXIT_USAGE for an unknown command.
  */
 gint vmbc_cli_run(VmbcCli *cli, gint argc, gchar **argv);
@@ -132,10 +150,19 @@ gint64 vmbc_cli_page_size(VmbcCli *cli);
 void vmbc_cli_print_json(JsonNode *node);
 
 /*
- * Formats a page count for tables: the number of pages, or with --human a
- * size like "512M" and "unlimited". Negative values (unknown) print as "-".
+ * Formats a page count in the units chosen: by default (and with -h) a size
+ * like "512M", "1.5G" or "unlimited"; with --pages the number of pages; with
+ * --bytes the number of bytes. Negative values (unknown) print as "-".
  */
 gchar *vmbc_cli_format_pages(VmbcCli *cli, gint64 pages);
+
+/*
+ * As vmbc_cli_format_pages(), but when no units were chosen, in the units of
+ * @given, a size as the user wrote it: "1000p" answers in pages ("98304p"),
+ * a plain byte count in bytes, "1536M" in M ("1536M", "418.8M"), "2G" in G;
+ * "unlimited" and percentages as sizes people read.
+ */
+gchar *vmbc_cli_format_like(VmbcCli *cli, gint64 pages, const gchar *given);
 
 /*
  * Parses a size argument as vmbc_size_parse() does, with a percentage

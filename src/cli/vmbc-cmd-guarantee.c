@@ -24,7 +24,7 @@ vmbc_cmd_guarantee(VmbcCli *cli, gint argc, gchar **argv)
 	reply = vmbc_cli_query(cli, "set-guarantee", args, VMBC_CLI_TIMEOUT_MS, &rc);
 	if (reply == NULL)
 		return rc;
-	g = vmbc_cli_format_pages(cli, vmbc_cli_json_int(reply, "guarantee", -1));
+	g = vmbc_cli_format_like(cli, vmbc_cli_json_int(reply, "guarantee", -1), argv[2]);
 	g_print("%s: guarantee %s\n", vmbc_cli_json_string(reply, "domain", argv[1]), g);
 	return VMBC_EXIT_OK;
 }

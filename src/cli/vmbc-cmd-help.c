@@ -9,8 +9,8 @@
 void
 vmbc_cli_print_usage(FILE *out)
 {
-	fprintf(out, "Usage: vmbc [-c SOCKET] [--json] [-h|--human] COMMAND [ARGS...]\n"
-		     "       vmbc [-c SOCKET] [--json] [-h|--human]       (interactive shell)\n"
+	fprintf(out, "Usage: vmbc [-c SOCKET] [--json] [-h|--pages|--bytes] COMMAND [ARGS...]\n"
+		     "       vmbc [-c SOCKET] [--json] [-h|--pages|--bytes]   (interactive shell)\n"
 		     "\n"
 		     "Shows and sets the memory beancounters that vmbcd keeps for each VM.\n"
 		     "\n"
@@ -18,7 +18,9 @@ vmbc_cli_print_usage(FILE *out)
 		     "  -c, --connect SOCKET  vmbcd's control socket (default: $VMBC_SOCKET,\n"
 		     "                        else " VMBC_CLI_DEFAULT_SOCKET ")\n"
 		     "      --json            print the daemon's replies as JSON\n"
-		     "  -h, --human           print sizes like 512M instead of pages\n"
+		     "  -h, --human           print sizes like 512M (the default, but for ubc)\n"
+		     "      --pages           print sizes as pages of the host page size\n"
+		     "      --bytes           print sizes as bytes\n"
 		     "      --help            show this help\n"
 		     "      --version         show the version\n"
 		     "\n"

@@ -25,8 +25,8 @@ vmbc_cmd_reclaim(VmbcCli *cli, gint argc, gchar **argv)
 	reply = vmbc_cli_query(cli, "reclaim", args, VMBC_CLI_TIMEOUT_RECLAIM_MS, &rc);
 	if (reply == NULL)
 		return rc;
-	actual = vmbc_cli_format_pages(cli, vmbc_cli_json_int(reply, "actual", -1));
-	held = vmbc_cli_format_pages(cli, vmbc_cli_json_int(reply, "held", -1));
+	actual = vmbc_cli_format_like(cli, vmbc_cli_json_int(reply, "actual", -1), argv[2]);
+	held = vmbc_cli_format_like(cli, vmbc_cli_json_int(reply, "held", -1), argv[2]);
 	g_print("%s: balloon actual %s, held %s\n", vmbc_cli_json_string(reply, "domain", argv[1]),
 		actual, held);
 	return VMBC_EXIT_OK;

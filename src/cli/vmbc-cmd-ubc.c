@@ -3,7 +3,9 @@
  * printed them (Version 2.5), so that scripts written for OpenVZ read them.
  *
  * Each beancounter's uid (its id, the host is 0) is printed with a colon on
- * its first resource row only, as the kernel did.
+ * its first resource row only, as the kernel did, and the VM's name after
+ * failcnt on that row: the seven columns stay where OpenVZ's scripts read
+ * them. Values are pages unless units were asked for (-h, --bytes).
  */
 #include "vmbc-cli.h"
 
@@ -22,7 +24,7 @@ ubc_add_rows(VmbcCli *cli, VmbcTable *table, JsonObject *bc)
 	for (guint i = 0; i < json_array_get_length(resources); i++) {
 		JsonNode *node = json_array_get_element(resources, i);
 		JsonObject *res;
-		gchar *cells[7] = {NULL};
+		gchar *cells[8] = {NULL};
 
 		if (!JSON_NODE_HOLDS_OBJECT(node))
 			continue;
@@ -37,6 +39,7 @@ ubc_add_rows(VmbcCli *cli, VmbcTable *table, JsonObject *bc)
 			else
 				cells[2 + f] = vmbc_cli_format_pages(cli, v);
 		}
+		cells[7] = g_strdup(first ? vmbc_cli_json_string(bc, "name", "") : "");
 		vmbc_table_add_row(table, (const gchar *const *)cells);
 		for (guint c = 0; c < G_N_ELEMENTS(cells); c++)
 			g_clear_pointer(&cells[c], g_free);
@@ -61,10 +64,13 @@ vmbc_cmd_ubc(VmbcCli *cli, gint argc, gchar **argv)
 	if (vmbc_cli_json_int(reply, "page-size", 0) > 0)
 		cli->page_size = vmbc_cli_json_int(reply, "page-size", 0);
 
+	/* OpenVZ's table is in pages: sizes only when asked for */
+	if (cli->units == VMBC_UNITS_DEFAULT)
+		cli->units = VMBC_UNITS_PAGES;
 	table = vmbc_table_new("uid", VMBC_ALIGN_RIGHT, "resource", VMBC_ALIGN_LEFT, "held",
 			       VMBC_ALIGN_RIGHT, "maxheld", VMBC_ALIGN_RIGHT, "barrier",
 			       VMBC_ALIGN_RIGHT, "limit", VMBC_ALIGN_RIGHT, "failcnt",
-			       VMBC_ALIGN_RIGHT, NULL);
+			       VMBC_ALIGN_RIGHT, "name", VMBC_ALIGN_LEFT, NULL);
 	bcs = vmbc_cli_json_array(reply, "beancounters");
 	for (guint i = 0; bcs != NULL && i < json_array_get_length(bcs); i++) {
 		JsonNode *node = json_array_get_element(bcs, i);

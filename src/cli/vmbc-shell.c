@@ -209,6 +209,10 @@ shell_complete(const char *text, int start, int end)
 	} else if (text[0] == '-') {
 		g_ptr_array_add(candidates, g_strdup("--json"));
 		g_ptr_array_add(candidates, g_strdup("--human"));
+		g_ptr_array_add(candidates, g_strdup("--pages"));
+		g_ptr_array_add(candidates, g_strdup("--bytes"));
+		if (g_strcmp0(command, "setlimit") == 0)
+			g_ptr_array_add(candidates, g_strdup("--persist"));
 	} else if (word == 1 &&
 		   (g_strcmp0(command, "dominfo") == 0 || g_strcmp0(command, "setlimit") == 0 ||
 		    g_strcmp0(command, "guarantee") == 0 || g_strcmp0(command, "reclaim") == 0 ||

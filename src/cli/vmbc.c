@@ -17,7 +17,7 @@
 typedef struct {
 	const gchar *socket_path;
 	gboolean json;
-	gboolean human;
+	VmbcUnits units;
 	gint command_index; /* argv index of the command, argc if none */
 } VmbcOptions;
 
@@ -65,10 +65,8 @@ vmbc_parse_options(gint argc, gchar **argv, VmbcOptions *opts)
 			opts->json = TRUE;
 			continue;
 		}
-		if (g_strcmp0(arg, "-h") == 0 || g_strcmp0(arg, "--human") == 0) {
-			opts->human = TRUE;
+		if (vmbc_cli_parse_units(arg, &opts->units))
 			continue;
-		}
 		if (g_strcmp0(arg, "-c") == 0 || g_strcmp0(arg, "--connect") == 0)
 			value = i + 1 < argc ? argv[++i] : NULL;
 		else if (g_str_has_prefix(arg, "--connect="))
@@ -100,7 +98,7 @@ main(int argc, char **argv)
 		return rc;
 	cli = vmbc_cli_new(opts.socket_path);
 	cli->json = opts.json;
-	cli->human = opts.human;
+	cli->units = opts.units;
 
 	if (opts.command_index >= argc)
 		return vmbc_shell_run(cli);

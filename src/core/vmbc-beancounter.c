@@ -19,7 +19,7 @@ vmbc_beancounter_new(const gchar *name, guint id)
 	bc->id = id;
 	for (guint i = 0; i < VMBC_RES_COUNT; i++)
 		vmbc_parm_init(&bc->parm[i]);
-	bc->shares = 1000;
+	bc->shares = VMBC_DEFAULT_SHARES;
 	bc->balloon = VMBC_BALLOON_UNKNOWN;
 	bc->free_page_reporting = -1;
 	bc->balloon_actual = -1;

@@ -16,6 +16,9 @@ G_BEGIN_DECLS
 
 typedef struct _VmbcBeancounter VmbcBeancounter;
 
+/* A beancounter's shares unless configured otherwise. */
+#define VMBC_DEFAULT_SHARES 1000
+
 /* What the guest says about itself. Every field is a hint; -1 means not reported. */
 typedef struct {
 	gint64 available; /* MemAvailable, pages */

@@ -236,6 +236,23 @@ get_domain(VmbcControl *self, JsonObject *args, QmpRequest *req, gboolean allow_
 	return bc;
 }
 
+/* An optional boolean argument: FALSE (after answering) if it is there and not a boolean. */
+static gboolean
+get_bool(JsonObject *args, const gchar *member, gboolean *out, QmpRequest *req)
+{
+	JsonNode *node = args != NULL ? json_object_get_member(args, member) : NULL;
+
+	if (node == NULL)
+		return TRUE;
+	if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_BOOLEAN) {
+		qmp_request_error(req, QMP_ERROR_GENERIC_ERROR,
+				  "invalid '%s': expected true or false", member);
+		return FALSE;
+	}
+	*out = json_node_get_boolean(node);
+	return TRUE;
+}
+
 /* A size argument: integer pages or a size string resolved against @max_pages. */
 static gboolean
 get_size(JsonObject *args, const gchar *member, gint64 max_pages, gint64 *out, QmpRequest *req)
@@ -347,17 +364,64 @@ typedef struct {
 	QmpRequest *req;
 	VmbcResourceId res;
 	gboolean reclaim;
+	/* set-limit --persist: the reply waits for the change and the metadata write */
+	VmbcDaemon *daemon;
+	VmbcBeancounter *bc; /* a reference while persisting */
+	guint waiting;
+	gboolean persist;
+	GError *change_error;
+	GError *persist_error;
 } PendingReply;
+
+static void pending_reply(VmbcBeancounter *bc, const GError *error, PendingReply *p);
+
+static void
+pending_free(PendingReply *p)
+{
+	g_clear_error(&p->change_error);
+	g_clear_error(&p->persist_error);
+	g_clear_pointer(&p->bc, vmbc_beancounter_unref);
+	g_free(p);
+}
 
 static void
 on_change_done(VmbcBeancounter *bc, const GError *error, gpointer user_data)
 {
 	PendingReply *p = user_data;
+
+	if (!p->persist) {
+		pending_reply(bc, error, p);
+		return;
+	}
+	if (error != NULL)
+		p->change_error = g_error_copy(error);
+	if (--p->waiting == 0)
+		pending_reply(p->bc, p->change_error, p);
+}
+
+static void
+on_persisted(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	PendingReply *p = user_data;
+
+	if (!vmbc_daemon_persist_finish(p->daemon, res, &p->persist_error))
+		g_prefix_error(&p->persist_error,
+			       "the %s limits of '%s' are set, but not kept in its metadata: ",
+			       vmbc_resource_name(p->res), p->bc->name);
+	if (--p->waiting == 0)
+		pending_reply(p->bc, p->change_error, p);
+}
+
+static void
+pending_reply(VmbcBeancounter *bc, const GError *error, PendingReply *p)
+{
 	g_autoptr(JsonBuilder) b = NULL;
 
+	if (error == NULL && p->persist_error != NULL)
+		error = p->persist_error;
 	if (error != NULL) {
 		qmp_request_error(p->req, QMP_ERROR_GENERIC_ERROR, "%s", error->message);
-		g_free(p);
+		pending_free(p);
 		return;
 	}
 	b = json_builder_new();
@@ -373,10 +437,14 @@ on_change_done(VmbcBeancounter *bc, const GError *error, gpointer user_data)
 		add_int(b, "barrier", parm->barrier);
 		add_int(b, "limit", parm->limit);
 		add_int(b, "failcnt", (gint64)parm->failcnt);
+		if (p->persist) {
+			json_builder_set_member_name(b, "persisted");
+			json_builder_add_boolean_value(b, TRUE);
+		}
 	}
 	json_builder_end_object(b);
 	qmp_request_return(p->req, finish(b));
-	g_free(p);
+	pending_free(p);
 }
 
 static void
@@ -388,6 +456,7 @@ cmd_set_limit(VmbcControl *self, QmpServerConnection *conn, JsonObject *args, Qm
 	JsonNode *rnode;
 	VmbcResourceId res;
 	gint64 barrier, limit;
+	gboolean persist = FALSE;
 	PendingReply *p;
 
 	if (bc == NULL)
@@ -416,13 +485,29 @@ cmd_set_limit(VmbcControl *self, QmpServerConnection *conn, JsonObject *args, Qm
 	} else {
 		limit = barrier;
 	}
+	if (!get_bool(args, "persist", &persist, req))
+		return;
+	/* refused before anything changes: no limit set that the metadata would not carry */
+	if (persist && !vmbc_daemon_can_persist(self->daemon, bc, &error)) {
+		qmp_request_error(req, QMP_ERROR_GENERIC_ERROR, "%s", error->message);
+		return;
+	}
 	p = g_new0(PendingReply, 1);
 	p->req = req;
 	p->res = res;
+	p->persist = persist;
+	p->daemon = self->daemon;
+	p->waiting = 2;
 	if (!vmbc_daemon_set_limits(self->daemon, bc, res, barrier, limit, on_change_done, p,
 				    &error)) {
 		g_free(p);
 		qmp_request_error(req, QMP_ERROR_GENERIC_ERROR, "%s", error->message);
+		return;
+	}
+	/* the limits are in the beancounter now, the reclaim may still run */
+	if (persist) {
+		p->bc = vmbc_beancounter_ref(bc);
+		vmbc_daemon_persist(self->daemon, bc, on_persisted, p);
 	}
 }
 

@@ -6,11 +6,13 @@
  */
 #include "config.h"
 
+#include <string.h>
 #include <unistd.h>
 
 #include "vmbc-daemon.h"
 #include "vmbc-host-monitor.h"
 #include "vmbc-ksm.h"
+#include "vmbc-physpages.h"
 #include "vmbc-plugin-table.h"
 
 /* A crash loses at most this much counting of maxheld and failcnt. */
@@ -546,6 +548,106 @@ start_ticking(VmbcDaemon *daemon)
 	g_source_set_name_by_id(daemon->tick_id, "[vmbcd] tick");
 }
 
+/*
+ * The backend host's apply_policy: the VM's own policy (its libvirt metadata)
+ * wins over the configuration, and over the runtime limits saved for it
+ * unless it is the very policy applied last time (then the runtime limits,
+ * set since, are newer). The resources it names become the VM's runtime
+ * limits, saved as vmbc setlimit saves them.
+ */
+static void
+host_apply_policy(VmbcBackendHost *host, VmbcBeancounter *bc, const VmbcPolicy *policy)
+{
+	VmbcDaemon *daemon = (VmbcDaemon *)host;
+	g_autofree gchar *text = vmbc_policy_describe(policy);
+	g_autoptr(GError) local = NULL;
+	gint64 now = vmbc_daemon_now(daemon);
+
+	if (g_strcmp0(text, vmbc_state_get_policy(daemon->state, bc->name)) == 0) {
+		g_debug("VM '%s': its policy (%s) is applied already", bc->name, text);
+		return;
+	}
+	for (guint r = 0; r < VMBC_RES_COUNT; r++) {
+		g_autoptr(GError) error = NULL;
+		gint64 b = 0, l = 0;
+		if (!policy->set[r])
+			continue;
+		if (!vmbc_size_parse(policy->barrier[r], vmbc_page_size(), bc->max_pages, &b,
+				     &error) ||
+		    !vmbc_size_parse(policy->limit[r], vmbc_page_size(), bc->max_pages, &l,
+				     &error) ||
+		    !vmbc_engine_set_limits(daemon->engine, bc, r, b, l, now, NULL, NULL, &error)) {
+			g_warning("VM '%s': %s of the policy in its metadata not applied: %s",
+				  bc->name, vmbc_resource_name(r), error->message);
+			continue;
+		}
+		vmbc_state_set(daemon->state, bc->name, r, b, l);
+	}
+	if (policy->shares > 0)
+		bc->shares = (guint)policy->shares;
+	vmbc_state_set_policy(daemon->state, bc->name, text);
+	keep_balloons(daemon);
+	if (daemon->running && !vmbc_state_save(daemon->state, &local))
+		g_warning("policy of '%s' not saved: %s", bc->name, local->message);
+	g_info("VM '%s': the policy in its metadata applied: %s", bc->name, text);
+}
+
+gboolean
+vmbc_daemon_can_persist(VmbcDaemon *daemon, VmbcBeancounter *bc, GError **error)
+{
+	VmbcBackend *backend = g_hash_table_lookup(daemon->owner, bc);
+
+	if (backend == NULL || !vmbc_backend_can_persist(backend)) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
+			    "cannot keep the policy of '%s' with it: %s", bc->name,
+			    backend == NULL ? "it is not a VM"
+					    : "only libvirt domains carry one (in their metadata)");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+void
+vmbc_daemon_persist(VmbcDaemon *daemon, VmbcBeancounter *bc, GAsyncReadyCallback done,
+		    gpointer user_data)
+{
+	VmbcBackend *backend = g_hash_table_lookup(daemon->owner, bc);
+	g_autoptr(VmbcPolicy) policy = vmbc_policy_new();
+	g_autofree gchar *text = NULL;
+
+	g_return_if_fail(backend != NULL && vmbc_backend_can_persist(backend));
+	for (guint r = 0; r < VMBC_RES_COUNT; r++) {
+		g_autofree gchar *b = NULL;
+		g_autofree gchar *l = NULL;
+		if (bc->parm[r].barrier == VMBC_UNLIMITED && bc->parm[r].limit == VMBC_UNLIMITED)
+			continue;
+		if (r == VMBC_RES_VMGUARPAGES && bc->parm[r].barrier <= 0 &&
+		    bc->parm[r].limit == VMBC_UNLIMITED)
+			continue;
+		b = vmbc_policy_format_size(bc->parm[r].barrier, vmbc_page_size());
+		l = vmbc_policy_format_size(bc->parm[r].limit, vmbc_page_size());
+		vmbc_policy_set(policy, r, b, l);
+	}
+	if (bc->shares != VMBC_DEFAULT_SHARES)
+		policy->shares = bc->shares;
+	/* what comes back as a metadata change is this, applied already */
+	text = vmbc_policy_describe(policy);
+	vmbc_state_set_policy(daemon->state, bc->name, text);
+	schedule_save(daemon);
+	vmbc_backend_persist(backend, bc, policy, done, user_data);
+}
+
+gboolean
+vmbc_daemon_persist_finish(VmbcDaemon *daemon, GAsyncResult *res, GError **error)
+{
+	GObject *source = g_async_result_get_source_object(res);
+	gboolean ok;
+
+	ok = vmbc_backend_persist_finish(VMBC_BACKEND(source), res, error);
+	g_object_unref(source);
+	return ok;
+}
+
 static VmbcEngine *
 host_get_engine(VmbcBackendHost *host)
 {
@@ -563,6 +665,7 @@ static const VmbcBackendHostInterface backend_host_iface = {
 	.now = host_now,
 	.add_vm = host_add_vm,
 	.remove_vm = host_remove_vm,
+	.apply_policy = host_apply_policy,
 };
 
 static gboolean
@@ -626,6 +729,33 @@ vmbc_daemon_stop(VmbcDaemon *daemon)
 	vmbc_host_monitor_stop(daemon->host_monitor);
 	for (guint i = 0; i < daemon->backends->len; i++)
 		vmbc_backend_stop(g_ptr_array_index(daemon->backends, i));
+}
+
+gboolean
+vmbc_daemon_first_pass_done(VmbcDaemon *daemon)
+{
+	for (guint i = 0; i < daemon->backends->len; i++) {
+		if (!vmbc_backend_first_pass_done(g_ptr_array_index(daemon->backends, i)))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+void
+vmbc_daemon_get_summary(VmbcDaemon *daemon, VmbcDaemonSummary *out)
+{
+	GPtrArray *vms = vmbc_engine_get_vms(daemon->engine);
+
+	memset(out, 0, sizeof(*out));
+	out->vms = vms->len;
+	for (guint i = 0; i < vms->len; i++) {
+		VmbcBeancounter *bc = g_ptr_array_index(vms, i);
+		const VmbcParm *p = &bc->parm[VMBC_RES_PHYSPAGES];
+		if (bc->sampled && p->held > p->limit)
+			out->over_limit++;
+		if (vmbc_physpages_get_reclaim(bc) == VMBC_RECLAIM_FAILED)
+			out->failing++;
+	}
 }
 
 gboolean

@@ -56,6 +56,22 @@ const VmbcTickStats *vmbc_daemon_get_tick_stats(VmbcDaemon *daemon);
 /* What the host monitor found: the VMs' cgroup, host RAM, the PSI file. */
 const VmbcHostInfo *vmbc_daemon_get_host_info(VmbcDaemon *daemon);
 
+/*
+ * TRUE once every backend's first adoption pass is over (see
+ * VmbcBackendClass.first_pass_done): the VMs that ran when vmbcd started
+ * are adopted, with their saved limits applied.
+ */
+gboolean vmbc_daemon_first_pass_done(VmbcDaemon *daemon);
+
+/* What the daemon holds at a glance, for systemd's STATUS= line. */
+typedef struct {
+	guint vms;
+	guint over_limit; /* physpages held above the limit */
+	guint failing;	  /* the last limit reclaim failed */
+} VmbcDaemonSummary;
+
+void vmbc_daemon_get_summary(VmbcDaemon *daemon, VmbcDaemonSummary *out);
+
 /* The backend that owns @bc (NULL for the host). */
 VmbcBackend *vmbc_daemon_get_backend_for(VmbcDaemon *daemon, VmbcBeancounter *bc);
 
@@ -69,6 +85,22 @@ gint64 vmbc_daemon_now(VmbcDaemon *daemon);
 gboolean vmbc_daemon_set_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, VmbcResourceId res,
 				gint64 barrier, gint64 limit, VmbcChangeFunc done,
 				gpointer user_data, GError **error);
+
+/*
+ * Whether @bc's policy can be kept with the VM (vmbc setlimit --persist): its
+ * backend must carry one (libvirt). On FALSE the error says why.
+ */
+gboolean vmbc_daemon_can_persist(VmbcDaemon *daemon, VmbcBeancounter *bc, GError **error);
+
+/*
+ * Writes @bc's policy as it is now (every resource's barrier and limit that
+ * is not unlimited, and shares other than the default) into the VM's own
+ * metadata, through its backend. @done gets @daemon's backend as source;
+ * finish with vmbc_daemon_persist_finish().
+ */
+void vmbc_daemon_persist(VmbcDaemon *daemon, VmbcBeancounter *bc, GAsyncReadyCallback done,
+			 gpointer user_data);
+gboolean vmbc_daemon_persist_finish(VmbcDaemon *daemon, GAsyncResult *res, GError **error);
 
 /* Listeners for engine events (the control socket, the metrics). */
 typedef void (*VmbcDaemonEventFunc)(VmbcDaemon *daemon, const VmbcEvent *event, gpointer user_data);

@@ -683,9 +683,12 @@ render_daemon(VmbcMetricsRenderer *r, const VmbcMetricsServerStats *stats, GStri
 	g_string_append_c(out, '\n');
 	family(out, "vmbc_metrics_connections_closed_total", "counter",
 	       "Connections to the metrics endpoint closed by vmbcd: timeout (no complete "
-	       "request in time) or overload (too many at once).");
+	       "request in time), idle (gave way to a new one when all were taken) or "
+	       "overload (a new one, when all were in the middle of a request).");
 	g_string_append(out, "vmbc_metrics_connections_closed_total{reason=\"timeout\"} ");
 	append_u64(out, stats->closed_timeout);
+	g_string_append(out, "\nvmbc_metrics_connections_closed_total{reason=\"idle\"} ");
+	append_u64(out, stats->closed_idle);
 	g_string_append(out, "\nvmbc_metrics_connections_closed_total{reason=\"overload\"} ");
 	append_u64(out, stats->closed_overload);
 	g_string_append_c(out, '\n');

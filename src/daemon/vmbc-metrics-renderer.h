@@ -26,6 +26,7 @@ typedef struct {
 	guint64 scrapes;	 /* pages served */
 	guint64 closed_timeout;	 /* connections cut off for no complete request in time */
 	guint64 closed_overload; /* connections closed at accept, too many open */
+	guint64 closed_idle;	 /* idle connections cut off to make room for a new one */
 } VmbcMetricsServerStats;
 
 /*

@@ -4,7 +4,10 @@
  *
  * libsoup 3 fed by our own GSocketService, so that every connection is known
  * here: a request must arrive within VMBC_METRICS_REQUEST_TIMEOUT_USEC, at
- * most VMBC_METRICS_MAX_CONNECTIONS are served at once, anything but GET/HEAD
+ * most VMBC_METRICS_MAX_CONNECTIONS are served at once (when they are all
+ * taken, the connection idle the longest, one that has not sent a request,
+ * gives way to the new one: clients that hold connections open without
+ * asking for anything cannot keep a scraper out), anything but GET/HEAD
  * of /metrics and /healthz is refused from its headers alone (a body is never
  * read), and libsoup caps the header size. The engine's tick runs at a higher
  * priority than any of this.
@@ -22,8 +25,10 @@
 /* A client connection we handed to libsoup. */
 typedef struct {
 	GSocketConnection *stream;
+	gint64 accepted; /* monotonic usec */
 	gint64 deadline; /* monotonic usec: a request must be done by then */
-	gboolean shut;	 /* deadline passed and the socket was shut down */
+	gboolean asked;	 /* a request's headers arrived: no longer idle */
+	gboolean shut;	 /* cut off (deadline passed, or gave way) and the socket shut down */
 } Conn;
 
 struct _VmbcMetrics {
@@ -113,6 +118,11 @@ on_early(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTabl
 	gboolean body = enc == SOUP_ENCODING_CHUNKED || enc == SOUP_ENCODING_EOF ||
 			(enc == SOUP_ENCODING_CONTENT_LENGTH &&
 			 soup_message_headers_get_content_length(req) != 0);
+	Conn *c = conn_for_message(m, msg);
+
+	/* whatever the answer, this connection is being served: it no longer gives way */
+	if (c != NULL)
+		c->asked = TRUE;
 
 	if (enc == SOUP_ENCODING_CONTENT_LENGTH &&
 	    soup_message_headers_get_content_length(req) < 0) {
@@ -241,6 +251,37 @@ on_request_finished(SoupServer *server, SoupServerMessage *msg, gpointer user_da
 		c->deadline = g_get_monotonic_time() + VMBC_METRICS_REQUEST_TIMEOUT_USEC;
 }
 
+/*
+ * The port is full: the connection that has been idle the longest (connected,
+ * no request yet) is cut off to make room, as the deadline would cut it off
+ * later. FALSE when every connection is in the middle of a request.
+ */
+static gboolean
+give_way(VmbcMetrics *m)
+{
+	g_autoptr(GError) error = NULL;
+	Conn *oldest = NULL;
+	guint at = 0;
+
+	for (guint i = 0; i < m->conns->len; i++) {
+		Conn *c = g_ptr_array_index(m->conns, i);
+		if (!c->asked && (oldest == NULL || c->accepted < oldest->accepted)) {
+			oldest = c;
+			at = i;
+		}
+	}
+	if (oldest == NULL)
+		return FALSE;
+	/* shutdown, not close: libsoup's pending read sees EOF and cleans up */
+	if (!g_socket_shutdown(g_socket_connection_get_socket(oldest->stream), TRUE, TRUE, &error))
+		g_debug("metrics: shutdown: %s", error->message);
+	oldest->shut = TRUE;
+	g_ptr_array_remove_index_fast(m->conns, at);
+	m->stats.closed_idle++;
+	g_debug("metrics: the port is full: an idle connection gives way to a new one");
+	return TRUE;
+}
+
 static gboolean
 on_incoming(GSocketService *service, GSocketConnection *connection, GObject *source,
 	    gpointer user_data)
@@ -251,18 +292,19 @@ on_incoming(GSocketService *service, GSocketConnection *connection, GObject *sou
 	g_autoptr(GSocketAddress) remote = NULL;
 	Conn *c;
 
-	/* settle the count first: closed connections leave room */
+	/* settle the count first: closed connections, and those cut off, leave room */
 	for (guint i = 0; i < m->conns->len;) {
 		Conn *old = g_ptr_array_index(m->conns, i);
-		if (conn_is_closed(old)) {
+		if (old->shut || conn_is_closed(old)) {
 			g_ptr_array_remove_index_fast(m->conns, i);
 			continue;
 		}
 		i++;
 	}
-	if (m->conns->len >= VMBC_METRICS_MAX_CONNECTIONS) {
+	if (m->conns->len >= VMBC_METRICS_MAX_CONNECTIONS && !give_way(m)) {
 		m->stats.closed_overload++;
-		g_debug("metrics: %u connections open, closing a new one", m->conns->len);
+		g_debug("metrics: %u requests in progress, closing a new connection",
+			m->conns->len);
 		g_io_stream_close(G_IO_STREAM(connection), NULL, NULL);
 		return TRUE;
 	}
@@ -276,7 +318,8 @@ on_incoming(GSocketService *service, GSocketConnection *connection, GObject *sou
 	}
 	c = g_new0(Conn, 1);
 	c->stream = g_object_ref(connection);
-	c->deadline = g_get_monotonic_time() + VMBC_METRICS_REQUEST_TIMEOUT_USEC;
+	c->accepted = g_get_monotonic_time();
+	c->deadline = c->accepted + VMBC_METRICS_REQUEST_TIMEOUT_USEC;
 	g_ptr_array_add(m->conns, c);
 	if (m->sweep_id == 0) {
 		m->sweep_id = g_timeout_add(SWEEP_INTERVAL_MS, on_sweep, m);

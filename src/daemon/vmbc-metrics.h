@@ -22,7 +22,11 @@ typedef struct _VmbcMetrics VmbcMetrics;
 
 /* How long a connection may take to deliver a request (or sit idle between two). */
 #define VMBC_METRICS_REQUEST_TIMEOUT_USEC (10 * G_USEC_PER_SEC)
-/* Connections served at once; more are closed at accept. */
+/*
+ * Connections served at once. A new one beyond them takes the place of the
+ * connection idle the longest (no request yet); it is closed at accept only
+ * when all of them are in the middle of a request.
+ */
 #define VMBC_METRICS_MAX_CONNECTIONS 32
 
 /*

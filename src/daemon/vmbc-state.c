@@ -32,7 +32,15 @@ typedef struct {
 	guint id;	      /* beancounter id, 0 none */
 	VmbcBalloonState balloon;
 	VmbcBalloonClaim claim; /* target -1: none */
+	gchar *policy;		/* the VM's own policy last applied (vmbc_policy_describe()) */
 } SavedDomain;
+
+static void
+saved_domain_free(SavedDomain *d)
+{
+	g_free(d->policy);
+	g_free(d);
+}
 
 static const VmbcBalloonClaim no_claim = {-1, -1, VMBC_UNLIMITED, VMBC_BALLOON_FOR_LIMIT};
 
@@ -48,7 +56,8 @@ vmbc_state_new(const gchar *dir)
 	VmbcState *state = g_new0(VmbcState, 1);
 	state->dir = g_strdup(dir);
 	state->path = g_build_filename(dir, "state.json", NULL);
-	state->domains = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	state->domains = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+					       (GDestroyNotify)saved_domain_free);
 	return state;
 }
 
@@ -169,6 +178,14 @@ parse_state(VmbcState *state, const gchar *text, gsize len, GError **error)
 				vmbc_state_set_id(state, name, (guint)id);
 			else
 				g_warning("%s: ignoring bad id of '%s'", state->path, name);
+		}
+		if (json_object_has_member(dobj, "policy")) {
+			JsonNode *pnode = json_object_get_member(dobj, "policy");
+			if (JSON_NODE_HOLDS_VALUE(pnode) &&
+			    json_node_get_value_type(pnode) == G_TYPE_STRING)
+				vmbc_state_set_policy(state, name, json_node_get_string(pnode));
+			else
+				g_warning("%s: ignoring bad policy of '%s'", state->path, name);
 		}
 		if (json_object_has_member(dobj, "balloon")) {
 			JsonNode *bnode = json_object_get_member(dobj, "balloon");
@@ -332,6 +349,23 @@ vmbc_state_get_id(VmbcState *state, const gchar *domain)
 	return d != NULL ? d->id : 0;
 }
 
+void
+vmbc_state_set_policy(VmbcState *state, const gchar *domain, const gchar *policy)
+{
+	SavedDomain *d = lookup_or_add(state, domain);
+
+	g_free(d->policy);
+	d->policy = g_strdup(policy);
+}
+
+const gchar *
+vmbc_state_get_policy(VmbcState *state, const gchar *domain)
+{
+	SavedDomain *d = g_hash_table_lookup(state->domains, domain);
+
+	return d != NULL ? d->policy : NULL;
+}
+
 guint
 vmbc_state_get_max_id(VmbcState *state)
 {
@@ -482,6 +516,10 @@ vmbc_state_save(VmbcState *state, GError **error)
 		if (d->id != 0) {
 			json_builder_set_member_name(b, "id");
 			json_builder_add_int_value(b, d->id);
+		}
+		if (d->policy != NULL) {
+			json_builder_set_member_name(b, "policy");
+			json_builder_add_string_value(b, d->policy);
 		}
 		if (d->balloon != VMBC_BALLOON_UNKNOWN) {
 			json_builder_set_member_name(b, "balloon");

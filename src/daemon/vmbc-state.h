@@ -61,6 +61,15 @@ gboolean vmbc_state_get_memory_high(VmbcState *state, const gchar *domain);
  */
 void vmbc_state_set_id(VmbcState *state, const gchar *domain, guint id);
 guint vmbc_state_get_id(VmbcState *state, const gchar *domain);
+/*
+ * The policy the VM carried (in its libvirt metadata) when vmbcd last applied
+ * it, as vmbc_policy_describe() writes it; NULL if none. Kept like the
+ * limits: a policy found unchanged at the next adoption leaves the runtime
+ * limits set since in place, a changed one is newer than they are.
+ */
+void vmbc_state_set_policy(VmbcState *state, const gchar *domain, const gchar *policy);
+const gchar *vmbc_state_get_policy(VmbcState *state, const gchar *domain);
+
 /* The highest id saved (0 if none): new VMs get higher ones. */
 guint vmbc_state_get_max_id(VmbcState *state);
 

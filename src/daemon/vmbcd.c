@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmbc-notify.h"
 #include "vmbc-service.h"
 
 static gboolean opt_verbose = FALSE;
@@ -106,6 +107,7 @@ main(int argc, char **argv)
 	g_autoptr(VmbcConfig) config = NULL;
 	g_autoptr(GMainLoop) loop = NULL;
 	VmbcService *service;
+	VmbcNotify *notify;
 	Ctx ctx;
 	guint term_id, int_id, hup_id;
 
@@ -175,8 +177,11 @@ main(int argc, char **argv)
 	g_info("vmbcd %s running (tick %.3f s)", VMBC_VERSION,
 	       (gdouble)vmbc_daemon_get_config(vmbc_service_get_daemon(service))->engine.tick_usec /
 		       1e6);
+	/* READY=1 once the VMs that run now are adopted; the watchdog if systemd wants one */
+	notify = vmbc_notify_new(vmbc_service_get_daemon(service));
 	g_main_loop_run(loop);
 
+	vmbc_notify_free(notify);
 	g_source_remove(term_id);
 	g_source_remove(int_id);
 	g_source_remove(hup_id);

@@ -179,6 +179,8 @@ fake_default_reply(const gchar *name, JsonObject *args, GError **error)
 		json_object_set_int_member(out, "barrier", barrier);
 		json_object_set_int_member(out, "limit", limit);
 		json_object_set_int_member(out, "failcnt", 3);
+		if (json_object_has_member(args, "persist"))
+			json_object_set_boolean_member(out, "persisted", TRUE);
 	} else {
 		gint64 max = json_object_get_int_member(dom, "max");
 		gint64 size = 0;

@@ -180,7 +180,8 @@ test_help(Fixture *fx, gconstpointer data)
 
 	run_vmbc(fx, &run2, "help", "setlimit", NULL);
 	g_assert_cmpint(run2.status, ==, 0);
-	g_assert_nonnull(strstr(run2.out, "usage: vmbc setlimit DOM RES BARRIER[:LIMIT]"));
+	g_assert_nonnull(
+		strstr(run2.out, "usage: vmbc setlimit DOM RES BARRIER[:LIMIT] [--persist]"));
 
 	run_vmbc(fx, &run3, "help", "frobnicate", NULL);
 	g_assert_cmpint(run3.status, ==, 2);
@@ -235,6 +236,26 @@ assert_lines_aligned(gchar **lines)
 		g_assert_cmpuint(strlen(lines[i]), ==, width);
 }
 
+/*
+ * The ubc table: the right aligned columns up to failcnt end at the same place
+ * in every line, and a name follows only the rows that have a uid.
+ */
+static void
+assert_ubc_aligned(gchar **lines)
+{
+	gsize end = (gsize)(strstr(lines[0], "failcnt") - lines[0]) + strlen("failcnt");
+
+	for (guint i = 1; lines[i] != NULL && *lines[i] != '\0'; i++) {
+		gboolean has_uid = strchr(lines[i], ':') != NULL;
+		g_assert_cmpuint(strlen(lines[i]), >=, end);
+		g_assert_cmpint(lines[i][end - 1], !=, ' ');
+		if (has_uid)
+			g_assert_cmpint(lines[i][end], ==, ' ');
+		else
+			g_assert_cmpint(lines[i][end], ==, '\0');
+	}
+}
+
 static void
 test_ubc(Fixture *fx, gconstpointer data)
 {
@@ -262,11 +283,11 @@ test_ubc(Fixture *fx, gconstpointer data)
 		}
 		g_ptr_array_add(words, NULL);
 		joined = g_strjoinv(" ", (gchar **)words->pdata);
-		g_assert_cmpstr(joined, ==, "uid resource held maxheld barrier limit failcnt");
+		g_assert_cmpstr(joined, ==, "uid resource held maxheld barrier limit failcnt name");
 	}
 	/* header + host (1) + web1 (3) + db2 (3) */
 	g_assert_cmpuint(g_strv_length(lines), ==, 2 + 7 + 1);
-	assert_lines_aligned(lines + 1);
+	assert_ubc_aligned(lines + 1);
 	host_line = g_strchug(g_strdup(lines[2]));
 	g_assert_true(g_str_has_prefix(host_line, "0:  physpages"));
 	g_assert_nonnull(strstr(lines[2], "9223372036854775807"));
@@ -279,10 +300,30 @@ test_ubc(Fixture *fx, gconstpointer data)
 	g_assert_cmpint(lines[3][held_end], ==, ' ');
 	{
 		g_autoptr(GRegex) re = g_regex_new("^ +1: +physpages +98304 +131072 +131072 "
-						   "+131072 +3$",
+						   "+131072 +3  web1$",
 						   0, 0, NULL);
+		g_autoptr(GRegex) host = g_regex_new(" +0$", 0, 0, NULL);
 		g_assert_true(g_regex_match(re, lines[3], 0, NULL));
+		g_assert_true(g_str_has_suffix(lines[2], "  host"));
+		g_assert_true(g_str_has_suffix(lines[6], "  db2"));
+		/* the name only where the uid is */
+		g_assert_true(g_regex_match(host, lines[4], 0, NULL));
 	}
+}
+
+static void
+test_ubc_bytes(Fixture *fx, gconstpointer data)
+{
+	g_auto(Run) run = {0};
+	g_auto(GStrv) lines = NULL;
+
+	run_vmbc(fx, &run, "ubc", "--bytes", NULL);
+	g_assert_cmpint(run.status, ==, 0);
+	lines = g_strsplit(run.out, "\n", -1);
+	/* web1 physpages: held 98304 pages of 4096 bytes */
+	g_assert_nonnull(strstr(lines[3], " 402653184 "));
+	g_assert_nonnull(strstr(lines[3], " 536870912 "));
+	assert_ubc_aligned(lines + 1);
 }
 
 static void
@@ -295,7 +336,8 @@ test_ubc_human(Fixture *fx, gconstpointer data)
 	g_assert_cmpint(run.status, ==, 0);
 	lines = g_strsplit(run.out, "\n", -1);
 	g_assert_cmpstr(lines[0], ==, "Version: 2.5");
-	assert_lines_aligned(lines + 1);
+	assert_ubc_aligned(lines + 1);
+	g_assert_true(g_str_has_suffix(lines[3], "  web1"));
 	g_assert_nonnull(strstr(lines[2], "unlimited"));
 	g_assert_null(strstr(run.out, "9223372036854775807"));
 	/* web1 physpages: held 384M, barrier = limit = 512M */
@@ -341,19 +383,35 @@ static void
 test_list(Fixture *fx, gconstpointer data)
 {
 	g_auto(Run) run = {0};
+	g_auto(Run) pages = {0};
+	g_auto(Run) bytes = {0};
 	g_auto(GStrv) lines = NULL;
+	g_autoptr(GRegex) web1 =
+		g_regex_new("^ +1  web1 +ok +768M +idle +384M +512M +3$", 0, 0, NULL);
+	g_autoptr(GRegex) db2 =
+		g_regex_new("^ +2  db2 +no-driver +- +failed +781.2M +unlimited +0$", 0, 0, NULL);
 
+	/* sizes people read by default */
 	run_vmbc(fx, &run, "list", NULL);
 	g_assert_cmpint(run.status, ==, 0);
 	lines = g_strsplit(run.out, "\n", -1);
 	g_assert_cmpuint(g_strv_length(lines), ==, 4);
 	g_assert_nonnull(strstr(lines[0], "Id"));
 	g_assert_nonnull(strstr(lines[0], "Failcnt"));
-	g_assert_nonnull(strstr(lines[1], "web1"));
-	g_assert_nonnull(strstr(lines[1], "idle"));
-	g_assert_nonnull(strstr(lines[2], "db2"));
-	g_assert_nonnull(strstr(lines[2], "no-driver"));
-	g_assert_nonnull(strstr(lines[2], "9223372036854775807"));
+	g_assert_true(g_regex_match(web1, lines[1], 0, NULL));
+	g_assert_true(g_regex_match(db2, lines[2], 0, NULL));
+	g_assert_null(strstr(run.out, "9223372036854775807"));
+	assert_lines_aligned(lines);
+
+	/* numbers on request */
+	run_vmbc(fx, &pages, "list", "--pages", NULL);
+	g_assert_cmpint(pages.status, ==, 0);
+	g_assert_nonnull(strstr(pages.out, " 196608 "));
+	g_assert_nonnull(strstr(pages.out, " 9223372036854775807 "));
+	run_vmbc(fx, &bytes, "--bytes", "list", NULL);
+	g_assert_cmpint(bytes.status, ==, 0);
+	g_assert_nonnull(strstr(bytes.out, " 805306368 "));
+	g_assert_nonnull(strstr(bytes.out, " 402653184 "));
 }
 
 static void
@@ -437,14 +495,50 @@ test_setlimit(Fixture *fx, gconstpointer data)
 {
 	g_auto(Run) run = {0};
 	g_auto(Run) single = {0};
+	g_auto(Run) in_pages = {0};
+	g_auto(Run) in_bytes = {0};
+	g_auto(Run) in_g = {0};
+	g_auto(Run) forced = {0};
+	g_auto(Run) persist = {0};
 
 	run_vmbc(fx, &run, "setlimit", "web1", "physpages", "50%:600M", NULL);
 	g_assert_cmpint(run.status, ==, 0);
 	g_assert_cmpstr(fake_vmbcd_last_arguments(fx->fake, "set-limit"), ==,
 			"{\"domain\":\"web1\",\"resource\":\"physpages\",\"barrier\":\"50%\","
 			"\"limit\":\"600M\"}");
+	/* answered in the units given: a percentage as the size it came to */
 	g_assert_cmpstr(run.out, ==,
-			"web1 physpages: barrier 131072, limit 153600 (held 98304, failcnt 3)\n");
+			"web1 physpages: barrier 512M, limit 600M (held 384M, failcnt 3)\n");
+
+	run_vmbc(fx, &in_pages, "setlimit", "web1", "physpages", "1000p:2000p", NULL);
+	g_assert_cmpint(in_pages.status, ==, 0);
+	g_assert_cmpstr(in_pages.out, ==,
+			"web1 physpages: barrier 1000p, limit 2000p (held 98304p, failcnt 3)\n");
+
+	run_vmbc(fx, &in_bytes, "setlimit", "web1", "physpages", "1073741824", NULL);
+	g_assert_cmpint(in_bytes.status, ==, 0);
+	g_assert_cmpstr(in_bytes.out, ==,
+			"web1 physpages: barrier 1073741824, limit 1073741824 (held 402653184, "
+			"failcnt 3)\n");
+
+	run_vmbc(fx, &in_g, "setlimit", "web1", "physpages", "1536M:2G", NULL);
+	g_assert_cmpint(in_g.status, ==, 0);
+	g_assert_cmpstr(in_g.out, ==,
+			"web1 physpages: barrier 1536M, limit 2G (held 384M, failcnt 3)\n");
+
+	run_vmbc(fx, &forced, "setlimit", "--pages", "web1", "physpages", "1536M:2G", NULL);
+	g_assert_cmpint(forced.status, ==, 0);
+	g_assert_cmpstr(forced.out, ==,
+			"web1 physpages: barrier 393216, limit 524288 (held 98304, failcnt 3)\n");
+
+	run_vmbc(fx, &persist, "setlimit", "web1", "physpages", "1G", "--persist", NULL);
+	g_assert_cmpint(persist.status, ==, 0);
+	g_assert_cmpstr(fake_vmbcd_last_arguments(fx->fake, "set-limit"), ==,
+			"{\"domain\":\"web1\",\"resource\":\"physpages\",\"barrier\":\"1G\","
+			"\"limit\":\"1G\",\"persist\":true}");
+	g_assert_cmpstr(persist.out, ==,
+			"web1 physpages: barrier 1G, limit 1G (held 384M, failcnt 3), kept in the "
+			"domain's metadata\n");
 
 	run_vmbc(fx, &single, "-h", "setlimit", "web1", "vmmpages", "unlimited", NULL);
 	g_assert_cmpint(single.status, ==, 0);
@@ -500,7 +594,7 @@ test_changes(Fixture *fx, gconstpointer data)
 	g_assert_cmpint(reclaim.status, ==, 0);
 	g_assert_cmpstr(fake_vmbcd_last_arguments(fx->fake, "reclaim"), ==,
 			"{\"domain\":\"web1\",\"size\":\"256M\"}");
-	g_assert_cmpstr(reclaim.out, ==, "web1: balloon actual 196608, held 98304\n");
+	g_assert_cmpstr(reclaim.out, ==, "web1: balloon actual 768M, held 384M\n");
 
 	run_vmbc(fx, &reset, "resetcnt", "db2", NULL);
 	g_assert_cmpint(reset.status, ==, 0);
@@ -656,7 +750,7 @@ test_top(Fixture *fx, gconstpointer data)
 	g_assert_null(strstr(run.out, "\033["));
 	blocks = g_strsplit(run.out, "vmbc top - ", -1);
 	g_assert_cmpuint(g_strv_length(blocks), ==, 3);
-	g_assert_nonnull(strstr(blocks[1], "2 domains, host: held 1048576"));
+	g_assert_nonnull(strstr(blocks[1], "2 domains, host: held 4G, limit unlimited"));
 	/* sorted by held: db2 (200000) before web1 (98304) */
 	db2 = strstr(blocks[1], "\ndb2 ");
 	web1 = strstr(blocks[1], "\nweb1 ");
@@ -705,6 +799,7 @@ main(int argc, char **argv)
 	ADD("/vmbc/cli/usage", test_usage);
 	ADD("/vmbc/cli/ubc/table", test_ubc);
 	ADD("/vmbc/cli/ubc/human", test_ubc_human);
+	ADD("/vmbc/cli/ubc/bytes", test_ubc_bytes);
 	ADD("/vmbc/cli/json", test_json);
 	ADD("/vmbc/cli/list", test_list);
 	ADD("/vmbc/cli/dominfo", test_dominfo);

@@ -10,6 +10,7 @@ Run one case: test_e2e.py CASE. Exit 77 (skip) only when QEMU or the guest canno
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -19,7 +20,7 @@ import threading
 import time
 
 import vmbcguest
-from vmbctest import MIB, PAGE, QMP, QMPError, pages, wait_for
+from vmbctest import MIB, PAGE, QMP, QMPError, accepts, pages, wait_for
 
 TICK = "250ms"
 RECLAIM_TIMEOUT = "5s"
@@ -73,8 +74,9 @@ stats-interval = 1
         self.log = open(self.log_path, "a")
         self.daemon = subprocess.Popen([os.environ["VMBCD"], "--foreground", "--config",
                                         self.conf], stdout=self.log, stderr=subprocess.STDOUT)
-        wait_for("the control socket", lambda: os.path.exists(self.sock) or
-                 self.daemon.poll() is not None, timeout=20)
+        # the file appears at bind(), connections are taken from listen() on
+        wait_for("the control socket", lambda: self.daemon.poll() is not None or
+                 accepts(self.sock), timeout=20)
         assert self.daemon.poll() is None, self.logtext()
         for name in self.guests:
             self.wait_domain(name)
@@ -330,6 +332,22 @@ def case_d_setlimit_sync():
         r = w.cli("setlimit", "gd", "physpages", "300M")
         assert r.returncode == 0, (r.stdout, r.stderr)
         assert w.res("gd")["held"] <= pages(300)
+        # what an operator reads: the units given back, sizes people read, names
+        assert re.fullmatch(r"gd physpages: barrier 300M, limit 300M \(held [0-9.]+[KMG], "
+                            r"failcnt \d+\)\n", r.stdout), r.stdout
+        r = w.cli("list")
+        assert r.returncode == 0, r.stderr
+        row = [ln.split() for ln in r.stdout.splitlines()[1:] if ln.split()[1:2] == ["gd"]]
+        assert len(row) == 1 and row[0][6] == "300M", r.stdout
+        assert re.fullmatch(r"[0-9.]+[KMG]", row[0][5]), r.stdout
+        r = w.cli("ubc")
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert lines[0] == "Version: 2.5" and lines[1].split()[-1] == "name", r.stdout
+        mine = [ln.split() for ln in lines[2:] if ln.split()[0].endswith(":") and
+                ln.split()[-1] == "gd"]
+        assert len(mine) == 1 and mine[0][0] == f"{w.domain('gd')['id']}:", r.stdout
+        assert mine[0][1] == "physpages" and int(mine[0][5]) == pages(300), r.stdout
         # the guarantee blocks: a precise error naming it
         r = w.cli("setlimit", "gd", "physpages", "unlimited")
         assert r.returncode == 0, r.stderr

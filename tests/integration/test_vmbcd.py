@@ -7,6 +7,7 @@ Run one case: test_vmbcd.py CASE (meson runs each as its own test).
 import json
 import os
 import pwd
+import re
 import signal
 import socket
 import subprocess
@@ -232,19 +233,26 @@ def case_guarantee_floor():
 def ubc_rows(text):
     """(uid, resource, held, maxheld, barrier, limit, failcnt) from `vmbc ubc`, checking
     the table is /proc/user_beancounters' (Version 2.5, the uid on a beancounter's first
-    row only)."""
+    row only, the name after failcnt on that row)."""
+    return [row[:7] for row in ubc_named_rows(text)]
+
+
+def ubc_named_rows(text):
+    """As ubc_rows, with the beancounter's name last."""
     lines = text.splitlines()
     assert lines[0] == "Version: 2.5", text
     assert lines[1].split() == ["uid", "resource", "held", "maxheld", "barrier", "limit",
-                                "failcnt"], text
-    rows, uid = [], None
+                                "failcnt", "name"], text
+    rows, uid, name = [], None, None
     for line in lines[2:]:
         cells = line.split()
         if cells[0].endswith(":"):
             uid = int(cells[0][:-1])
-            cells = cells[1:]
+            assert len(cells) == 8, text
+            name = cells[7]
+            cells = cells[1:7]
         assert uid is not None and len(cells) == 6, text
-        rows.append((uid, cells[0], *(int(c) for c in cells[1:])))
+        rows.append((uid, cells[0], *(int(c) for c in cells[1:]), name))
     return rows
 
 
@@ -257,6 +265,21 @@ def case_cli_setlimit():
         r = env.cli("setlimit", "web1", "physpages", "200M:256M")
         assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
         assert env.res("web1")["held"] <= pages(256)
+        # answered in the units it was given
+        assert re.fullmatch(r"web1 physpages: barrier 200M, limit 256M \(held [0-9.]+[KMG], "
+                            r"failcnt \d+\)\n", r.stdout), r.stdout
+        # `vmbc list`: sizes people read, the name beside the id
+        r = env.cli("list")
+        assert r.returncode == 0, r.stderr
+        row = [ln.split() for ln in r.stdout.splitlines() if " web1 " in ln]
+        assert len(row) == 1 and row[0][1] == "web1", r.stdout
+        assert row[0][6] == "256M", r.stdout
+        assert all(re.fullmatch(r"[0-9.]+[KMG]", c) for c in (row[0][3], row[0][5])), r.stdout
+        # a QEMU of the qmp backend carries no policy: --persist is refused, nothing changes
+        r = env.cli("setlimit", "web1", "physpages", "300M", "--persist")
+        assert r.returncode == 1 and "only libvirt domains carry one" in r.stderr, \
+            (r.returncode, r.stderr)
+        assert env.res("web1")["limit"] == pages(256), env.res("web1")
         r = env.cli("setlimit", "web1", "physpages", "12Q")
         assert r.returncode == 2 and "12Q" in r.stderr, (r.returncode, r.stderr)
         r = env.cli("setlimit", "web9", "physpages", "100M")
@@ -502,6 +525,12 @@ def case_ids_and_balloon_driver_kept():
         # as soon as it is adopted, before any balloon request
         assert env.domain("vm1")["balloon"] == "no-driver", env.domain("vm1")
         assert {n: env.domain(n)["id"] for n in ("vm1", "vm2")} == ids
+        if env.cli_bin:
+            # `vmbc ubc` names each beancounter beside its id, the same ids as before
+            r = env.cli("ubc")
+            assert r.returncode == 0, r.stderr
+            named = {row[0]: row[7] for row in ubc_named_rows(r.stdout)}
+            assert named == {0: "host", ids["vm1"]: "vm1", ids["vm2"]: "vm2"}, r.stdout
         env.start_fake("vm3", 256, "--cache-mib", "16")
         env.wait_domain("vm3")
         assert env.domain("vm3")["id"] > max(ids.values()), env.domain("vm3")
@@ -1106,6 +1135,103 @@ def case_limit_fails_gives_back():
             with open(high) as f:
                 assert f.read() != "max"
         env.stop_daemon()
+
+
+class NotifySocket:
+    """The service manager's end of sd_notify: a datagram socket in the test's dir."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.messages = []  # (monotonic time, {key: value})
+
+    def close(self):
+        self.sock.close()
+
+    def read(self, timeout):
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(4096).decode()
+        except socket.timeout:
+            return None
+        msg = dict(line.split("=", 1) for line in data.splitlines() if "=" in line)
+        self.messages.append((time.monotonic(), msg))
+        return msg
+
+    def wait(self, what, pred, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg = self.read(max(deadline - time.monotonic(), 0.01))
+            if msg is not None and pred(msg):
+                return msg
+        raise AssertionError(f"no {what} within {timeout}s: {self.messages[-10:]}")
+
+
+def case_sd_notify():
+    """Type=notify: READY=1 only once the VMs that ran at start are adopted (one of them
+    answers its monitor late), STATUS= with the VMs, those over their limit and those
+    failing, WATCHDOG=1 from the main loop as often as $WATCHDOG_USEC asks, and none
+    while vmbcd is stopped."""
+    with Env("notify") as env:
+        env.start_fake("vm1", 512, "--no-balloon-driver", "--anon-mib", "200")
+        slow = env.start_fake("vm2", 256, "--cache-mib", "16")
+        notify = NotifySocket(os.path.join(env.dir, "notify.sock"))
+        try:
+            # vm2's QEMU does not answer (yet): its socket accepts, no greeting comes
+            os.kill(slow.pid, signal.SIGSTOP)
+            env.start_daemon(env={"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "600000"})
+            started = time.monotonic()
+            msg = notify.read(1.5)
+            while msg is not None and "READY" not in msg:
+                msg = notify.read(max(started + 1.5 - time.monotonic(), 0.01))
+            assert msg is None, f"READY before vm2 was adopted: {notify.messages}"
+            os.kill(slow.pid, signal.SIGCONT)
+            ready = notify.wait("READY=1", lambda m: m.get("READY") == "1")
+            # what READY promises: both adopted, with their saved and configured limits
+            with env.control() as c:
+                names = {d["name"] for d in c.execute("query-domains")["domains"]}
+            assert names == {"vm1", "vm2"}, names
+            assert re.fullmatch(r"2 VMs, \d+ over limit, \d+ failing", ready.get("STATUS", "")), \
+                ready
+            # vm1 has no balloon driver: a limit under what it holds fails and stays over
+            env.wait_held("vm1", pages(195))
+            with env.control() as c:
+                try:
+                    c.execute("set-limit", {"domain": "vm1", "resource": "physpages",
+                                            "barrier": "128M", "limit": "128M"}, timeout=30)
+                    raise AssertionError("set-limit succeeded without a balloon driver")
+                except QMPError as e:
+                    assert "balloon driver" in e.desc, e.desc
+            notify.wait("STATUS with vm1 over its limit and failing",
+                        lambda m: m.get("STATUS") == "2 VMs, 1 over limit, 1 failing",
+                        timeout=10)
+            # the watchdog: every 0.3 s while the main loop runs
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 2.0:
+                notify.read(0.1)
+            fed = [t for t, m in notify.messages if m.get("WATCHDOG") == "1" and t >= t0]
+            assert len(fed) >= 4, notify.messages[-20:]
+            gaps = [b - a for a, b in zip(fed, fed[1:])]
+            assert max(gaps) < 0.6, gaps
+            # a main loop that does not run feeds nothing
+            os.kill(env.daemon.pid, signal.SIGSTOP)
+            t1 = time.monotonic()
+            while time.monotonic() - t1 < 1.5:
+                notify.read(0.1)
+            os.kill(env.daemon.pid, signal.SIGCONT)
+            starved = [t for t, m in notify.messages
+                       if m.get("WATCHDOG") == "1" and t1 + 0.1 < t < t1 + 1.5]
+            assert not starved, starved
+            notify.wait("WATCHDOG=1 again", lambda m: m.get("WATCHDOG") == "1", timeout=3)
+            env.stop_daemon()
+            notify.wait("STOPPING=1", lambda m: m.get("STOPPING") == "1", timeout=1)
+        finally:
+            try:
+                os.kill(slow.pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+            notify.close()
 
 
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}

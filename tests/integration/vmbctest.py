@@ -34,6 +34,18 @@ def wait_for(what, pred, timeout=10.0, interval=0.05):
     raise AssertionError(f"timed out after {timeout:.1f}s waiting for {what} (last: {last!r})")
 
 
+def accepts(path):
+    """True once a UNIX stream socket at @path takes connections."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 class QMPError(Exception):
     def __init__(self, klass, desc):
         super().__init__(f"{klass}: {desc}")
@@ -171,8 +183,9 @@ stats-interval = 1
 {host}""")
 
     # vmbcd ---------------------------------------------------------------
-    def start_daemon(self, expect_fail=False, nofile=None):
-        """nofile: the open-file limit (soft and hard) vmbcd starts with."""
+    def start_daemon(self, expect_fail=False, nofile=None, env=None):
+        """nofile: the open-file limit (soft and hard) vmbcd starts with; env: variables
+        added to vmbcd's environment."""
         self.log = open(self.log_path, "a")
 
         def limit():
@@ -181,13 +194,15 @@ stats-interval = 1
 
         self.daemon = subprocess.Popen([self.vmbcd_bin, "--foreground", "--config", self.conf],
                                        stdout=self.log, stderr=subprocess.STDOUT,
-                                       preexec_fn=limit if nofile is not None else None)
+                                       preexec_fn=limit if nofile is not None else None,
+                                       env={**os.environ, **env} if env else None)
         if expect_fail:
             rc = self.daemon.wait(timeout=20)
             self.daemon = None
             return rc
-        wait_for("the control socket", lambda: os.path.exists(self.sock) or
-                 self.daemon.poll() is not None, timeout=20)
+        # the file appears at bind(), connections are taken from listen() on
+        wait_for("the control socket", lambda: self.daemon.poll() is not None or
+                 accepts(self.sock), timeout=20)
         if self.daemon.poll() is not None:
             raise AssertionError(f"vmbcd exited with {self.daemon.returncode}:\n{self.logtext()}")
         return None

@@ -24,7 +24,7 @@ import threading
 import time
 
 import vmbcguest
-from vmbctest import QMP, QMPError, wait_for
+from vmbctest import QMP, QMPError, accepts, wait_for
 
 PAGE = os.sysconf("SC_PAGESIZE")
 MIB = 1 << 20
@@ -165,11 +165,14 @@ class Libvirtd:
 class DomainGuest(vmbcguest.Guest):
     """The test guest as a libvirt domain; the shell and the host-side helpers of Guest."""
 
-    def __init__(self, lv, name, workdir, mem_mib=512, free_page_reporting=True, balloon=True):
+    def __init__(self, lv, name, workdir, mem_mib=512, free_page_reporting=True, balloon=True,
+                 persistent=False, metadata=""):
         super().__init__(workdir, mem_mib=mem_mib, free_page_reporting=free_page_reporting,
                          balloon=balloon)
         self.lv = lv
         self.name = name
+        self.persistent = persistent  # defined, then started (else created: transient)
+        self.metadata = metadata  # elements for the domain's <metadata>
         self.serial_path = os.path.join(workdir, "%s-serial.sock" % name)
         self.xml_path = os.path.join(workdir, "%s.xml" % name)
 
@@ -181,6 +184,7 @@ class DomainGuest(vmbcguest.Guest):
             balloon = "<memballoon model='none'/>"
         return """<domain type='qemu'>
   <name>%s</name>
+  <metadata>%s</metadata>
   <memory unit='MiB'>%d</memory>
   <os><type arch='x86_64' machine='pc'>hvm</type>
     <kernel>%s</kernel><initrd>%s</initrd><cmdline>console=ttyS0 panic=-1</cmdline></os>
@@ -191,7 +195,7 @@ class DomainGuest(vmbcguest.Guest):
     %s
   </devices>
 </domain>
-""" % (self.name, self.mem_mib, os.path.join(self.workdir, "vmlinuz"),
+""" % (self.name, self.metadata, self.mem_mib, os.path.join(self.workdir, "vmlinuz"),
             os.path.join(self.workdir, "initramfs.gz"), vmbcguest.find_qemu(),
             self.serial_path, balloon)
 
@@ -204,7 +208,11 @@ class DomainGuest(vmbcguest.Guest):
                 os.chmod(dst, 0o644)
         with open(self.xml_path, "w") as f:
             f.write(self.domain_xml())
-        self.lv.virsh("create", self.xml_path)
+        if self.persistent:
+            self.lv.virsh("define", self.xml_path)
+            self.lv.virsh("start", self.name)
+        else:
+            self.lv.virsh("create", self.xml_path)
         pidfile = os.path.join(self.lv.run_dir, "libvirt", "qemu", "run", "%s.pid" % self.name)
         self.pid = wait_for("the pidfile of %s" % self.name, lambda: read_pidfile(pidfile), 10)
         # Where guest RAM is, asked of this QEMU now (see hmp()), while libvirtd is surely
@@ -302,7 +310,7 @@ class World:
         self.daemon = None
         self.guests = []
 
-    def start_daemon(self):
+    def start_daemon(self, extra_env=None):
         with open(self.conf, "w") as f:
             f.write("""[daemon]
 backends = libvirt
@@ -323,12 +331,14 @@ pressure = off
         env = dict(os.environ)
         # the pidfiles of the session driver are under its XDG_RUNTIME_DIR
         env["XDG_RUNTIME_DIR"] = self.lv.run_dir
+        env.update(extra_env or {})
         self.log = open(self.log_path, "a")
         self.daemon = subprocess.Popen([os.environ["VMBCD"], "--foreground", "--config",
                                         self.conf], env=env, stdout=self.log,
                                        stderr=subprocess.STDOUT)
-        wait_for("the control socket", lambda: os.path.exists(self.sock) or
-                 self.daemon.poll() is not None, timeout=20)
+        # the file appears at bind(), connections are taken from listen() on
+        wait_for("the control socket", lambda: self.daemon.poll() is not None or
+                 accepts(self.sock), timeout=20)
         if self.daemon.poll() is not None:
             raise AssertionError("vmbcd exited with %d:\n%s" % (self.daemon.returncode,
                                                                  self.logtext()))
@@ -643,12 +653,143 @@ def case_late_domain():
         assert w.daemon.poll() is None
 
 
+POLICY_NS = "urn:x-vmbc:policy:1"
+
+
+def vmbc_cli(w, *args):
+    r = subprocess.run([os.environ["VMBC_CLI"], "-c", w.sock, *args], capture_output=True,
+                       text=True, timeout=90)
+    return r
+
+
+def limits(w, name, resource="physpages"):
+    r = w.res(name, resource)
+    return (r["barrier"], r["limit"])
+
+
+def mib_pages(mib):
+    return mib * MIB // PAGE
+
+
+def case_metadata_policy():
+    """The policy travels with the domain, in its <metadata> (the vmbc namespace): read at
+    adoption, applied when `virsh metadata` changes it, written by `vmbc setlimit --persist`
+    (live and in the persistent definition), refused with the reason when malformed; a runtime
+    limit set since the policy was applied outlives a restart of vmbcd, a policy changed
+    meanwhile wins."""
+    if not os.environ.get("VMBC_CLI"):
+        raise AssertionError("VMBC_CLI not set: the vmbc CLI was not built")
+    with World("m") as w:
+        w.lv.start()
+        # defined with a policy in its metadata before vmbcd ever saw it
+        g = w.guest("lvp", persistent=True, metadata=(
+            "<vmbc:policy xmlns:vmbc='%s'><vmbc:physpages barrier='384M' limit='448M'/>"
+            "<vmbc:shares value='3000'/></vmbc:policy>" % POLICY_NS))
+        g.start(boot=False)
+        # vmbcd under a service manager's eye: READY=1 only once the domain is adopted with
+        # the policy it carries applied
+        notify_path = os.path.join(w.dir, "notify.sock")
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(notify_path)
+        notify.settimeout(20)
+        try:
+            # libvirtd does not answer for a while: vmbcd cannot list its domains, so it is
+            # not ready
+            os.kill(w.lv.proc.pid, signal.SIGSTOP)
+            try:
+                w.start_daemon(extra_env={"NOTIFY_SOCKET": notify_path})
+                notify.settimeout(1.5)
+                try:
+                    early = notify.recv(4096).decode()
+                except socket.timeout:
+                    early = ""
+                assert "READY=1" not in early.splitlines(), early
+            finally:
+                os.kill(w.lv.proc.pid, signal.SIGCONT)
+            notify.settimeout(20)
+            while True:
+                msg = notify.recv(4096).decode()
+                if "READY=1" in msg.splitlines():
+                    break
+            # at adoption, before READY
+            assert limits(w, "lvp") == (mib_pages(384), mib_pages(448)), w.domain("lvp")
+            assert "STATUS=1 VM, 0 over limit, 0 failing" in msg.splitlines(), msg
+        finally:
+            notify.close()
+        assert w.domain("lvp")["shares"] == 3000, w.domain("lvp")
+        assert "the policy in its metadata applied: physpages 384M:448M, shares 3000" in \
+            w.logtext(), w.logtext()
+
+        # set by virsh on the running domain: applied by vmbcd (the metadata change event)
+        w.lv.virsh("metadata", "lvp", "--uri", POLICY_NS, "--key", "vmbc", "--live", "--config",
+                   "--set", "<policy><physpages limit='400M'/><guarantee size='256M'/></policy>")
+        t0 = time.monotonic()
+        wait_for("the policy set by virsh", lambda: limits(w, "lvp") ==
+                 (mib_pages(400), mib_pages(400)), timeout=10, interval=0.1)
+        print("virsh metadata --set applied by vmbcd in %.2f s" % (time.monotonic() - t0))
+        assert limits(w, "lvp", "vmguarpages")[0] == mib_pages(256), w.domain("lvp")
+        assert w.domain("lvp")["guarantee"] == mib_pages(256), w.domain("lvp")
+
+        # a malformed policy is refused with the reason, and changes nothing
+        w.lv.virsh("metadata", "lvp", "--uri", POLICY_NS, "--key", "vmbc", "--live",
+                   "--set", "<policy><physpages limit='12Q'/></policy>")
+        wait_for("the bad policy refused", lambda: "invalid size '12Q'" in w.logtext(),
+                 timeout=10)
+        line = [ln for ln in w.logtext().splitlines() if "'12Q'" in ln][-1]
+        assert "lvp" in line and "physpages limit" in line and "not applied" in line, line
+        assert limits(w, "lvp") == (mib_pages(400), mib_pages(400))
+
+        # set by vmbc setlimit --persist: in effect, and in virsh metadata, live and config
+        r = vmbc_cli(w, "setlimit", "lvp", "physpages", "320M:480M", "--persist")
+        assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+        assert r.stdout.startswith("lvp physpages: barrier 320M, limit 480M (held ") and \
+            r.stdout.rstrip().endswith(", kept in the domain's metadata"), r.stdout
+        assert limits(w, "lvp") == (mib_pages(320), mib_pages(480))
+        for flag in ("--live", "--config"):
+            out = w.lv.virsh("metadata", "lvp", "--uri", POLICY_NS, flag).stdout
+            print("virsh metadata %s: %s" % (flag, out.strip()))
+            assert 'physpages barrier="320M" limit="480M"' in out, out
+            assert 'guarantee size="256M"' in out and 'shares value="3000"' in out, out
+        # vmbcd does not take its own write for a new policy
+        assert w.logtext().count("the policy in its metadata applied") == 2, w.logtext()
+
+        # a limit without --persist is this host's: it outlives a restart of vmbcd while
+        # the metadata stays as it was
+        r = vmbc_cli(w, "setlimit", "lvp", "physpages", "350M")
+        assert r.returncode == 0, r.stderr
+        out = w.lv.virsh("metadata", "lvp", "--uri", POLICY_NS).stdout
+        assert 'limit="480M"' in out, out
+        w.daemon.send_signal(signal.SIGTERM)
+        w.daemon.wait(15)
+        w.log.close()
+        w.start_daemon()
+        w.wait_domain("lvp")
+        time.sleep(1)
+        assert limits(w, "lvp") == (mib_pages(350), mib_pages(350)), w.domain("lvp")
+        # a policy changed while vmbcd was away is newer than that: it wins at adoption
+        w.daemon.send_signal(signal.SIGTERM)
+        w.daemon.wait(15)
+        w.log.close()
+        w.lv.virsh("metadata", "lvp", "--uri", POLICY_NS, "--key", "vmbc", "--live",
+                   "--set", "<policy><physpages barrier='300M' limit='420M'/></policy>")
+        w.start_daemon()
+        w.wait_domain("lvp")
+        wait_for("the newer policy at adoption", lambda: limits(w, "lvp") ==
+                 (mib_pages(300), mib_pages(420)), timeout=10)
+
+        # a domain of the qmp backend cannot carry one: refused before anything changes
+        r = vmbc_cli(w, "setlimit", "nosuch", "physpages", "1G", "--persist")
+        assert r.returncode == 1 and "nosuch" in r.stderr, (r.returncode, r.stderr)
+        assert w.daemon.poll() is None
+
+
 CASES = {
     "fill_and_free": case_fill_and_free,
     "no_reporting_limit": case_no_reporting_limit,
     "limit_fails": case_limit_fails,
     "libvirtd_restart": case_libvirtd_restart,
     "late_domain": case_late_domain,
+    "metadata_policy": case_metadata_policy,
 }
 
 
