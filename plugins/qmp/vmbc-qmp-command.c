@@ -40,3 +40,12 @@ vmbc_qmp_args_balloon(gint64 bytes)
 	json_object_set_int_member(args, "value", bytes);
 	return args;
 }
+
+JsonObject *
+vmbc_qmp_args_hmp(const gchar *line)
+{
+	JsonObject *args = json_object_new();
+
+	json_object_set_string_member(args, "command-line", line);
+	return args;
+}

@@ -21,4 +21,7 @@ JsonObject *vmbc_qmp_args_qom_list(const gchar *path);
 /* balloon: {"value": @bytes}, the guest's logical size */
 JsonObject *vmbc_qmp_args_balloon(gint64 bytes);
 
+/* human-monitor-command: {"command-line": @line} */
+JsonObject *vmbc_qmp_args_hmp(const gchar *line);
+
 G_END_DECLS

@@ -50,6 +50,16 @@ struct _VmbcQmpVm {
 	gint fpr;	       /* free page reporting: -1 unknown, 0 off, 1 on */
 	gint64 actual;	       /* pages, -1 unknown */
 	GError *balloon_error; /* query-balloon's DeviceNotActive */
+	GArray *ram_ranges;    /* of VmbcRamRange: every backend the guest sees; empty: by size */
+	GPtrArray *vmems;      /* of VmbcQmpVirtioMem, as last read; NULL none known */
+
+	/* while guest RAM is probed (vmbc-qmp-ram.c) */
+	GPtrArray *ram_memdevs; /* of VmbcQmpMemdev */
+	gchar *ram_mtree;	/* HMP info mtree -f */
+	guint ram_index;	/* the backend asked about */
+	guint64 ram_gpa;	/* its region's first guest-physical address in the mtree */
+	guint64 ram_offset;	/* the region's offset there */
+	void (*ram_next_step)(struct _VmbcQmpVm *vm);
 
 	/* once adopted */
 	VmbcBeancounter *bc; /* borrowed: the daemon owns it and tells us when it goes */
@@ -130,6 +140,14 @@ gboolean vmbc_qmp_vm_reply(VmbcQmpVm *vm, GObject *source, GAsyncResult *res, gb
 
 /* Starts probing a VM just connected; it is adopted, or failed, at the end. */
 void vmbc_qmp_vm_probe(VmbcQmpVm *vm);
+
+typedef void (*VmbcQmpVmProbeFunc)(VmbcQmpVm *vm);
+
+/*
+ * Asks QEMU where the VM's guest RAM is (vmbc-qmp-ram.c): fills ram_ranges
+ * (left empty where QEMU cannot say) and vmems, then calls @next.
+ */
+void vmbc_qmp_vm_probe_ram(VmbcQmpVm *vm, VmbcQmpVmProbeFunc next);
 
 /* Sets how often the guest reports its statistics to the balloon (probe and reload). */
 static inline void

@@ -52,6 +52,10 @@ vm_adopt(VmbcQmpVm *vm)
 	bc->free_page_reporting = vm->fpr;
 	vm->sampler = vmbc_proc_sampler_new(vm->pid, vm->ram_bytes);
 	vmbc_proc_sampler_set_smaps_interval(vm->sampler, vm->backend->smaps_usec);
+	if (vm->ram_ranges != NULL && vm->ram_ranges->len > 0)
+		vmbc_proc_sampler_set_ranges(vm->sampler,
+					     (const VmbcRamRange *)(gpointer)vm->ram_ranges->data,
+					     vm->ram_ranges->len);
 	vm->next_stats = 0;
 
 	/* what the balloon is now, as it is: adoption never changes it */
@@ -65,9 +69,12 @@ vm_adopt(VmbcQmpVm *vm)
 		g_warning("VM '%s': free page reporting is off: pages its guest frees stay "
 			  "charged (add free-page-reporting=on to %s)",
 			  vm->name, vm->balloon_path);
-	g_info("VM '%s' adopted: pid %d, %s, %" G_GUINT64_FORMAT " MiB, balloon %s", vm->name,
-	       (int)vm->pid, vm->socket_path, vm->max_bytes >> 20,
-	       vm->balloon_path != NULL ? vm->balloon_path : "none");
+	g_info("VM '%s' adopted: pid %d, %s, %" G_GUINT64_FORMAT " MiB, balloon %s, "
+	       "%u RAM backends, %u virtio-mem",
+	       vm->name, (int)vm->pid, vm->socket_path, vm->max_bytes >> 20,
+	       vm->balloon_path != NULL ? vm->balloon_path : "none",
+	       vm->ram_ranges != NULL ? vm->ram_ranges->len : 0,
+	       vm->vmems != NULL ? vm->vmems->len : 0);
 }
 
 static void
@@ -206,6 +213,12 @@ vm_on_probe_list(GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static void
+vm_probe_list_devices(VmbcQmpVm *vm)
+{
+	vm_probe_list(vm, FALSE);
+}
+
+static void
 vm_on_probe_memory(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(VmbcQmpVm) vm = user_data;
@@ -230,7 +243,7 @@ vm_on_probe_memory(GObject *source, GAsyncResult *res, gpointer user_data)
 		plugged = 0;
 	vm->ram_bytes = (guint64)base;
 	vm->max_bytes = (guint64)base + (guint64)plugged;
-	vm_probe_list(vm, FALSE);
+	vmbc_qmp_vm_probe_ram(vm, vm_probe_list_devices);
 }
 
 /* "/run/vms/web1.qmp" -> "web1" */

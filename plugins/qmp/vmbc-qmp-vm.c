@@ -39,6 +39,10 @@ vm_clear(VmbcQmpVm *vm)
 	g_free(vm->last_warning);
 	g_free(vm->name);
 	g_free(vm->balloon_path);
+	g_clear_pointer(&vm->ram_ranges, g_array_unref);
+	g_clear_pointer(&vm->vmems, g_ptr_array_unref);
+	g_clear_pointer(&vm->ram_memdevs, g_ptr_array_unref);
+	g_free(vm->ram_mtree);
 }
 
 VmbcQmpVm *

@@ -99,6 +99,14 @@ typedef struct {
 	gint64 deadline; /* monotonic usec; answered with an error after it */
 } VmbcPendingChange;
 
+/*
+ * vmbc-charge.c. The pages a sample's resident guest RAM charges (KSM's
+ * sharers' part taken off); called by vmbc_engine_sample() before it sets held.
+ */
+gint64 vmbc_engine_charge_for(VmbcEngine *engine, const VmbcSample *sample);
+/* After held was set from @sample: KSM's pages and saving, hugetlb, guest RAM's size. */
+void vmbc_engine_note_ram(VmbcBeancounter *bc, const VmbcSample *sample);
+
 /* Sends an event to the daemon (and logs it). @fmt makes the message. */
 void vmbc_engine_emit(VmbcEngine *engine, VmbcEventType type, VmbcBeancounter *bc,
 		      VmbcResourceId res, gint64 target, VmbcError reason, const gchar *fmt, ...)

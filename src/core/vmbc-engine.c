@@ -319,32 +319,6 @@ vmbc_engine_remove(VmbcEngine *engine, VmbcBeancounter *bc)
 }
 
 void
-vmbc_engine_set_ksm(VmbcEngine *engine, gint64 pages_shared, gint64 pages_sharing)
-{
-	engine->ksm_shared = MAX(pages_shared, 0);
-	engine->ksm_sharing = MAX(pages_sharing, 0);
-}
-
-/*
- * The pages to charge for @resident guest RAM pages of which @merged are KSM
- * merged: the unmerged ones in full, the merged ones at the average fraction
- * of a KSM page each sharer pays.
- */
-static gint64
-charge_for(VmbcEngine *engine, gint64 resident, gint64 merged)
-{
-	gint64 mappings = engine->ksm_shared + engine->ksm_sharing;
-
-	if (merged <= 0 || engine->ksm_shared <= 0 || mappings <= 0)
-		return resident;
-	merged = MIN(merged, resident);
-	/* rounded up: a sharer never pays less than its share */
-	return resident - merged +
-	       (gint64)(((gdouble)merged * (gdouble)engine->ksm_shared + (gdouble)mappings - 1) /
-			(gdouble)mappings);
-}
-
-void
 vmbc_engine_set_wall_clock(VmbcEngine *engine, gint64 epoch_usec)
 {
 	engine->wall_usec = epoch_usec;
@@ -417,7 +391,7 @@ vmbc_engine_sample(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcSample *sa
 
 	if (sample->physpages >= 0) {
 		gint64 before = bc->sampled ? bc->parm[VMBC_RES_PHYSPAGES].held : 0;
-		gint64 after = charge_for(engine, sample->physpages, sample->ksm_pages);
+		gint64 after = vmbc_engine_charge_for(engine, sample);
 		if (!bc->sampled) {
 			/* adopting a running VM: what it holds is its starting point */
 			vmbc_parm_adopt(&bc->parm[VMBC_RES_PHYSPAGES], after);
@@ -433,7 +407,7 @@ vmbc_engine_sample(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcSample *sa
 	}
 	if (sample->physpages >= 0) {
 		bc->sampled_at = now;
-		bc->ksm_pages = MAX(sample->ksm_pages, 0);
+		vmbc_engine_note_ram(bc, sample);
 		record_held(engine, bc);
 	}
 	if (sample->vmmpages >= 0)

@@ -139,6 +139,16 @@ typedef struct {
 	gint64 vmmpages;       /* the VMM's other resident pages */
 	gint64 balloon_actual; /* guest-visible memory, pages */
 	gint64 ksm_pages;      /* of physpages, how many KSM merged (0 or -1: none known) */
+	gint64 hugetlb_pages;	  /* of physpages, in hugetlb pages (no balloon takes them) */
+	gint64 ram_pages;	  /* guest RAM's size, every backend QEMU named; <= 0 unknown */
+	gint64 ram_hugetlb_pages; /* of ram_pages, hugetlb-backed */
+	/*
+	 * With ksm_exact: of physpages, the pages KSM's other sharers pay for
+	 * (Rss less Pss of guest RAM), so the charge is physpages - ksm_saved.
+	 * Without it, the merged pages are charged at KSM's global average.
+	 */
+	gint64 ksm_saved;
+	gboolean ksm_exact;
 } VmbcSample;
 
 /*

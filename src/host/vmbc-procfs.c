@@ -108,224 +108,12 @@ struct _VmbcProcSampler {
 	gint64 next_range;     /* monotonic usec: not before, for what the last walk cost */
 	guint range_reads;
 	VmbcSmapsSplit split;
+	GArray *ranges;	    /* of VmbcRamRange: guest RAM as QEMU named it; NULL: by size */
+	gint64 huge_pages;  /* guest RAM resident in hugetlb pages at the last exact read */
+	gint64 ksm_saved;   /* pages: guest Rss - Pss at the last Pss read (KSM's sharers) */
+	gint64 next_pss;    /* monotonic usec: the next Pss read while KSM merges */
+	guint pss_reads;
 };
-
-void
-vmbc_smaps_split_clear(VmbcSmapsSplit *split)
-{
-	g_clear_pointer(&split->guest_name, g_free);
-	memset(split, 0, sizeof(*split));
-}
-
-/* One mapping being read. */
-typedef struct {
-	gboolean valid;
-	guint64 start;
-	guint64 end;
-	gchar perms[5];
-	const gchar *name; /* into the text */
-	gsize name_len;
-	guint64 rss; /* bytes */
-} Mapping;
-
-static gboolean
-is_hex(gchar c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-}
-
-/* Reads hex digits at *p (at least one), moving *p past them. */
-static gboolean
-take_hex(const gchar **p, const gchar *end, guint64 *out)
-{
-	guint64 v = 0;
-	const gchar *q = *p;
-
-	if (q >= end || !is_hex(*q))
-		return FALSE;
-	for (; q < end && is_hex(*q); q++) {
-		if (v >> 60 != 0)
-			return FALSE;
-		v = (v << 4) | (guint64)g_ascii_xdigit_value(*q);
-	}
-	*p = q;
-	*out = v;
-	return TRUE;
-}
-
-static gboolean
-take_char(const gchar **p, const gchar *end, gchar c)
-{
-	if (*p >= end || **p != c)
-		return FALSE;
-	(*p)++;
-	return TRUE;
-}
-
-/* Skips a field of non-blanks followed by blanks; FALSE if the field is empty. */
-static gboolean
-skip_field(const gchar **p, const gchar *end)
-{
-	const gchar *q = *p;
-
-	while (q < end && *q != ' ' && *q != '\t')
-		q++;
-	if (q == *p)
-		return FALSE;
-	while (q < end && (*q == ' ' || *q == '\t'))
-		q++;
-	*p = q;
-	return TRUE;
-}
-
-/* "start-end perms offset dev inode [name]" */
-static gboolean
-parse_header(const gchar *line, const gchar *end, Mapping *m)
-{
-	const gchar *p = line;
-	const gchar *name_end;
-
-	memset(m, 0, sizeof(*m));
-	if (!take_hex(&p, end, &m->start) || !take_char(&p, end, '-') ||
-	    !take_hex(&p, end, &m->end) || !take_char(&p, end, ' '))
-		return FALSE;
-	if (end - p < 5 || p[4] != ' ')
-		return FALSE;
-	memcpy(m->perms, p, 4);
-	p += 5;
-	/* offset, device, inode */
-	for (guint i = 0; i < 3; i++) {
-		if (!skip_field(&p, end))
-			return FALSE;
-	}
-	name_end = end;
-	while (name_end > p && (name_end[-1] == ' ' || name_end[-1] == '\t'))
-		name_end--;
-	m->name = p;
-	m->name_len = (gsize)(name_end - p);
-	m->valid = m->end >= m->start;
-	return m->valid;
-}
-
-/* A header line starts "hex-hex "; field lines start with a capitalized key. */
-static gboolean
-looks_like_header(const gchar *line, const gchar *end)
-{
-	const gchar *p = line;
-
-	while (p < end && is_hex(*p))
-		p++;
-	return p > line && p < end && *p == '-';
-}
-
-/* "Rss:   1234 kB" -> bytes */
-static gboolean
-parse_kb_field(const gchar *line, const gchar *end, guint64 *bytes)
-{
-	const gchar *p = memchr(line, ':', (gsize)(end - line));
-	guint64 v = 0;
-
-	if (p == NULL)
-		return FALSE;
-	for (p++; p < end && *p == ' '; p++)
-		;
-	if (p >= end || !g_ascii_isdigit(*p))
-		return FALSE;
-	for (; p < end && g_ascii_isdigit(*p); p++) {
-		if (v > G_MAXUINT64 / 10 / 1024)
-			return FALSE;
-		v = v * 10 + (guint64)(*p - '0');
-	}
-	if (end - p != 3 || strncmp(p, " kB", 3) != 0)
-		return FALSE;
-	*bytes = v * 1024;
-	return TRUE;
-}
-
-static gboolean
-name_is_anonymous(const Mapping *m)
-{
-	if (m->name_len == 0)
-		return TRUE;
-	if (m->name_len >= 7 && strncmp(m->name, "/memfd:", 7) == 0)
-		return TRUE;
-	if (m->name_len >= 6 && strncmp(m->name, "[anon:", 6) == 0)
-		return TRUE;
-	return FALSE;
-}
-
-static void
-consider_mapping(const Mapping *m, guint64 guest_ram_bytes, VmbcSmapsSplit *split)
-{
-	guint64 size;
-
-	if (!m->valid)
-		return;
-	split->mappings++;
-	split->total_rss += m->rss;
-	size = m->end - m->start;
-	if (m->perms[0] != 'r' || m->perms[1] != 'w' || m->perms[2] == 'x')
-		return;
-	if (!name_is_anonymous(m))
-		return;
-	if (size < guest_ram_bytes || size - guest_ram_bytes > GUEST_RAM_SLACK)
-		return;
-	if (split->found &&
-	    (size < split->guest_size || (size == split->guest_size && m->rss <= split->guest_rss)))
-		return;
-	split->found = TRUE;
-	split->guest_start = m->start;
-	split->guest_size = size;
-	split->guest_rss = m->rss;
-	g_free(split->guest_name);
-	split->guest_name = g_strndup(m->name, m->name_len);
-}
-
-gboolean
-vmbc_smaps_parse(const gchar *text, gsize len, guint64 guest_ram_bytes, VmbcSmapsSplit *split,
-		 GError **error)
-{
-	const gchar *p = text;
-	const gchar *text_end = text + len;
-	Mapping cur = {0};
-	guint lineno = 0;
-
-	g_return_val_if_fail(text != NULL || len == 0, FALSE);
-	g_return_val_if_fail(split != NULL, FALSE);
-
-	vmbc_smaps_split_clear(split);
-	while (p < text_end) {
-		const gchar *nl = memchr(p, '\n', (gsize)(text_end - p));
-		const gchar *end = nl != NULL ? nl : text_end;
-
-		lineno++;
-		if (end == p) {
-			/* blank line: tolerated */
-		} else if (looks_like_header(p, end)) {
-			consider_mapping(&cur, guest_ram_bytes, split);
-			if (!parse_header(p, end, &cur)) {
-				g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
-					    "smaps line %u: bad mapping header '%.*s'", lineno,
-					    (int)MIN(end - p, 80), p);
-				vmbc_smaps_split_clear(split);
-				return FALSE;
-			}
-		} else if (end - p > 4 && strncmp(p, "Rss:", 4) == 0) {
-			guint64 bytes = 0;
-			if (!cur.valid || !parse_kb_field(p, end, &bytes)) {
-				g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
-					    "smaps line %u: bad Rss line '%.*s'", lineno,
-					    (int)MIN(end - p, 80), p);
-				vmbc_smaps_split_clear(split);
-				return FALSE;
-			}
-			cur.rss = bytes;
-		}
-		p = nl != NULL ? nl + 1 : text_end;
-	}
-	consider_mapping(&cur, guest_ram_bytes, split);
-	return TRUE;
-}
 
 VmbcProcSampler *
 vmbc_proc_sampler_new(pid_t pid, guint64 guest_ram_bytes)
@@ -355,6 +143,7 @@ vmbc_proc_sampler_free(VmbcProcSampler *s)
 		statm_kept--;
 	}
 	vmbc_smaps_split_clear(&s->split);
+	g_clear_pointer(&s->ranges, g_array_unref);
 	g_free(s);
 }
 
@@ -411,13 +200,56 @@ vmbc_proc_sampler_sample(VmbcProcSampler *s, VmbcBeancounter *bc, gint64 now_use
 {
 	gint64 bound = vmbc_parm_first_bound(&bc->parm[VMBC_RES_PHYSPAGES]);
 
-	*sample = (VmbcSample){-1, -1, -1, -1};
+	gsize page_size = vmbc_page_size();
+
+	*sample = (VmbcSample){.physpages = -1,
+			       .vmmpages = -1,
+			       .balloon_actual = -1,
+			       .ksm_pages = -1,
+			       .hugetlb_pages = -1,
+			       .ram_pages = -1,
+			       .ram_hugetlb_pages = -1,
+			       .ksm_saved = -1};
 	vmbc_proc_sampler_set_confirm_above(s, bound == VMBC_UNLIMITED ? -1 : bound);
 	if (!vmbc_proc_sampler_read(s, FALSE, now_usec, &sample->physpages, &sample->vmmpages,
 				    error))
 		return FALSE; /* it assigns nothing on error: the sample stays all -1 */
 	sample->ksm_pages = s->ksm_pages;
+	sample->hugetlb_pages = s->huge_pages;
+	if (s->split.found) {
+		sample->ram_pages = (gint64)(s->split.guest_size / page_size);
+		sample->ram_hugetlb_pages = (gint64)(s->split.guest_hugetlb_size / page_size);
+		/* Pss is exact where QEMU named guest RAM; by size, the global average stays */
+		if (s->ranges != NULL) {
+			sample->ksm_saved = MIN(s->ksm_saved, sample->physpages);
+			sample->ksm_exact = TRUE;
+		}
+	}
 	return TRUE;
+}
+
+void
+vmbc_proc_sampler_set_ranges(VmbcProcSampler *s, const VmbcRamRange *ranges, guint n)
+{
+	g_return_if_fail(s != NULL);
+	g_return_if_fail(n == 0 || ranges != NULL);
+
+	g_clear_pointer(&s->ranges, g_array_unref);
+	if (n > 0) {
+		s->ranges = g_array_sized_new(FALSE, FALSE, sizeof(VmbcRamRange), n);
+		g_array_append_vals(s->ranges, ranges, n);
+	}
+	s->next_smaps = 0;
+	s->huge_pages = 0;
+	s->ksm_saved = 0;
+	/* nothing is known of the new ranges until smaps was read */
+	s->smaps_reads = 0;
+}
+
+guint
+vmbc_proc_sampler_get_pss_reads(VmbcProcSampler *s)
+{
+	return s->pss_reads;
 }
 
 guint
@@ -577,43 +409,33 @@ read_smaps(VmbcProcSampler *s, GError **error)
 		return FALSE;
 	}
 	s->smaps_reads++;
-	if (!vmbc_smaps_parse(text, len, s->guest_ram_bytes, &s->split, error)) {
+	if (s->ranges != NULL
+		? !vmbc_smaps_parse_ranges(text, len, (const VmbcRamRange *)(gpointer)s->ranges->data,
+					   s->ranges->len, vmbc_page_size(), &s->split, error)
+		: !vmbc_smaps_parse(text, len, s->guest_ram_bytes, &s->split, error)) {
 		g_prefix_error(error, "%s: ", path);
 		return FALSE;
 	}
-	/* as rarely as smaps: KSM merges slowly, and only guest RAM is mergeable in QEMU */
+	/* only guest RAM is mergeable in QEMU: what KSM saves is its Rss less its Pss */
 	s->ksm_pages = vmbc_proc_ksm_merging_pages(s->pid);
+	s->ksm_saved = s->ksm_pages > 0 && s->split.guest_rss > s->split.guest_pss
+			       ? (gint64)((s->split.guest_rss - s->split.guest_pss) / vmbc_page_size())
+			       : 0;
 	return TRUE;
 }
 
 /*
- * The resident pages of the guest-RAM mapping found by the last smaps read,
- * as smaps would count them (present, not the shared zero page, small or
- * huge), through PAGEMAP_SCAN of its range. FALSE with @*unsupported set if
- * the kernel has no PAGEMAP_SCAN; FALSE with @error on other failures.
+ * The resident bytes in [@start, @end) of the open pagemap @fd, as smaps
+ * would count them (present, not the shared zero page, small or huge, hugetlb
+ * too). FALSE with @*unsupported set if the kernel has no PAGEMAP_SCAN; FALSE
+ * with @error on other failures.
  */
 static gboolean
-read_guest_range(VmbcProcSampler *s, gint64 *guest_pages, gboolean *unsupported, GError **error)
+scan_range(VmbcProcSampler *s, gint fd, guint64 start, guint64 end, guint64 *bytes,
+	   gboolean *unsupported, GError **error)
 {
-	g_autofree gchar *path = g_strdup_printf("/proc/%d/pagemap", (int)s->pid);
 	PmRegion vec[PM_SCAN_VEC_LEN];
-	guint64 start = s->split.guest_start;
-	guint64 end = s->split.guest_start + s->split.guest_size;
-	guint64 bytes = 0;
-	gint fd;
 
-	*unsupported = FALSE;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int err = errno;
-		if (errno_vanished(err)) {
-			set_vanished(s, error);
-			return FALSE;
-		}
-		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "cannot open %s: %s", path,
-			    g_strerror(err));
-		return FALSE;
-	}
 	/* a full vector stops the walk at walk_end: go on from there */
 	while (start < end) {
 		PmScanArg arg = {
@@ -634,7 +456,6 @@ read_guest_range(VmbcProcSampler *s, gint64 *guest_pages, gboolean *unsupported,
 		} while (n < 0 && errno == EINTR);
 		if (n < 0) {
 			int err = errno;
-			close(fd);
 			if (err == ENOTTY || err == EINVAL || err == EOPNOTSUPP) {
 				*unsupported = TRUE;
 				return FALSE;
@@ -643,21 +464,74 @@ read_guest_range(VmbcProcSampler *s, gint64 *guest_pages, gboolean *unsupported,
 				set_vanished(s, error);
 				return FALSE;
 			}
-			g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "cannot scan %s: %s",
-				    path, g_strerror(err));
+			g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED,
+				    "cannot scan /proc/%d/pagemap: %s", (int)s->pid,
+				    g_strerror(err));
 			return FALSE;
 		}
 		for (long i = 0; i < n && i < (long)G_N_ELEMENTS(vec); i++)
-			bytes += vec[i].end - vec[i].start;
+			*bytes += vec[i].end - vec[i].start;
 		if (arg.walk_end <= start || arg.walk_end > end)
 			break;
 		start = arg.walk_end;
 	}
-	close(fd);
-	s->range_reads++;
-	*guest_pages = (gint64)(bytes / vmbc_page_size());
 	return TRUE;
 }
+
+/*
+ * The resident pages of the guest RAM found by the last smaps read, every
+ * span through PAGEMAP_SCAN of its range: @guest_pages in small pages and THP
+ * (what statm counts), @huge_pages in hugetlb pages (what it does not). FALSE
+ * with @*unsupported set if the kernel has no PAGEMAP_SCAN; FALSE with @error
+ * on other failures.
+ */
+static gboolean
+read_guest_range(VmbcProcSampler *s, gint64 *guest_pages, gint64 *huge_pages,
+		 gboolean *unsupported, GError **error)
+{
+	g_autofree gchar *path = g_strdup_printf("/proc/%d/pagemap", (int)s->pid);
+	guint64 small = 0;
+	guint64 huge = 0;
+	gint fd;
+
+	*unsupported = FALSE;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int err = errno;
+		if (errno_vanished(err)) {
+			set_vanished(s, error);
+			return FALSE;
+		}
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "cannot open %s: %s", path,
+			    g_strerror(err));
+		return FALSE;
+	}
+	for (guint i = 0; s->split.spans != NULL && i < s->split.spans->len; i++) {
+		const VmbcRamSpan *span = &g_array_index(s->split.spans, VmbcRamSpan, i);
+
+		if (!scan_range(s, fd, span->start, span->start + span->size,
+				span->huge ? &huge : &small, unsupported, error)) {
+			close(fd);
+			return FALSE;
+		}
+	}
+	close(fd);
+	s->range_reads++;
+	*guest_pages = (gint64)(small / vmbc_page_size());
+	*huge_pages = (gint64)(huge / vmbc_page_size());
+	return TRUE;
+}
+
+/*
+ * KSM merges and unmerges a VM's pages slowly (pages_to_scan every
+ * sleep_millisecs); what its sharers pay for (guest Rss less Pss) can only be
+ * read from smaps, a hundred times the cost of a pagemap walk. While KSM merges
+ * pages of the VM (ksm_merging_pages, read with every exact read), smaps is
+ * read again every KSM_PSS_PERIOD, and not before PSS_COST_FACTOR times what
+ * the last read took (0.5 % of a core per merged VM at most).
+ */
+#define KSM_PSS_PERIOD	(5 * G_USEC_PER_SEC)
+#define PSS_COST_FACTOR 200
 
 /* How far statm may move from the last exact read before the guest mapping is read again. */
 static gint64
@@ -708,7 +582,7 @@ schedule_smaps(VmbcProcSampler *s, gint64 now)
 static gboolean
 exact_due(VmbcProcSampler *s, gint64 resident, gint64 guest, gint64 now)
 {
-	if (s->confirm_above >= 0 && guest > s->confirm_above &&
+	if (s->confirm_above >= 0 && guest + s->huge_pages > s->confirm_above &&
 	    now - s->last_exact >= CONFIRM_INTERVAL_USEC)
 		return TRUE;
 	if (now < s->next_range)
@@ -726,14 +600,20 @@ split_with_smaps(VmbcProcSampler *s, gint64 now_usec, gint64 *resident, gint64 *
 	gsize page_size = vmbc_page_size();
 	gint64 vmm_before = s->vmm_estimate;
 	gint64 guest_rss;
+	gint64 t0 = g_get_monotonic_time();
 
 	if (!read_smaps(s, error))
 		return FALSE;
+	/* while KSM merges this VM, its Pss is read again at most this often */
+	s->next_pss = now_usec + MAX(KSM_PSS_PERIOD, (g_get_monotonic_time() - t0) * PSS_COST_FACTOR);
+	if (s->ksm_pages > 0)
+		s->pss_reads++;
 	/* statm again: the pair should describe one moment. */
 	if (!read_statm(s, resident, error))
 		return FALSE;
 	s->guest_found = s->split.found;
 	guest_rss = (gint64)(s->split.guest_rss / page_size);
+	s->huge_pages = (gint64)(s->split.guest_hugetlb / page_size);
 	if (s->guest_found) {
 		/*
 		 * The estimate is taken against statm, not the smaps total,
@@ -765,9 +645,10 @@ split_with_range(VmbcProcSampler *s, gint64 now_usec, gint64 *resident, gint64 *
 	gint64 vmm_before = s->vmm_estimate;
 	gboolean unsupported = FALSE;
 	gint64 guest_rss = 0;
+	gint64 huge = 0;
 	gint64 t0 = g_get_monotonic_time();
 
-	if (!range_scan || !read_guest_range(s, &guest_rss, &unsupported, error)) {
+	if (!range_scan || !read_guest_range(s, &guest_rss, &huge, &unsupported, error)) {
 		if (range_scan && !unsupported)
 			return FALSE;
 		if (unsupported) {
@@ -786,6 +667,10 @@ split_with_range(VmbcProcSampler *s, gint64 now_usec, gint64 *resident, gint64 *
 		return FALSE;
 	s->vmm_estimate = MAX(*resident - guest_rss, 0);
 	*guest = MIN(guest_rss, *resident);
+	s->huge_pages = huge;
+	s->ksm_pages = vmbc_proc_ksm_merging_pages(s->pid);
+	if (s->ksm_pages <= 0)
+		s->ksm_saved = 0;
 	s->last_exact = now_usec;
 	s->exact_resident = *resident;
 	schedule_exact(s, now_usec, vmm_before, s->vmm_estimate, *guest);
@@ -805,10 +690,13 @@ vmbc_proc_sampler_read(VmbcProcSampler *s, gboolean full, gint64 now_usec, gint6
 	g_return_val_if_fail(guest_pages != NULL && vmm_pages != NULL, FALSE);
 
 	ram_pages = (gint64)((s->guest_ram_bytes + GUEST_RAM_SLACK) / page_size);
+	if (s->ranges != NULL)
+		ram_pages = (gint64)(s->split.guest_size / page_size);
 	if (!read_statm(s, &resident, error))
 		return FALSE;
 	guest = resident - s->vmm_estimate;
 	if (s->smaps_reads == 0 || full || now_usec >= s->next_smaps ||
+	    (s->guest_found && s->ksm_pages > 0 && now_usec >= s->next_pss) ||
 	    (s->guest_found && (guest < 0 || guest > ram_pages))) {
 		if (!split_with_smaps(s, now_usec, &resident, &guest, error))
 			return FALSE;
@@ -821,8 +709,8 @@ vmbc_proc_sampler_read(VmbcProcSampler *s, gboolean full, gint64 now_usec, gint6
 		if (!split_with_smaps(s, now_usec, &resident, &guest, error))
 			return FALSE;
 	}
-	*guest_pages = CLAMP(guest, 0, resident);
-	*vmm_pages = resident - *guest_pages;
+	*guest_pages = CLAMP(guest, 0, resident) + s->huge_pages;
+	*vmm_pages = resident - CLAMP(guest, 0, resident);
 	return TRUE;
 }
 

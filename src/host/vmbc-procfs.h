@@ -19,43 +19,12 @@
 #include <sys/types.h>
 
 #include "vmbc-engine.h"
+#include "vmbc-smaps.h"
 
 G_BEGIN_DECLS
 
 /* How often the split is re-derived from smaps unless told otherwise (vmbc.conf smaps-interval). */
 #define VMBC_PROC_DEFAULT_SMAPS_INTERVAL (300 * G_USEC_PER_SEC)
-
-/* What one pass over smaps found. Sizes in bytes. */
-typedef struct {
-	guint64 total_rss;   /* Rss of every mapping */
-	gboolean found;	     /* a mapping that looks like guest RAM exists */
-	guint64 guest_start; /* its start address */
-	guint64 guest_size;  /* its size */
-	guint64 guest_rss;   /* its Rss */
-	gchar *guest_name;   /* its path column: "" for plain anonymous memory */
-	guint mappings;	     /* how many mappings were read */
-} VmbcSmapsSplit;
-
-void vmbc_smaps_split_clear(VmbcSmapsSplit *split);
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VmbcSmapsSplit, vmbc_smaps_split_clear)
-
-/*
- * Parses the text of a /proc/PID/smaps file and finds the guest-RAM mapping
- * of a VM with @guest_ram_bytes of RAM: a readable, writable, non-executable
- * mapping that is plain anonymous memory (no path), a memfd ("/memfd:...")
- * or a named anonymous one ("[anon:...]"), whose size is @guest_ram_bytes or
- * up to 2 MiB more (alignment). When several match, the largest wins (then
- * the one with more Rss). QEMU 7.2 with -m 512 maps "7f..-7f.. rw-p 00000000
- * 00:00 0" of exactly 512 MiB; with memory-backend-memfd,
- * "/memfd:memory-backend-memfd (deleted)", rw-s. TCG's code buffer is rwx
- * and so never mistaken for guest RAM.
- *
- * @split is filled (and must be cleared by the caller); no match is not an
- * error (@split->found is FALSE). Returns FALSE with VMBC_ERROR_INVALID if the
- * text is not smaps (a header or an Rss line that does not parse).
- */
-gboolean vmbc_smaps_parse(const gchar *text, gsize len, guint64 guest_ram_bytes,
-			  VmbcSmapsSplit *split, GError **error);
 
 typedef struct _VmbcProcSampler VmbcProcSampler;
 
@@ -118,6 +87,20 @@ gboolean vmbc_proc_sampler_read(VmbcProcSampler *s, gboolean full, gint64 now_us
 
 /* What the last smaps read found (borrowed; found is FALSE before the first one). */
 const VmbcSmapsSplit *vmbc_proc_sampler_get_split(VmbcProcSampler *s);
+
+/*
+ * Guest RAM is the @n ranges QEMU named (copied; vmbc-smaps.h): from the next
+ * read on, which reads smaps, they are counted instead of the one mapping of
+ * the guest's RAM size, each walked through pagemap, hugetlb-backed ones
+ * apart (statm does not count hugetlb pages; they are added to guest RAM). @n
+ * 0 goes back to the size. With ranges, the sample also says what KSM's
+ * sharers pay for (guest Rss less Pss, exact) rather than leaving the engine
+ * to charge KSM's global average.
+ */
+void vmbc_proc_sampler_set_ranges(VmbcProcSampler *s, const VmbcRamRange *ranges, guint n);
+
+/* How many smaps reads were for the Pss of a VM KSM merges, for tests and debugging. */
+guint vmbc_proc_sampler_get_pss_reads(VmbcProcSampler *s);
 
 /* How many times smaps was read, for tests and debugging. */
 guint vmbc_proc_sampler_get_smaps_reads(VmbcProcSampler *s);
