@@ -30,6 +30,9 @@ static const gchar *const dominfo_known[] = {
 	"balloon-owner",
 	"balloon-set",
 	"idle",
+	"guest-ram",
+	"ksm-merged",
+	"ksm-saved",
 	NULL,
 };
 
@@ -38,6 +41,35 @@ dominfo_line(const gchar *key, const gchar *value)
 {
 	g_autofree gchar *label = g_strdup_printf("%s:", key);
 	g_print("%-22s%s\n", label, value);
+}
+
+static gchar *dominfo_pages(VmbcCli *cli, JsonObject *obj, const gchar *member);
+
+/* Guest RAM as QEMU named it, what of it no balloon can take, what KSM saves. */
+static void
+dominfo_guest_ram(VmbcCli *cli, JsonObject *dom)
+{
+	JsonObject *ram = vmbc_cli_json_object(dom, "guest-ram");
+
+	if (ram != NULL && vmbc_cli_json_int(ram, "size", 0) > 0) {
+		g_autofree gchar *size = dominfo_pages(cli, ram, "size");
+		g_autofree gchar *huge = dominfo_pages(cli, ram, "hugetlb-size");
+		g_autofree gchar *rec = dominfo_pages(cli, ram, "balloon-reclaimable");
+		g_autofree gchar *held = dominfo_pages(cli, ram, "hugetlb-held");
+		g_autofree gchar *line = NULL;
+
+		dominfo_line("Guest RAM", size);
+		line = g_strdup_printf("%s (%s resident; not balloon-reclaimable)", huge, held);
+		dominfo_line("Hugetlb-backed", line);
+		dominfo_line("Balloon-reclaimable", rec);
+	}
+	if (json_object_has_member(dom, "ksm-saved")) {
+		g_autofree gchar *merged = dominfo_pages(cli, dom, "ksm-merged");
+		g_autofree gchar *saved = dominfo_pages(cli, dom, "ksm-saved");
+		g_autofree gchar *line =
+			g_strdup_printf("%s merged, %s paid by other sharers", merged, saved);
+		dominfo_line("KSM", line);
+	}
 }
 
 static gchar *
@@ -298,6 +330,7 @@ vmbc_cmd_dominfo(VmbcCli *cli, gint argc, gchar **argv)
 		dominfo_line("Free page reporting", "unknown");
 	dominfo_line("Balloon driver", vmbc_cli_json_string(dom, "balloon", "unknown"));
 	dominfo_balloon_owner(cli, dom);
+	dominfo_guest_ram(cli, dom);
 	dominfo_line("Reclaim state", vmbc_cli_json_string(dom, "reclaim", "unknown"));
 	if (vmbc_cli_json_bool(dom, "memory-high-set", FALSE))
 		dominfo_line("memory.high", "set by vmbcd (escalation); follows the limit up");

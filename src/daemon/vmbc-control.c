@@ -139,6 +139,14 @@ build_domain(VmbcControl *self, JsonBuilder *b, VmbcBeancounter *bc)
 		add_int(b, "dirty-rate", bc->dirty_rate);
 		json_builder_end_object(b);
 	}
+	add_int(b, "ksm-saved", bc->ksm_saved_pages);
+	json_builder_set_member_name(b, "guest-ram");
+	json_builder_begin_object(b);
+	add_int(b, "size", bc->ram_pages);
+	add_int(b, "hugetlb-size", bc->ram_hugetlb_pages);
+	add_int(b, "balloon-reclaimable", MAX(bc->ram_pages - bc->ram_hugetlb_pages, 0));
+	add_int(b, "hugetlb-held", bc->hugetlb_pages);
+	json_builder_end_object(b);
 	json_builder_set_member_name(b, "stats");
 	json_builder_begin_object(b);
 	add_int(b, "available", s->available);

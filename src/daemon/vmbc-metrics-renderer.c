@@ -413,6 +413,33 @@ get_guest_total(const VmbcBeancounter *bc)
 	return bc->stats.total;
 }
 
+/* Guest RAM's facts: no series until the sampler found guest RAM. */
+static gint64
+get_ram_size(const VmbcBeancounter *bc)
+{
+	return bc->ram_pages > 0 ? bc->ram_pages : -1;
+}
+static gint64
+get_ram_hugetlb(const VmbcBeancounter *bc)
+{
+	return bc->ram_pages > 0 ? bc->ram_hugetlb_pages : -1;
+}
+static gint64
+get_ram_reclaimable(const VmbcBeancounter *bc)
+{
+	return bc->ram_pages > 0 ? MAX(bc->ram_pages - bc->ram_hugetlb_pages, 0) : -1;
+}
+static gint64
+get_hugetlb_held(const VmbcBeancounter *bc)
+{
+	return bc->sampled ? bc->hugetlb_pages : -1;
+}
+static gint64
+get_ksm_saved(const VmbcBeancounter *bc)
+{
+	return bc->sampled ? bc->ksm_saved_pages : -1;
+}
+
 static const struct {
 	const gchar *name;
 	VmPagesFunc get;
@@ -431,6 +458,16 @@ static const struct {
 	 "Disk caches as the guest reports them (an untrusted hint); no series if unreported."},
 	{"vmbc_guest_total_bytes", get_guest_total,
 	 "MemTotal as the guest reports it (an untrusted hint); no series if unreported."},
+	{"vmbc_guest_ram_size_bytes", get_ram_size,
+	 "Guest RAM's size: every memory backend QEMU maps for the guest."},
+	{"vmbc_guest_ram_hugetlb_size_bytes", get_ram_hugetlb,
+	 "Of guest RAM, the hugetlb-backed part, which no balloon can reclaim."},
+	{"vmbc_guest_ram_balloon_reclaimable_bytes", get_ram_reclaimable,
+	 "Of guest RAM, the part the balloon can reclaim (not hugetlb-backed)."},
+	{"vmbc_physpages_hugetlb_bytes", get_hugetlb_held,
+	 "Of physpages held, the guest RAM resident in hugetlb pages."},
+	{"vmbc_ksm_saved_bytes", get_ksm_saved,
+	 "Resident guest RAM KSM merged that the VM's other sharers pay for (not charged)."},
 };
 
 static void

@@ -42,7 +42,8 @@ class World:
     def guest(self, name, mem_mib=512, **kw):
         workdir = os.path.join(self.dir, name)
         os.mkdir(workdir)
-        g = vmbcguest.Guest(workdir, mem_mib=mem_mib, extra_args=("-name", name), **kw)
+        extra = ("-name", name) + tuple(kw.pop("extra_args", ()))
+        g = vmbcguest.Guest(workdir, mem_mib=mem_mib, extra_args=extra, **kw)
         g.start()
         self.guests[name] = g
         return g

@@ -279,17 +279,21 @@ class Guest:
     these machines) or 'kvm'. memory_backend: None for QEMU's default guest RAM (one private
     anonymous mapping, the common production case), or 'memfd' to back all of guest RAM with
     a named memory-backend-memfd (a shared mapping smaps names "/memfd:memory-backend-memfd").
+    mem_opts: appended to -m (",maxmem=2G,slots=2" for DIMMs and virtio-mem); with extra_args
+    that add backends, NUMA nodes or memory devices, guest_ram_mapping() (which knows only the
+    main RAM) is not the whole of guest RAM: such tests measure the ranges they made.
     """
 
     MEMFD_BACKEND_ID = "vmbc-ram-memfd"
 
     def __init__(self, workdir, mem_mib=512, free_page_reporting=True, balloon=True,
                  accel="tcg", balloon_driver=True, guest_dir=None, boot_timeout=120.0,
-                 extra_args=(), extra_append="", memory_backend=None):
+                 extra_args=(), extra_append="", memory_backend=None, mem_opts=""):
         if memory_backend not in (None, "memfd"):
             raise ValueError("memory_backend: None or 'memfd', not %r" % (memory_backend,))
         self.workdir = os.path.abspath(workdir)
         self.mem_mib = mem_mib
+        self.mem_opts = mem_opts
         self.memory_backend = memory_backend
         self.free_page_reporting = free_page_reporting
         self.balloon = balloon
@@ -331,7 +335,7 @@ class Guest:
         if self.extra_append:
             append += " " + self.extra_append
         args = [
-            qemu, "-accel", self.accel, "-m", str(self.mem_mib),
+            qemu, "-accel", self.accel, "-m", "%dM%s" % (self.mem_mib, self.mem_opts),
             "-nographic", "-nodefaults", "-no-reboot",
             "-kernel", os.path.join(gdir, "vmlinuz"),
             "-initrd", os.path.join(gdir, "initramfs.gz"),

@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""End-to-end tests: every kind of guest RAM QEMU can give a guest, charged by vmbcd.
+
+vmbcd asks QEMU where guest RAM is (its memory backends, where the guest sees them and where
+QEMU maps them). The oracle here does not share that code: each case knows the backends it put
+on QEMU's command line and where the machine puts them in guest-physical memory (NUMA nodes one
+after the other from 0, memory devices where query-memory-devices says), asks QEMU's test
+monitor where each one's first and last byte are on the host (HMP gpa2hva), and sums what
+/proc/PID/smaps says of the mappings in those ranges: Rss, Pss, and the hugetlb pages that Rss
+does not count.
+
+Cases: numa_dimm (two NUMA nodes and a DIMM), hugetlb (all guest RAM in hugetlb pages),
+virtio_mem (a guest held to a limit by unplugging virtio-mem blocks), ksm (two identical
+guests, KSM on: each pays about half of what they share).
+Run one case: test_memkinds.py CASE. Exit 77 (skip) only when QEMU or the guest cannot exist
+here, or when the host cannot reserve the huge pages case hugetlb needs.
+"""
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import vmbcguest  # noqa: E402
+from test_e2e import World  # noqa: E402
+from vmbctest import MIB, PAGE, pages, wait_for  # noqa: E402
+
+SKIP = 77
+REL = 0.03  # held within 3 % of what the host holds
+FLOOR = pages(1)
+_HEAD = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (\S+) ")
+
+
+def backend_ranges(g, layout):
+    """[(name, lo, hi)]: where QEMU maps each (name, guest-physical start, size) of layout on
+    the host, asked on the test's own monitor at the first and the last byte; the two must be
+    one region of that name, size - 1 apart."""
+    out = []
+    for name, gpa, size in layout:
+        first, region = g.gpa2hva(gpa)
+        last, last_region = g.gpa2hva(gpa + size - 1)
+        assert region == name and last_region == name, (name, region, last_region)
+        assert last - first == size - 1, (name, hex(first), hex(last))
+        out.append((name, first, first + size))
+    return out
+
+
+def smaps_of(pid, ranges):
+    """What smaps says of the mappings inside ranges, per range name and summed ('all'): kB
+    fields Rss, Pss, Private_Hugetlb, Shared_Hugetlb. A mapping that reaches out of a range
+    it starts in fails the test (its pages could not be split)."""
+    res = {name: {} for name, _, _ in ranges}
+    cur = None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            m = _HEAD.match(line)
+            if m:
+                start, end = int(m.group(1), 16), int(m.group(2), 16)
+                cur = None
+                for name, lo, hi in ranges:
+                    if lo <= start < hi:
+                        assert end <= hi, f"mapping {m.group(0)} reaches out of {name}"
+                        cur = res[name]
+                continue
+            if cur is None:
+                continue
+            key, _, value = line.partition(":")
+            if key in ("Rss", "Pss", "Private_Hugetlb", "Shared_Hugetlb"):
+                cur[key] = cur.get(key, 0) + int(value.split()[0])
+    res["all"] = {k: sum(r.get(k, 0) for n, r in res.items()) for k in
+                  ("Rss", "Pss", "Private_Hugetlb", "Shared_Hugetlb")}
+    return res
+
+
+def resident_pages(s):
+    """Guest RAM the host holds, in pages: Rss plus hugetlb pages."""
+    return (s["Rss"] + s["Private_Hugetlb"] + s["Shared_Hugetlb"]) * 1024 // PAGE
+
+
+def held_bracket(w, name, oracle):
+    """(lo, hi, held): oracle() (pages) read for more than a tick before the query of held and
+    once after it, so that the sample behind held was taken within the bracket."""
+    vals = [oracle()]
+    until = time.monotonic() + 0.5
+    while time.monotonic() < until:
+        time.sleep(0.05)
+        vals.append(oracle())
+    held = w.res(name)["held"]
+    vals.append(oracle())
+    return min(vals), max(vals), held
+
+
+def assert_within(w, name, oracle, what, timeout=20):
+    """held within REL (floor FLOOR) of oracle's bracket, waiting up to timeout for it."""
+    last = [None]
+
+    def ok():
+        lo, hi, held = held_bracket(w, name, oracle)
+        last[0] = (lo, hi, held)
+        return lo * (1 - REL) - FLOOR <= held <= hi * (1 + REL) + FLOOR
+
+    if not vmbcguest.wait_for(ok, timeout, 0.25):
+        lo, hi, held = last[0]
+        raise AssertionError(f"{what}: held {held} pages, the host holds {lo}..{hi} pages")
+    lo, hi, held = last[0]
+    print(f"{what}: held {held} pages, host {lo}..{hi} pages "
+          f"({100 * (held - (lo + hi) / 2) / max(hi, 1):+.2f} %)")
+    return held
+
+
+def case_numa_dimm():
+    """Two NUMA nodes (256 MiB each, separate backends) and a 256 MiB memfd DIMM: the guest
+    fills 600 MiB, which lands in all three; held is their summed Rss, not one of them."""
+    numa = ["-object", "memory-backend-ram,id=m0,size=256M",
+            "-object", "memory-backend-ram,id=m1,size=256M",
+            "-numa", "node,nodeid=0,memdev=m0", "-numa", "node,nodeid=1,memdev=m1",
+            "-object", "memory-backend-memfd,id=d0,size=256M",
+            "-device", "pc-dimm,id=dimm0,memdev=d0,node=1"]
+    with World("numa") as w:
+        g = w.guest("gn", 512, mem_opts=",maxmem=1G,slots=2", extra_args=numa,
+                    extra_append="memhp_default_state=online")
+        dimm = [d["data"] for d in g.qmp("query-memory-devices") if d["type"] == "dimm"][0]
+        ranges = backend_ranges(g, [("m0", 0, 256 * MIB), ("m1", 256 * MIB, 256 * MIB),
+                                    ("d0", dimm["addr"], 256 * MIB)])
+        total = g.meminfo()["MemTotal"]
+        assert total > 600 * 1024, f"the guest sees {total} kB: the DIMM is not online"
+        w.start_daemon()
+        ram = w.domain("gn")["guest-ram"]
+        assert ram["size"] == pages(768), ram
+        assert ram["hugetlb-size"] == 0 and ram["balloon-reclaimable"] == pages(768), ram
+        g.fill(600)
+        per = smaps_of(g.pid, ranges)
+        for n in ("m0", "m1", "d0"):
+            print(f"  {n}: Rss {per[n].get('Rss', 0) // 1024} MiB")
+        # the fill is everywhere: a vmbcd that charged one backend would be far off
+        assert all(per[n].get("Rss", 0) >= 64 * 1024 for n in ("m1", "d0")), per
+        assert_within(w, "gn", lambda: resident_pages(smaps_of(g.pid, ranges)["all"]),
+                      "filled, all three backends")
+        filled = resident_pages(smaps_of(g.pid, ranges)["all"])
+        g.free()
+        # free page reporting gives most of it back, from whichever backend held it
+        wait_for("the guest's free pages reported",
+                 lambda: resident_pages(smaps_of(g.pid, ranges)["all"]) < filled - pages(300),
+                 timeout=60)
+        assert_within(w, "gn", lambda: resident_pages(smaps_of(g.pid, ranges)["all"]),
+                      "freed (free page reporting)", timeout=30)
+        w.stop_daemon()
+
+
+def hugepages_path(size_kb=2048):
+    return f"/sys/kernel/mm/hugepages/hugepages-{size_kb}kB/nr_hugepages"
+
+
+def case_hugetlb():
+    """All guest RAM in 2 MiB hugetlb pages (memory-backend-memfd hugetlb=on): the test
+    reserves the pages and gives the setting back after. Rss does not count them; held does,
+    and the VM says its RAM is hugetlb-backed, which no balloon can reclaim."""
+    path = hugepages_path()
+    if not os.path.exists(path) or os.geteuid() != 0:
+        print(f"SKIP: cannot reserve huge pages here ({path})")
+        sys.exit(SKIP)
+    with open(path) as f:
+        old = f.read().strip()
+    need = int(old) + 256 // 2 + 8
+    try:
+        with open(path, "w") as f:
+            f.write(str(need))
+        with open(path) as f:
+            got = int(f.read())
+        if got < need:
+            print(f"SKIP: the host reserved {got} of {need} huge pages")
+            sys.exit(SKIP)
+        hp = ["-object", "memory-backend-memfd,id=hp0,size=256M,hugetlb=on,hugetlbsize=2M",
+              "-machine", "memory-backend=hp0"]
+        with World("huge") as w:
+            g = w.guest("gt", 256, extra_args=hp)
+            ranges = backend_ranges(g, [("hp0", 0, 256 * MIB)])
+            w.start_daemon()
+            ram = w.domain("gt")["guest-ram"]
+            assert ram["size"] == pages(256) and ram["hugetlb-size"] == pages(256), ram
+            assert ram["balloon-reclaimable"] == 0, ram
+            g.fill(100)
+            s = smaps_of(g.pid, ranges)["all"]
+            assert s["Rss"] < 4 * 1024 and s["Shared_Hugetlb"] + s["Private_Hugetlb"] >= \
+                100 * 1024, s
+            held = assert_within(w, "gt", lambda: resident_pages(smaps_of(g.pid, ranges)["all"]),
+                                 "hugetlb guest filled")
+            ram = w.domain("gt")["guest-ram"]
+            assert ram["hugetlb-held"] >= pages(100) and ram["hugetlb-held"] <= held, ram
+            out = w.cli("dominfo", "gt")
+            assert out.returncode == 0 and "not balloon-reclaimable" in out.stdout, out
+            print(out.stdout)
+            w.stop_daemon()
+    finally:
+        with open(path, "w") as f:
+            f.write(old)
+        with open(path) as f:
+            assert f.read().strip() == old, "nr_hugepages not restored"
+
+
+CASES = {n[len("case_"):]: f for n, f in globals().items() if n.startswith("case_")}
+
+if __name__ == "__main__":
+    vmbcguest.exit_on_sigterm()
+    try:
+        vmbcguest.check_available()
+    except vmbcguest.GuestUnavailable as e:
+        print(f"SKIP: {e}")
+        sys.exit(SKIP)
+    name = sys.argv[1]
+    CASES[name]()
+    print(f"PASS: {name}")
