@@ -52,6 +52,11 @@ vmbc_qmp_backend_set_balloon(VmbcBackend *backend, VmbcBeancounter *bc, gint64 t
 			    target_pages);
 		return FALSE;
 	}
+	if (bc->has_vmem) {
+		vmbc_qmp_vm_vmem_set(vm, target_pages);
+		vmbc_qmp_vm_poll_stats(vm, g_get_monotonic_time());
+		return TRUE;
+	}
 	args = vmbc_qmp_args_balloon(target_pages * (gint64)vmbc_page_size());
 	g_debug("VM '%s': balloon to %" G_GINT64_FORMAT " pages", vm->name, target_pages);
 	vmbc_qmp_vm_execute(vm, "balloon", args, vm_on_balloon_set);

@@ -61,6 +61,11 @@ struct _VmbcQmpVm {
 	guint64 ram_offset;	/* the region's offset there */
 	void (*ram_next_step)(struct _VmbcQmpVm *vm);
 
+	/* the virtio-mem device resized with the balloon (vmbc-qmp-vmem.c); bc->has_vmem */
+	gboolean vmem_busy;	   /* a query-memory-devices in flight */
+	gint64 vmem_moved_at;	   /* monotonic usec: its size last moved, or was asked to */
+	gint64 vmem_target;	   /* the last guest-visible size asked for, pages */
+
 	/* once adopted */
 	VmbcBeancounter *bc; /* borrowed: the daemon owns it and tells us when it goes */
 	VmbcProcSampler *sampler;
@@ -181,6 +186,23 @@ void vmbc_qmp_backend_arm_rescan(VmbcQmpBackend *self);
 /* The set_balloon vfunc. */
 gboolean vmbc_qmp_backend_set_balloon(VmbcBackend *backend, VmbcBeancounter *bc,
 				      gint64 target_pages, GError **error);
+/*
+ * vmbc-qmp-vmem.c. At adoption: takes the first virtio-mem device of vm->vmems
+ * as the one to resize (bc->has_vmem). set_balloon of such a VM: requested-size
+ * in whole blocks and the balloon for the rest. Every tick while the device
+ * moves: its size (query-memory-devices), and a resize it does not follow
+ * given to the balloon.
+ */
+void vmbc_qmp_vm_vmem_adopt(VmbcQmpVm *vm);
+void vmbc_qmp_vm_vmem_set(VmbcQmpVm *vm, gint64 target_pages);
+void vmbc_qmp_vm_vmem_tick(VmbcQmpVm *vm, gint64 now);
+/*
+ * QEMU's balloon counts base RAM and DIMMs, not virtio-mem: the engine is told
+ * the guest-visible size, the balloon's @actual (pages, kept in vm->actual)
+ * plus what the virtio-mem device has plugged.
+ */
+void vmbc_qmp_vm_balloon_actual(VmbcQmpVm *vm, gint64 actual);
+
 /* The escalate vfunc. */
 gboolean vmbc_qmp_backend_escalate(VmbcBackend *backend, VmbcBeancounter *bc, VmbcEscalation how,
 				   GError **error);

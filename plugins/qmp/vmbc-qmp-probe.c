@@ -57,14 +57,14 @@ vm_adopt(VmbcQmpVm *vm)
 					     (const VmbcRamRange *)(gpointer)vm->ram_ranges->data,
 					     vm->ram_ranges->len);
 	vm->next_stats = 0;
+	vmbc_qmp_vm_vmem_adopt(vm);
 
 	/* what the balloon is now, as it is: adoption never changes it */
 	if (vm->balloon_error != NULL)
 		vmbc_engine_balloon_failed(vmbc_qmp_vm_engine(vm), bc, VMBC_BALLOON_NO_DEVICE,
 					   vm->balloon_error, vmbc_qmp_vm_now(vm));
 	else if (vm->actual >= 0)
-		vmbc_engine_balloon_actual(vmbc_qmp_vm_engine(vm), bc, vm->actual,
-					   vmbc_qmp_vm_now(vm));
+		vmbc_qmp_vm_balloon_actual(vm, vm->actual);
 	if (vm->balloon_path != NULL && vm->fpr == 0)
 		g_warning("VM '%s': free page reporting is off: pages its guest frees stay "
 			  "charged (add free-page-reporting=on to %s)",

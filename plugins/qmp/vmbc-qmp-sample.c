@@ -57,8 +57,7 @@ vm_on_query_balloon(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	actual = vmbc_qmp_reply_balloon_actual(vmbc_qmp_reply_object(ret));
 	if (actual >= 0)
-		vmbc_engine_balloon_actual(vmbc_qmp_vm_engine(vm), vm->bc, actual,
-					   vmbc_qmp_vm_now(vm));
+		vmbc_qmp_vm_balloon_actual(vm, actual);
 }
 
 /* BALLOON_CHANGE is rate-limited to one a second: follow a moving balloon by asking. */
@@ -113,6 +112,7 @@ vm_sample(VmbcQmpVm *vm, gint64 now)
 					     : (gint64)(STATS_IDLE_FACTOR - 1) *
 						       vm->backend->stats_sec * G_USEC_PER_SEC))
 		vmbc_qmp_vm_poll_stats(vm, now);
+	vmbc_qmp_vm_vmem_tick(vm, now);
 	if (!vm->query_busy && vm_balloon_moving(vm)) {
 		vm->query_busy = TRUE;
 		vmbc_qmp_vm_execute(vm, "query-balloon", NULL, vm_on_query_balloon);

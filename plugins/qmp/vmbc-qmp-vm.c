@@ -170,8 +170,7 @@ vm_on_event(QmpClient *client, const gchar *name, JsonObject *data, gint64 times
 			g_debug("VM '%s': BALLOON_CHANGE without a valid actual", vm->name);
 			return;
 		}
-		vmbc_engine_balloon_actual(vmbc_qmp_vm_engine(vm), vm->bc, actual,
-					   vmbc_qmp_vm_now(vm));
+		vmbc_qmp_vm_balloon_actual(vm, actual);
 	} else if (g_strcmp0(name, "SHUTDOWN") == 0) {
 		g_info("VM '%s' is shutting down", vm->name);
 	}

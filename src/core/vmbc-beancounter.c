@@ -56,6 +56,7 @@ vmbc_beancounter_unref(VmbcBeancounter *bc)
 		bc->backend_data_free(bc->backend_data);
 	g_free(bc->escalation_failure);
 	g_free(bc->name);
+	g_free(bc->vmem_id);
 	g_free(bc);
 }
 

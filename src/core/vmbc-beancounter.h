@@ -11,6 +11,7 @@
 #include <glib.h>
 
 #include "vmbc-resource.h"
+#include "vmbc-virtio-mem.h"
 
 G_BEGIN_DECLS
 
@@ -112,6 +113,15 @@ struct _VmbcBeancounter {
 	/* how fast the guest writes its memory, as the host measured it (bytes/s, -1 never) */
 	gint64 dirty_rate;
 	gint64 dirty_rate_at; /* monotonic usec of that measure */
+	/*
+	 * The virtio-mem device vmbcd resizes with the balloon (has_vmem), as the
+	 * backend last read it; vmem_stalls counts the resizes the guest did not
+	 * follow (then the balloon took what the device kept).
+	 */
+	gboolean has_vmem;
+	VmbcVirtioMem vmem;
+	gchar *vmem_id;
+	guint64 vmem_stalls;
 	gint64 stats_held;    /* physpages held when the guest measured its current stats */
 	gint64 stats_seen_at; /* monotonic usec (of the last sample) when they arrived, 0 never */
 	gint64 stats_actual;  /* balloon actual then (-1 unknown) */

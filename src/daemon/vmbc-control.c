@@ -147,6 +147,19 @@ build_domain(VmbcControl *self, JsonBuilder *b, VmbcBeancounter *bc)
 	add_int(b, "balloon-reclaimable", MAX(bc->ram_pages - bc->ram_hugetlb_pages, 0));
 	add_int(b, "hugetlb-held", bc->hugetlb_pages);
 	json_builder_end_object(b);
+	json_builder_set_member_name(b, "virtio-mem");
+	if (bc->has_vmem) {
+		json_builder_begin_object(b);
+		add_str(b, "id", bc->vmem_id);
+		add_int(b, "size", bc->vmem.size);
+		add_int(b, "requested", bc->vmem.requested);
+		add_int(b, "max", bc->vmem.max);
+		add_int(b, "block", bc->vmem.block);
+		add_int(b, "stalls", (gint64)bc->vmem_stalls);
+		json_builder_end_object(b);
+	} else {
+		json_builder_add_null_value(b);
+	}
 	json_builder_set_member_name(b, "stats");
 	json_builder_begin_object(b);
 	add_int(b, "available", s->available);

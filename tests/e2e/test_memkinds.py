@@ -199,6 +199,77 @@ def case_hugetlb():
             assert f.read().strip() == old, "nr_hugepages not restored"
 
 
+def vmem_dev(g, dev_id="vm0"):
+    """query-memory-devices' virtio-mem device dev_id, asked on the test's own monitor."""
+    return next(d["data"] for d in g.qmp("query-memory-devices")
+                if d["type"] == "virtio-mem" and d["data"]["id"] == dev_id)
+
+
+def case_virtio_mem():
+    """A guest with 384 MiB of base RAM and a virtio-mem device with 640 MiB plugged (the
+    guest loads virtio_mem and onlines it movable) holds about 650 MiB: 300 MiB in tmpfs and
+    300 MiB it freed (free page reporting off, so the host keeps them). A limit of 560M is reached by
+    unplugging virtio-mem blocks, the balloon holding less than a block; held is then within
+    3 % of the summed Rss of both RAM backends; raising the limit plugs the blocks back."""
+    vmem = ["-object", "memory-backend-ram,id=vmem0,size=1G",
+            "-device", "virtio-mem-pci,id=vm0,memdev=vmem0,requested-size=640M"]
+    with World("vmem") as w:
+        # without free page reporting, what the guest frees stays on the host until reclaimed
+        g = w.guest("gv", 384, mem_opts=",maxmem=2G,slots=2", extra_args=vmem,
+                    extra_append="memhp_default_state=online_movable",
+                    free_page_reporting=False)
+        assert "virtio_mem" in g.run("cat /proc/modules")
+        wait_for("virtio-mem plugged", lambda: vmem_dev(g)["size"] == 640 * MIB, timeout=30)
+        dev = vmem_dev(g)
+        block = dev["block-size"]
+        ranges = backend_ranges(g, [("pc.ram", 0, 384 * MIB),
+                                    ("vmem0", dev["memaddr"], dev["max-size"])])
+        oracle = lambda: resident_pages(smaps_of(g.pid, ranges)["all"])  # noqa: E731
+        w.start_daemon()
+        ram = w.domain("gv")["guest-ram"]
+        assert ram["size"] == pages(384 + 1024), ram
+        # the guest sized its tmpfs at boot, before virtio-mem was plugged
+        g.run("mount -o remount,size=900M /mnt/fill")
+        g.fill(300, "a")
+        g.fill(300, "b")
+        g.free("b")
+        before = assert_within(w, "gv", oracle, "filled, before the limit")
+        assert before > pages(560), before
+        with w.control() as c:
+            t0 = time.monotonic()
+            r = c.execute("set-limit", {"domain": "gv", "resource": "physpages",
+                                        "barrier": "560M", "limit": "560M"})
+            took = time.monotonic() - t0
+        print(f"set-limit 560M: held {r['held'] * PAGE // MIB} MiB after {took:.1f} s")
+        assert r["held"] <= pages(560), r
+        # by unplugging: the device gave up blocks, the balloon holds less than one
+        wait_for("virtio-mem at its request",
+                 lambda: vmem_dev(g)["size"] == vmem_dev(g)["requested-size"], timeout=30)
+        dev = vmem_dev(g)
+        # QEMU's balloon counts base RAM (and DIMMs), not virtio-mem
+        in_balloon = 384 * MIB - g.balloon_actual()
+        print(f"virtio-mem {dev['size'] // MIB} MiB (requested {dev['requested-size'] // MIB}),"
+              f" balloon {in_balloon / MIB:.1f} MiB")
+        assert dev["size"] <= 640 * MIB - 256 * MIB, dev
+        assert dev["size"] % block == 0, dev
+        assert 0 <= in_balloon < block, in_balloon
+        assert w.res("gv")["failcnt"] == 0, w.res("gv")
+        held = assert_within(w, "gv", oracle, "held to the limit by unplugging")
+        assert held <= pages(560), held
+        dom = w.domain("gv")
+        assert dom["virtio-mem"]["size"] == dev["size"] // PAGE, dom["virtio-mem"]
+        # the guest lives on, its files intact
+        assert "300" in g.run("du -m /mnt/fill/a")
+        # no limit: what vmbcd took is plugged back
+        with w.control() as c:
+            c.execute("set-limit", {"domain": "gv", "resource": "physpages",
+                                    "barrier": "unlimited", "limit": "unlimited"})
+        wait_for("virtio-mem plugged back", lambda: vmem_dev(g)["size"] == 640 * MIB,
+                 timeout=30)
+        wait_for("the balloon empty", lambda: g.balloon_actual() == 384 * MIB, timeout=10)
+        w.stop_daemon()
+
+
 CASES = {n[len("case_"):]: f for n, f in globals().items() if n.startswith("case_")}
 
 if __name__ == "__main__":
