@@ -103,6 +103,91 @@ append_mapping(GString *s, guint64 start, guint64 size, const gchar *perms, cons
 	g_string_append(s, "VmFlags: rd wr mr mw me ac sd\n");
 }
 
+/* One record with the fields the range reader keeps: Rss, Pss, KernelPageSize, hugetlb. */
+static void
+append_full(GString *s, guint64 start, guint64 size, const gchar *perms, const gchar *name,
+	    guint64 rss_kb, guint64 pss_kb, guint64 kernel_kb, guint64 huge_kb)
+{
+	g_string_append_printf(s,
+			       "%" G_GINT64_MODIFIER "x-%" G_GINT64_MODIFIER "x %s 00000000 "
+			       "00:00 0 %s\n",
+			       start, start + size, perms, name);
+	g_string_append_printf(s, "Size:           %" G_GUINT64_FORMAT " kB\n", size / 1024);
+	g_string_append_printf(s, "KernelPageSize: %" G_GUINT64_FORMAT " kB\n", kernel_kb);
+	g_string_append_printf(s, "Rss:            %" G_GUINT64_FORMAT " kB\n", rss_kb);
+	g_string_append_printf(s, "Pss:            %" G_GUINT64_FORMAT " kB\n", pss_kb);
+	g_string_append(s, "Pss_Anon:       0 kB\n");
+	g_string_append_printf(s, "Shared_Hugetlb: %" G_GUINT64_FORMAT " kB\n", huge_kb / 2);
+	g_string_append_printf(s, "Private_Hugetlb: %" G_GUINT64_FORMAT " kB\n",
+			       huge_kb - huge_kb / 2);
+	g_string_append(s, "VmFlags: rd wr mr mw me ac sd\n");
+}
+
+static void
+test_smaps_ranges(void)
+{
+	g_auto(VmbcSmapsSplit) split = {0};
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GString) s = g_string_new(NULL);
+	/* two NUMA nodes (256 MiB each), a hugetlb DIMM (128 MiB) and one range with nothing */
+	const VmbcRamRange ranges[] = {
+		{0x7f0000000000ULL, 256ULL * MIB},
+		{0x7f0010000000ULL, 256ULL * MIB},
+		{0x7f0020000000ULL, 128ULL * MIB},
+		{0x7f0030000000ULL, 64ULL * MIB},
+	};
+	const VmbcRamSpan *sp;
+
+	append_full(s, 0x7efff0000000ULL, 256ULL * MIB, "rwxp", "", 9000, 9000, 4, 0);
+	/* node 0 split in two VMAs by madvise; KSM halves some of it */
+	append_full(s, 0x7f0000000000ULL, 128ULL * MIB, "rw-p", "", 1000, 600, 4, 0);
+	append_full(s, 0x7f0008000000ULL, 128ULL * MIB, "rw-p", "", 3000, 3000, 4, 0);
+	append_full(s, 0x7f0010000000ULL, 256ULL * MIB, "rw-p", "", 2000, 2000, 4, 0);
+	/* hugetlb: nothing in Rss, 40 MiB in hugetlb pages */
+	append_full(s, 0x7f0020000000ULL, 128ULL * MIB, "rw-s", "/memfd:hp (deleted)", 0, 0, 2048,
+		    40960);
+	/* QEMU's heap right after: not guest RAM */
+	append_full(s, 0x7f0040000000ULL, 16ULL * MIB, "rw-p", "", 5000, 5000, 4, 0);
+
+	g_assert_true(vmbc_smaps_parse_ranges(s->str, s->len, ranges, G_N_ELEMENTS(ranges), 4096,
+					      &split, &error));
+	g_assert_no_error(error);
+	g_assert_true(split.found);
+	g_assert_cmpuint(split.total_rss, ==, (9000 + 1000 + 3000 + 2000 + 5000) * 1024ULL);
+	g_assert_cmpuint(split.guest_size, ==, 704ULL * MIB);
+	g_assert_cmpuint(split.guest_rss, ==, 6000 * 1024ULL);
+	g_assert_cmpuint(split.guest_pss, ==, 5600 * 1024ULL);
+	g_assert_cmpuint(split.guest_hugetlb, ==, 40ULL * MIB);
+	g_assert_cmpuint(split.guest_hugetlb_size, ==, 128ULL * MIB);
+	g_assert_cmpuint(split.spans->len, ==, 4);
+	sp = &g_array_index(split.spans, VmbcRamSpan, 0);
+	g_assert_cmpuint(sp->vmas, ==, 2);
+	g_assert_cmpuint(sp->rss, ==, 4000 * 1024ULL);
+	g_assert_false(sp->huge);
+	sp = &g_array_index(split.spans, VmbcRamSpan, 2);
+	g_assert_true(sp->huge);
+	g_assert_cmpuint(sp->rss, ==, 0);
+	sp = &g_array_index(split.spans, VmbcRamSpan, 3);
+	g_assert_cmpuint(sp->vmas, ==, 0);
+
+	/* no range holds a mapping: nothing found */
+	{
+		const VmbcRamRange none = {0x1000, 4096};
+		g_assert_true(vmbc_smaps_parse_ranges(s->str, s->len, &none, 1, 4096, &split,
+						      &error));
+		g_assert_false(split.found);
+		g_assert_cmpuint(split.guest_rss, ==, 0);
+	}
+	/* a bad hugetlb line is refused like a bad Rss line */
+	{
+		const gchar *bad = "1000-2000 rw-p 00000000 00:00 0\nShared_Hugetlb: x kB\n";
+		g_clear_error(&error);
+		g_assert_false(vmbc_smaps_parse_ranges(bad, strlen(bad), ranges, 1, 4096, &split,
+						       &error));
+		g_assert_error(error, VMBC_ERROR, VMBC_ERROR_INVALID);
+	}
+}
+
 static void
 test_smaps_candidates(void)
 {
@@ -818,6 +903,7 @@ main(int argc, char **argv)
 	g_test_add_func("/vmbc/procfs/smaps/no-match", test_smaps_no_match);
 	g_test_add_func("/vmbc/procfs/smaps/candidates", test_smaps_candidates);
 	g_test_add_func("/vmbc/procfs/smaps/garbage", test_smaps_garbage);
+	g_test_add_func("/vmbc/procfs/smaps/ranges", test_smaps_ranges);
 	g_test_add_func("/vmbc/procfs/sampler/child", test_sampler_child);
 	g_test_add_func("/vmbc/procfs/sampler/gone", test_sampler_gone);
 	g_test_add_func("/vmbc/procfs/sampler/statm-budget", test_sampler_statm_budget);
