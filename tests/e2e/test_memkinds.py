@@ -270,6 +270,94 @@ def case_virtio_mem():
         w.stop_daemon()
 
 
+KSM = "/sys/kernel/mm/ksm"
+KSM_KNOBS = ("run", "pages_to_scan", "sleep_millisecs")
+
+
+def ksm_read(knob):
+    with open(os.path.join(KSM, knob)) as f:
+        return f.read().strip()
+
+
+def ksm_write(knob, value):
+    with open(os.path.join(KSM, knob), "w") as f:
+        f.write(str(value))
+
+
+def fill_pattern(g, mib, name="p"):
+    """mib MiB in the guest's tmpfs, each 4 KiB page its own number: no two pages of one guest
+    alike, the same pages in every guest that runs this."""
+    g.run("awk 'BEGIN { for (i = 0; i < %d; i++) printf \"%%4095d\\n\", i }' "
+          "> /mnt/fill/%s" % (mib * 256, name), timeout=300)
+
+
+def case_ksm():
+    """Two guests with the same 150 MiB in tmpfs and KSM switched on by the test (its
+    settings given back after): the two physpages sum to what their guest RAM costs the host
+    (the summed Pss of both guest-RAM ranges) within 3 %, each paying about half of what they
+    share; the unshared view (ksm-saved) says what the other pays for."""
+    if not os.path.exists(os.path.join(KSM, "run")) or os.geteuid() != 0:
+        print(f"SKIP: no KSM to switch on here ({KSM})")
+        sys.exit(SKIP)
+    old = {k: ksm_read(k) for k in KSM_KNOBS}
+    try:
+        with World("ksm") as w:
+            ga = w.guest("ka", 512)
+            gb = w.guest("kb", 512)
+            w.start_daemon()
+            fill_pattern(ga, 150)
+            fill_pattern(gb, 150)
+            assert ga.run("md5sum /mnt/fill/p").split()[0] == \
+                gb.run("md5sum /mnt/fill/p").split()[0]
+            cost = lambda: sum(g.guest_ram_mapping()["Pss"] for g in (ga, gb)) * 1024 // PAGE  # noqa: E731,E501
+            rss = lambda: sum(g.guest_ram_mapping()["Rss"] for g in (ga, gb)) * 1024 // PAGE  # noqa: E731,E501
+            before = rss()
+            ksm_write("pages_to_scan", 2000)
+            ksm_write("sleep_millisecs", 20)
+            ksm_write("run", 1)
+            # merged: what the two cost dropped by most of the 150 MiB they share, and holds
+            wait_for("KSM merged the shared pages", lambda: rss() - cost() >= pages(140),
+                     timeout=120)
+            last = [cost()]
+
+            def steady():
+                time.sleep(2)
+                now = cost()
+                moved = abs(now - last[0])
+                last[0] = now
+                return moved <= pages(2)
+            wait_for("KSM settled", steady, timeout=120)
+            got = [None]
+
+            def summed():
+                lo = cost()
+                ha, hb = w.res("ka")["held"], w.res("kb")["held"]
+                hi = cost()
+                got[0] = (ha, hb, lo, hi)
+                low, high = min(lo, hi), max(lo, hi)
+                return low * (1 - REL) - FLOOR <= ha + hb <= high * (1 + REL) + FLOOR
+            ok = vmbcguest.wait_for(summed, 30, 0.5)
+            ha, hb, lo, hi = got[0]
+            print(f"held {ha} + {hb} = {ha + hb} pages; the guests' RAM costs {lo}..{hi} "
+                  f"pages (Rss {before} before KSM, {rss()} now)")
+            assert ok, f"held {ha} + {hb} pages, Pss {lo}..{hi} pages"
+            da, db = w.domain("ka"), w.domain("kb")
+            print(f"ksm-merged {da['ksm-merged']} / {db['ksm-merged']}, "
+                  f"ksm-saved {da['ksm-saved']} / {db['ksm-saved']} pages")
+            # each pays about half of the 150 MiB they share: the other half is saved
+            for d in (da, db):
+                assert pages(60) <= d["ksm-saved"] <= pages(150), d
+                assert d["ksm-merged"] >= pages(140), d
+            # two alike guests pay alike
+            assert abs(ha - hb) <= pages(40), (ha, hb)
+            w.stop_daemon()
+    finally:
+        # run first: 0 stops merging (2 would unmerge every page of the whole host)
+        for k in KSM_KNOBS:
+            ksm_write(k, old[k])
+        assert {k: ksm_read(k) for k in KSM_KNOBS} == old, "KSM settings not restored"
+
+
 CASES = {n[len("case_"):]: f for n, f in globals().items() if n.startswith("case_")}
 
 if __name__ == "__main__":
