@@ -439,6 +439,16 @@ get_ksm_saved(const VmbcBeancounter *bc)
 {
 	return bc->sampled ? bc->ksm_saved_pages : -1;
 }
+static gint64
+get_vmem_size(const VmbcBeancounter *bc)
+{
+	return bc->has_vmem ? bc->vmem.size : -1;
+}
+static gint64
+get_vmem_requested(const VmbcBeancounter *bc)
+{
+	return bc->has_vmem ? bc->vmem.requested : -1;
+}
 
 static const struct {
 	const gchar *name;
@@ -468,6 +478,10 @@ static const struct {
 	 "Of physpages held, the guest RAM resident in hugetlb pages."},
 	{"vmbc_ksm_saved_bytes", get_ksm_saved,
 	 "Resident guest RAM KSM merged that the VM's other sharers pay for (not charged)."},
+	{"vmbc_virtio_mem_size_bytes", get_vmem_size,
+	 "What the VM's virtio-mem device has plugged now; no series without one."},
+	{"vmbc_virtio_mem_requested_bytes", get_vmem_requested,
+	 "The virtio-mem device's requested size; no series without one."},
 };
 
 static void
@@ -538,6 +552,17 @@ render_vm_state(VmbcMetricsRenderer *r, GString *out, gsize page)
 		vmbc_physpages_get_counters(e->bc, &reclaims);
 		sample_start(out, "vmbc_balloon_stalls_total", e->label);
 		sample_end_u64(out, reclaims.stalls);
+	}
+	family(out, "vmbc_virtio_mem_stalls_total", "counter",
+	       "Resizes of the VM's virtio-mem device the guest did not follow (the balloon took "
+	       "over); no series without one.");
+	for (guint i = 0; i < vms->len; i++) {
+		VmEntry *e = g_ptr_array_index(vms, i);
+
+		if (!e->bc->has_vmem)
+			continue;
+		sample_start(out, "vmbc_virtio_mem_stalls_total", e->label);
+		sample_end_u64(out, e->bc->vmem_stalls);
 	}
 	family(out, "vmbc_reclaim_duration_seconds", "histogram",
 	       "How long successful reclaims took, from start to held within the limit.");
