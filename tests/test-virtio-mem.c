@@ -9,8 +9,11 @@
 #define MIB   256
 
 /* 384 MiB of base RAM, 640 MiB plugged of a device that had 640 MiB at adoption */
-static const VmbcVirtioMem dev = {
-	.other = 384 * MIB, .size = 640 * MIB, .max = 640 * MIB, .block = BLOCK, .requested = 640 * MIB};
+static const VmbcVirtioMem dev = {.other = 384 * MIB,
+				  .size = 640 * MIB,
+				  .max = 640 * MIB,
+				  .block = BLOCK,
+				  .requested = 640 * MIB};
 
 static void
 test_unplug_blocks(void)

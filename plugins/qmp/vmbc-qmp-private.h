@@ -62,9 +62,9 @@ struct _VmbcQmpVm {
 	void (*ram_next_step)(struct _VmbcQmpVm *vm);
 
 	/* the virtio-mem device resized with the balloon (vmbc-qmp-vmem.c); bc->has_vmem */
-	gboolean vmem_busy;	   /* a query-memory-devices in flight */
-	gint64 vmem_moved_at;	   /* monotonic usec: its size last moved, or was asked to */
-	gint64 vmem_target;	   /* the last guest-visible size asked for, pages */
+	gboolean vmem_busy;   /* a query-memory-devices in flight */
+	gint64 vmem_moved_at; /* monotonic usec: its size last moved, or was asked to */
+	gint64 vmem_target;   /* the last guest-visible size asked for, pages */
 
 	/* once adopted */
 	VmbcBeancounter *bc; /* borrowed: the daemon owns it and tells us when it goes */

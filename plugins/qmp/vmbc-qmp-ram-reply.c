@@ -185,8 +185,8 @@ vmbc_qmp_reply_virtio_mem(JsonNode *ret)
 	out = g_ptr_array_new_with_free_func((GDestroyNotify)vmbc_qmp_virtio_mem_free);
 	for (guint i = 0; i < json_array_get_length(arr); i++) {
 		JsonObject *dev = vmbc_qmp_reply_object(json_array_get_element(arr, i));
-		JsonObject *data =
-			vmbc_qmp_reply_object(dev != NULL ? json_object_get_member(dev, "data") : NULL);
+		JsonObject *data = vmbc_qmp_reply_object(
+			dev != NULL ? json_object_get_member(dev, "data") : NULL);
 		const gchar *type = vmbc_qmp_reply_str(dev, "type");
 		const gchar *id = vmbc_qmp_reply_str(data, "id");
 		g_autoptr(VmbcQmpVirtioMem) d = g_new0(VmbcQmpVirtioMem, 1);

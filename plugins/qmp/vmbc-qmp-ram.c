@@ -95,7 +95,8 @@ ram_next_backend(VmbcQmpVm *vm)
 		g_autofree gchar *line = NULL;
 		g_autoptr(JsonObject) args = NULL;
 
-		if (!vmbc_qmp_reply_mtree_ram(vm->ram_mtree, m->id, &vm->ram_gpa, &vm->ram_offset)) {
+		if (!vmbc_qmp_reply_mtree_ram(vm->ram_mtree, m->id, &vm->ram_gpa,
+					      &vm->ram_offset)) {
 			g_debug("VM '%s': backend '%s' is not mapped into the guest", vm->name,
 				m->id);
 			continue;

@@ -158,7 +158,8 @@ on_memory_devices(GObject *source, GAsyncResult *res, gpointer user_data)
 		vmbc_qmp_vm_balloon_actual(vm, vm->actual);
 	if (d->requested >= 0 && d->size != d->requested &&
 	    now - vm->vmem_moved_at >= VMEM_STALL_USEC) {
-		/* the guest does not follow: the device stays where it is, the balloon does the rest */
+		/* the guest does not follow: the device stays where it is, the balloon does the
+		 * rest */
 		vm->bc->vmem_stalls++;
 		g_warning("VM '%s': virtio-mem '%s' stayed at %" G_GINT64_FORMAT
 			  " MiB for %d s, not %" G_GINT64_FORMAT " MiB: the balloon takes the rest",

@@ -105,10 +105,10 @@ struct _VmbcBeancounter {
 	gboolean balloon_claim_unconfirmed;
 
 	VmbcGuestStats stats;
-	gint64 ksm_pages;     /* resident guest pages KSM merged (charged fractionally) */
-	gint64 ksm_saved_pages; /* of the guest's resident pages, what other sharers pay for */
-	gint64 hugetlb_pages;	/* of physpages held, in hugetlb pages: no balloon takes them */
-	gint64 ram_pages;	/* guest RAM's size (every backend QEMU named), 0 unknown */
+	gint64 ksm_pages;	  /* resident guest pages KSM merged (charged fractionally) */
+	gint64 ksm_saved_pages;	  /* of the guest's resident pages, what other sharers pay for */
+	gint64 hugetlb_pages;	  /* of physpages held, in hugetlb pages: no balloon takes them */
+	gint64 ram_pages;	  /* guest RAM's size (every backend QEMU named), 0 unknown */
 	gint64 ram_hugetlb_pages; /* of ram_pages, hugetlb-backed: not balloon-reclaimable */
 	/* how fast the guest writes its memory, as the host measured it (bytes/s, -1 never) */
 	gint64 dirty_rate;

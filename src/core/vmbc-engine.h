@@ -135,10 +135,10 @@ typedef struct {
 
 /* One host-side sample; -1 in a field means "not measured this time". */
 typedef struct {
-	gint64 physpages;      /* guest RAM pages resident on the host */
-	gint64 vmmpages;       /* the VMM's other resident pages */
-	gint64 balloon_actual; /* guest-visible memory, pages */
-	gint64 ksm_pages;      /* of physpages, how many KSM merged (0 or -1: none known) */
+	gint64 physpages;	  /* guest RAM pages resident on the host */
+	gint64 vmmpages;	  /* the VMM's other resident pages */
+	gint64 balloon_actual;	  /* guest-visible memory, pages */
+	gint64 ksm_pages;	  /* of physpages, how many KSM merged (0 or -1: none known) */
 	gint64 hugetlb_pages;	  /* of physpages, in hugetlb pages (no balloon takes them) */
 	gint64 ram_pages;	  /* guest RAM's size, every backend QEMU named; <= 0 unknown */
 	gint64 ram_hugetlb_pages; /* of ram_pages, hugetlb-backed */

@@ -108,10 +108,10 @@ struct _VmbcProcSampler {
 	gint64 next_range;     /* monotonic usec: not before, for what the last walk cost */
 	guint range_reads;
 	VmbcSmapsSplit split;
-	GArray *ranges;	    /* of VmbcRamRange: guest RAM as QEMU named it; NULL: by size */
-	gint64 huge_pages;  /* guest RAM resident in hugetlb pages at the last exact read */
-	gint64 ksm_saved;   /* pages: guest Rss - Pss at the last Pss read (KSM's sharers) */
-	gint64 next_pss;    /* monotonic usec: the next Pss read while KSM merges */
+	GArray *ranges;	   /* of VmbcRamRange: guest RAM as QEMU named it; NULL: by size */
+	gint64 huge_pages; /* guest RAM resident in hugetlb pages at the last exact read */
+	gint64 ksm_saved;  /* pages: guest Rss - Pss at the last Pss read (KSM's sharers) */
+	gint64 next_pss;   /* monotonic usec: the next Pss read while KSM merges */
 	guint pss_reads;
 };
 
@@ -410,17 +410,19 @@ read_smaps(VmbcProcSampler *s, GError **error)
 	}
 	s->smaps_reads++;
 	if (s->ranges != NULL
-		? !vmbc_smaps_parse_ranges(text, len, (const VmbcRamRange *)(gpointer)s->ranges->data,
-					   s->ranges->len, vmbc_page_size(), &s->split, error)
-		: !vmbc_smaps_parse(text, len, s->guest_ram_bytes, &s->split, error)) {
+		    ? !vmbc_smaps_parse_ranges(text, len,
+					       (const VmbcRamRange *)(gpointer)s->ranges->data,
+					       s->ranges->len, vmbc_page_size(), &s->split, error)
+		    : !vmbc_smaps_parse(text, len, s->guest_ram_bytes, &s->split, error)) {
 		g_prefix_error(error, "%s: ", path);
 		return FALSE;
 	}
 	/* only guest RAM is mergeable in QEMU: what KSM saves is its Rss less its Pss */
 	s->ksm_pages = vmbc_proc_ksm_merging_pages(s->pid);
-	s->ksm_saved = s->ksm_pages > 0 && s->split.guest_rss > s->split.guest_pss
-			       ? (gint64)((s->split.guest_rss - s->split.guest_pss) / vmbc_page_size())
-			       : 0;
+	s->ksm_saved =
+		s->ksm_pages > 0 && s->split.guest_rss > s->split.guest_pss
+			? (gint64)((s->split.guest_rss - s->split.guest_pss) / vmbc_page_size())
+			: 0;
 	return TRUE;
 }
 
@@ -486,8 +488,8 @@ scan_range(VmbcProcSampler *s, gint fd, guint64 start, guint64 end, guint64 *byt
  * on other failures.
  */
 static gboolean
-read_guest_range(VmbcProcSampler *s, gint64 *guest_pages, gint64 *huge_pages,
-		 gboolean *unsupported, GError **error)
+read_guest_range(VmbcProcSampler *s, gint64 *guest_pages, gint64 *huge_pages, gboolean *unsupported,
+		 GError **error)
 {
 	g_autofree gchar *path = g_strdup_printf("/proc/%d/pagemap", (int)s->pid);
 	guint64 small = 0;
@@ -605,7 +607,8 @@ split_with_smaps(VmbcProcSampler *s, gint64 now_usec, gint64 *resident, gint64 *
 	if (!read_smaps(s, error))
 		return FALSE;
 	/* while KSM merges this VM, its Pss is read again at most this often */
-	s->next_pss = now_usec + MAX(KSM_PSS_PERIOD, (g_get_monotonic_time() - t0) * PSS_COST_FACTOR);
+	s->next_pss =
+		now_usec + MAX(KSM_PSS_PERIOD, (g_get_monotonic_time() - t0) * PSS_COST_FACTOR);
 	if (s->ksm_pages > 0)
 		s->pss_reads++;
 	/* statm again: the pair should describe one moment. */

@@ -273,8 +273,7 @@ is_hugetlb_field(const gchar *p, const gchar *end)
 }
 
 static gboolean
-parse_text(const gchar *text, gsize len, const ParseCtx *ctx, VmbcSmapsSplit *split,
-	   GError **error)
+parse_text(const gchar *text, gsize len, const ParseCtx *ctx, VmbcSmapsSplit *split, GError **error)
 {
 	const gchar *p = text;
 	const gchar *text_end = text + len;
@@ -334,9 +333,8 @@ vmbc_smaps_parse(const gchar *text, gsize len, guint64 guest_ram_bytes, VmbcSmap
 }
 
 gboolean
-vmbc_smaps_parse_ranges(const gchar *text, gsize len, const VmbcRamRange *ranges,
-			guint n_ranges, gsize base_page_size, VmbcSmapsSplit *split,
-			GError **error)
+vmbc_smaps_parse_ranges(const gchar *text, gsize len, const VmbcRamRange *ranges, guint n_ranges,
+			gsize base_page_size, VmbcSmapsSplit *split, GError **error)
 {
 	ParseCtx ctx = {.ranges = ranges, .n_ranges = n_ranges, .base_page_size = base_page_size};
 

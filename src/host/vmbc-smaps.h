@@ -33,17 +33,17 @@ typedef struct {
 
 /* What one pass over smaps found. Sizes in bytes. */
 typedef struct {
-	guint64 total_rss;   /* Rss of every mapping */
-	gboolean found;	     /* guest RAM was found (by range or by size) */
-	guint64 guest_start; /* the first span's start */
-	guint64 guest_size;  /* the spans' summed size */
-	guint64 guest_rss;   /* the spans' summed Rss (small pages and THP) */
-	guint64 guest_pss;   /* the spans' summed Pss */
-	guint64 guest_hugetlb;	     /* the spans' resident hugetlb bytes */
-	guint64 guest_hugetlb_size;  /* the summed size of hugetlb-backed spans */
-	gchar *guest_name;	     /* the first span's path column: "" for anonymous memory */
-	GArray *spans;		     /* of VmbcRamSpan; NULL when nothing was found */
-	guint mappings;		     /* how many mappings were read */
+	guint64 total_rss;	    /* Rss of every mapping */
+	gboolean found;		    /* guest RAM was found (by range or by size) */
+	guint64 guest_start;	    /* the first span's start */
+	guint64 guest_size;	    /* the spans' summed size */
+	guint64 guest_rss;	    /* the spans' summed Rss (small pages and THP) */
+	guint64 guest_pss;	    /* the spans' summed Pss */
+	guint64 guest_hugetlb;	    /* the spans' resident hugetlb bytes */
+	guint64 guest_hugetlb_size; /* the summed size of hugetlb-backed spans */
+	gchar *guest_name;	    /* the first span's path column: "" for anonymous memory */
+	GArray *spans;		    /* of VmbcRamSpan; NULL when nothing was found */
+	guint mappings;		    /* how many mappings were read */
 } VmbcSmapsSplit;
 
 void vmbc_smaps_split_clear(VmbcSmapsSplit *split);

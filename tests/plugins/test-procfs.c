@@ -173,8 +173,8 @@ test_smaps_ranges(void)
 	/* no range holds a mapping: nothing found */
 	{
 		const VmbcRamRange none = {0x1000, 4096};
-		g_assert_true(vmbc_smaps_parse_ranges(s->str, s->len, &none, 1, 4096, &split,
-						      &error));
+		g_assert_true(
+			vmbc_smaps_parse_ranges(s->str, s->len, &none, 1, 4096, &split, &error));
 		g_assert_false(split.found);
 		g_assert_cmpuint(split.guest_rss, ==, 0);
 	}
@@ -182,8 +182,8 @@ test_smaps_ranges(void)
 	{
 		const gchar *bad = "1000-2000 rw-p 00000000 00:00 0\nShared_Hugetlb: x kB\n";
 		g_clear_error(&error);
-		g_assert_false(vmbc_smaps_parse_ranges(bad, strlen(bad), ranges, 1, 4096, &split,
-						       &error));
+		g_assert_false(
+			vmbc_smaps_parse_ranges(bad, strlen(bad), ranges, 1, 4096, &split, &error));
 		g_assert_error(error, VMBC_ERROR, VMBC_ERROR_INVALID);
 	}
 }

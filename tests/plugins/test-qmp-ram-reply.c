@@ -34,7 +34,8 @@ static void
 test_memdev(void)
 {
 	g_autoptr(JsonObject) rec = fixture();
-	g_autoptr(GPtrArray) devs = vmbc_qmp_reply_memdevs(json_object_get_member(rec, "query-memdev"));
+	g_autoptr(GPtrArray) devs =
+		vmbc_qmp_reply_memdevs(json_object_get_member(rec, "query-memdev"));
 	VmbcQmpMemdev *d0;
 
 	g_assert_nonnull(devs);
@@ -95,12 +96,13 @@ static void
 test_mtree_offset(void)
 {
 	/* a region first seen at an offset (its start below hidden by a higher-priority one) */
-	const gchar *text = "FlatView #0\n"
-			    " AS \"memory\", root: system\n"
-			    " Root memory region: system\n"
-			    "  00000000000c0000-00000000000dffff (prio 1, rom): pc.rom\n"
-			    "  0000000000100000-000000001fffffff (prio 0, ram): /objects/r0 @0000000000100000\n"
-			    "  garbage-line (prio 0, ram): r0\n";
+	const gchar *text =
+		"FlatView #0\n"
+		" AS \"memory\", root: system\n"
+		" Root memory region: system\n"
+		"  00000000000c0000-00000000000dffff (prio 1, rom): pc.rom\n"
+		"  0000000000100000-000000001fffffff (prio 0, ram): /objects/r0 @0000000000100000\n"
+		"  garbage-line (prio 0, ram): r0\n";
 	guint64 gpa = 0;
 	guint64 off = 0;
 
@@ -119,14 +121,15 @@ test_gpa2hva(void)
 	g_assert_true(vmbc_qmp_reply_gpa2hva(text_of(rec, "gpa2hva 0x0"), 0, &hva, &region));
 	g_assert_cmphex(hva, ==, 0x7f83a3e00000ULL);
 	g_assert_cmpstr(region, ==, "m0");
-	g_assert_true(vmbc_qmp_reply_gpa2hva(text_of(rec, "gpa2hva 0x10000000"), 0x10000000, &hva,
-					     NULL));
+	g_assert_true(
+		vmbc_qmp_reply_gpa2hva(text_of(rec, "gpa2hva 0x10000000"), 0x10000000, &hva, NULL));
 	g_assert_cmphex(hva, ==, 0x7f8393c00000ULL);
 	/* nothing there, or the answer for another address */
-	g_assert_false(
-		vmbc_qmp_reply_gpa2hva(text_of(rec, "gpa2hva 0x200000000"), 0x200000000, &hva, NULL));
+	g_assert_false(vmbc_qmp_reply_gpa2hva(text_of(rec, "gpa2hva 0x200000000"), 0x200000000,
+					      &hva, NULL));
 	g_assert_false(vmbc_qmp_reply_gpa2hva(text_of(rec, "gpa2hva 0x0"), 0x1000, &hva, NULL));
-	g_assert_false(vmbc_qmp_reply_gpa2hva("Host virtual address for 0x0 (m0) is", 0, &hva, NULL));
+	g_assert_false(
+		vmbc_qmp_reply_gpa2hva("Host virtual address for 0x0 (m0) is", 0, &hva, NULL));
 	g_assert_false(vmbc_qmp_reply_gpa2hva(NULL, 0, &hva, NULL));
 }
 
