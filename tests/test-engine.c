@@ -1477,6 +1477,46 @@ test_restart_readopts_own_balloon(Fixture *f, gconstpointer data)
 }
 
 /*
+ * A VM with a virtio-mem device whose blocks vmbcd unplugged for a limit:
+ * after a restart QEMU reports a smaller VM (what is plugged now), and the
+ * claim, confirmed, gives the VM and the device back their size then, so that
+ * removing the limit plugs the blocks back.
+ */
+static void
+test_restart_virtio_mem(Fixture *f, gconstpointer data)
+{
+	VmbcBalloonClaim claim = inflate_for_limit(f);
+
+	restart(f, 0);
+	/* 384 MiB of base RAM, 640 MiB of virtio-mem of which 128 MiB still plugged */
+	f->vm->max_pages = 512 * MIB;
+	f->vm->has_vmem = TRUE;
+	f->vm->vmem = (VmbcVirtioMem){.other = 384 * MIB,
+				      .size = 128 * MIB,
+				      .max = 128 * MIB,
+				      .block = 2 * MIB,
+				      .requested = 128 * MIB};
+	set_limits(f, 256 * MIB, 256 * MIB);
+	vmbc_engine_restore_balloon(f->engine, f->vm, VMBC_BALLOON_OK, &claim);
+	sample(f, 240 * MIB, claim.target);
+	g_assert_false(f->vm->balloon_claim_unconfirmed);
+	g_assert_cmpint(f->vm->max_pages, ==, 1024 * MIB);
+	g_assert_cmpint(f->vm->vmem.max, ==, 640 * MIB);
+	set_limits(f, VMBC_UNLIMITED, VMBC_UNLIMITED);
+	g_assert_cmpint(last_target(f), ==, 1024 * MIB);
+
+	/* a balloon somebody else set: nothing is grown */
+	restart(f, 0);
+	f->vm->max_pages = 512 * MIB;
+	f->vm->has_vmem = TRUE;
+	f->vm->vmem = (VmbcVirtioMem){384 * MIB, 128 * MIB, 128 * MIB, 2 * MIB, 128 * MIB};
+	vmbc_engine_restore_balloon(f->engine, f->vm, VMBC_BALLOON_OK, &claim);
+	sample(f, 240 * MIB, 300 * MIB);
+	g_assert_cmpint(f->vm->max_pages, ==, 512 * MIB);
+	g_assert_cmpint(f->vm->vmem.max, ==, 128 * MIB);
+}
+
+/*
  * A balloon somebody set by hand between two runs (not where vmbcd left it)
  * is theirs: the claim is dropped, and raising the limit leaves it alone.
  */
@@ -1655,6 +1695,7 @@ main(int argc, char **argv)
 	ADD("config/reload-keeps-counters", test_config_reload_keeps_counters);
 	ADD("stats/watch", test_wants_stats_watch);
 	ADD("restart/readopts-own-balloon", test_restart_readopts_own_balloon);
+	ADD("restart/virtio-mem", test_restart_virtio_mem);
 	ADD("restart/other-balloon-left-alone", test_restart_other_balloon_left_alone);
 	ADD("restart/no-driver-kept", test_restart_no_driver_kept);
 	ADD("restart/ids-kept", test_ids_kept);

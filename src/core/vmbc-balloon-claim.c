@@ -27,6 +27,14 @@ vmbc_balloon_claim_confirm(VmbcBeancounter *bc, gint64 slack)
 	if (ABS(bc->balloon_actual - c->target) <= slack) {
 		bc->balloon_claim_unconfirmed = FALSE;
 		bc->balloon_target = c->target;
+		/*
+		 * virtio-mem blocks vmbcd unplugged are not in the size QEMU
+		 * reports after a restart: the VM's maximum is what it was then
+		 */
+		if (bc->has_vmem && c->before > bc->max_pages) {
+			bc->vmem.max += c->before - bc->max_pages;
+			bc->max_pages = c->before;
+		}
 		g_info("VM '%s': balloon at %s, as vmbcd set it (for %s): vmbcd's again", bc->name,
 		       actual, vmbc_balloon_reason_to_string(c->reason));
 		return FALSE;
