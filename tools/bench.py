@@ -22,6 +22,13 @@ long the commands take. The vmbcd side at N fake-qemu VMs that answer the dirty-
 commands: vmbcd CPU per tick with idle-interval 1 s (four measures started and four
 collected every tick, the most it does) against idle measuring off.
 
+virtio-mem: the same reclaim on the same real guest (768 MiB of base RAM and a virtio-mem
+device with 768 MiB plugged, 600 MiB filled and freed) by the balloon alone (QMP `balloon`) and
+by virtio-mem alone (`qom-set requested-size`), each asked for 540 MiB and timed until it
+says it is done (the balloon's actual, the device's size), with what the host got back of the
+guest's RAM then (both backends' RSS); then vmbcd (which uses virtio-mem) lowering the limit
+by as much, timed until set-limit answers. Ratio balloon / virtio-mem.
+
 real-guest: a real Linux guest under QEMU holding memory its balloon can take.
 The physical limit is the balloon alone: QMP `balloon` straight to the target,
 timed until the guest-RAM mapping's RSS is there. Then the same with vmbcd: the
@@ -692,6 +699,133 @@ def idle_daemon(build, n):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def smaps_rss(pid, ranges):
+    """Summed Rss (bytes) of the mappings of @pid that start in one of @ranges [(lo, hi)]."""
+    total = 0
+    cur = False
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) ", line)
+            if m:
+                start = int(m.group(1), 16)
+                cur = any(lo <= start < hi for lo, hi in ranges)
+            elif cur and line.startswith("Rss:"):
+                total += int(line.split()[1]) * 1024
+    return total
+
+
+def virtio_mem_bench(build, rounds):
+    import vmbcguest
+    os.environ.setdefault("VMBC_GUEST_DIR", os.path.join(build, "tests", "guest"))
+    work = tempfile.mkdtemp(prefix="vmbc-bench-vmem-")
+    os.chmod(work, 0o755)
+    gdir = os.path.join(work, "g")
+    os.mkdir(gdir)
+    # each is asked for 540 MiB of the guest and timed until it says it is done (the balloon's
+    # actual, the device's size, vmbcd's answer to set-limit); what the host got back then is
+    # reported beside it
+    base, plugged, ask = 768, 768, 540
+    res = {"balloon": [], "virtio_mem": [], "vmbcd": [], "balloon_back": [],
+           "virtio_mem_back": [], "vmbcd_back": []}
+    guest = vmbcguest.Guest(
+        gdir, mem_mib=base, free_page_reporting=False, mem_opts=",maxmem=4G,slots=2",
+        extra_append="memhp_default_state=online_movable",
+        extra_args=("-name", "bench", "-object", "memory-backend-ram,id=vmem0,size=1G",
+                    "-device", f"virtio-mem-pci,id=vm0,memdev=vmem0,requested-size={plugged}M"))
+    daemon = None
+
+    def vmem():
+        return next(d["data"] for d in guest.qmp("query-memory-devices")
+                    if d["type"] == "virtio-mem")
+
+    def set_requested(mib):
+        guest.qmp("qom-set", {"path": "/machine/peripheral/vm0", "property": "requested-size",
+                              "value": mib * MIB})
+
+    try:
+        guest.start()
+        vmbcguest.wait_for(lambda: vmem()["size"] == plugged * MIB, 60)
+        guest.run("mount -o remount,size=1400M /mnt/fill")
+        first, _ = guest.gpa2hva(0)
+        dev = vmem()
+        vfirst, _ = guest.gpa2hva(dev["memaddr"])
+        ranges = [(first, first + base * MIB), (vfirst, vfirst + dev["max-size"])]
+
+        def load():
+            # full size again, then 600 MiB touched and freed: resident on the host, free in
+            # the guest (no free page reporting), so either can take it
+            set_requested(plugged)
+            guest.set_balloon(base * MIB)
+            vmbcguest.wait_for(lambda: vmem()["size"] == plugged * MIB, 60)
+            guest.wait_balloon(base * MIB, timeout=60)
+            guest.fill(600)
+            guest.free()
+            time.sleep(1)
+            return smaps_rss(guest.pid, ranges)
+
+        def timed(start, done, before):
+            """Seconds from start() until done(), and the MiB the host gave back by then."""
+            t0 = time.monotonic()
+            start()
+            while time.monotonic() - t0 < 60:
+                if done():
+                    dt = time.monotonic() - t0
+                    return dt, (before - smaps_rss(guest.pid, ranges)) / MIB
+                time.sleep(0.005)
+            return float("nan"), (before - smaps_rss(guest.pid, ranges)) / MIB
+
+        for r in range(rounds):
+            before = load()
+            dt, back = timed(lambda: guest.set_balloon((base - ask) * MIB),
+                             lambda: guest.balloon_actual() <= (base - ask) * MIB, before)
+            res["balloon"].append(dt)
+            res["balloon_back"].append(back)
+            log(f"virtio-mem round {r}: balloon alone {dt * 1e3:.0f} ms, {back:.0f} MiB back")
+            before = load()
+            dt, back = timed(lambda: set_requested(plugged - ask),
+                             lambda: vmem()["size"] <= (plugged - ask) * MIB, before)
+            res["virtio_mem"].append(dt)
+            res["virtio_mem_back"].append(back)
+            log(f"virtio-mem round {r}: virtio-mem alone {dt * 1e3:.0f} ms, {back:.0f} MiB back")
+        port = free_port()
+        daemon = Daemon(build, work, f"{gdir}/qmp.sock", port,
+                        "tick = 1s\nreclaim-timeout = 20s\n")
+        for r in range(rounds):
+            with QMP(daemon.sock, timeout=60) as c:
+                c.execute("set-limit", {"domain": "bench", "resource": "physpages",
+                                        "barrier": "unlimited", "limit": "unlimited"})
+            before = load()
+            time.sleep(2)
+            with QMP(daemon.sock) as c:
+                d = c.execute("query-domain", {"domain": "bench"})
+            held = next(x["held"] for x in d["resources"] if x["resource"] == "physpages")
+            limit = held * PAGE // MIB - ask
+
+            def lower():
+                # answered once held is within the limit (or the reclaim failed)
+                with QMP(daemon.sock, timeout=60) as c:
+                    c.execute("set-limit", {"domain": "bench", "resource": "physpages",
+                                            "barrier": f"{limit}M", "limit": f"{limit}M"})
+            dt, back = timed(lower, lambda: True, before)
+            res["vmbcd"].append(dt)
+            res["vmbcd_back"].append(back)
+            log(f"virtio-mem round {r}: vmbcd {dt * 1e3:.0f} ms, {back:.0f} MiB back")
+        out = {}
+        for k in ("balloon", "virtio_mem", "vmbcd"):
+            out[k + "_p50_ms"] = statistics.median(res[k]) * 1e3
+            out[k + "_all_ms"] = [round(x * 1e3) if x == x else None for x in res[k]]
+            out[k + "_back_mib"] = [round(x) for x in res[k + "_back"]]
+        out["ratio"] = out["balloon_p50_ms"] / out["virtio_mem_p50_ms"]
+        out["ask_mib"] = ask
+        log(f"virtio-mem: {json.dumps(out)}")
+        return out
+    finally:
+        if daemon is not None:
+            daemon.stop()
+        guest.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def markdown_pressure(pr, iq, idd):
     lines = []
     for r in pr:
@@ -728,7 +862,7 @@ def markdown_pressure(pr, iq, idd):
     return lines
 
 
-def markdown(scales, rg, argv, pr=(), iq=None, idd=()):
+def markdown(scales, rg, argv, pr=(), iq=None, idd=(), vm=None):
     lines = [f"Machine: {machine()}.", "",
              f"Command: `tools/bench {' '.join(argv)}`", ""]
     if scales:
@@ -777,6 +911,18 @@ def markdown(scales, rg, argv, pr=(), iq=None, idd=()):
             f"| {rg['ours_all_ms']} |",
             f"| ratio | **{rg['ratio']:.2f}** | |", ""]
     lines += markdown_pressure(pr, iq, idd)
+    if vm:
+        lines += [
+            f"| real guest (768 MiB + 768 MiB virtio-mem), {vm['ask_mib']} MiB taken "
+            "| p50 | rounds | MiB the host got back |",
+            "|---|---:|---|---|",
+            f"| balloon alone (QMP `balloon`) | {vm['balloon_p50_ms']:.0f} ms "
+            f"| {vm['balloon_all_ms']} | {vm['balloon_back_mib']} |",
+            f"| virtio-mem alone (`requested-size`) | {vm['virtio_mem_p50_ms']:.0f} ms "
+            f"| {vm['virtio_mem_all_ms']} | {vm['virtio_mem_back_mib']} |",
+            f"| vmbcd (virtio-mem): limit lowered by as much | {vm['vmbcd_p50_ms']:.0f} ms "
+            f"| {vm['vmbcd_all_ms']} | {vm['vmbcd_back_mib']} |",
+            f"| ratio balloon / virtio-mem | **{vm['ratio']:.1f}** | |", ""]
     return "\n".join(lines)
 
 
@@ -792,7 +938,7 @@ def main():
     # SIGTERM/SIGINT unwind through the cleanup that stops every process started here
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
-    scales, rg = [], None
+    scales, rg, vm = [], None, None
     pr, iq, idd = [], None, []
     i = 0
     while i < len(argv):
@@ -803,6 +949,9 @@ def main():
                 i += 1
         elif argv[i] == "real-guest":
             rg = real_guest(args.build, args.rounds)
+            i += 1
+        elif argv[i] == "virtio-mem":
+            vm = virtio_mem_bench(args.build, args.rounds)
             i += 1
         elif argv[i] == "pressure":
             i += 1
@@ -817,9 +966,9 @@ def main():
                 i += 1
         else:
             sys.exit(f"tools/bench: unknown benchmark '{argv[i]}' "
-                     "(scale N..., real-guest, pressure N..., idle N...)")
+                     "(scale N..., real-guest, virtio-mem, pressure N..., idle N...)")
     opts = [a for a in sys.argv[1:] if a not in args.what and a != "--build" and a != args.build]
-    md = markdown(scales, rg, opts + argv, pr, iq, idd)
+    md = markdown(scales, rg, opts + argv, pr, iq, idd, vm)
     out = os.path.join(args.build, "results.md")
     with open(out, "w") as f:
         f.write(md + "\n")
