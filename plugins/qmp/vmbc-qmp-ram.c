@@ -127,6 +127,7 @@ on_mtree(GObject *source, GAsyncResult *res, gpointer user_data)
 		ram_by_size(vm, error != NULL ? error->message : "info mtree: not text");
 		return;
 	}
+	g_free(vm->ram_mtree);
 	vm->ram_mtree = g_strdup(json_node_get_string(ret));
 	vm->ram_index = 0;
 	ram_next_backend(vm);
@@ -157,6 +158,9 @@ void
 vmbc_qmp_vm_probe_ram(VmbcQmpVm *vm, VmbcQmpVmProbeFunc next)
 {
 	vm->ram_next_step = next;
+	/* what a probe cut short by a lost connection left */
+	g_clear_pointer(&vm->ram_memdevs, g_ptr_array_unref);
+	g_clear_pointer(&vm->ram_mtree, g_free);
 	if (vm->ram_ranges == NULL)
 		vm->ram_ranges = g_array_new(FALSE, FALSE, sizeof(VmbcRamRange));
 	g_array_set_size(vm->ram_ranges, 0);

@@ -681,6 +681,80 @@ cmd_query_memory_size_summary(FakeQemu *self, JsonObject *args, GError **error)
 	return node_from_object(obj);
 }
 
+/* query-memdev: the pretend guest's RAM is one memory-backend-ram, "pc.ram", as with QEMU's -m. */
+static JsonNode *
+cmd_query_memdev(FakeQemu *self, JsonObject *args, GError **error)
+{
+	JsonArray *arr;
+	JsonObject *obj;
+	FakeGuestState st;
+
+	if (!check_args(args, NULL, error))
+		return NULL;
+	fake_guest_get_state(self->guest, &st);
+	obj = json_object_new();
+	json_object_set_string_member(obj, "id", "pc.ram");
+	json_object_set_int_member(obj, "size", (gint64)page_bytes(st.ram));
+	json_object_set_boolean_member(obj, "share", FALSE);
+	json_object_set_boolean_member(obj, "merge", TRUE);
+	json_object_set_string_member(obj, "policy", "default");
+	arr = json_array_new();
+	json_array_add_object_element(arr, obj);
+	return json_node_init_array(json_node_alloc(), arr);
+}
+
+/*
+ * human-monitor-command, the two commands vmbcd asks: "info mtree -f" (the
+ * pretend RAM at guest-physical 0, as QEMU 7.2 prints it) and "gpa2hva ADDR"
+ * (the real address of the pretend RAM, so /proc is true); other HMP commands
+ * answer as QEMU does for an unknown one.
+ */
+static JsonNode *
+cmd_human_monitor_command(FakeQemu *self, JsonObject *args, GError **error)
+{
+	static const gchar *const allowed[] = {"command-line", "cpu-index", NULL};
+	JsonNode *line_node;
+	const gchar *line;
+	FakeGuestState st;
+	g_autofree gchar *text = NULL;
+
+	if (!check_args(args, allowed, error))
+		return NULL;
+	line_node = get_arg(args, "command-line", TRUE, error);
+	if (line_node == NULL)
+		return NULL;
+	if (!node_is(line_node, G_TYPE_STRING)) {
+		g_set_error(error, QMP_ERROR, QMP_ERROR_GENERIC_ERROR,
+			    "Invalid parameter type for 'command-line', expected: string");
+		return NULL;
+	}
+	line = json_node_get_string(line_node);
+	fake_guest_get_state(self->guest, &st);
+	if (g_strcmp0(line, "info mtree -f") == 0) {
+		text = g_strdup_printf("FlatView #0\r\n"
+				       " AS \"memory\", root: system\r\n"
+				       " Root memory region: system\r\n"
+				       "  0000000000000000-%016" G_GINT64_MODIFIER
+				       "x (prio 0, ram): pc.ram\r\n\r\n",
+				       page_bytes(st.ram) - 1);
+	} else if (g_str_has_prefix(line, "gpa2hva ")) {
+		guint64 gpa = g_ascii_strtoull(line + 8, NULL, 0);
+		guintptr ram = (guintptr)fake_guest_get_ram(self->guest, NULL);
+
+		if (gpa < page_bytes(st.ram))
+			text = g_strdup_printf("Host virtual address for 0x%" G_GINT64_MODIFIER
+					       "x (pc.ram) is %p\r\n",
+					       gpa, (gpointer)(ram + gpa));
+		else
+			text = g_strdup_printf(
+				"No memory is mapped at address 0x%" G_GINT64_MODIFIER "x\r\n",
+				gpa);
+	} else {
+		text = g_strdup_printf("unknown command: '%s'\r\n", line);
+	}
+	return json_node_init_string(json_node_alloc(), text);
+}
+
 /* Checks a qom-get/qom-set path; only the balloon (and its backend) exist here. */
 static gboolean
 check_qom_path(FakeQemu *self, const gchar *path, GError **error)
@@ -944,10 +1018,12 @@ static const struct {
 	{"calc-dirty-rate", cmd_calc_dirty_rate},
 	{"query-dirty-rate", cmd_query_dirty_rate},
 	{"balloon", cmd_balloon},
+	{"human-monitor-command", cmd_human_monitor_command},
 	{"qom-get", cmd_qom_get},
 	{"qom-set", cmd_qom_set},
 	{"query-balloon", cmd_query_balloon},
 	{"query-commands", NULL}, /* answered in on_command: it lists this table */
+	{"query-memdev", cmd_query_memdev},
 	{"query-memory-size-summary", cmd_query_memory_size_summary},
 	{"query-status", cmd_query_status},
 	{"query-version", cmd_query_version},
