@@ -534,6 +534,61 @@ assert_statm_read(const Measure *split, const Measure *now, gint64 guest, gint64
 	g_assert_cmpint(vmm, ==, measure_vmm(split));
 }
 
+/*
+ * Guest RAM given as ranges (as QEMU names its backends): the child's guest
+ * mapping as two backends of half its size each. smaps counts both, the
+ * pagemap walk reads both, and the result is what the whole mapping holds.
+ */
+static void
+test_sampler_ranges(void)
+{
+	Child child = {0};
+	g_autoptr(VmbcProcSampler) s = NULL;
+	g_autoptr(GError) error = NULL;
+	gint64 guest = -1;
+	gint64 vmm = -1;
+	gint64 now = 1000000;
+	guint64 half = (guint64)CHILD_GUEST_MIB * MIB / 2 / 4096 * 4096;
+	VmbcRamRange ranges[2];
+	const VmbcSmapsSplit *split;
+	Measure m;
+
+	child_start(&child);
+	child_do(&child, 'g');
+	ranges[0] = (VmbcRamRange){child.guest, half};
+	ranges[1] = (VmbcRamRange){child.guest + half, (guint64)CHILD_GUEST_MIB * MIB - half};
+	/* a size nothing matches: only the ranges can find guest RAM */
+	s = vmbc_proc_sampler_new(child.pid, 3 * MIB);
+	vmbc_proc_sampler_set_smaps_interval(s, 10 * G_USEC_PER_SEC);
+	vmbc_proc_sampler_set_ranges(s, ranges, G_N_ELEMENTS(ranges));
+
+	measure(child.pid, child.guest, &m);
+	g_assert_true(vmbc_proc_sampler_read(s, FALSE, now, &guest, &vmm, &error));
+	g_assert_no_error(error);
+	split = vmbc_proc_sampler_get_split(s);
+	g_assert_true(split->found);
+	g_assert_cmpuint(split->spans->len, ==, 2);
+	g_assert_cmpuint(split->guest_size, ==, (guint64)CHILD_GUEST_MIB * MIB);
+	assert_split_read(&m, guest, vmm);
+
+	/* past the first half: the walk reads both ranges */
+	child_do(&child, 'g');
+	child_do(&child, 'g');
+	child_do(&child, 'g');
+	child_do(&child, 'g');
+	child_do(&child, 'g');
+	now += G_USEC_PER_SEC / 4;
+	measure(child.pid, child.guest, &m);
+	g_assert_cmpint(m.guest, >, (gint64)(half / 4096));
+	g_assert_true(vmbc_proc_sampler_read(s, FALSE, now, &guest, &vmm, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(vmbc_proc_sampler_get_smaps_reads(s), ==, 1);
+	g_assert_cmpuint(vmbc_proc_sampler_get_range_reads(s), ==, 1);
+	assert_split_read(&m, guest, vmm);
+
+	child_kill(&child, TRUE);
+}
+
 static void
 test_sampler_child(void)
 {
@@ -905,6 +960,7 @@ main(int argc, char **argv)
 	g_test_add_func("/vmbc/procfs/smaps/garbage", test_smaps_garbage);
 	g_test_add_func("/vmbc/procfs/smaps/ranges", test_smaps_ranges);
 	g_test_add_func("/vmbc/procfs/sampler/child", test_sampler_child);
+	g_test_add_func("/vmbc/procfs/sampler/ranges", test_sampler_ranges);
 	g_test_add_func("/vmbc/procfs/sampler/gone", test_sampler_gone);
 	g_test_add_func("/vmbc/procfs/sampler/statm-budget", test_sampler_statm_budget);
 	g_test_add_func("/vmbc/procfs/sampler/vmm-growth", test_sampler_vmm_growth);
