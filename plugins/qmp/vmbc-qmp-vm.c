@@ -155,6 +155,17 @@ vmbc_qmp_vm_now(VmbcQmpVm *vm)
 	return vmbc_backend_now(VMBC_BACKEND(vm->backend));
 }
 
+void
+vmbc_qmp_vm_balloon_actual(VmbcQmpVm *vm, gint64 actual)
+{
+	vm->actual = actual;
+	if (vm->bc == NULL)
+		return;
+	vmbc_engine_balloon_actual(vmbc_qmp_vm_engine(vm), vm->bc,
+				   actual + (vm->bc->has_vmem ? vm->bc->vmem.size : 0),
+				   vmbc_qmp_vm_now(vm));
+}
+
 static void
 vm_on_event(QmpClient *client, const gchar *name, JsonObject *data, gint64 timestamp,
 	    gpointer user_data)

@@ -185,14 +185,3 @@ vmbc_qmp_vm_vmem_tick(VmbcQmpVm *vm, gint64 now)
 	vmbc_qmp_vm_execute(vm, "query-memory-devices", NULL, on_memory_devices);
 	(void)now;
 }
-
-void
-vmbc_qmp_vm_balloon_actual(VmbcQmpVm *vm, gint64 actual)
-{
-	vm->actual = actual;
-	if (vm->bc == NULL)
-		return;
-	vmbc_engine_balloon_actual(vmbc_qmp_vm_engine(vm), vm->bc,
-				   actual + (vm->bc->has_vmem ? vm->bc->vmem.size : 0),
-				   vmbc_qmp_vm_now(vm));
-}
