@@ -142,6 +142,9 @@ void vmbc_engine_complete_pending(VmbcEngine *engine, VmbcBeancounter *bc, const
 void vmbc_engine_expire_pending(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now);
 
 /* The margin below @limit that limit reclaims aim for, in pages. */
+/* After a read of @bc's held: when the next must come (vmbc-engine-schedule.c). */
+void vmbc_engine_schedule_sampled(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now);
+
 gint64 vmbc_engine_margin(VmbcEngine *engine, gint64 limit);
 
 /* "512M" style for messages; freed by the caller. */

@@ -8,6 +8,7 @@
 
 #include "vmbc-balloon-claim.h"
 #include "vmbc-engine-private.h"
+#include "vmbc-schedule.h"
 
 #define USEC_PER_SEC G_GINT64_CONSTANT(1000000)
 
@@ -41,6 +42,7 @@ vmbc_engine_config_init(VmbcEngineConfig *config)
 	config->guest_reserve_pages = 32 * mib;
 	config->pressure_available = 0.10;
 	config->idle_tax = 0.75;
+	config->growth_ceiling_pages = 1024 * mib;
 	/*
 	 * 1 MiB/s: a working balloon moves about a GiB a second (SPEC §6, 512 MiB
 	 * in 0.4 s under TCG), so this is a thousandth of that, and catches a
@@ -172,6 +174,7 @@ void
 vmbc_engine_set_config(VmbcEngine *engine, const VmbcEngineConfig *config)
 {
 	engine->config = *config;
+	vmbc_engine_wake_all(engine);
 }
 
 const VmbcEngineConfig *
@@ -435,6 +438,7 @@ vmbc_engine_sample(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcSample *sa
 		bc->sampled_at = now;
 		bc->ksm_pages = MAX(sample->ksm_pages, 0);
 		record_held(engine, bc);
+		vmbc_engine_schedule_sampled(engine, bc, now);
 	}
 	if (sample->vmmpages >= 0)
 		vmbc_parm_set_held(&bc->parm[VMBC_RES_VMMPAGES], sample->vmmpages);
@@ -651,6 +655,10 @@ vmbc_engine_set_limits(VmbcEngine *engine, VmbcBeancounter *bc, VmbcResourceId r
 			    bc->name, b, l);
 		return FALSE;
 	}
+	/* a new bound: the next tick reads held against it */
+	if (bc == engine->host)
+		vmbc_engine_wake_all(engine);
+	vmbc_schedule_wake(bc);
 	if (bc == engine->host || resource_ops[res]->change == NULL) {
 		bc->parm[res].barrier = barrier;
 		bc->parm[res].limit = limit;

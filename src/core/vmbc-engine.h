@@ -64,6 +64,8 @@ typedef struct {
 	gint64 guest_reserve_pages; /* a limit reclaim leaves the guest this much available */
 	gdouble pressure_available; /* guest MemAvailable/total below this is pressure */
 	gdouble idle_tax;	    /* ESX tau: how much more idle pages cost, 0..<1 */
+	/* the fastest a guest is assumed to grow, pages/s (vmbc-schedule.h); 0: read every tick */
+	gint64 growth_ceiling_pages;
 	VmbcEscalation escalation;
 	/* the host's pressure controller (vmbc-host.c; [host] in vmbc.conf) */
 	gdouble host_margin;	    /* the root's barrier is its budget less this fraction */
@@ -210,6 +212,21 @@ void vmbc_engine_set_wall_clock(VmbcEngine *engine, gint64 epoch_usec);
 /* Charges or uncharges to what the host measured now. */
 void vmbc_engine_sample(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcSample *sample,
 			gint64 now);
+
+/*
+ * Whether the backend must read @bc's held at the tick of @now (and feed
+ * vmbc_engine_sample()): a VM not yet sampled, in a reclaim, with a change
+ * waiting, a balloon on its way, the host over its barrier, or whose
+ * headroom over the growth ceiling ran out (vmbc-schedule.h). A VM not read
+ * keeps what it last held; its policies still run every tick.
+ */
+gboolean vmbc_engine_sample_due(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now);
+
+/*
+ * Every VM is read at the next tick, whatever its headroom: for a host-wide
+ * signal (memory pressure) that held may have moved everywhere.
+ */
+void vmbc_engine_wake_all(VmbcEngine *engine);
 
 /* New guest statistics (hints). Older or equal last_update values are ignored. */
 void vmbc_engine_set_guest_stats(VmbcEngine *engine, VmbcBeancounter *bc,

@@ -506,6 +506,17 @@ on_tick(gpointer user_data)
 	return G_SOURCE_CONTINUE;
 }
 
+void
+vmbc_daemon_wake(VmbcDaemon *daemon)
+{
+	g_return_if_fail(daemon != NULL);
+
+	if (daemon->tick_id == 0)
+		return;
+	vmbc_engine_wake_all(daemon->engine);
+	on_tick(daemon);
+}
+
 /* Writes every VM's counters (and the host's) to the state file. */
 static void
 save_counters(VmbcDaemon *daemon)
