@@ -38,6 +38,7 @@ static const gchar *const daemon_keys[] = {
 	"pressure-available",
 	"idle-tax",
 	"balloon-stall-rate",
+	/* how seldom a VM far from its bounds is read */
 	"growth-ceiling",
 	NULL,
 };
