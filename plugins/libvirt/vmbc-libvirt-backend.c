@@ -114,7 +114,7 @@ vmbc_libvirt_backend_reload(VmbcBackend *backend, const VmbcSettings *settings, 
 	}
 	/* a new stats period reaches domains without one on their next adoption */
 	if (self->stats_sec != old_stats)
-		self->next_stats = 0;
+		vmbc_libvirt_backend_reset_stats(self);
 	return TRUE;
 }
 
