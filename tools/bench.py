@@ -283,7 +283,8 @@ def start_perf(build, daemon, n, phase):
         return None
     out = os.path.join(build, f"perf-{n}-{phase}.data")
     log(f"scale {n}: profiling the {phase} phase into {out} (perf report -i {out})")
-    return subprocess.Popen(["perf", "record", "-q", "-F", "199", "--call-graph", "dwarf",
+    freq = os.environ.get("VMBC_BENCH_PERF_FREQ", "199")
+    return subprocess.Popen(["perf", "record", "-q", "-F", freq, "--call-graph", "dwarf",
                              "-p", str(daemon.proc.pid), "-o", out],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -324,6 +325,15 @@ class Abort(Exception):
     """The machine cannot take more: the benchmark stops cleanly and says why."""
 
 
+def procs_running():
+    """Processes runnable now (/proc/stat), this one included."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("procs_running"):
+                return int(line.split()[1])
+    return 0
+
+
 def load_guard(what, opts, need_bytes=0):
     """Waits (up to opts.load_wait s) for the 1-minute load average to fall to opts.max_load;
     raises Abort when it does not, or when MemAvailable is below @need_bytes plus a reserve
@@ -334,12 +344,15 @@ def load_guard(what, opts, need_bytes=0):
         raise Abort(f"{what}: only {mem_available() / MIB:.0f} MiB available, "
                     f"{(need_bytes + reserve) / MIB:.0f} MiB needed (with a reserve of a tenth "
                     f"of RAM): not starting more")
+    # the load average follows a burst a minute late: the processes runnable now say it at once
+    busy = 4 * (os.cpu_count() or 1)
     deadline = time.monotonic() + opts.load_wait
-    while os.getloadavg()[0] > opts.max_load:
+    while os.getloadavg()[0] > opts.max_load or procs_running() > busy:
         if time.monotonic() > deadline:
-            raise Abort(f"{what}: load average {os.getloadavg()[0]:.0f} stayed above "
-                        f"{opts.max_load:.0f} for {opts.load_wait:.0f} s: not starting more")
-        time.sleep(1)
+            raise Abort(f"{what}: load average {os.getloadavg()[0]:.0f} (limit "
+                        f"{opts.max_load:.0f}), {procs_running()} processes runnable (limit "
+                        f"{busy}), for {opts.load_wait:.0f} s: not starting more")
+        time.sleep(0.2)
 
 
 def start_fakes(fake_bin, qdir, n, mem_mib, base_mib, balloon_log, fakes, opts,
