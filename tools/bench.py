@@ -664,6 +664,95 @@ def growth(build, n, opts):
             shutil.rmtree(work, ignore_errors=True)
 
 
+def libvirt_bench(build, n, opts, vmbcd_bin=None):
+    """N real domains (256 MiB TCG guests, balloon stats every second) under a private
+    session libvirtd: the CPU of libvirtd alone over a quiet window, then of vmbcd (libvirt
+    backend, its defaults) and libvirtd together over the same window; per domain per tick."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "libvirt"))
+    import test_libvirt_e2e as lve  # noqa: E402
+    vmbcd_bin = vmbcd_bin or os.path.join(build, "src", "daemon", "vmbcd")
+    os.environ.setdefault("VMBC_GUEST_DIR", os.path.join(build, "tests", "guest"))
+    work = tempfile.mkdtemp(prefix=f"vmbc-bench-lv-{n}-")
+    os.chmod(work, 0o755)
+    lv = lve.Libvirtd(os.path.join(work, "lv"))
+    gdir = os.path.join(work, "guests")
+    os.mkdir(gdir)
+    user = lve.pwd.getpwnam(lve.UNPRIV)
+    os.chown(gdir, user.pw_uid, user.pw_gid)
+    daemon, log_f, guests = None, None, []
+    window = opts.lv_window
+    try:
+        lv.start()
+        for i in range(n):
+            load_guard(f"starting domain {i} of {n}", opts, 400 * MIB)
+            g = lve.DomainGuest(lv, f"bench{i:02d}", gdir, mem_mib=256)
+            g.start(boot=False)
+            guests.append(g)
+        log(f"libvirt {n}: {n} domains started; letting them boot")
+        time.sleep(20 + 2 * n)
+        lpid = lv.proc.pid
+        c0 = schedstat_seconds(lpid)
+        time.sleep(window)
+        alone = schedstat_seconds(lpid) - c0
+        conf = os.path.join(work, "vmbc.conf")
+        with open(conf, "w") as f:
+            f.write(f"""[daemon]
+backends = libvirt
+libvirt-uri = {lv.uri}
+control-socket = {work}/vmbcd.sock
+state-dir = {work}/state
+metrics-listen = off
+tick = {opts.tick}
+escalation = none
+""")
+        env = dict(os.environ, XDG_RUNTIME_DIR=lv.run_dir, G_MESSAGES_DEBUG="vmbcd")
+        log_f = open(os.path.join(work, "vmbcd.log"), "w")
+        daemon = subprocess.Popen([vmbcd_bin, "--foreground", "--config", conf], env=env,
+                                  stdout=log_f, stderr=subprocess.STDOUT)
+        clock = LogClock(time.time())
+        deadline = time.monotonic() + 120
+        while True:
+            ticks = read_log(os.path.join(work, "vmbcd.log"), clock)[0]
+            if ticks and ticks[-1][3] >= n:
+                break
+            if daemon.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("vmbcd did not adopt every domain:\n" +
+                                   open(os.path.join(work, "vmbcd.log")).read()[-3000:])
+            time.sleep(0.5)
+        time.sleep(35)  # past the first stats of every domain, into the steady state
+        c0, d0, t0 = schedstat_seconds(lpid), schedstat_seconds(daemon.pid), time.monotonic()
+        time.sleep(window)
+        served = schedstat_seconds(lpid) - c0
+        ours = schedstat_seconds(daemon.pid) - d0
+        elapsed = time.monotonic() - t0
+        ticks = elapsed / opts.tick_s
+        per = lambda cpu: cpu * 1e3 / (n * ticks)  # noqa: E731 - ms per domain per tick
+        res = {"n": n, "tick_s": opts.tick_s, "window_s": elapsed,
+               "libvirtd_alone_pct": alone / window * 100.0,
+               "libvirtd_pct": served / elapsed * 100.0, "vmbcd_pct": ours / elapsed * 100.0,
+               "libvirtd_extra_ms": per(served - alone * elapsed / window),
+               "libvirtd_ms": per(served), "vmbcd_ms": per(ours),
+               "sum_ms": per(ours + served - alone * elapsed / window),
+               "vmbcd": vmbcd_bin}
+        log(f"libvirt {n}: {json.dumps(res)}")
+        return res
+    finally:
+        if daemon is not None and daemon.poll() is None:
+            daemon.send_signal(signal.SIGTERM)
+            try:
+                daemon.wait(30)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                daemon.wait()
+        if log_f is not None:
+            log_f.close()
+        lv.close()
+        if os.environ.get("VMBC_BENCH_KEEP"):
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
 def wait_rss_below(guest, limit_bytes, t0, timeout):
     """Seconds from @t0 until the guest-RAM mapping's RSS is at most @limit_bytes."""
     while time.monotonic() - t0 < timeout:
@@ -905,7 +994,7 @@ def markdown_pressure(pr, iq, idd):
     return lines
 
 
-def markdown(scales, rg, argv, pr=(), iq=None, idd=(), grows=()):
+def markdown(scales, rg, argv, pr=(), iq=None, idd=(), grows=(), lvs=()):
     lines = [f"Machine: {machine()}.", "",
              f"Command: `tools/bench {' '.join(argv)}`", ""]
     if scales:
@@ -959,6 +1048,19 @@ def markdown(scales, rg, argv, pr=(), iq=None, idd=(), grows=()):
                 f"{r['over_max_mib']:.2f} MiB | {r['bound_mib']:.2f} MiB | {r['beyond_bound']} "
                 f"| {r['cpu_pct']:.2f} % |")
         lines.append("")
+    if lvs:
+        lines += [
+            "| domains | tick | libvirtd alone | libvirtd serving vmbcd | vmbcd "
+            "| libvirtd's extra, ms / domain / tick | vmbcd, ms / domain / tick "
+            "| vmbcd + libvirtd's extra, ms / domain / tick |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in lvs:
+            lines.append(
+                f"| {r['n']} | {r['tick_s'] * 1000:.0f} ms | {r['libvirtd_alone_pct']:.2f} % "
+                f"| {r['libvirtd_pct']:.2f} % | {r['vmbcd_pct']:.2f} % "
+                f"| {r['libvirtd_extra_ms']:.4f} | {r['vmbcd_ms']:.4f} | {r['sum_ms']:.4f} |")
+        lines.append("")
     if rg:
         lines += [
             "| real guest (1 GiB, 600 MiB to give back) | p50 | rounds |",
@@ -978,12 +1080,16 @@ def main():
     ap.add_argument("--window", type=float, default=40.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--tick", default="1s", help="vmbcd's tick (scale, growth)")
+    ap.add_argument("--lv-window", type=float, default=30.0,
+                    help="libvirt: the measured window, with and without vmbcd")
+    ap.add_argument("--vmbcd", default=None,
+                    help="libvirt: another vmbcd binary to measure (an older build)")
     ap.add_argument("--ceiling", default=None,
                     help="vmbcd's growth-ceiling (scale, growth); vmbcd's default if not given")
     ap.add_argument("--batch", type=int, default=250, help="fakes started at once")
     ap.add_argument("--max-load", type=float, default=8.0 * (os.cpu_count() or 1),
                     help="the 1-minute load average above which no more fakes start")
-    ap.add_argument("--load-wait", type=float, default=120.0,
+    ap.add_argument("--load-wait", type=float, default=300.0,
                     help="how long to wait for the load to fall before aborting")
     ap.add_argument("what", nargs="*")
     args = ap.parse_args()
@@ -993,7 +1099,7 @@ def main():
     # SIGTERM/SIGINT unwind through the cleanup that stops every process started here
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
-    scales, grows, rg = [], [], None
+    scales, grows, lvs, rg = [], [], [], None
     pr, iq, idd = [], None, []
     i = 0
     while i < len(argv):
@@ -1007,6 +1113,12 @@ def main():
             i += 1
             while i < len(argv) and argv[i].isdigit():
                 grows.append(run_guarded(growth, args.build, int(argv[i]), args))
+                i += 1
+        elif argv[i] == "libvirt":
+            i += 1
+            while i < len(argv) and argv[i].isdigit():
+                lvs.append(run_guarded(libvirt_bench, args.build, int(argv[i]), args,
+                                       args.vmbcd))
                 i += 1
         elif argv[i] == "real-guest":
             rg = real_guest(args.build, args.rounds)
@@ -1024,9 +1136,10 @@ def main():
                 i += 1
         else:
             sys.exit(f"tools/bench: unknown benchmark '{argv[i]}' "
-                     "(scale N..., growth N..., real-guest, pressure N..., idle N...)")
+                     "(scale N..., growth N..., libvirt N..., real-guest, pressure N..., "
+                     "idle N...)")
     opts = [a for a in sys.argv[1:] if a not in args.what and a != "--build" and a != args.build]
-    md = markdown(scales, rg, opts + argv, pr, iq, idd, grows)
+    md = markdown(scales, rg, opts + argv, pr, iq, idd, grows, lvs)
     out = os.path.join(args.build, "results.md")
     with open(out, "w") as f:
         f.write(md + "\n")
