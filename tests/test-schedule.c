@@ -4,7 +4,7 @@
  * seen more than one tick's growth past a bound; a VM near a bound is read
  * every tick; a wake reads everyone.
  */
-#include "vmbc-engine.h"
+#include "vmbc-engine-private.h"
 #include "vmbc-schedule.h"
 
 #define MIB ((gint64)((1 << 20) / vmbc_page_size()))
@@ -250,6 +250,62 @@ test_reclaim_every_tick(void)
 	teardown(f);
 }
 
+/*
+ * The policies of a VM are skipped at a tick only while nothing they read
+ * changed and nothing of theirs is under way: an inflated balloon (a deflate
+ * may be due), a new sample or guest stats, a guarantee above the balloon.
+ */
+static void
+test_quiet_tick(void)
+{
+	Fixture fx, *f = &fx;
+	VmbcBeancounter *bc;
+	VmbcSample s = {.physpages = 100 * MIB, .vmmpages = 10 * MIB, .balloon_actual = -1};
+	VmbcGuestStats gs = {.available = 3000 * MIB,
+			     .free = 3000 * MIB,
+			     .caches = 0,
+			     .total = 4096 * MIB,
+			     .swap_in = 0,
+			     .major_faults = 0,
+			     .last_update = 1700000000};
+	g_autoptr(GError) error = NULL;
+
+	setup_with(f, SEC, 64 * MIB);
+	bc = add_vm(f, "vm", VMBC_UNLIMITED, VMBC_UNLIMITED);
+	vmbc_engine_balloon_actual(f->engine, bc, 4096 * MIB, f->now);
+	vmbc_engine_sample(f->engine, bc, &s, f->now);
+	g_assert_false(vmbc_engine_tick_quiet(f->engine, bc));
+	vmbc_engine_tick(f->engine, f->now);
+	g_assert_true(vmbc_engine_tick_quiet(f->engine, bc));
+	/* the guest speaks: its policies run at the next tick */
+	vmbc_engine_set_guest_stats(f->engine, bc, &gs);
+	g_assert_false(vmbc_engine_tick_quiet(f->engine, bc));
+	f->now += SEC;
+	vmbc_engine_tick(f->engine, f->now);
+	g_assert_true(vmbc_engine_tick_quiet(f->engine, bc));
+	/* an inflated balloon: a deflate may be due at any tick */
+	vmbc_engine_balloon_actual(f->engine, bc, 3000 * MIB, f->now);
+	f->now += SEC;
+	vmbc_engine_tick(f->engine, f->now);
+	g_assert_false(vmbc_engine_tick_quiet(f->engine, bc));
+	vmbc_engine_balloon_actual(f->engine, bc, 4096 * MIB, f->now);
+	f->now += SEC;
+	vmbc_engine_tick(f->engine, f->now);
+	g_assert_true(vmbc_engine_tick_quiet(f->engine, bc));
+	/* a change of the guarantee is a change */
+	g_assert_true(vmbc_engine_set_guarantee(f->engine, bc, 512 * MIB, f->now, &error));
+	g_assert_no_error(error);
+	f->now += SEC;
+	vmbc_engine_tick(f->engine, f->now);
+	g_assert_true(vmbc_engine_tick_quiet(f->engine, bc));
+	/* over a bound: never quiet */
+	g_assert_true(vmbc_engine_set_limits(f->engine, bc, VMBC_RES_PHYSPAGES, 50 * MIB,
+					     VMBC_UNLIMITED, f->now, NULL, NULL, &error));
+	vmbc_engine_tick(f->engine, f->now);
+	g_assert_false(vmbc_engine_tick_quiet(f->engine, bc));
+	teardown(f);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -262,5 +318,6 @@ main(int argc, char **argv)
 	g_test_add_func("/vmbc/schedule/faster-than-ceiling", test_faster_than_ceiling);
 	g_test_add_func("/vmbc/schedule/no-ceiling", test_no_ceiling);
 	g_test_add_func("/vmbc/schedule/reclaim-every-tick", test_reclaim_every_tick);
+	g_test_add_func("/vmbc/schedule/quiet-tick", test_quiet_tick);
 	return g_test_run();
 }

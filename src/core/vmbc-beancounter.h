@@ -74,6 +74,8 @@ typedef struct {
 	gint64 last_held; /* physpages held then */
 	gdouble peak_rate; /* fastest growth seen, pages a second */
 	gint64 peak_at;	   /* when peak_rate was last set or halved */
+	/* something the policies read changed since the last tick (vmbc_engine_tick_quiet()) */
+	gboolean touched;
 } VmbcSampleSchedule;
 
 /* Seconds of held history kept: guest stats older than this are taken as stale. */

@@ -54,3 +54,29 @@ vmbc_engine_wake_all(VmbcEngine *engine)
 	for (guint i = 0; i < engine->vms->len; i++)
 		vmbc_schedule_wake(g_ptr_array_index(engine->vms, i));
 }
+
+gboolean
+vmbc_engine_tick_quiet(VmbcEngine *engine, VmbcBeancounter *bc)
+{
+	const VmbcParm *phys = &bc->parm[VMBC_RES_PHYSPAGES];
+	const VmbcParm *vmm = &bc->parm[VMBC_RES_VMMPAGES];
+	gint64 guarantee = vmbc_beancounter_guarantee(bc);
+
+	if (bc->schedule.touched || bc->pending != NULL || engine->config.growth_ceiling_pages <= 0)
+		return FALSE;
+	if (vmbc_physpages_get_reclaim(bc) != VMBC_RECLAIM_IDLE)
+		return FALSE;
+	if (vmbc_parm_over_barrier(phys) || vmbc_parm_over_limit(phys) ||
+	    vmbc_parm_over_barrier(vmm) || vmbc_parm_over_limit(vmm))
+		return FALSE;
+	/*
+	 * A balloon at the guest's full size gives nothing to deflate, one at or
+	 * above the guarantee nothing to restore: with nothing changed since the
+	 * last tick, every policy would find what it found then.
+	 */
+	if (bc->balloon_actual >= 0 && (bc->max_pages <= 0 || bc->balloon_actual < bc->max_pages))
+		return FALSE;
+	if (bc->balloon_actual >= 0 && guarantee > bc->balloon_actual)
+		return FALSE;
+	return bc->balloon_target < 0 || bc->balloon_target >= bc->max_pages;
+}

@@ -67,6 +67,7 @@ vmbc_schedule_sampled(const VmbcScheduleParams *params, VmbcBeancounter *bc, gin
 	}
 	s->last_at = now;
 	s->last_held = held;
+	s->touched = TRUE;
 	s->next_at = 0;
 	if (params->ceiling_pages <= 0)
 		return;
@@ -93,4 +94,5 @@ void
 vmbc_schedule_wake(VmbcBeancounter *bc)
 {
 	bc->schedule.next_at = 0;
+	bc->schedule.touched = TRUE;
 }
