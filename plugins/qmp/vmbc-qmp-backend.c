@@ -166,7 +166,6 @@ vmbc_qmp_backend_finalize(GObject *object)
 	VmbcQmpBackend *self = VMBC_QMP_BACKEND(object);
 
 	g_clear_pointer(&self->vms, g_hash_table_unref);
-	g_clear_pointer(&self->scan_found, g_hash_table_unref);
 	g_clear_pointer(&self->scan_dirs, g_hash_table_unref);
 	g_free(self->scan_globs);
 	g_strfreev(self->globs);

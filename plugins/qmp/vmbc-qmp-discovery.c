@@ -166,7 +166,7 @@ scan_still_valid(VmbcQmpBackend *self, const gchar *globs_key, gint64 now)
 	GHashTableIter iter;
 	gpointer key, value;
 
-	if (self->scan_found == NULL || !self->up || g_strcmp0(self->scan_globs, globs_key) != 0 ||
+	if (self->scan_dirs == NULL || !self->up || g_strcmp0(self->scan_globs, globs_key) != 0 ||
 	    now - self->scan_full_at >= SCAN_FULL_USEC)
 		return FALSE;
 	g_hash_table_iter_init(&iter, self->scan_dirs);
@@ -211,9 +211,22 @@ vmbc_qmp_backend_rescan(VmbcQmpBackend *self)
 
 	globs_key = self->globs != NULL ? g_strjoinv("\n", self->globs) : g_strdup("");
 	if (scan_still_valid(self, globs_key, now)) {
-		/* nothing was added or removed where the globs look: what was found stands */
-		g_hash_table_unref(found);
-		found = g_hash_table_ref(self->scan_found);
+		/*
+		 * Nothing was added or removed where the globs look: every socket found
+		 * last time is still there, and only the VMs that failed are tried again.
+		 */
+		g_hash_table_iter_init(&iter, self->vms);
+		while (g_hash_table_iter_next(&iter, &key, &value)) {
+			VmbcQmpVm *vm = value;
+
+			if (vm->state == VM_NEW || vm->state == VM_FAILED) {
+				socket_identity(key, &vm->sock_dev, &vm->sock_ino);
+				g_ptr_array_add(connect, vmbc_qmp_vm_ref(vm));
+			}
+		}
+		for (guint i = 0; i < connect->len; i++)
+			vmbc_qmp_vm_connect(g_ptr_array_index(connect, i), vmbc_qmp_vm_probe);
+		return;
 	} else {
 		g_autoptr(GHashTable) dirs =
 			g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -229,9 +242,7 @@ vmbc_qmp_backend_rescan(VmbcQmpBackend *self)
 			if (!glob_sockets(self->globs[i], found, &error) && failure == NULL)
 				failure = g_steal_pointer(&error);
 		}
-		g_clear_pointer(&self->scan_found, g_hash_table_unref);
 		g_clear_pointer(&self->scan_dirs, g_hash_table_unref);
-		self->scan_found = g_hash_table_ref(found);
 		self->scan_dirs = g_steal_pointer(&dirs);
 		g_free(self->scan_globs);
 		self->scan_globs = g_steal_pointer(&globs_key);

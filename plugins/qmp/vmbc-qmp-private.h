@@ -79,11 +79,10 @@ struct _VmbcQmpBackend {
 	gboolean started;
 	gboolean up; /* the last rescan could read every directory the globs name */
 	/*
-	 * What the last full scan found, and the directories it read with their
-	 * mtime (path -> gint64 ns): while none of them changed, a rescan reuses
-	 * it instead of globbing and stat()ing every socket (vmbc-qmp-discovery.c).
+	 * The directories the last full scan read, with their mtime (path ->
+	 * gint64 ns): while none of them changed, what it found stands, and a
+	 * rescan neither globs nor stat()s every socket (vmbc-qmp-discovery.c).
 	 */
-	GHashTable *scan_found;
 	GHashTable *scan_dirs;
 	gchar *scan_globs;   /* the globs the cache is for, joined */
 	gint64 scan_full_at; /* real usec of the last full scan */
