@@ -306,6 +306,40 @@ test_quiet_tick(void)
 	teardown(f);
 }
 
+/*
+ * A VM in a limit reclaim is followed between ticks: a sample that shows held
+ * back within the limit ends the reclaim when vmbc_engine_follow() runs, not
+ * at the next tick; then it is followed no more.
+ */
+static void
+test_follow_between_ticks(void)
+{
+	Fixture fx, *f = &fx;
+	VmbcBeancounter *bc;
+
+	setup_with(f, SEC, 64 * MIB);
+	bc = add_vm(f, "vm", 200 * MIB, 200 * MIB);
+	bc->balloon = VMBC_BALLOON_OK;
+	/* within a tick's growth of its limit: read at every tick */
+	g_assert_true(maybe_read(f, bc, 180 * MIB));
+	vmbc_engine_tick(f->engine, f->now);
+	g_assert_false(vmbc_engine_is_following(f->engine, bc));
+	f->now += SEC;
+	g_assert_true(maybe_read(f, bc, 300 * MIB));
+	vmbc_engine_tick(f->engine, f->now);
+	g_assert_true(vmbc_engine_is_following(f->engine, bc));
+	f->now += SEC / 10;
+	g_assert_true(maybe_read(f, bc, 250 * MIB));
+	vmbc_engine_follow(f->engine, f->now);
+	g_assert_true(vmbc_engine_is_following(f->engine, bc));
+	f->now += SEC / 10;
+	g_assert_true(maybe_read(f, bc, 190 * MIB));
+	vmbc_engine_follow(f->engine, f->now);
+	g_assert_cmpint(vmbc_physpages_get_reclaim(bc), ==, VMBC_RECLAIM_IDLE);
+	g_assert_false(vmbc_engine_is_following(f->engine, bc));
+	teardown(f);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -319,5 +353,6 @@ main(int argc, char **argv)
 	g_test_add_func("/vmbc/schedule/no-ceiling", test_no_ceiling);
 	g_test_add_func("/vmbc/schedule/reclaim-every-tick", test_reclaim_every_tick);
 	g_test_add_func("/vmbc/schedule/quiet-tick", test_quiet_tick);
+	g_test_add_func("/vmbc/schedule/follow-between-ticks", test_follow_between_ticks);
 	return g_test_run();
 }

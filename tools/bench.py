@@ -616,11 +616,11 @@ def growth(build, n, opts):
         events = EventReader(daemon.sock)
         log(f"growth {n}: {n} fakes growing at {rate:g} MiB/s from {base_mib} MiB past a "
             f"{limit_mib} MiB limit, tick {opts.tick}")
-        t0 = time.monotonic()
         start_fakes(fake_bin, qdir, n, mem_mib, base_mib, balloon_log, fakes, opts, scripts)
+        # the scripts count from each fake's start: the last batch's end is the last start
         cpu0 = schedstat_seconds(daemon.proc.pid)
         w0 = time.monotonic()
-        while time.monotonic() < t0 + last_at + 10:
+        while time.monotonic() < w0 + last_at + 10:
             if daemon.proc.poll() is not None:
                 raise RuntimeError("vmbcd exited:\n" + open(daemon.log_path).read()[-4000:])
             load_guard(f"growth {n}", opts)

@@ -183,6 +183,7 @@ gboolean vmbc_libvirt_backend_persist_finish(VmbcBackend *backend, GAsyncResult 
 
 /* The sample vfunc. */
 void vmbc_libvirt_backend_sample(VmbcBackend *backend, gint64 now);
+void vmbc_libvirt_backend_sample_vm(VmbcBackend *backend, VmbcBeancounter *bc, gint64 now);
 /* Every domain's guest stats are asked for at the next tick (a new connection or interval). */
 void vmbc_libvirt_backend_reset_stats(VmbcLibvirtBackend *self);
 

@@ -212,6 +212,25 @@ ask_stats(VmbcLibvirtBackend *self, gint64 now)
 }
 
 void
+vmbc_libvirt_backend_sample_vm(VmbcBackend *backend, VmbcBeancounter *bc, gint64 now)
+{
+	VmbcLibvirtBackend *self = VMBC_LIBVIRT_BACKEND(backend);
+	g_autoptr(VmbcLibvirtVm) vm = NULL;
+	g_autofree gchar *why = NULL;
+
+	if (bc->backend_data == NULL)
+		return;
+	vm = vmbc_libvirt_vm_ref(bc->backend_data);
+	if (vm->bc == NULL ||
+	    vmbc_backend_vm_sample(backend, vm->bc, vm->sampler, &vm->sample_failed, now,
+				   G_LOG_DOMAIN, "domain"))
+		return;
+	why = g_strdup_printf("its QEMU process %d exited", (int)vm->pid);
+	if (vm->backend != NULL)
+		vmbc_libvirt_vm_remove(self, vm, why);
+}
+
+void
 vmbc_libvirt_backend_sample(VmbcBackend *backend, gint64 now)
 {
 	VmbcLibvirtBackend *self = VMBC_LIBVIRT_BACKEND(backend);

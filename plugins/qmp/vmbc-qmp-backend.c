@@ -185,6 +185,7 @@ vmbc_qmp_backend_class_init(VmbcQmpBackendClass *klass)
 	backend_class->stop = vmbc_qmp_backend_stop;
 	backend_class->reload = vmbc_qmp_backend_reload;
 	backend_class->sample = vmbc_qmp_backend_sample;
+	backend_class->sample_vm = vmbc_qmp_backend_sample_vm;
 	backend_class->set_balloon = vmbc_qmp_backend_set_balloon;
 	backend_class->escalate = vmbc_qmp_backend_escalate;
 	backend_class->describe = vmbc_qmp_backend_describe;

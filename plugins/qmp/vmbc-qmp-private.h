@@ -160,6 +160,7 @@ void vmbc_qmp_backend_measure_idle(VmbcQmpBackend *self, gint64 now);
 void vmbc_qmp_vm_poll_stats(VmbcQmpVm *vm, gint64 now);
 /* The sample vfunc: measures every adopted VM, drops those whose process exited. */
 void vmbc_qmp_backend_sample(VmbcBackend *backend, gint64 now);
+void vmbc_qmp_backend_sample_vm(VmbcBackend *backend, VmbcBeancounter *bc, gint64 now);
 
 /* --- finding sockets (vmbc-qmp-discovery.c) -------------------------------- */
 

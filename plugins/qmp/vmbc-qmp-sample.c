@@ -122,6 +122,20 @@ vm_sample(VmbcQmpVm *vm, gint64 now)
 }
 
 void
+vmbc_qmp_backend_sample_vm(VmbcBackend *backend, VmbcBeancounter *bc, gint64 now)
+{
+	g_autoptr(VmbcQmpVm) vm = NULL;
+
+	if (bc->backend_data == NULL)
+		return;
+	vm = vmbc_qmp_vm_ref(bc->backend_data);
+	if (vm->state != VM_ADOPTED || vm->bc == NULL || vm_sample(vm, now))
+		return;
+	g_info("VM '%s' is gone: process %d exited", vm->name, (int)vm->pid);
+	vmbc_qmp_vm_drop(vm);
+}
+
+void
 vmbc_qmp_backend_sample(VmbcBackend *backend, gint64 now)
 {
 	VmbcQmpBackend *self = VMBC_QMP_BACKEND(backend);

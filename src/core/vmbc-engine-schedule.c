@@ -80,3 +80,13 @@ vmbc_engine_tick_quiet(VmbcEngine *engine, VmbcBeancounter *bc)
 		return FALSE;
 	return bc->balloon_target < 0 || bc->balloon_target >= bc->max_pages;
 }
+
+gboolean
+vmbc_engine_is_following(VmbcEngine *engine, VmbcBeancounter *bc)
+{
+	VmbcReclaimState r = vmbc_physpages_get_reclaim(bc);
+
+	g_return_val_if_fail(engine != NULL && bc != NULL, FALSE);
+
+	return bc->pending != NULL || r == VMBC_RECLAIM_LIMIT || r == VMBC_RECLAIM_MANUAL;
+}

@@ -578,6 +578,19 @@ vmbc_engine_tick(VmbcEngine *engine, gint64 now)
 	engine->acting_for = -1;
 }
 
+void
+vmbc_engine_follow(VmbcEngine *engine, gint64 now)
+{
+	for (guint i = 0; i < engine->vms->len; i++) {
+		VmbcBeancounter *bc = g_ptr_array_index(engine->vms, i);
+
+		if (bc->sampled && vmbc_engine_is_following(engine, bc)) {
+			tick_one(engine, bc, now);
+			bc->schedule.touched = FALSE;
+		}
+	}
+}
+
 gboolean
 vmbc_engine_set_limits(VmbcEngine *engine, VmbcBeancounter *bc, VmbcResourceId res, gint64 barrier,
 		       gint64 limit, gint64 now, VmbcChangeFunc done, gpointer user_data,

@@ -260,6 +260,18 @@ gboolean vmbc_engine_wants_stats(VmbcEngine *engine, VmbcBeancounter *bc);
 void vmbc_engine_tick(VmbcEngine *engine, gint64 now);
 
 /*
+ * Whether the engine follows @bc between ticks: a limit or operator's reclaim
+ * runs, or a change waits for one. The daemon samples such a VM more often
+ * than the tick (vmbc_backend_sample_vm()) and runs vmbc_engine_follow(), so
+ * that the reclaim's end is seen when the balloon gets there, not at the next
+ * tick.
+ */
+gboolean vmbc_engine_is_following(VmbcEngine *engine, VmbcBeancounter *bc);
+
+/* Runs the policies of the VMs the engine follows (vmbc_engine_is_following()), at @now. */
+void vmbc_engine_follow(VmbcEngine *engine, gint64 now);
+
+/*
  * Changes barrier and limit of a resource: UBC's setlimit. Invalid values
  * (negative, barrier above limit) are refused here with FALSE. Otherwise TRUE
  * is returned and @done runs once the change took effect: at once when held

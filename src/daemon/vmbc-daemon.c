@@ -37,6 +37,7 @@ struct _VmbcDaemon {
 	GPtrArray *backends; /* VmbcBackend*, owned */
 	GHashTable *owner;   /* VmbcBeancounter* -> VmbcBackend* */
 	guint tick_id;
+	guint follow_id;	 /* between ticks, while the engine follows a VM */
 	guint save_id;		 /* periodic save of the counters */
 	guint deferred_save_id;	 /* one save for a burst of changes that may wait */
 	gint64 ksm_read_at;	 /* monotonic usec of the last read of KSM's counters */
@@ -489,6 +490,61 @@ refresh_ksm(VmbcDaemon *daemon, gint64 now)
 	vmbc_engine_set_ksm(daemon->engine, shared, sharing);
 }
 
+/* The VMs the engine follows are sampled this often between ticks: a tenth of a tick, >= 20 ms. */
+static guint
+follow_ms(VmbcDaemon *daemon)
+{
+	return (guint)MAX(daemon->tick_usec / 10000, 20);
+}
+
+/*
+ * Between ticks: each VM the engine follows (a reclaim or a change under way)
+ * is measured again and its policies run, so that the end of a reclaim is seen
+ * within a tenth of a tick of the balloon getting there, not at the next tick.
+ * Stops once the engine follows nobody.
+ */
+static gboolean
+on_follow(gpointer user_data)
+{
+	VmbcDaemon *daemon = user_data;
+	GPtrArray *vms = vmbc_engine_get_vms(daemon->engine);
+	g_autoptr(GPtrArray) follow =
+		g_ptr_array_new_with_free_func((GDestroyNotify)vmbc_beancounter_unref);
+	gint64 now = vmbc_daemon_now(daemon);
+
+	for (guint i = 0; i < vms->len; i++) {
+		VmbcBeancounter *bc = g_ptr_array_index(vms, i);
+		if (vmbc_engine_is_following(daemon->engine, bc))
+			g_ptr_array_add(follow, vmbc_beancounter_ref(bc));
+	}
+	if (follow->len == 0) {
+		daemon->follow_id = 0;
+		return G_SOURCE_REMOVE;
+	}
+	vmbc_engine_set_wall_clock(daemon->engine, g_get_real_time());
+	for (guint i = 0; i < follow->len; i++) {
+		VmbcBeancounter *bc = g_ptr_array_index(follow, i);
+		VmbcBackend *backend = g_hash_table_lookup(daemon->owner, bc);
+
+		if (backend != NULL)
+			vmbc_backend_sample_vm(backend, bc, now);
+	}
+	vmbc_engine_follow(daemon->engine, vmbc_daemon_now(daemon));
+	keep_balloons(daemon);
+	return G_SOURCE_CONTINUE;
+}
+
+/* Follows between ticks the VMs the engine follows, if it does not already. */
+static void
+arm_follow(VmbcDaemon *daemon)
+{
+	if (daemon->follow_id != 0 || daemon->tick_id == 0)
+		return;
+	daemon->follow_id =
+		g_timeout_add_full(G_PRIORITY_HIGH, follow_ms(daemon), on_follow, daemon, NULL);
+	g_source_set_name_by_id(daemon->follow_id, "[vmbcd] follow");
+}
+
 static gboolean
 on_tick(gpointer user_data)
 {
@@ -502,6 +558,7 @@ on_tick(gpointer user_data)
 	vmbc_host_monitor_refresh(daemon->host_monitor, vmbc_daemon_now(daemon));
 	vmbc_engine_tick(daemon->engine, vmbc_daemon_now(daemon));
 	keep_balloons(daemon);
+	arm_follow(daemon);
 	record_tick(daemon, vmbc_daemon_now(daemon) - start);
 	return G_SOURCE_CONTINUE;
 }
@@ -553,6 +610,7 @@ static void
 start_ticking(VmbcDaemon *daemon)
 {
 	g_clear_handle_id(&daemon->tick_id, g_source_remove);
+	g_clear_handle_id(&daemon->follow_id, g_source_remove);
 	daemon->tick_usec = daemon->config->engine.tick_usec;
 	daemon->tick_id = g_timeout_add_full(G_PRIORITY_HIGH, (guint)(daemon->tick_usec / 1000),
 					     on_tick, daemon, NULL);
@@ -735,6 +793,7 @@ vmbc_daemon_stop(VmbcDaemon *daemon)
 		save_counters(daemon);
 	daemon->running = FALSE;
 	g_clear_handle_id(&daemon->tick_id, g_source_remove);
+	g_clear_handle_id(&daemon->follow_id, g_source_remove);
 	g_clear_handle_id(&daemon->save_id, g_source_remove);
 	g_clear_handle_id(&daemon->deferred_save_id, g_source_remove);
 	vmbc_host_monitor_stop(daemon->host_monitor);
@@ -835,6 +894,7 @@ vmbc_daemon_set_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, VmbcResourceId r
 	if (bc == vmbc_engine_get_host(daemon->engine))
 		vmbc_host_monitor_set_fixed(daemon->host_monitor, TRUE);
 	keep_balloons(daemon);
+	arm_follow(daemon);
 	if (!vmbc_state_save(daemon->state, &local))
 		g_warning("runtime limit of '%s' not saved: %s", bc->name, local->message);
 	return TRUE;
