@@ -664,13 +664,14 @@ def growth(build, n, opts):
             shutil.rmtree(work, ignore_errors=True)
 
 
-def libvirt_bench(build, n, opts, vmbcd_bin=None):
+def libvirt_bench(build, n, opts, other=None):
     """N real domains (256 MiB TCG guests, balloon stats every second) under a private
     session libvirtd: the CPU of libvirtd alone over a quiet window, then of vmbcd (libvirt
-    backend, its defaults) and libvirtd together over the same window; per domain per tick."""
+    backend, its defaults) and libvirtd together over the same window; per domain per tick.
+    With @other (another vmbcd binary, an older build), the same again with it, on the same
+    domains and the same libvirtd, one after the other."""
     sys.path.insert(0, os.path.join(ROOT, "tests", "libvirt"))
     import test_libvirt_e2e as lve  # noqa: E402
-    vmbcd_bin = vmbcd_bin or os.path.join(build, "src", "daemon", "vmbcd")
     os.environ.setdefault("VMBC_GUEST_DIR", os.path.join(build, "tests", "guest"))
     work = tempfile.mkdtemp(prefix=f"vmbc-bench-lv-{n}-")
     os.chmod(work, 0o755)
@@ -679,64 +680,12 @@ def libvirt_bench(build, n, opts, vmbcd_bin=None):
     os.mkdir(gdir)
     user = lve.pwd.getpwnam(lve.UNPRIV)
     os.chown(gdir, user.pw_uid, user.pw_gid)
-    daemon, log_f, guests = None, None, []
+    daemon, log_f = None, None
     window = opts.lv_window
-    try:
-        lv.start()
-        for i in range(n):
-            load_guard(f"starting domain {i} of {n}", opts, 400 * MIB)
-            g = lve.DomainGuest(lv, f"bench{i:02d}", gdir, mem_mib=256)
-            g.start(boot=False)
-            guests.append(g)
-        log(f"libvirt {n}: {n} domains started; letting them boot")
-        time.sleep(20 + 2 * n)
-        lpid = lv.proc.pid
-        c0 = schedstat_seconds(lpid)
-        time.sleep(window)
-        alone = schedstat_seconds(lpid) - c0
-        conf = os.path.join(work, "vmbc.conf")
-        with open(conf, "w") as f:
-            f.write(f"""[daemon]
-backends = libvirt
-libvirt-uri = {lv.uri}
-control-socket = {work}/vmbcd.sock
-state-dir = {work}/state
-metrics-listen = off
-tick = {opts.tick}
-escalation = none
-""")
-        env = dict(os.environ, XDG_RUNTIME_DIR=lv.run_dir, G_MESSAGES_DEBUG="vmbcd")
-        log_f = open(os.path.join(work, "vmbcd.log"), "w")
-        daemon = subprocess.Popen([vmbcd_bin, "--foreground", "--config", conf], env=env,
-                                  stdout=log_f, stderr=subprocess.STDOUT)
-        clock = LogClock(time.time())
-        deadline = time.monotonic() + 120
-        while True:
-            ticks = read_log(os.path.join(work, "vmbcd.log"), clock)[0]
-            if ticks and ticks[-1][3] >= n:
-                break
-            if daemon.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("vmbcd did not adopt every domain:\n" +
-                                   open(os.path.join(work, "vmbcd.log")).read()[-3000:])
-            time.sleep(0.5)
-        time.sleep(35)  # past the first stats of every domain, into the steady state
-        c0, d0, t0 = schedstat_seconds(lpid), schedstat_seconds(daemon.pid), time.monotonic()
-        time.sleep(window)
-        served = schedstat_seconds(lpid) - c0
-        ours = schedstat_seconds(daemon.pid) - d0
-        elapsed = time.monotonic() - t0
-        ticks = elapsed / opts.tick_s
-        per = lambda cpu: cpu * 1e3 / (n * ticks)  # noqa: E731 - ms per domain per tick
-        res = {"n": n, "tick_s": opts.tick_s, "window_s": elapsed,
-               "libvirtd_alone_pct": alone / window * 100.0,
-               "libvirtd_pct": served / elapsed * 100.0, "vmbcd_pct": ours / elapsed * 100.0,
-               "libvirtd_extra_ms": per(served - alone * elapsed / window),
-               "libvirtd_ms": per(served), "vmbcd_ms": per(ours),
-               "sum_ms": per(ours + served - alone * elapsed / window),
-               "vmbcd": vmbcd_bin}
-        log(f"libvirt {n}: {json.dumps(res)}")
-        return res
-    finally:
+    rows = []
+
+    def stop_daemon():
+        nonlocal daemon, log_f
         if daemon is not None and daemon.poll() is None:
             daemon.send_signal(signal.SIGTERM)
             try:
@@ -744,14 +693,77 @@ escalation = none
             except subprocess.TimeoutExpired:
                 daemon.kill()
                 daemon.wait()
+        daemon = None
         if log_f is not None:
             log_f.close()
+            log_f = None
+
+    try:
+        lv.start()
+        for i in range(n):
+            load_guard(f"starting domain {i} of {n}", opts, 400 * MIB)
+            lve.DomainGuest(lv, f"bench{i:02d}", gdir, mem_mib=256).start(boot=False)
+        log(f"libvirt {n}: {n} domains started; letting them boot")
+        time.sleep(20 + 2 * n)
+        lpid = lv.proc.pid
+        c0 = schedstat_seconds(lpid)
+        time.sleep(window)
+        alone = schedstat_seconds(lpid) - c0
+        for k, binary in enumerate([os.path.join(build, "src", "daemon", "vmbcd")] +
+                                   ([other] if other else [])):
+            conf = os.path.join(work, f"vmbc-{k}.conf")
+            with open(conf, "w") as f:
+                f.write(f"""[daemon]
+backends = libvirt
+libvirt-uri = {lv.uri}
+control-socket = {work}/vmbcd-{k}.sock
+state-dir = {work}/state-{k}
+metrics-listen = off
+tick = {opts.tick}
+escalation = none
+""")
+            env = dict(os.environ, XDG_RUNTIME_DIR=lv.run_dir, G_MESSAGES_DEBUG="vmbcd")
+            log_path = os.path.join(work, f"vmbcd-{k}.log")
+            log_f = open(log_path, "w")
+            daemon = subprocess.Popen([binary, "--foreground", "--config", conf], env=env,
+                                      stdout=log_f, stderr=subprocess.STDOUT)
+            clock = LogClock(time.time())
+            deadline = time.monotonic() + 120
+            while True:
+                ticks = read_log(log_path, clock)[0]
+                if ticks and ticks[-1][3] >= n:
+                    break
+                if daemon.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("vmbcd did not adopt every domain:\n" +
+                                       open(log_path).read()[-3000:])
+                time.sleep(0.5)
+            time.sleep(35)  # past the first stats of every domain, into the steady state
+            c0, d0, t0 = schedstat_seconds(lpid), schedstat_seconds(daemon.pid), time.monotonic()
+            time.sleep(window)
+            served = schedstat_seconds(lpid) - c0
+            ours = schedstat_seconds(daemon.pid) - d0
+            elapsed = time.monotonic() - t0
+            stop_daemon()
+            ticks = elapsed / opts.tick_s
+            per = lambda cpu: cpu * 1e3 / (n * ticks)  # noqa: E731 - ms per domain per tick
+            extra = served - alone * elapsed / window
+            res = {"n": n, "tick_s": opts.tick_s, "window_s": elapsed,
+                   "vmbcd": "this build" if k == 0 else binary,
+                   "libvirtd_alone_pct": alone / window * 100.0,
+                   "libvirtd_pct": served / elapsed * 100.0,
+                   "vmbcd_pct": ours / elapsed * 100.0,
+                   "libvirtd_extra_ms": per(extra), "libvirtd_ms": per(served),
+                   "vmbcd_ms": per(ours), "sum_ms": per(ours + extra)}
+            log(f"libvirt {n}: {json.dumps(res)}")
+            rows.append(res)
+        return rows
+    finally:
+        stop_daemon()
         lv.close()
         if os.environ.get("VMBC_BENCH_KEEP"):
             log(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-
 
 def wait_rss_below(guest, limit_bytes, t0, timeout):
     """Seconds from @t0 until the guest-RAM mapping's RSS is at most @limit_bytes."""
@@ -1050,14 +1062,14 @@ def markdown(scales, rg, argv, pr=(), iq=None, idd=(), grows=(), lvs=()):
         lines.append("")
     if lvs:
         lines += [
-            "| domains | tick | libvirtd alone | libvirtd serving vmbcd | vmbcd "
+            "| domains | vmbcd | tick | libvirtd alone | libvirtd serving vmbcd | vmbcd "
             "| libvirtd's extra, ms / domain / tick | vmbcd, ms / domain / tick "
             "| vmbcd + libvirtd's extra, ms / domain / tick |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in lvs:
             lines.append(
-                f"| {r['n']} | {r['tick_s'] * 1000:.0f} ms | {r['libvirtd_alone_pct']:.2f} % "
+                f"| {r['n']} | {r['vmbcd']} | {r['tick_s'] * 1000:.0f} ms | {r['libvirtd_alone_pct']:.2f} % "
                 f"| {r['libvirtd_pct']:.2f} % | {r['vmbcd_pct']:.2f} % "
                 f"| {r['libvirtd_extra_ms']:.4f} | {r['vmbcd_ms']:.4f} | {r['sum_ms']:.4f} |")
         lines.append("")
@@ -1083,7 +1095,8 @@ def main():
     ap.add_argument("--lv-window", type=float, default=30.0,
                     help="libvirt: the measured window, with and without vmbcd")
     ap.add_argument("--vmbcd", default=None,
-                    help="libvirt: another vmbcd binary to measure (an older build)")
+                    help="libvirt: another vmbcd binary (an older build) measured after this "
+                    "build's on the same domains")
     ap.add_argument("--ceiling", default=None,
                     help="vmbcd's growth-ceiling (scale, growth); vmbcd's default if not given")
     ap.add_argument("--batch", type=int, default=250, help="fakes started at once")
@@ -1117,8 +1130,8 @@ def main():
         elif argv[i] == "libvirt":
             i += 1
             while i < len(argv) and argv[i].isdigit():
-                lvs.append(run_guarded(libvirt_bench, args.build, int(argv[i]), args,
-                                       args.vmbcd))
+                lvs += run_guarded(libvirt_bench, args.build, int(argv[i]), args,
+                                   args.vmbcd)
                 i += 1
         elif argv[i] == "real-guest":
             rg = real_guest(args.build, args.rounds)
