@@ -14,6 +14,7 @@
 #include "vmbc-ksm.h"
 #include "vmbc-physpages.h"
 #include "vmbc-plugin-table.h"
+#include "vmbc-schedule.h"
 
 /* A crash loses at most this much counting of maxheld and failcnt. */
 #define VMBC_COUNTERS_SAVE_SECONDS 30
@@ -885,7 +886,22 @@ vmbc_daemon_set_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, VmbcResourceId r
 		       gint64 limit, VmbcChangeFunc done, gpointer user_data, GError **error)
 {
 	g_autoptr(GError) local = NULL;
+	g_autoptr(VmbcBeancounter) ref = vmbc_beancounter_ref(bc);
+	VmbcBackend *backend = g_hash_table_lookup(daemon->owner, bc);
 
+	/*
+	 * A new bound is checked against what the VM holds now: one far from its
+	 * old bounds may not have been read for seconds (headroom sampling).
+	 */
+	if (backend != NULL) {
+		vmbc_schedule_wake(bc);
+		vmbc_backend_sample_vm(backend, bc, vmbc_daemon_now(daemon));
+		if (vmbc_engine_lookup(daemon->engine, bc->name) != bc) {
+			g_set_error(error, VMBC_ERROR, VMBC_ERROR_VANISHED, "VM '%s' went away",
+				    bc->name);
+			return FALSE;
+		}
+	}
 	if (!vmbc_engine_set_limits(daemon->engine, bc, res, barrier, limit,
 				    vmbc_daemon_now(daemon), done, user_data, error))
 		return FALSE;
