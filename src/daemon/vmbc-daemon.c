@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "vmbc-daemon.h"
+#include "vmbc-daemon-follow.h"
 #include "vmbc-host-monitor.h"
 #include "vmbc-ksm.h"
 #include "vmbc-physpages.h"
@@ -498,39 +499,16 @@ follow_ms(VmbcDaemon *daemon)
 	return (guint)MAX(daemon->tick_usec / 10000, 20);
 }
 
-/*
- * Between ticks: each VM the engine follows (a reclaim or a change under way)
- * is measured again and its policies run, so that the end of a reclaim is seen
- * within a tenth of a tick of the balloon getting there, not at the next tick.
- * Stops once the engine follows nobody.
- */
+/* Between ticks, while the engine follows a VM (vmbc-daemon-follow.c). */
 static gboolean
 on_follow(gpointer user_data)
 {
 	VmbcDaemon *daemon = user_data;
-	GPtrArray *vms = vmbc_engine_get_vms(daemon->engine);
-	g_autoptr(GPtrArray) follow =
-		g_ptr_array_new_with_free_func((GDestroyNotify)vmbc_beancounter_unref);
-	gint64 now = vmbc_daemon_now(daemon);
 
-	for (guint i = 0; i < vms->len; i++) {
-		VmbcBeancounter *bc = g_ptr_array_index(vms, i);
-		if (vmbc_engine_is_following(daemon->engine, bc))
-			g_ptr_array_add(follow, vmbc_beancounter_ref(bc));
-	}
-	if (follow->len == 0) {
+	if (!vmbc_daemon_follow(daemon)) {
 		daemon->follow_id = 0;
 		return G_SOURCE_REMOVE;
 	}
-	vmbc_engine_set_wall_clock(daemon->engine, g_get_real_time());
-	for (guint i = 0; i < follow->len; i++) {
-		VmbcBeancounter *bc = g_ptr_array_index(follow, i);
-		VmbcBackend *backend = g_hash_table_lookup(daemon->owner, bc);
-
-		if (backend != NULL)
-			vmbc_backend_sample_vm(backend, bc, now);
-	}
-	vmbc_engine_follow(daemon->engine, vmbc_daemon_now(daemon));
 	keep_balloons(daemon);
 	return G_SOURCE_CONTINUE;
 }
