@@ -161,6 +161,12 @@ test_wake_reads_everyone(void)
 	for (guint i = 0; i < vms->len; i++)
 		due += maybe_read(f, g_ptr_array_index(vms, i), 100 * MIB);
 	g_assert_cmpuint(due, ==, vms->len);
+	/* the host's PSI trigger does the same */
+	f->now += SEC;
+	g_assert_false(vmbc_engine_sample_due(f->engine, g_ptr_array_index(vms, 0), f->now));
+	vmbc_engine_host_pressure(f->engine, f->now);
+	for (guint i = 0; i < vms->len; i++)
+		g_assert_true(maybe_read(f, g_ptr_array_index(vms, i), 100 * MIB));
 	/* and the longest wait is the schedule's maximum */
 	f->now += VMBC_SCHEDULE_MAX_USEC - 1;
 	g_assert_false(vmbc_engine_sample_due(f->engine, g_ptr_array_index(vms, 0), f->now));
