@@ -290,7 +290,8 @@ def start_perf(build, daemon, n, phase):
         return None
     out = os.path.join(build, f"perf-{n}-{phase}.data")
     log(f"scale {n}: profiling the {phase} phase into {out} (perf report -i {out})")
-    return subprocess.Popen(["perf", "record", "-q", "-F", "199", "--call-graph", "dwarf",
+    freq = os.environ.get("VMBC_BENCH_PERF_FREQ", "199")
+    return subprocess.Popen(["perf", "record", "-q", "-F", freq, "--call-graph", "dwarf",
                              "-p", str(daemon.proc.pid), "-o", out],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -301,7 +302,94 @@ def stop_perf(perf):
         perf.wait(120)
 
 
-def scale(build, n, window):
+def daemon_extra(opts):
+    """The [daemon] keys every scale benchmark sets: the tick, the rescan, the growth ceiling."""
+    extra = f"tick = {opts.tick}\nrescan-interval = 2s\n"
+    if opts.ceiling is not None:
+        extra += f"growth-ceiling = {opts.ceiling}\n"
+    return extra
+
+
+def parse_duration(text):
+    m = re.fullmatch(r"([0-9.]+)(ms|s)", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a duration like 1s or 100ms")
+    return float(m.group(1)) / (1000.0 if m.group(2) == "ms" else 1.0)
+
+
+def run_guarded(fn, *args):
+    """Runs one benchmark; an Abort (the machine cannot take more) is said and ends the run."""
+    try:
+        return fn(*args)
+    except Abort as e:
+        log(f"tools/bench: aborted: {e}")
+        log("tools/bench: every process it started was stopped; fewer VMs, a larger "
+            "--max-load or a quieter machine may do")
+        sys.exit(3)
+
+
+class Abort(Exception):
+    """The machine cannot take more: the benchmark stops cleanly and says why."""
+
+
+def procs_running():
+    """Processes runnable now (/proc/stat), this one included."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("procs_running"):
+                return int(line.split()[1])
+    return 0
+
+
+def load_guard(what, opts, need_bytes=0):
+    """Waits (up to opts.load_wait s) for the 1-minute load average to fall to opts.max_load;
+    raises Abort when it does not, or when MemAvailable is below @need_bytes plus a reserve
+    of a tenth of the machine's RAM."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    reserve = total / 10
+    if mem_available() < need_bytes + reserve:
+        raise Abort(f"{what}: only {mem_available() / MIB:.0f} MiB available, "
+                    f"{(need_bytes + reserve) / MIB:.0f} MiB needed (with a reserve of a tenth "
+                    f"of RAM): not starting more")
+    # the load average follows a burst a minute late: the processes runnable now say it at once
+    busy = 4 * (os.cpu_count() or 1)
+    deadline = time.monotonic() + opts.load_wait
+    while os.getloadavg()[0] > opts.max_load or procs_running() > busy:
+        if time.monotonic() > deadline:
+            raise Abort(f"{what}: load average {os.getloadavg()[0]:.0f} (limit "
+                        f"{opts.max_load:.0f}), {procs_running()} processes runnable (limit "
+                        f"{busy}), for {opts.load_wait:.0f} s: not starting more")
+        time.sleep(0.2)
+
+
+def start_fakes(fake_bin, qdir, n, mem_mib, base_mib, balloon_log, fakes, opts,
+                scripts=None):
+    """Starts @n fake-qemu in batches of opts.batch, each batch listening before the next
+    starts, with the machine's load and memory checked between batches (load_guard)."""
+    per_fake = (0.7 + base_mib) * MIB
+    for b0 in range(0, n, opts.batch):
+        b1 = min(b0 + opts.batch, n)
+        load_guard(f"starting fakes {b0}-{b1 - 1} of {n}", opts, (n - b0) * per_fake)
+        for i in range(b0, b1):
+            path = os.path.join(qdir, f"vm{i:05d}.sock")
+            cmd = [fake_bin, "--qmp", path, "--mem-mib", str(mem_mib),
+                   "--cache-mib", str(base_mib), "--die-with-parent",
+                   "--balloon-log", balloon_log]
+            if scripts is not None and scripts[i] is not None:
+                cmd += ["--script", scripts[i]]
+            p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            fakes.append((p, path))
+        deadline = time.monotonic() + 60
+        for p, path in fakes[b0:b1]:
+            while not os.path.exists(path):
+                if p.poll() is not None:
+                    raise Abort(f"fake-qemu {path} exited with {p.returncode} at start")
+                if time.monotonic() > deadline:
+                    raise Abort(f"fakes {b0}-{b1 - 1}: not all listening after 60 s")
+                time.sleep(0.01)
+
+
+def scale(build, n, window, opts):
     work = tempfile.mkdtemp(prefix=f"vmbc-bench-{n}-")
     qdir = os.path.join(work, "qmp")
     os.mkdir(qdir)
@@ -322,7 +410,7 @@ def scale(build, n, window):
     raise_nofile(2 * n + 1024)
     try:
         daemon = Daemon(build, work, f"{qdir}/*.sock", port,
-                        f"tick = 1s\nrescan-interval = 2s\n[defaults]\nlimit = {limit_mib}M\n")
+                        daemon_extra(opts) + f"[defaults]\nlimit = {limit_mib}M\n")
         time.sleep(1.5)
         rss0 = proc_rss_bytes(daemon.proc.pid)
         # connected while vmbcd is idle: a daemon busy with thousands of VMs may be slow to
@@ -331,13 +419,7 @@ def scale(build, n, window):
         log(f"scale {n}: vmbcd RSS {rss0 / MIB:.1f} MiB with no VM; starting {n} fake-qemu "
             f"({mem_mib} MiB guests, {base_mib} MiB resident)")
         t0 = time.monotonic()
-        for i in range(n):
-            path = os.path.join(qdir, f"vm{i:05d}.sock")
-            p = subprocess.Popen([fake_bin, "--qmp", path, "--mem-mib", str(mem_mib),
-                                  "--cache-mib", str(base_mib), "--die-with-parent",
-                                  "--balloon-log", balloon_log],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            fakes.append((p, path))
+        start_fakes(fake_bin, qdir, n, mem_mib, base_mib, balloon_log, fakes, opts)
         log(f"scale {n}: started in {time.monotonic() - t0:.0f} s")
         # adopted: every VM known to vmbcd and sampled (its per-tick line counts them)
         deadline = time.monotonic() + 120 + n * 0.03
@@ -350,6 +432,7 @@ def scale(build, n, window):
                 raise RuntimeError("vmbcd exited:\n" + open(daemon.log_path).read()[-4000:])
             if time.monotonic() > deadline:
                 raise RuntimeError(f"only {ticks[-1][3] if ticks else 0} of {n} VMs adopted")
+            load_guard(f"adopting {n} VMs", opts)
             time.sleep(1)
         log(f"scale {n}: all adopted after {time.monotonic() - t0:.0f} s; settling")
         time.sleep(5)
@@ -413,7 +496,7 @@ def scale(build, n, window):
         ballooned = read_balloon_log(balloon_log)
         ticks = [t for t in ticks if t[0] > start_tick]
         tick_ms = [t[2] for t in ticks]
-        overruns = sum(1 for t in tick_ms if t > 1000.0)
+        overruns = sum(1 for t in tick_ms if t > opts.tick_s * 1000.0)
         starts = [t[1] for t in ticks]
         sent, back, touch_sent, touch_back = [], [], [], []
         n_hit = n_done = 0
@@ -441,11 +524,14 @@ def scale(build, n, window):
                     back.append((t_done - t_tick) * 1e3)
         res = {
             "n": n,
+            "tick_s": opts.tick_s,
+            "ceiling": opts.ceiling,
             "guest_mib": mem_mib,
             "base_mib": base_mib,
             "window_s": elapsed,
             "ticks": len(ticks),
             "idle_cpu_pct": idle_cpu / idle_s * 100.0,
+            "idle_ticks": len(idle_ticks),
             "idle_us_per_vm_tick": idle_cpu * 1e6 / max(n * max(len(idle_ticks), 1), 1),
             "cpu_pct": cpu / elapsed * 100.0,
             "cpu_us_per_vm_tick": cpu * 1e6 / max(n * max(len(ticks), 1), 1),
@@ -493,6 +579,198 @@ def scale(build, n, window):
         else:
             shutil.rmtree(work, ignore_errors=True)
 
+
+def size_mib(text):
+    """A vmbc.conf size a second ("2M", "2M/s", "1G") in MiB."""
+    m = re.fullmatch(r"([0-9.]+)([KMGT]?)(/s)?", text)
+    if not m:
+        raise SystemExit(f"tools/bench: '{text}' is not a size a second like 2M")
+    return float(m.group(1)) * {"K": 1 / 1024, "": 1 / MIB, "M": 1, "G": 1024,
+                                "T": 1 << 20}[m.group(2)]
+
+
+def growth(build, n, opts):
+    """N fakes that each grow, one MiB at a time, at the growth ceiling from far below their
+    limit to past it: how far past it is each one when vmbcd first sees it over?"""
+    if opts.ceiling is None:
+        raise SystemExit("tools/bench growth: give the rate with --ceiling SIZE")
+    rate = size_mib(opts.ceiling)
+    work = tempfile.mkdtemp(prefix=f"vmbc-bench-growth-{n}-")
+    qdir = os.path.join(work, "qmp")
+    os.mkdir(qdir)
+    balloon_log = os.path.join(work, "balloon.log")
+    port = free_port()
+    fakes, daemon, events = [], None, None
+    fake_bin = os.path.join(build, "tests", "fake-qemu", "fake-qemu")
+    mem_mib, base_mib, limit_mib, past_mib = 64, 1, 16, 4
+    steps = limit_mib - base_mib + past_mib
+    # every fake starts growing 20-30 s after it started (adopted by then), at the ceiling
+    scripts, last_at = [], 0.0
+    rng = __import__("random").Random(13)
+    for i in range(n):
+        path = os.path.join(work, f"vm{i:05d}.script")
+        t0 = 20.0 + rng.uniform(0, 10)
+        with open(path, "w") as f:
+            for k in range(1, steps + 1):
+                f.write(f"at {t0 + k / rate:.3f} touch cache 1\n")
+        last_at = max(last_at, t0 + steps / rate)
+        scripts.append(path)
+    raise_nofile(2 * n + 1024)
+    try:
+        daemon = Daemon(build, work, f"{qdir}/*.sock", port,
+                        daemon_extra(opts) + f"[defaults]\nlimit = {limit_mib}M\n")
+        time.sleep(1.5)
+        events = EventReader(daemon.sock)
+        log(f"growth {n}: {n} fakes growing at {rate:g} MiB/s from {base_mib} MiB past a "
+            f"{limit_mib} MiB limit, tick {opts.tick}")
+        start_fakes(fake_bin, qdir, n, mem_mib, base_mib, balloon_log, fakes, opts, scripts)
+        # the scripts count from each fake's start: the last batch's end is the last start
+        cpu0 = schedstat_seconds(daemon.proc.pid)
+        w0 = time.monotonic()
+        while time.monotonic() < w0 + last_at + 10:
+            if daemon.proc.poll() is not None:
+                raise RuntimeError("vmbcd exited:\n" + open(daemon.log_path).read()[-4000:])
+            load_guard(f"growth {n}", opts)
+            time.sleep(1)
+        cpu = schedstat_seconds(daemon.proc.pid) - cpu0
+        elapsed = time.monotonic() - w0
+        events.stop()
+        seen, events = events.events, None
+        over = []
+        for d, evs in seen.get("VMBC_LIMIT_HIT", {}).items():
+            if evs:
+                e = evs[0][1]
+                over.append((e["held"] - e["limit"]) * PAGE / MIB)
+        bound = rate * opts.tick_s + 1.0  # a tick's growth at the ceiling, and one step
+        res = {
+            "n": n, "tick_s": opts.tick_s, "ceiling": opts.ceiling, "rate_mib_s": rate,
+            "crossed": len(over), "over_p50_mib": pct(over, 50), "over_p99_mib": pct(over, 99),
+            "over_max_mib": max(over) if over else float("nan"), "bound_mib": bound,
+            "beyond_bound": sum(1 for o in over if o > bound + 1e-9),
+            "cpu_pct": cpu / elapsed * 100.0,
+        }
+        log(f"growth {n}: {json.dumps(res)}")
+        return res
+    finally:
+        if events is not None:
+            events.stop()
+        if daemon is not None:
+            daemon.stop()
+        for p, _ in fakes:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p, _ in fakes:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if os.environ.get("VMBC_BENCH_KEEP"):
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def libvirt_bench(build, n, opts, other=None):
+    """N real domains (256 MiB TCG guests, balloon stats every second) under a private
+    session libvirtd: the CPU of libvirtd alone over a quiet window, then of vmbcd (libvirt
+    backend, its defaults) and libvirtd together over the same window; per domain per tick.
+    With @other (another vmbcd binary, an older build), the same again with it, on the same
+    domains and the same libvirtd, one after the other."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "libvirt"))
+    import test_libvirt_e2e as lve  # noqa: E402
+    os.environ.setdefault("VMBC_GUEST_DIR", os.path.join(build, "tests", "guest"))
+    work = tempfile.mkdtemp(prefix=f"vmbc-bench-lv-{n}-")
+    os.chmod(work, 0o755)
+    lv = lve.Libvirtd(os.path.join(work, "lv"))
+    gdir = os.path.join(work, "guests")
+    os.mkdir(gdir)
+    user = lve.pwd.getpwnam(lve.UNPRIV)
+    os.chown(gdir, user.pw_uid, user.pw_gid)
+    daemon, log_f = None, None
+    window = opts.lv_window
+    rows = []
+
+    def stop_daemon():
+        nonlocal daemon, log_f
+        if daemon is not None and daemon.poll() is None:
+            daemon.send_signal(signal.SIGTERM)
+            try:
+                daemon.wait(30)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                daemon.wait()
+        daemon = None
+        if log_f is not None:
+            log_f.close()
+            log_f = None
+
+    try:
+        lv.start()
+        for i in range(n):
+            load_guard(f"starting domain {i} of {n}", opts, 400 * MIB)
+            lve.DomainGuest(lv, f"bench{i:02d}", gdir, mem_mib=256).start(boot=False)
+        log(f"libvirt {n}: {n} domains started; letting them boot")
+        time.sleep(20 + 2 * n)
+        lpid = lv.proc.pid
+        c0 = schedstat_seconds(lpid)
+        time.sleep(window)
+        alone = schedstat_seconds(lpid) - c0
+        for k, binary in enumerate([os.path.join(build, "src", "daemon", "vmbcd")] +
+                                   ([other] if other else [])):
+            conf = os.path.join(work, f"vmbc-{k}.conf")
+            with open(conf, "w") as f:
+                f.write(f"""[daemon]
+backends = libvirt
+libvirt-uri = {lv.uri}
+control-socket = {work}/vmbcd-{k}.sock
+state-dir = {work}/state-{k}
+metrics-listen = off
+tick = {opts.tick}
+escalation = none
+""")
+            env = dict(os.environ, XDG_RUNTIME_DIR=lv.run_dir, G_MESSAGES_DEBUG="vmbcd")
+            log_path = os.path.join(work, f"vmbcd-{k}.log")
+            log_f = open(log_path, "w")
+            daemon = subprocess.Popen([binary, "--foreground", "--config", conf], env=env,
+                                      stdout=log_f, stderr=subprocess.STDOUT)
+            clock = LogClock(time.time())
+            deadline = time.monotonic() + 120
+            while True:
+                ticks = read_log(log_path, clock)[0]
+                if ticks and ticks[-1][3] >= n:
+                    break
+                if daemon.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("vmbcd did not adopt every domain:\n" +
+                                       open(log_path).read()[-3000:])
+                time.sleep(0.5)
+            time.sleep(35)  # past the first stats of every domain, into the steady state
+            c0, d0, t0 = schedstat_seconds(lpid), schedstat_seconds(daemon.pid), time.monotonic()
+            time.sleep(window)
+            served = schedstat_seconds(lpid) - c0
+            ours = schedstat_seconds(daemon.pid) - d0
+            elapsed = time.monotonic() - t0
+            stop_daemon()
+            ticks = elapsed / opts.tick_s
+            per = lambda cpu: cpu * 1e3 / (n * ticks)  # noqa: E731 - ms per domain per tick
+            extra = served - alone * elapsed / window
+            res = {"n": n, "tick_s": opts.tick_s, "window_s": elapsed,
+                   "vmbcd": "this build" if k == 0 else binary,
+                   "libvirtd_alone_pct": alone / window * 100.0,
+                   "libvirtd_pct": served / elapsed * 100.0,
+                   "vmbcd_pct": ours / elapsed * 100.0,
+                   "libvirtd_extra_ms": per(extra), "libvirtd_ms": per(served),
+                   "vmbcd_ms": per(ours), "sum_ms": per(ours + extra)}
+            log(f"libvirt {n}: {json.dumps(res)}")
+            rows.append(res)
+        return rows
+    finally:
+        stop_daemon()
+        lv.close()
+        if os.environ.get("VMBC_BENCH_KEEP"):
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 def wait_rss_below(guest, limit_bytes, t0, timeout):
     """Seconds from @t0 until the guest-RAM mapping's RSS is at most @limit_bytes."""
@@ -862,7 +1140,7 @@ def markdown_pressure(pr, iq, idd):
     return lines
 
 
-def markdown(scales, rg, argv, pr=(), iq=None, idd=(), vm=None):
+def markdown(scales, rg, argv, pr=(), iq=None, idd=(), grows=(), lvs=(), vm=None):
     lines = [f"Machine: {machine()}.", "",
              f"Command: `tools/bench {' '.join(argv)}`", ""]
     if scales:
@@ -898,9 +1176,37 @@ def markdown(scales, rg, argv, pr=(), iq=None, idd=(), vm=None):
                 f"| {r['back_p50_ms']:.0f} / {r['back_p99_ms']:.0f} ms "
                 f"| {r['touch_sent_p50_ms']:.0f} / {r['touch_sent_p99_ms']:.0f} ms "
                 f"| {r['touch_back_p50_ms']:.0f} / {r['touch_back_p99_ms']:.0f} ms |")
-        lines += ["", "Guests: " + ", ".join(
+        lines += ["", f"Tick {scales[0]['tick_s'] * 1000:.0f} ms, growth-ceiling "
+                  f"{scales[0]['ceiling'] or 'at its default'}. Guests: " + ", ".join(
             f"N={r['n']}: {r['guest_mib']} MiB, {r['base_mib']} MiB resident at start"
             for r in scales) + f"; window {scales[0]['window_s']:.0f} s.", ""]
+    if grows:
+        lines += [
+            "| VMs | tick | growth (ceiling) | crossed | over the limit when first seen p50 / p99 "
+            "/ max | the guarantee (a tick at the ceiling + one 1 MiB step) | beyond it "
+            "| vmbcd CPU |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in grows:
+            lines.append(
+                f"| {r['n']} | {r['tick_s'] * 1000:.0f} ms | {r['rate_mib_s']:g} MiB/s "
+                f"| {r['crossed']} | {r['over_p50_mib']:.2f} / {r['over_p99_mib']:.2f} / "
+                f"{r['over_max_mib']:.2f} MiB | {r['bound_mib']:.2f} MiB | {r['beyond_bound']} "
+                f"| {r['cpu_pct']:.2f} % |")
+        lines.append("")
+    if lvs:
+        lines += [
+            "| domains | vmbcd | tick | libvirtd alone | libvirtd serving vmbcd | vmbcd "
+            "| libvirtd's extra, ms / domain / tick | vmbcd, ms / domain / tick "
+            "| vmbcd + libvirtd's extra, ms / domain / tick |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in lvs:
+            lines.append(
+                f"| {r['n']} | {r['vmbcd']} | {r['tick_s'] * 1000:.0f} ms | {r['libvirtd_alone_pct']:.2f} % "
+                f"| {r['libvirtd_pct']:.2f} % | {r['vmbcd_pct']:.2f} % "
+                f"| {r['libvirtd_extra_ms']:.4f} | {r['vmbcd_ms']:.4f} | {r['sum_ms']:.4f} |")
+        lines.append("")
     if rg:
         lines += [
             "| real guest (1 GiB, 600 MiB to give back) | p50 | rounds |",
@@ -931,21 +1237,47 @@ def main():
     ap.add_argument("--build", required=True)
     ap.add_argument("--window", type=float, default=40.0)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--tick", default="1s", help="vmbcd's tick (scale, growth)")
+    ap.add_argument("--lv-window", type=float, default=30.0,
+                    help="libvirt: the measured window, with and without vmbcd")
+    ap.add_argument("--vmbcd", default=None,
+                    help="libvirt: another vmbcd binary (an older build) measured after this "
+                    "build's on the same domains")
+    ap.add_argument("--ceiling", default=None,
+                    help="vmbcd's growth-ceiling (scale, growth); vmbcd's default if not given")
+    ap.add_argument("--batch", type=int, default=250, help="fakes started at once")
+    ap.add_argument("--max-load", type=float, default=8.0 * (os.cpu_count() or 1),
+                    help="the 1-minute load average above which no more fakes start")
+    ap.add_argument("--load-wait", type=float, default=300.0,
+                    help="how long to wait for the load to fall before aborting")
     ap.add_argument("what", nargs="*")
     args = ap.parse_args()
+    args.tick_s = parse_duration(args.tick)
     argv = args.what or ["scale", "100", "1000", "5000", "real-guest"]
     raise_nofile(4096)
     # SIGTERM/SIGINT unwind through the cleanup that stops every process started here
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
-    scales, rg, vm = [], None, None
+    scales, grows, lvs, rg, vm = [], [], [], None, None
     pr, iq, idd = [], None, []
     i = 0
     while i < len(argv):
         if argv[i] == "scale":
             i += 1
             while i < len(argv) and argv[i].isdigit():
-                scales.append(scale(args.build, int(argv[i]), args.window))
+                scales.append(run_guarded(scale, args.build, int(argv[i]), args.window,
+                                          args))
+                i += 1
+        elif argv[i] == "growth":
+            i += 1
+            while i < len(argv) and argv[i].isdigit():
+                grows.append(run_guarded(growth, args.build, int(argv[i]), args))
+                i += 1
+        elif argv[i] == "libvirt":
+            i += 1
+            while i < len(argv) and argv[i].isdigit():
+                lvs += run_guarded(libvirt_bench, args.build, int(argv[i]), args,
+                                   args.vmbcd)
                 i += 1
         elif argv[i] == "real-guest":
             rg = real_guest(args.build, args.rounds)
@@ -966,9 +1298,10 @@ def main():
                 i += 1
         else:
             sys.exit(f"tools/bench: unknown benchmark '{argv[i]}' "
-                     "(scale N..., real-guest, virtio-mem, pressure N..., idle N...)")
+                     "(scale N..., growth N..., libvirt N..., real-guest, virtio-mem, "
+                     "pressure N..., idle N...)")
     opts = [a for a in sys.argv[1:] if a not in args.what and a != "--build" and a != args.build]
-    md = markdown(scales, rg, opts + argv, pr, iq, idd, vm)
+    md = markdown(scales, rg, opts + argv, pr, iq, idd, grows, lvs, vm)
     out = os.path.join(args.build, "results.md")
     with open(out, "w") as f:
         f.write(md + "\n")

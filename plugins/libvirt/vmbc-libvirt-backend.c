@@ -114,7 +114,7 @@ vmbc_libvirt_backend_reload(VmbcBackend *backend, const VmbcSettings *settings, 
 	}
 	/* a new stats period reaches domains without one on their next adoption */
 	if (self->stats_sec != old_stats)
-		self->next_stats = 0;
+		vmbc_libvirt_backend_reset_stats(self);
 	return TRUE;
 }
 
@@ -182,6 +182,7 @@ vmbc_libvirt_backend_class_init(VmbcLibvirtBackendClass *klass)
 	backend_class->stop = vmbc_libvirt_backend_stop;
 	backend_class->reload = vmbc_libvirt_backend_reload;
 	backend_class->sample = vmbc_libvirt_backend_sample;
+	backend_class->sample_vm = vmbc_libvirt_backend_sample_vm;
 	backend_class->set_balloon = vmbc_libvirt_backend_set_balloon;
 	backend_class->escalate = vmbc_libvirt_backend_escalate;
 	backend_class->describe = vmbc_libvirt_backend_describe;

@@ -216,7 +216,7 @@ job_connect_done(GObject *source, GAsyncResult *res, gpointer user_data)
 	else
 		g_info("connected to libvirt at %s%s", self->uri,
 		       self->read_only ? " (read-only)" : "");
-	self->next_stats = 0;
+	vmbc_libvirt_backend_reset_stats(self);
 	vmbc_libvirt_backend_list_domains(self);
 }
 

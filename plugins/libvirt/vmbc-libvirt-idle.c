@@ -34,6 +34,9 @@ job_calc_done(GObject *source, GAsyncResult *res, gpointer user_data)
 	/* free to measure again, also when the connection changed meanwhile */
 	if (vm != NULL)
 		vm->idle_busy = FALSE;
+	/* started: its result comes with the next stats asked of this domain */
+	if (vm != NULL && job->error == NULL)
+		vm->idle_pending = TRUE;
 	if (vm == NULL || vmbc_libvirt_job_current(self, res) == NULL || job->error == NULL)
 		return;
 	if (job->code == VIR_ERR_NO_SUPPORT || job->code == VIR_ERR_OPERATION_UNSUPPORTED ||

@@ -44,6 +44,9 @@ typedef struct {
 	gboolean idle_unsupported;
 	gint64 idle_next;	/* monotonic usec when the next measure is due */
 	gint64 idle_seen_start; /* dirtyrate.calc_start_time of the last measure taken in */
+	/* a measure was started and its result is still to be taken in with the stats */
+	gboolean idle_pending;
+	gint64 next_stats; /* monotonic usec: its stats are asked for from then; 0 never asked */
 } VmbcLibvirtVm;
 
 struct _VmbcLibvirtBackend {
@@ -70,7 +73,6 @@ struct _VmbcLibvirtBackend {
 	GHashTable *vms; /* uuid -> VmbcLibvirtVm (a reference) */
 	guint64 seq;	 /* job sequence numbers */
 	gboolean stats_busy;
-	gint64 next_stats;
 	gint64 idle_usec; /* idle-interval; 0 never */
 	gboolean started;
 	gboolean warned_read_only;
@@ -86,6 +88,7 @@ typedef struct {
 	guint stats_sec;
 	gboolean read_only;
 	virDomainPtr dom;
+	GPtrArray *doms; /* virDomainPtr (references): the domains whose stats are asked for */
 
 	/* results */
 	GPtrArray *facts; /* DomainFacts */
@@ -180,6 +183,9 @@ gboolean vmbc_libvirt_backend_persist_finish(VmbcBackend *backend, GAsyncResult 
 
 /* The sample vfunc. */
 void vmbc_libvirt_backend_sample(VmbcBackend *backend, gint64 now);
+void vmbc_libvirt_backend_sample_vm(VmbcBackend *backend, VmbcBeancounter *bc, gint64 now);
+/* Every domain's guest stats are asked for at the next tick (a new connection or interval). */
+void vmbc_libvirt_backend_reset_stats(VmbcLibvirtBackend *self);
 
 /* --- acting on domains (vmbc-libvirt-actuate.c) ---------------------------------- */
 

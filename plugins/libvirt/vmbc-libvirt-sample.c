@@ -1,11 +1,20 @@
 /*
  * vmbc-libvirt-sample.c: every tick of the libvirt backend: each domain's
- * QEMU measured host-side (vmbc-procfs.h), and once a stats interval the
- * balloon sizes and guest statistics of all domains in one
- * virConnectGetAllDomainStats() call in a worker.
+ * QEMU measured host-side (vmbc-procfs.h), and the guest statistics (with the
+ * balloon's size) of the domains whose policies use them now, in one
+ * virDomainListGetStats() call in a worker. Every other domain is asked
+ * seldom: libvirtd queries each QEMU it is asked about, so asking for every
+ * domain every second costs it more than vmbcd costs itself. Balloon sizes
+ * otherwise come from libvirt's balloon-change event.
  */
 #include "vmbc-backend-vm.h"
 #include "vmbc-libvirt-private.h"
+
+/*
+ * Guest stats are read every stats interval while the engine's policies use
+ * them (vmbc_engine_wants_stats()), this many times less often otherwise.
+ */
+#define STATS_IDLE_FACTOR 30
 
 typedef struct {
 	gchar *uuid;
@@ -39,10 +48,10 @@ job_stats_thread(GTask *task, gpointer source, gpointer data, GCancellable *canc
 	virDomainStatsRecordPtr *records = NULL;
 	int n;
 
-	n = virConnectGetAllDomainStats(
-		job->conn, VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_DIRTYRATE, &records,
-		VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE |
-			VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
+	g_ptr_array_add(job->doms, NULL); /* virDomainListGetStats() wants NULL at the end */
+	n = virDomainListGetStats((virDomainPtr *)job->doms->pdata,
+				  VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_DIRTYRATE, &records,
+				  VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
 	if (n < 0) {
 		job->error = vmbc_libvirt_last_error(&job->code);
 		g_task_return_boolean(task, FALSE);
@@ -128,10 +137,97 @@ job_stats_done(GObject *source, GAsyncResult *res, gpointer user_data)
 		/* a measure the host made of its idle memory, taken in once */
 		if (row->dirty_rate >= 0 && row->dirty_start != vm->idle_seen_start) {
 			vm->idle_seen_start = row->dirty_start;
+			vm->idle_pending = FALSE;
 			vmbc_engine_set_dirty_rate(vmbc_libvirt_vm_engine(vm), vm->bc,
 						   row->dirty_rate, vmbc_libvirt_vm_now(vm));
 		}
 	}
+}
+
+void
+vmbc_libvirt_backend_reset_stats(VmbcLibvirtBackend *self)
+{
+	GHashTableIter iter;
+	gpointer value;
+
+	g_hash_table_iter_init(&iter, self->vms);
+	while (g_hash_table_iter_next(&iter, NULL, &value))
+		((VmbcLibvirtVm *)value)->next_stats = 0;
+}
+
+/* Whether @vm's guest stats are to be asked for at @now; if so, when next. */
+static gboolean
+stats_due(VmbcLibvirtBackend *self, VmbcLibvirtVm *vm, gint64 now)
+{
+	gint64 interval = (gint64)self->stats_sec * G_USEC_PER_SEC;
+	gint64 phase = 0;
+
+	if (vm->bc == NULL || vm->dom == NULL || !vm->info.has_balloon)
+		return FALSE;
+	/* a dirty-rate measure to take in comes with the stats, as policies that use them do */
+	if (vm->next_stats != 0 &&
+	    now < vm->next_stats + (vm->idle_pending || vmbc_engine_wants_stats(
+								vmbc_libvirt_vm_engine(vm), vm->bc)
+					    ? 0
+					    : (STATS_IDLE_FACTOR - 1) * interval))
+		return FALSE;
+	/*
+	 * The first ask, at adoption, puts the idle ones that follow at a random phase, so that
+	 * domains adopted together are not all asked in the same tick from then on.
+	 */
+	if (vm->next_stats == 0)
+		phase = (gint64)g_random_int_range(
+				0,
+				(gint32)MAX((STATS_IDLE_FACTOR - 1) * self->stats_sec, 1) * 1000) *
+			1000;
+	vm->next_stats = now + interval - phase;
+	return TRUE;
+}
+
+/* One call for the stats of every domain that is due, if any. */
+static void
+ask_stats(VmbcLibvirtBackend *self, gint64 now)
+{
+	Job *job = NULL;
+	GHashTableIter iter;
+	gpointer value;
+
+	g_hash_table_iter_init(&iter, self->vms);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		VmbcLibvirtVm *vm = value;
+
+		if (!stats_due(self, vm, now))
+			continue;
+		if (job == NULL) {
+			job = vmbc_libvirt_job_new(self, NULL);
+			job->doms = g_ptr_array_new_with_free_func((GDestroyNotify)virDomainFree);
+		}
+		virDomainRef(vm->dom);
+		g_ptr_array_add(job->doms, vm->dom);
+	}
+	if (job == NULL)
+		return;
+	self->stats_busy = TRUE;
+	vmbc_libvirt_job_run(self, job, job_stats_thread, job_stats_done);
+}
+
+void
+vmbc_libvirt_backend_sample_vm(VmbcBackend *backend, VmbcBeancounter *bc, gint64 now)
+{
+	VmbcLibvirtBackend *self = VMBC_LIBVIRT_BACKEND(backend);
+	g_autoptr(VmbcLibvirtVm) vm = NULL;
+	g_autofree gchar *why = NULL;
+
+	if (bc->backend_data == NULL)
+		return;
+	vm = vmbc_libvirt_vm_ref(bc->backend_data);
+	if (vm->bc == NULL ||
+	    vmbc_backend_vm_sample(backend, vm->bc, vm->sampler, &vm->sample_failed, now,
+				   G_LOG_DOMAIN, "domain"))
+		return;
+	why = g_strdup_printf("its QEMU process %d exited", (int)vm->pid);
+	if (vm->backend != NULL)
+		vmbc_libvirt_vm_remove(self, vm, why);
 }
 
 void
@@ -159,12 +255,7 @@ vmbc_libvirt_backend_sample(VmbcBackend *backend, gint64 now)
 		if (vm->backend != NULL)
 			vmbc_libvirt_vm_remove(self, vm, why);
 	}
-	if (self->conn != NULL && self->stats_sec > 0 && !self->stats_busy &&
-	    now >= self->next_stats && g_hash_table_size(self->vms) > 0) {
-		self->stats_busy = TRUE;
-		self->next_stats = now + (gint64)self->stats_sec * G_USEC_PER_SEC;
-		vmbc_libvirt_job_run(self, vmbc_libvirt_job_new(self, NULL), job_stats_thread,
-				     job_stats_done);
-	}
+	if (self->conn != NULL && self->stats_sec > 0 && !self->stats_busy)
+		ask_stats(self, now);
 	vmbc_libvirt_backend_measure_idle(self, now);
 }

@@ -166,6 +166,8 @@ vmbc_qmp_backend_finalize(GObject *object)
 	VmbcQmpBackend *self = VMBC_QMP_BACKEND(object);
 
 	g_clear_pointer(&self->vms, g_hash_table_unref);
+	g_clear_pointer(&self->scan_dirs, g_hash_table_unref);
+	g_free(self->scan_globs);
 	g_strfreev(self->globs);
 	g_free(self->cgroup_root);
 	G_OBJECT_CLASS(vmbc_qmp_backend_parent_class)->finalize(object);
@@ -183,6 +185,7 @@ vmbc_qmp_backend_class_init(VmbcQmpBackendClass *klass)
 	backend_class->stop = vmbc_qmp_backend_stop;
 	backend_class->reload = vmbc_qmp_backend_reload;
 	backend_class->sample = vmbc_qmp_backend_sample;
+	backend_class->sample_vm = vmbc_qmp_backend_sample_vm;
 	backend_class->set_balloon = vmbc_qmp_backend_set_balloon;
 	backend_class->escalate = vmbc_qmp_backend_escalate;
 	backend_class->describe = vmbc_qmp_backend_describe;

@@ -92,6 +92,94 @@ glob_sockets(const gchar *pattern, GHashTable *found, GError **error)
 	return TRUE;
 }
 
+/* A full scan at least this often, whatever the directories' mtimes say. */
+#define SCAN_FULL_USEC (60 * G_USEC_PER_SEC)
+/*
+ * A directory changed less than this before a scan may change again within
+ * the same mtime (the kernel's coarse clock): it is not trusted to be unchanged.
+ */
+#define SCAN_RACY_USEC G_USEC_PER_SEC
+
+static gint64
+dir_mtime_ns(const gchar *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+		return -1;
+	return (gint64)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+static void
+remember_dir(GHashTable *dirs, const gchar *path)
+{
+	gint64 *mtime;
+
+	if (g_hash_table_contains(dirs, path))
+		return;
+	mtime = g_new(gint64, 1);
+	*mtime = dir_mtime_ns(path);
+	g_hash_table_insert(dirs, g_strdup(path), mtime);
+}
+
+/*
+ * Remembers every directory a scan of @pattern read: where it starts, and
+ * each directory its wildcard components matched with their parents up to
+ * there, so that a socket or a directory added or removed anywhere the glob
+ * looks changes the mtime of one of them.
+ */
+static void
+remember_glob_dirs(GHashTable *dirs, const gchar *pattern)
+{
+	g_autofree gchar *base = glob_base_dir(pattern);
+	g_autofree gchar *dir_pattern = g_path_get_dirname(pattern);
+	glob_t g;
+
+	remember_dir(dirs, base);
+	if (strpbrk(dir_pattern, "*?[\\") == NULL) {
+		remember_dir(dirs, dir_pattern);
+		return;
+	}
+	memset(&g, 0, sizeof(g));
+	if (glob(dir_pattern, GLOB_NOSORT | GLOB_ONLYDIR, NULL, &g) == 0) {
+		for (gsize i = 0; i < g.gl_pathc; i++) {
+			g_autofree gchar *d = g_strdup(g.gl_pathv[i]);
+
+			while (strlen(d) > strlen(base) && g_str_has_prefix(d, base)) {
+				gchar *slash;
+
+				remember_dir(dirs, d);
+				slash = strrchr(d, '/');
+				if (slash == NULL || slash == d)
+					break;
+				*slash = '\0';
+			}
+		}
+	}
+	globfree(&g);
+}
+
+/* Whether no directory of the last full scan changed since, and none too recently before it. */
+static gboolean
+scan_still_valid(VmbcQmpBackend *self, const gchar *globs_key, gint64 now)
+{
+	GHashTableIter iter;
+	gpointer key, value;
+
+	if (self->scan_dirs == NULL || !self->up || g_strcmp0(self->scan_globs, globs_key) != 0 ||
+	    now - self->scan_full_at >= SCAN_FULL_USEC)
+		return FALSE;
+	g_hash_table_iter_init(&iter, self->scan_dirs);
+	while (g_hash_table_iter_next(&iter, &key, &value)) {
+		gint64 was = *(gint64 *)value;
+
+		if (was < 0 || dir_mtime_ns(key) != was ||
+		    was / 1000 + SCAN_RACY_USEC > self->scan_full_at)
+			return FALSE;
+	}
+	return TRUE;
+}
+
 /* Says once when the globs stop being readable, and once when they are again. */
 static void
 vmbc_qmp_backend_set_up(VmbcQmpBackend *self, const GError *failure)
@@ -116,16 +204,51 @@ vmbc_qmp_backend_rescan(VmbcQmpBackend *self)
 	gpointer value;
 	g_autoptr(GError) failure = NULL;
 
+	g_autofree gchar *globs_key = NULL;
+	gint64 now = g_get_real_time();
+
 	g_return_if_fail(VMBC_IS_QMP_BACKEND(self));
 
-	for (guint i = 0; self->globs != NULL && self->globs[i] != NULL; i++) {
-		g_autoptr(GError) error = NULL;
+	globs_key = self->globs != NULL ? g_strjoinv("\n", self->globs) : g_strdup("");
+	if (scan_still_valid(self, globs_key, now)) {
+		/*
+		 * Nothing was added or removed where the globs look: every socket found
+		 * last time is still there, and only the VMs that failed are tried again.
+		 */
+		g_hash_table_iter_init(&iter, self->vms);
+		while (g_hash_table_iter_next(&iter, &key, &value)) {
+			VmbcQmpVm *vm = value;
 
-		/* the other globs are still scanned: their VMs are not lost with one directory */
-		if (!glob_sockets(self->globs[i], found, &error) && failure == NULL)
-			failure = g_steal_pointer(&error);
+			if (vm->state == VM_NEW || vm->state == VM_FAILED) {
+				socket_identity(key, &vm->sock_dev, &vm->sock_ino);
+				g_ptr_array_add(connect, vmbc_qmp_vm_ref(vm));
+			}
+		}
+		for (guint i = 0; i < connect->len; i++)
+			vmbc_qmp_vm_connect(g_ptr_array_index(connect, i), vmbc_qmp_vm_probe);
+		return;
+	} else {
+		g_autoptr(GHashTable) dirs =
+			g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+
+		/* the directories first: a socket added during the scan changes one after */
+		for (guint i = 0; self->globs != NULL && self->globs[i] != NULL; i++)
+			remember_glob_dirs(dirs, self->globs[i]);
+		for (guint i = 0; self->globs != NULL && self->globs[i] != NULL; i++) {
+			g_autoptr(GError) error = NULL;
+
+			/* the other globs are still scanned: their VMs are not lost with one
+			 * directory */
+			if (!glob_sockets(self->globs[i], found, &error) && failure == NULL)
+				failure = g_steal_pointer(&error);
+		}
+		g_clear_pointer(&self->scan_dirs, g_hash_table_unref);
+		self->scan_dirs = g_steal_pointer(&dirs);
+		g_free(self->scan_globs);
+		self->scan_globs = g_steal_pointer(&globs_key);
+		self->scan_full_at = now;
+		vmbc_qmp_backend_set_up(self, failure);
 	}
-	vmbc_qmp_backend_set_up(self, failure);
 
 	/* sockets that went away */
 	g_hash_table_iter_init(&iter, self->vms);

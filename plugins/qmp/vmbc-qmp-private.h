@@ -93,6 +93,14 @@ struct _VmbcQmpBackend {
 	guint rescan_id;
 	gboolean started;
 	gboolean up; /* the last rescan could read every directory the globs name */
+	/*
+	 * The directories the last full scan read, with their mtime (path ->
+	 * gint64 ns): while none of them changed, what it found stands, and a
+	 * rescan neither globs nor stat()s every socket (vmbc-qmp-discovery.c).
+	 */
+	GHashTable *scan_dirs;
+	gchar *scan_globs;   /* the globs the cache is for, joined */
+	gint64 scan_full_at; /* real usec of the last full scan */
 };
 
 /* --- the record (vmbc-qmp-vm.c) --------------------------------------------- */
@@ -175,6 +183,7 @@ void vmbc_qmp_backend_measure_idle(VmbcQmpBackend *self, gint64 now);
 void vmbc_qmp_vm_poll_stats(VmbcQmpVm *vm, gint64 now);
 /* The sample vfunc: measures every adopted VM, drops those whose process exited. */
 void vmbc_qmp_backend_sample(VmbcBackend *backend, gint64 now);
+void vmbc_qmp_backend_sample_vm(VmbcBackend *backend, VmbcBeancounter *bc, gint64 now);
 
 /* --- finding sockets (vmbc-qmp-discovery.c) -------------------------------- */
 

@@ -106,11 +106,12 @@ vm_sample(VmbcQmpVm *vm, gint64 now)
 	if (!vmbc_backend_vm_sample(VMBC_BACKEND(vm->backend), vm->bc, vm->sampler,
 				    &vm->sample_failed, now, G_LOG_DOMAIN, "VM"))
 		return FALSE;
+	/* whether the policies want stats is asked only once the interval is over */
 	if (vm->balloon_path != NULL && vm->backend->stats_sec > 0 && !vm->stats_busy &&
-	    now >= vm->next_stats + (vmbc_engine_wants_stats(vmbc_qmp_vm_engine(vm), vm->bc)
-					     ? 0
-					     : (gint64)(STATS_IDLE_FACTOR - 1) *
-						       vm->backend->stats_sec * G_USEC_PER_SEC))
+	    now >= vm->next_stats &&
+	    (now >= vm->next_stats + (gint64)(STATS_IDLE_FACTOR - 1) * vm->backend->stats_sec *
+					     G_USEC_PER_SEC ||
+	     vmbc_engine_wants_stats(vmbc_qmp_vm_engine(vm), vm->bc)))
 		vmbc_qmp_vm_poll_stats(vm, now);
 	vmbc_qmp_vm_vmem_tick(vm, now);
 	if (!vm->query_busy && vm_balloon_moving(vm)) {
@@ -118,6 +119,20 @@ vm_sample(VmbcQmpVm *vm, gint64 now)
 		vmbc_qmp_vm_execute(vm, "query-balloon", NULL, vm_on_query_balloon);
 	}
 	return TRUE;
+}
+
+void
+vmbc_qmp_backend_sample_vm(VmbcBackend *backend, VmbcBeancounter *bc, gint64 now)
+{
+	g_autoptr(VmbcQmpVm) vm = NULL;
+
+	if (bc->backend_data == NULL)
+		return;
+	vm = vmbc_qmp_vm_ref(bc->backend_data);
+	if (vm->state != VM_ADOPTED || vm->bc == NULL || vm_sample(vm, now))
+		return;
+	g_info("VM '%s' is gone: process %d exited", vm->name, (int)vm->pid);
+	vmbc_qmp_vm_drop(vm);
 }
 
 void

@@ -17,6 +17,9 @@ vmbc_backend_vm_sample(VmbcBackend *self, VmbcBeancounter *bc, VmbcProcSampler *
 
 	if (sampler == NULL)
 		return TRUE;
+	/* far enough from every bound: what it last held stands until its headroom runs out */
+	if (!vmbc_engine_sample_due(vmbc_backend_get_engine(self), bc, now))
+		return TRUE;
 	if (!vmbc_proc_sampler_sample(sampler, bc, now, &sample, &error)) {
 		if (g_error_matches(error, VMBC_ERROR, VMBC_ERROR_VANISHED))
 			return FALSE;

@@ -12,7 +12,9 @@ G_BEGIN_DECLS
 
 /*
  * Called from the sample vfunc, every tick, for each VM of @self: measures
- * the VM of @bc through @sampler and feeds vmbc_engine_sample(). A sample
+ * the VM of @bc through @sampler and feeds vmbc_engine_sample(), when the
+ * engine says it is due (vmbc_engine_sample_due(): a VM far from its bounds
+ * is read less often). A sample
  * that cannot be read feeds nothing, so the engine keeps what it last knew
  * rather than take a tick of nothing for a measurement; the first failure in
  * a row is warned about ("@noun 'NAME': cannot measure: ..."), the first
@@ -21,8 +23,8 @@ G_BEGIN_DECLS
  * FALSE for a new sampler. A NULL @sampler (nothing to measure: no process
  * known) is not an error.
  *
- * Returns FALSE once the process is gone (VMBC_ERROR_VANISHED): the caller
- * removes the VM. TRUE otherwise, measured or not.
+ * Returns FALSE once the process is gone (VMBC_ERROR_VANISHED, seen at a
+ * read): the caller removes the VM. TRUE otherwise, measured or not.
  */
 gboolean vmbc_backend_vm_sample(VmbcBackend *self, VmbcBeancounter *bc, VmbcProcSampler *sampler,
 				gboolean *failed, gint64 now, const gchar *log_domain,

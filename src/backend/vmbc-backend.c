@@ -154,6 +154,14 @@ vmbc_backend_sample(VmbcBackend *self, gint64 now)
 		klass->sample(self, now);
 }
 
+void
+vmbc_backend_sample_vm(VmbcBackend *self, VmbcBeancounter *bc, gint64 now)
+{
+	VmbcBackendClass *klass = VMBC_BACKEND_GET_CLASS(self);
+	if (klass->sample_vm != NULL)
+		klass->sample_vm(self, bc, now);
+}
+
 gboolean
 vmbc_backend_set_balloon(VmbcBackend *self, VmbcBeancounter *bc, gint64 target_pages,
 			 GError **error)

@@ -71,6 +71,12 @@ struct _VmbcBackendClass {
 	 * smaps, on most ticks) and must not block on a VM: QMP traffic is async.
 	 */
 	void (*sample)(VmbcBackend *self, gint64 now);
+	/*
+	 * Between ticks, for a VM of this backend that the engine follows (a
+	 * reclaim or a change under way, vmbc_engine_is_following()): measure it
+	 * now as sample does, and follow its balloon. Optional.
+	 */
+	void (*sample_vm)(VmbcBackend *self, VmbcBeancounter *bc, gint64 now);
 	/* Ask the VM's balloon for a logical size of @target_pages (async; see VmbcActuator). */
 	gboolean (*set_balloon)(VmbcBackend *self, VmbcBeancounter *bc, gint64 target_pages,
 				GError **error);
@@ -98,7 +104,7 @@ struct _VmbcBackendClass {
 			GAsyncReadyCallback done, gpointer user_data);
 	gboolean (*persist_finish)(VmbcBackend *self, GAsyncResult *res, GError **error);
 
-	gpointer padding[5];
+	gpointer padding[4];
 };
 
 /* The backend's name from the table: "qmp", "libvirt". */
@@ -140,6 +146,8 @@ void vmbc_backend_stop(VmbcBackend *self);
 /* The settings were reloaded: on success the backend uses @settings from now on. */
 gboolean vmbc_backend_reload(VmbcBackend *self, const VmbcSettings *settings, GError **error);
 void vmbc_backend_sample(VmbcBackend *self, gint64 now);
+/* The sample_vm vfunc, where the backend has one. */
+void vmbc_backend_sample_vm(VmbcBackend *self, VmbcBeancounter *bc, gint64 now);
 gboolean vmbc_backend_set_balloon(VmbcBackend *self, VmbcBeancounter *bc, gint64 target_pages,
 				  GError **error);
 gboolean vmbc_backend_escalate(VmbcBackend *self, VmbcBeancounter *bc, VmbcEscalation how,

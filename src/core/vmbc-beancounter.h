@@ -68,6 +68,17 @@ typedef enum {
 	VMBC_BALLOON_OWNER_OTHER, /* smaller than the guest, and vmbcd did not set it */
 } VmbcBalloonOwner;
 
+/* When held is read again (vmbc-schedule.h); written by the engine only. */
+typedef struct {
+	gint64 next_at;	  /* monotonic usec: the first tick at or after it reads held; 0 the next */
+	gint64 last_at;	  /* monotonic usec of the last read, 0 never */
+	gint64 last_held; /* physpages held then */
+	gdouble peak_rate; /* fastest growth seen, pages a second */
+	gint64 peak_at;	   /* when peak_rate was last set or halved */
+	/* something the policies read changed since the last tick (vmbc_engine_tick_quiet()) */
+	gboolean touched;
+} VmbcSampleSchedule;
+
 /* Seconds of held history kept: guest stats older than this are taken as stale. */
 #define VMBC_HELD_HISTORY 8
 
@@ -89,6 +100,7 @@ struct _VmbcBeancounter {
 	gboolean trust_guest;
 	gboolean sampled;  /* at least one sample arrived */
 	gint64 sampled_at; /* monotonic usec of the last physpages sample */
+	VmbcSampleSchedule schedule;
 
 	/* balloon, host side truth */
 	VmbcBalloonState balloon;

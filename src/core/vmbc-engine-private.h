@@ -150,6 +150,24 @@ void vmbc_engine_complete_pending(VmbcEngine *engine, VmbcBeancounter *bc, const
 void vmbc_engine_expire_pending(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now);
 
 /* The margin below @limit that limit reclaims aim for, in pages. */
+/* Remembers held for the current wall-clock second, one slot a second (vmbc-held-history.c). */
+void vmbc_engine_record_held(VmbcEngine *engine, VmbcBeancounter *bc);
+/*
+ * What the host saw (held, balloon actual) when the guest measured at @stamp
+ * (epoch seconds); see vmbc-held-history.c.
+ */
+void vmbc_held_at(VmbcBeancounter *bc, gint64 stamp, gint64 *held, gint64 *actual);
+
+/*
+ * Whether the policies of @bc can be skipped this tick: nothing they read
+ * changed since the last tick and none of them has anything under way
+ * (vmbc-engine-schedule.c).
+ */
+gboolean vmbc_engine_tick_quiet(VmbcEngine *engine, VmbcBeancounter *bc);
+
+/* After a read of @bc's held: when the next must come (vmbc-engine-schedule.c). */
+void vmbc_engine_schedule_sampled(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now);
+
 gint64 vmbc_engine_margin(VmbcEngine *engine, gint64 limit);
 
 /* "512M" style for messages; freed by the caller. */

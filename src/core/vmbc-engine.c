@@ -8,6 +8,7 @@
 
 #include "vmbc-balloon-claim.h"
 #include "vmbc-engine-private.h"
+#include "vmbc-schedule.h"
 
 #define USEC_PER_SEC G_GINT64_CONSTANT(1000000)
 
@@ -41,6 +42,7 @@ vmbc_engine_config_init(VmbcEngineConfig *config)
 	config->guest_reserve_pages = 32 * mib;
 	config->pressure_available = 0.10;
 	config->idle_tax = 0.75;
+	config->growth_ceiling_pages = 1024 * mib;
 	/*
 	 * 1 MiB/s: a working balloon moves about a GiB a second (SPEC §6, 512 MiB
 	 * in 0.4 s under TCG), so this is a thousandth of that, and catches a
@@ -172,6 +174,7 @@ void
 vmbc_engine_set_config(VmbcEngine *engine, const VmbcEngineConfig *config)
 {
 	engine->config = *config;
+	vmbc_engine_wake_all(engine);
 }
 
 const VmbcEngineConfig *
@@ -324,66 +327,6 @@ vmbc_engine_set_wall_clock(VmbcEngine *engine, gint64 epoch_usec)
 	engine->wall_usec = epoch_usec;
 }
 
-/* Remembers held for the current wall-clock second (one slot a second). */
-static void
-record_held(VmbcEngine *engine, VmbcBeancounter *bc)
-{
-	gint64 sec = engine->wall_usec / G_USEC_PER_SEC;
-	guint last = (bc->held_history_next + VMBC_HELD_HISTORY - 1) % VMBC_HELD_HISTORY;
-
-	if (engine->wall_usec == 0)
-		return;
-	if (bc->held_history[last].wall_sec == sec) {
-		/* the highest of the second: the guest may have measured at any point in it */
-		bc->held_history[last].held =
-			MAX(bc->held_history[last].held, bc->parm[VMBC_RES_PHYSPAGES].held);
-		return;
-	}
-	bc->held_history[bc->held_history_next].wall_sec = sec;
-	bc->held_history[bc->held_history_next].held = bc->parm[VMBC_RES_PHYSPAGES].held;
-	bc->held_history[bc->held_history_next].actual = bc->balloon_actual;
-	bc->held_history_next = (bc->held_history_next + 1) % VMBC_HELD_HISTORY;
-}
-
-/*
- * What the host saw (held, balloon actual) when the guest measured at @stamp
- * (epoch seconds): the entry of that second, or the oldest one kept if the
- * stats are older than the history, or the current values when nothing is known.
- */
-static void
-held_at(VmbcBeancounter *bc, gint64 stamp, gint64 *held, gint64 *actual)
-{
-	gint best = -1;
-	gint64 best_sec = G_MAXINT64;
-	gint oldest = -1;
-	gint64 oldest_sec = G_MAXINT64;
-
-	for (guint i = 0; i < VMBC_HELD_HISTORY; i++) {
-		gint64 sec = bc->held_history[i].wall_sec;
-		if (sec == 0)
-			continue;
-		if (sec < oldest_sec) {
-			oldest_sec = sec;
-			oldest = (gint)i;
-		}
-		if (sec >= stamp && sec < best_sec) {
-			best_sec = sec;
-			best = (gint)i;
-		}
-	}
-	if (best >= 0 && best_sec > stamp + 1 && oldest_sec <= stamp)
-		best = oldest; /* a gap in the history: be conservative */
-	if (best < 0)
-		best = oldest;
-	if (best < 0) {
-		*held = bc->parm[VMBC_RES_PHYSPAGES].held;
-		*actual = bc->balloon_actual;
-		return;
-	}
-	*held = bc->held_history[best].held;
-	*actual = bc->held_history[best].actual;
-}
-
 void
 vmbc_engine_sample(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcSample *sample, gint64 now)
 {
@@ -408,7 +351,8 @@ vmbc_engine_sample(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcSample *sa
 	if (sample->physpages >= 0) {
 		bc->sampled_at = now;
 		vmbc_engine_note_ram(bc, sample);
-		record_held(engine, bc);
+		vmbc_engine_record_held(engine, bc);
+		vmbc_engine_schedule_sampled(engine, bc, now);
 	}
 	if (sample->vmmpages >= 0)
 		vmbc_parm_set_held(&bc->parm[VMBC_RES_VMMPAGES], sample->vmmpages);
@@ -423,9 +367,10 @@ vmbc_engine_set_guest_stats(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcG
 		return;
 	bc->stats = *stats;
 	bc->stats_seen_at = MAX(bc->sampled_at, 1);
+	bc->schedule.touched = TRUE;
 	/* what the host saw when the guest measured: growth since then ate into its MemAvailable */
 	if (stats->last_update > 0) {
-		held_at(bc, stats->last_update, &bc->stats_held, &bc->stats_actual);
+		vmbc_held_at(bc, stats->last_update, &bc->stats_held, &bc->stats_actual);
 	} else {
 		bc->stats_held = bc->parm[VMBC_RES_PHYSPAGES].held;
 		bc->stats_actual = bc->balloon_actual;
@@ -505,6 +450,7 @@ vmbc_engine_balloon_actual(VmbcEngine *engine, VmbcBeancounter *bc, gint64 actua
 	else
 		vmbc_parm_set_held(guar, actual_pages);
 	bc->balloon_actual = actual_pages;
+	bc->schedule.touched = TRUE;
 	if (bc->balloon_claim_unconfirmed)
 		engine->balloon_changes += vmbc_balloon_claim_confirm(bc, claim_slack(engine));
 	for (guint i = 0; i < VMBC_RES_COUNT; i++) {
@@ -520,6 +466,7 @@ vmbc_engine_balloon_failed(VmbcEngine *engine, VmbcBeancounter *bc, VmbcBalloonS
 	VmbcBalloonState old = bc->balloon;
 
 	bc->balloon = state;
+	bc->schedule.touched = TRUE;
 	/* a claim from before a restart cannot be confirmed on a balloon that is not there */
 	if (bc->balloon_claim_unconfirmed && state == VMBC_BALLOON_NO_DEVICE)
 		engine->balloon_changes += vmbc_balloon_claim_drop(bc);
@@ -595,13 +542,27 @@ vmbc_engine_tick(VmbcEngine *engine, gint64 now)
 {
 	for (guint i = 0; i < engine->vms->len; i++) {
 		VmbcBeancounter *bc = g_ptr_array_index(engine->vms, i);
-		if (!bc->sampled)
+		if (!bc->sampled || vmbc_engine_tick_quiet(engine, bc))
 			continue;
 		tick_one(engine, bc, now);
+		bc->schedule.touched = FALSE;
 	}
 	engine->acting_for = VMBC_BALLOON_FOR_HOST;
 	host_ops->tick(engine, now);
 	engine->acting_for = -1;
+}
+
+void
+vmbc_engine_follow(VmbcEngine *engine, gint64 now)
+{
+	for (guint i = 0; i < engine->vms->len; i++) {
+		VmbcBeancounter *bc = g_ptr_array_index(engine->vms, i);
+
+		if (bc->sampled && vmbc_engine_is_following(engine, bc)) {
+			tick_one(engine, bc, now);
+			bc->schedule.touched = FALSE;
+		}
+	}
 }
 
 gboolean
@@ -625,6 +586,10 @@ vmbc_engine_set_limits(VmbcEngine *engine, VmbcBeancounter *bc, VmbcResourceId r
 			    bc->name, b, l);
 		return FALSE;
 	}
+	/* a new bound: the next tick reads held against it */
+	if (bc == engine->host)
+		vmbc_engine_wake_all(engine);
+	vmbc_schedule_wake(bc);
 	if (bc == engine->host || resource_ops[res]->change == NULL) {
 		bc->parm[res].barrier = barrier;
 		bc->parm[res].limit = limit;

@@ -64,6 +64,8 @@ typedef struct {
 	gint64 guest_reserve_pages; /* a limit reclaim leaves the guest this much available */
 	gdouble pressure_available; /* guest MemAvailable/total below this is pressure */
 	gdouble idle_tax;	    /* ESX tau: how much more idle pages cost, 0..<1 */
+	/* the fastest a guest is assumed to grow, pages/s (vmbc-schedule.h); 0: read every tick */
+	gint64 growth_ceiling_pages;
 	VmbcEscalation escalation;
 	/* the host's pressure controller (vmbc-host.c; [host] in vmbc.conf) */
 	gdouble host_margin;	    /* the root's barrier is its budget less this fraction */
@@ -221,6 +223,21 @@ void vmbc_engine_set_wall_clock(VmbcEngine *engine, gint64 epoch_usec);
 void vmbc_engine_sample(VmbcEngine *engine, VmbcBeancounter *bc, const VmbcSample *sample,
 			gint64 now);
 
+/*
+ * Whether the backend must read @bc's held at the tick of @now (and feed
+ * vmbc_engine_sample()): a VM not yet sampled, in a reclaim, with a change
+ * waiting, a balloon on its way, the host over its barrier, or whose
+ * headroom over the growth ceiling ran out (vmbc-schedule.h). A VM not read
+ * keeps what it last held; its policies still run every tick.
+ */
+gboolean vmbc_engine_sample_due(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now);
+
+/*
+ * Every VM is read at the next tick, whatever its headroom: for a host-wide
+ * signal (memory pressure) that held may have moved everywhere.
+ */
+void vmbc_engine_wake_all(VmbcEngine *engine);
+
 /* New guest statistics (hints). Older or equal last_update values are ignored. */
 void vmbc_engine_set_guest_stats(VmbcEngine *engine, VmbcBeancounter *bc,
 				 const VmbcGuestStats *stats);
@@ -251,6 +268,18 @@ gboolean vmbc_engine_wants_stats(VmbcEngine *engine, VmbcBeancounter *bc);
 
 /* Runs the policies of every beancounter, then of the host. */
 void vmbc_engine_tick(VmbcEngine *engine, gint64 now);
+
+/*
+ * Whether the engine follows @bc between ticks: a limit or operator's reclaim
+ * runs, or a change waits for one. The daemon samples such a VM more often
+ * than the tick (vmbc_backend_sample_vm()) and runs vmbc_engine_follow(), so
+ * that the reclaim's end is seen when the balloon gets there, not at the next
+ * tick.
+ */
+gboolean vmbc_engine_is_following(VmbcEngine *engine, VmbcBeancounter *bc);
+
+/* Runs the policies of the VMs the engine follows (vmbc_engine_is_following()), at @now. */
+void vmbc_engine_follow(VmbcEngine *engine, gint64 now);
 
 /*
  * Changes barrier and limit of a resource: UBC's setlimit. Invalid values

@@ -449,6 +449,8 @@ vmbc_engine_host_pressure(VmbcEngine *engine, gint64 now)
 
 	st->trigger_at = now;
 	st->triggers++;
+	/* memory may have moved anywhere: every VM is read at the next tick */
+	vmbc_engine_wake_all(engine);
 	engine->acting_for = VMBC_BALLOON_FOR_HOST;
 	host_tick(engine, now);
 	engine->acting_for = -1;

@@ -295,23 +295,16 @@ guest_floor(VmbcEngine *engine, VmbcBeancounter *bc)
 
 /*
  * Whether what the guest says it needs may hold a limit reclaim above the
- * limit at @now. Guest statistics are hints (SPEC §2): they may pace a limit
- * reclaim, a gentler first step for the first quarter of reclaim-timeout,
- * never decide whether the limit is reached. Only a VM whose operator chose
- * trust-guest keeps the guest's floor throughout. Stale or contradicted
- * statistics (stats_current()) count for nothing either way.
+ * limit. Guest statistics are hints (SPEC §2): they never decide whether the
+ * limit is reached, nor pace the reclaim, whose first request asks for the
+ * limit in the tick that saw the crossing. Only a VM whose operator chose
+ * trust-guest keeps the guest's floor. Stale or contradicted statistics
+ * (stats_current()) count for nothing either way.
  */
 static gboolean
 floor_applies(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 {
-	VmbcPhyspagesState *ps = phys(bc);
-
-	if (!stats_current(engine, bc))
-		return FALSE;
-	if (bc->trust_guest)
-		return TRUE;
-	return ps->reclaim == VMBC_RECLAIM_LIMIT &&
-	       now - ps->reclaim_started < engine->config.reclaim_timeout_usec / 4;
+	return bc->trust_guest && stats_current(engine, bc);
 }
 
 /*
@@ -397,11 +390,8 @@ limit_reclaim_start(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 		engine->emit_sampled_at = bc->sampled_at;
 	vmbc_engine_emit(engine, VMBC_EVENT_LIMIT_HIT, bc, VMBC_RES_PHYSPAGES, target,
 			 VMBC_ERROR_FAILED,
-			 "'%s' physpages: held %s over limit %s, ballooning the guest to %s%s",
-			 bc->name, held, limit, target_s,
-			 starved && !bc->trust_guest
-				 ? " first (what the guest says it needs), to the limit next"
-				 : "");
+			 "'%s' physpages: held %s over limit %s, ballooning the guest to %s",
+			 bc->name, held, limit, target_s);
 	if (sent)
 		return;
 	if (error != NULL) {

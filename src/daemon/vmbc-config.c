@@ -38,6 +38,8 @@ static const gchar *const daemon_keys[] = {
 	"pressure-available",
 	"idle-tax",
 	"balloon-stall-rate",
+	/* how seldom a VM far from its bounds is read */
+	"growth-ceiling",
 	NULL,
 };
 static const gchar *const host_keys[] = {
@@ -254,6 +256,26 @@ load_pages_in(Loader *ld, const gchar *group, const gchar *key, gint64 *out, GEr
 		return fail_key(ld, group, key, error, "%s", local->message);
 	if (pages == VMBC_UNLIMITED)
 		return fail_key(ld, group, key, error, "must be a size, not unlimited");
+	*out = pages;
+	return TRUE;
+}
+
+/* A size a second ("1M" or "1M/s") in pages; not unlimited. */
+static gboolean
+load_rate(Loader *ld, const gchar *key, gint64 *out, GError **error)
+{
+	g_autofree gchar *v = get_string(ld, "daemon", key);
+	g_autoptr(GError) local = NULL;
+	gint64 pages = 0;
+
+	if (v == NULL)
+		return TRUE;
+	if (g_str_has_suffix(v, "/s"))
+		v[strlen(v) - 2] = '\0';
+	if (!vmbc_size_parse(v, vmbc_page_size(), 0, &pages, &local))
+		return fail_key(ld, "daemon", key, error, "%s", local->message);
+	if (pages == VMBC_UNLIMITED)
+		return fail_key(ld, "daemon", key, error, "must be a size a second, not unlimited");
 	*out = pages;
 	return TRUE;
 }
@@ -488,19 +510,11 @@ load_daemon(Loader *ld, VmbcConfig *config, GError **error)
 	}
 	g_clear_pointer(&v, g_free);
 	/* a size a second: "1M" or "1M/s"; 0 never calls a balloon stalled */
-	if ((v = get_string(ld, g, "balloon-stall-rate")) != NULL) {
-		g_autoptr(GError) local = NULL;
-		gint64 pages = 0;
-		if (g_str_has_suffix(v, "/s"))
-			v[strlen(v) - 2] = '\0';
-		if (!vmbc_size_parse(v, vmbc_page_size(), 0, &pages, &local))
-			return fail_key(ld, g, "balloon-stall-rate", error, "%s", local->message);
-		if (pages == VMBC_UNLIMITED)
-			return fail_key(ld, g, "balloon-stall-rate", error,
-					"must be a size a second, not unlimited");
-		config->engine.balloon_stall_pages = pages;
-	}
-	g_clear_pointer(&v, g_free);
+	if (!load_rate(ld, "balloon-stall-rate", &config->engine.balloon_stall_pages, error))
+		return FALSE;
+	/* 0 reads every VM every tick */
+	if (!load_rate(ld, "growth-ceiling", &config->engine.growth_ceiling_pages, error))
+		return FALSE;
 	if (!load_pages(ld, "margin", &config->engine.margin_min_pages, error))
 		return FALSE;
 	d = config->engine.margin_fraction * 100.0;

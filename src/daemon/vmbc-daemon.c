@@ -10,10 +10,12 @@
 #include <unistd.h>
 
 #include "vmbc-daemon.h"
+#include "vmbc-daemon-follow.h"
 #include "vmbc-host-monitor.h"
 #include "vmbc-ksm.h"
 #include "vmbc-physpages.h"
 #include "vmbc-plugin-table.h"
+#include "vmbc-schedule.h"
 
 /* A crash loses at most this much counting of maxheld and failcnt. */
 #define VMBC_COUNTERS_SAVE_SECONDS 30
@@ -37,6 +39,7 @@ struct _VmbcDaemon {
 	GPtrArray *backends; /* VmbcBackend*, owned */
 	GHashTable *owner;   /* VmbcBeancounter* -> VmbcBackend* */
 	guint tick_id;
+	guint follow_id;	 /* between ticks, while the engine follows a VM */
 	guint save_id;		 /* periodic save of the counters */
 	guint deferred_save_id;	 /* one save for a burst of changes that may wait */
 	gint64 ksm_read_at;	 /* monotonic usec of the last read of KSM's counters */
@@ -489,6 +492,38 @@ refresh_ksm(VmbcDaemon *daemon, gint64 now)
 	vmbc_engine_set_ksm(daemon->engine, shared, sharing);
 }
 
+/* The VMs the engine follows are sampled this often between ticks: a tenth of a tick, >= 20 ms. */
+static guint
+follow_ms(VmbcDaemon *daemon)
+{
+	return (guint)MAX(daemon->tick_usec / 10000, 20);
+}
+
+/* Between ticks, while the engine follows a VM (vmbc-daemon-follow.c). */
+static gboolean
+on_follow(gpointer user_data)
+{
+	VmbcDaemon *daemon = user_data;
+
+	if (!vmbc_daemon_follow(daemon)) {
+		daemon->follow_id = 0;
+		return G_SOURCE_REMOVE;
+	}
+	keep_balloons(daemon);
+	return G_SOURCE_CONTINUE;
+}
+
+/* Follows between ticks the VMs the engine follows, if it does not already. */
+static void
+arm_follow(VmbcDaemon *daemon)
+{
+	if (daemon->follow_id != 0 || daemon->tick_id == 0)
+		return;
+	daemon->follow_id =
+		g_timeout_add_full(G_PRIORITY_HIGH, follow_ms(daemon), on_follow, daemon, NULL);
+	g_source_set_name_by_id(daemon->follow_id, "[vmbcd] follow");
+}
+
 static gboolean
 on_tick(gpointer user_data)
 {
@@ -502,8 +537,20 @@ on_tick(gpointer user_data)
 	vmbc_host_monitor_refresh(daemon->host_monitor, vmbc_daemon_now(daemon));
 	vmbc_engine_tick(daemon->engine, vmbc_daemon_now(daemon));
 	keep_balloons(daemon);
+	arm_follow(daemon);
 	record_tick(daemon, vmbc_daemon_now(daemon) - start);
 	return G_SOURCE_CONTINUE;
+}
+
+void
+vmbc_daemon_wake(VmbcDaemon *daemon)
+{
+	g_return_if_fail(daemon != NULL);
+
+	if (daemon->tick_id == 0)
+		return;
+	vmbc_engine_wake_all(daemon->engine);
+	on_tick(daemon);
 }
 
 /* Writes every VM's counters (and the host's) to the state file. */
@@ -542,6 +589,7 @@ static void
 start_ticking(VmbcDaemon *daemon)
 {
 	g_clear_handle_id(&daemon->tick_id, g_source_remove);
+	g_clear_handle_id(&daemon->follow_id, g_source_remove);
 	daemon->tick_usec = daemon->config->engine.tick_usec;
 	daemon->tick_id = g_timeout_add_full(G_PRIORITY_HIGH, (guint)(daemon->tick_usec / 1000),
 					     on_tick, daemon, NULL);
@@ -724,6 +772,7 @@ vmbc_daemon_stop(VmbcDaemon *daemon)
 		save_counters(daemon);
 	daemon->running = FALSE;
 	g_clear_handle_id(&daemon->tick_id, g_source_remove);
+	g_clear_handle_id(&daemon->follow_id, g_source_remove);
 	g_clear_handle_id(&daemon->save_id, g_source_remove);
 	g_clear_handle_id(&daemon->deferred_save_id, g_source_remove);
 	vmbc_host_monitor_stop(daemon->host_monitor);
@@ -815,7 +864,22 @@ vmbc_daemon_set_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, VmbcResourceId r
 		       gint64 limit, VmbcChangeFunc done, gpointer user_data, GError **error)
 {
 	g_autoptr(GError) local = NULL;
+	g_autoptr(VmbcBeancounter) ref = vmbc_beancounter_ref(bc);
+	VmbcBackend *backend = g_hash_table_lookup(daemon->owner, bc);
 
+	/*
+	 * A new bound is checked against what the VM holds now: one far from its
+	 * old bounds may not have been read for seconds (headroom sampling).
+	 */
+	if (backend != NULL) {
+		vmbc_schedule_wake(bc);
+		vmbc_backend_sample_vm(backend, bc, vmbc_daemon_now(daemon));
+		if (vmbc_engine_lookup(daemon->engine, bc->name) != bc) {
+			g_set_error(error, VMBC_ERROR, VMBC_ERROR_VANISHED, "VM '%s' went away",
+				    bc->name);
+			return FALSE;
+		}
+	}
 	if (!vmbc_engine_set_limits(daemon->engine, bc, res, barrier, limit,
 				    vmbc_daemon_now(daemon), done, user_data, error))
 		return FALSE;
@@ -824,6 +888,7 @@ vmbc_daemon_set_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, VmbcResourceId r
 	if (bc == vmbc_engine_get_host(daemon->engine))
 		vmbc_host_monitor_set_fixed(daemon->host_monitor, TRUE);
 	keep_balloons(daemon);
+	arm_follow(daemon);
 	if (!vmbc_state_save(daemon->state, &local))
 		g_warning("runtime limit of '%s' not saved: %s", bc->name, local->message);
 	return TRUE;

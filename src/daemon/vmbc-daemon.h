@@ -49,6 +49,14 @@ void vmbc_daemon_stop(VmbcDaemon *daemon);
 gboolean vmbc_daemon_reload(VmbcDaemon *daemon, GError **error);
 
 VmbcEngine *vmbc_daemon_get_engine(VmbcDaemon *daemon);
+/*
+ * Reads every VM now and runs the policies, whatever each VM's headroom
+ * (vmbc_engine_wake_all()): for a host-wide signal, such as memory pressure,
+ * that may have moved any VM's memory. Does nothing before the daemon started
+ * ticking. The regular ticks go on at their own pace.
+ */
+void vmbc_daemon_wake(VmbcDaemon *daemon);
+
 const VmbcConfig *vmbc_daemon_get_config(VmbcDaemon *daemon);
 GPtrArray *vmbc_daemon_get_backends(VmbcDaemon *daemon);
 const VmbcTickStats *vmbc_daemon_get_tick_stats(VmbcDaemon *daemon);

@@ -567,7 +567,10 @@ def case_j_fidelity():
         # vmbcd first, so that it adopts QEMU as it starts and splits with smaps before the
         # guest boots: TCG's code buffer and QEMU's heap grow by tens of MiB meanwhile, which
         # the statm estimate alone charged to the guest until the next smaps read
-        w.start_daemon(smaps_interval="5m")
+        # every VM sampled every tick (growth-ceiling 0): each sample's fidelity is what is
+        # checked here, against a bracket of one tick; how seldom a VM far from its bounds is
+        # sampled is test-schedule.c's
+        w.start_daemon(smaps_interval="5m", extra="growth-ceiling = 0\n")
         g = w.guest("gh", 1024)
         w.wait_domain("gh")
         wait_for("gh sampled", lambda: w.res("gh")["held"] > 0, timeout=10)

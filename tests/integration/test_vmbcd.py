@@ -159,6 +159,28 @@ def case_limit_hit_on_growth():
         env.stop_daemon()
 
 
+def case_setlimit_reads_held_now():
+    """A VM far from every bound is not read every tick (headroom sampling), but a new
+    limit is checked against what it holds when the limit is set: a guest that grew since
+    its last sample is ballooned by the set-limit itself."""
+    with Env("setnow", extra_daemon="growth-ceiling = 1M\n") as env:
+        env.start_fake("vm1", 512, "--cache-mib", "16")
+        env.start_daemon()
+        env.wait_domain("vm1")
+        env.wait_held("vm1", pages(14))
+        # unlimited, 1 MiB/s: next read in 5 s; the guest grows meanwhile
+        env.fake_do("vm1", "x-fake-touch", {"mib": 200, "kind": "cache"})
+        with env.control() as c:
+            r = c.execute("set-limit", {"domain": "vm1", "resource": "physpages",
+                                        "barrier": "128M", "limit": "128M"}, timeout=30)
+            assert r["held"] <= pages(128), r
+            # the reclaim started with the set-limit, not at a later sample: its event came
+            # before the answer, which came when the reclaim was done
+            hits = [e for e in c.events if e["event"] == "VMBC_LIMIT_HIT"]
+            assert hits and hits[0]["data"]["held"] >= pages(200), c.events
+        env.stop_daemon()
+
+
 def case_no_balloon_driver():
     with Env("nodriver") as env:
         env.start_fake("vm1", 512, "--no-balloon-driver", "--anon-mib", "256")

@@ -110,6 +110,8 @@ fixture_setup(Fixture *fx, gconstpointer data)
 	g_assert_no_error(error);
 	fx->fakes = g_ptr_array_new_with_free_func((GDestroyNotify)fake_free);
 	vmbc_engine_config_init(&ecfg);
+	/* these tests measure at every sample they ask for; test-schedule.c tests the schedule */
+	ecfg.growth_ceiling_pages = 0;
 	fx->backend = g_object_new(VMBC_TYPE_QMP_BACKEND, NULL);
 	backend_host_init(&fx->host, VMBC_BACKEND(fx->backend), "qmp", &ecfg);
 	{

@@ -1,0 +1,92 @@
+/*
+ * vmbc-engine-schedule.c: the engine's side of the headroom schedule
+ * (vmbc-schedule.h): which VMs a backend must read at a tick, and waking
+ * them all.
+ */
+#include "vmbc-engine-private.h"
+#include "vmbc-schedule.h"
+
+static void
+schedule_params(VmbcEngine *engine, VmbcScheduleParams *params)
+{
+	const VmbcParm *host = &engine->host->parm[VMBC_RES_PHYSPAGES];
+	gint64 bound = vmbc_parm_first_bound(host);
+
+	params->ceiling_pages = engine->config.growth_ceiling_pages;
+	params->tick_usec = engine->config.tick_usec;
+	params->host_headroom = bound == VMBC_UNLIMITED ? -1 : MAX(bound - host->held, 0);
+	params->vms = engine->vms->len;
+}
+
+void
+vmbc_engine_schedule_sampled(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
+{
+	VmbcScheduleParams params;
+
+	schedule_params(engine, &params);
+	vmbc_schedule_sampled(&params, bc, now);
+}
+
+gboolean
+vmbc_engine_sample_due(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
+{
+	g_return_val_if_fail(engine != NULL && bc != NULL, TRUE);
+
+	if (!bc->sampled || bc->pending != NULL || engine->config.growth_ceiling_pages <= 0)
+		return TRUE;
+	/* a reclaim follows held every tick: its result is seen at the next */
+	if (vmbc_physpages_get_reclaim(bc) != VMBC_RECLAIM_IDLE)
+		return TRUE;
+	/* a balloon on its way moves held */
+	if (bc->balloon_target >= 0 && bc->balloon_actual >= 0 &&
+	    ABS(bc->balloon_actual - bc->balloon_target) > engine->config.min_step_pages)
+		return TRUE;
+	if (vmbc_parm_over_barrier(&engine->host->parm[VMBC_RES_PHYSPAGES]))
+		return TRUE;
+	return vmbc_schedule_due(bc, now);
+}
+
+void
+vmbc_engine_wake_all(VmbcEngine *engine)
+{
+	g_return_if_fail(engine != NULL);
+
+	for (guint i = 0; i < engine->vms->len; i++)
+		vmbc_schedule_wake(g_ptr_array_index(engine->vms, i));
+}
+
+gboolean
+vmbc_engine_tick_quiet(VmbcEngine *engine, VmbcBeancounter *bc)
+{
+	const VmbcParm *phys = &bc->parm[VMBC_RES_PHYSPAGES];
+	const VmbcParm *vmm = &bc->parm[VMBC_RES_VMMPAGES];
+	gint64 guarantee = vmbc_beancounter_guarantee(bc);
+
+	if (bc->schedule.touched || bc->pending != NULL || engine->config.growth_ceiling_pages <= 0)
+		return FALSE;
+	if (vmbc_physpages_get_reclaim(bc) != VMBC_RECLAIM_IDLE)
+		return FALSE;
+	if (vmbc_parm_over_barrier(phys) || vmbc_parm_over_limit(phys) ||
+	    vmbc_parm_over_barrier(vmm) || vmbc_parm_over_limit(vmm))
+		return FALSE;
+	/*
+	 * A balloon at the guest's full size gives nothing to deflate, one at or
+	 * above the guarantee nothing to restore: with nothing changed since the
+	 * last tick, every policy would find what it found then.
+	 */
+	if (bc->balloon_actual >= 0 && (bc->max_pages <= 0 || bc->balloon_actual < bc->max_pages))
+		return FALSE;
+	if (bc->balloon_actual >= 0 && guarantee > bc->balloon_actual)
+		return FALSE;
+	return bc->balloon_target < 0 || bc->balloon_target >= bc->max_pages;
+}
+
+gboolean
+vmbc_engine_is_following(VmbcEngine *engine, VmbcBeancounter *bc)
+{
+	VmbcReclaimState r = vmbc_physpages_get_reclaim(bc);
+
+	g_return_val_if_fail(engine != NULL && bc != NULL, FALSE);
+
+	return bc->pending != NULL || r == VMBC_RECLAIM_LIMIT || r == VMBC_RECLAIM_MANUAL;
+}
