@@ -38,6 +38,8 @@ typedef struct {
 	gint (*balloon_reason)(const VmbcBeancounter *bc);
 	/* a reclaim of this resource is running or waits to retry: it steers by guest stats */
 	gboolean (*busy)(const VmbcBeancounter *bc);
+	/* a reclaim of this resource waits on the balloon: held is followed between ticks */
+	gboolean (*following)(const VmbcBeancounter *bc);
 } VmbcResourceOps;
 
 extern const VmbcResourceOps vmbc_physpages_ops;

@@ -6,6 +6,9 @@
 #include "vmbc-engine-private.h"
 #include "vmbc-schedule.h"
 
+/* physpages through its table, as the engine reaches it: its reclaim is what is followed */
+static const VmbcResourceOps *const phys_ops = &vmbc_physpages_ops;
+
 static void
 schedule_params(VmbcEngine *engine, VmbcScheduleParams *params)
 {
@@ -35,7 +38,7 @@ vmbc_engine_sample_due(VmbcEngine *engine, VmbcBeancounter *bc, gint64 now)
 	if (!bc->sampled || bc->pending != NULL || engine->config.growth_ceiling_pages <= 0)
 		return TRUE;
 	/* a reclaim follows held every tick: its result is seen at the next */
-	if (vmbc_physpages_get_reclaim(bc) != VMBC_RECLAIM_IDLE)
+	if (phys_ops->busy(bc))
 		return TRUE;
 	/* a balloon on its way moves held */
 	if (bc->balloon_target >= 0 && bc->balloon_actual >= 0 &&
@@ -64,7 +67,7 @@ vmbc_engine_tick_quiet(VmbcEngine *engine, VmbcBeancounter *bc)
 
 	if (bc->schedule.touched || bc->pending != NULL || engine->config.growth_ceiling_pages <= 0)
 		return FALSE;
-	if (vmbc_physpages_get_reclaim(bc) != VMBC_RECLAIM_IDLE)
+	if (phys_ops->busy(bc))
 		return FALSE;
 	if (vmbc_parm_over_barrier(phys) || vmbc_parm_over_limit(phys) ||
 	    vmbc_parm_over_barrier(vmm) || vmbc_parm_over_limit(vmm))
@@ -84,9 +87,7 @@ vmbc_engine_tick_quiet(VmbcEngine *engine, VmbcBeancounter *bc)
 gboolean
 vmbc_engine_is_following(VmbcEngine *engine, VmbcBeancounter *bc)
 {
-	VmbcReclaimState r = vmbc_physpages_get_reclaim(bc);
-
 	g_return_val_if_fail(engine != NULL && bc != NULL, FALSE);
 
-	return bc->pending != NULL || r == VMBC_RECLAIM_LIMIT || r == VMBC_RECLAIM_MANUAL;
+	return bc->pending != NULL || phys_ops->following(bc);
 }

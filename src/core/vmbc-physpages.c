@@ -825,6 +825,12 @@ physpages_busy(const VmbcBeancounter *bc)
 	return phys(bc)->reclaim != VMBC_RECLAIM_IDLE;
 }
 
+static gboolean
+physpages_following(const VmbcBeancounter *bc)
+{
+	return phys(bc)->reclaim == VMBC_RECLAIM_LIMIT || phys(bc)->reclaim == VMBC_RECLAIM_MANUAL;
+}
+
 VmbcReclaimState
 vmbc_physpages_get_reclaim(const VmbcBeancounter *bc)
 {
@@ -883,4 +889,5 @@ const VmbcResourceOps vmbc_physpages_ops = {
 	.balloon_failed = physpages_balloon_failed,
 	.balloon_reason = physpages_balloon_reason,
 	.busy = physpages_busy,
+	.following = physpages_following,
 };

@@ -5,13 +5,12 @@
 #include "vmbc-daemon-follow.h"
 
 gboolean
-vmbc_daemon_follow(VmbcDaemon *daemon)
+vmbc_daemon_follow(VmbcEngine *engine, GHashTable *owner)
 {
-	VmbcEngine *engine = vmbc_daemon_get_engine(daemon);
 	GPtrArray *vms = vmbc_engine_get_vms(engine);
 	g_autoptr(GPtrArray) follow =
 		g_ptr_array_new_with_free_func((GDestroyNotify)vmbc_beancounter_unref);
-	gint64 now = vmbc_daemon_now(daemon);
+	gint64 now = g_get_monotonic_time();
 
 	for (guint i = 0; i < vms->len; i++) {
 		VmbcBeancounter *bc = g_ptr_array_index(vms, i);
@@ -23,11 +22,11 @@ vmbc_daemon_follow(VmbcDaemon *daemon)
 	vmbc_engine_set_wall_clock(engine, g_get_real_time());
 	for (guint i = 0; i < follow->len; i++) {
 		VmbcBeancounter *bc = g_ptr_array_index(follow, i);
-		VmbcBackend *backend = vmbc_daemon_get_backend_for(daemon, bc);
+		VmbcBackend *backend = g_hash_table_lookup(owner, bc);
 
 		if (backend != NULL)
 			vmbc_backend_sample_vm(backend, bc, now);
 	}
-	vmbc_engine_follow(engine, vmbc_daemon_now(daemon));
+	vmbc_engine_follow(engine, g_get_monotonic_time());
 	return TRUE;
 }

@@ -505,7 +505,7 @@ on_follow(gpointer user_data)
 {
 	VmbcDaemon *daemon = user_data;
 
-	if (!vmbc_daemon_follow(daemon)) {
+	if (!vmbc_daemon_follow(daemon->engine, daemon->owner)) {
 		daemon->follow_id = 0;
 		return G_SOURCE_REMOVE;
 	}
