@@ -36,6 +36,8 @@ def main():
                     help="clean up at once instead of waiting for Ctrl-C")
     ap.add_argument("--libvirt", action="store_true",
                     help="run the guests as libvirt domains and vmbcd's libvirt backend")
+    ap.add_argument("--metrics", default=METRICS, metavar="ADDR:PORT",
+                    help=f"where vmbcd serves /metrics (default {METRICS})")
     args = ap.parse_args()
 
     vmbcd = os.path.join(args.build, "src", "daemon", "vmbcd")
@@ -113,7 +115,7 @@ def main():
 {backend}
 control-socket = {sock}
 state-dir = {work}/state
-metrics-listen = {METRICS}
+metrics-listen = {args.metrics}
 tick = 500ms
 reclaim-timeout = 10s
 # the demo's guests run in this shell's cgroup: should a reclaim fail, vmbcd says why
@@ -155,8 +157,11 @@ escalation = none
         print("    answers once held is back under the limit. db1 is within budget.")
         for name in ("web1", "db1"):
             t0 = time.monotonic()
-            vmbc_run("setlimit", name, "physpages", "384M:448M")
+            r = vmbc_run("setlimit", name, "physpages", "384M:448M")
             print(f"    (answered in {time.monotonic() - t0:.1f} s)")
+            if r.returncode != 0:
+                print(f"demo: FAILED: vmbc setlimit {name} exited {r.returncode}", file=sys.stderr)
+                return 1
         time.sleep(1.5)
 
         say("The events vmbcd sent (vmbc events)")
@@ -171,6 +176,22 @@ escalation = none
             name = getattr(g, "name", None) or os.path.basename(g.workdir)
             print(f"    {name}: {g.rss_guest_ram() >> 20} MiB resident")
 
+        # the demo's promise, checked: web1 held back within its limit, by vmbcd's count and by
+        # what the host holds of its RAM
+        limit = 448 << 20
+        with QMP(sock) as c:
+            res = next(r for r in c.execute("query-domain", {"domain": "web1"})["resources"]
+                       if r["resource"] == "physpages")
+            page = c.execute("query-version")["page-size"]
+        web1_rss = guests[0].rss_guest_ram()
+        if res["held"] * page > limit or web1_rss > limit:
+            print(f"demo: FAILED: web1 not held within its limit of 448M: held "
+                  f"{res['held'] * page >> 20} MiB, {web1_rss >> 20} MiB resident",
+                  file=sys.stderr)
+            return 1
+        print(f"    web1 is within its limit: held {res['held'] * page >> 20} MiB, "
+              f"{web1_rss >> 20} MiB resident")
+
         if args.no_wait or not sys.stdin.isatty():
             say("Done; cleaning up")
             return 0
@@ -178,7 +199,7 @@ escalation = none
         print(f"    {vmbc} -c {sock}                 # the interactive shell (try: help, ubc -h)")
         print(f"    {vmbc} -c {sock} dominfo web1")
         print(f"    {vmbc} -c {sock} events          # follow limit hits and reclaims")
-        print(f"    curl http://{METRICS}/metrics           # Prometheus metrics")
+        print(f"    curl http://{args.metrics}/metrics           # Prometheus metrics")
         print(f"    vmbcd's log: {work}/vmbcd.log")
         print("Press Ctrl-C to stop the guests and vmbcd and remove everything.")
         try:
