@@ -140,7 +140,7 @@ vmbc_libvirt_backend_set_balloon(VmbcBackend *backend, VmbcBeancounter *bc, gint
 
 	if (vm == NULL)
 		return FALSE;
-	if (!vm->info.has_balloon) {
+	if (!vm->info.has_balloon && !bc->has_vmem) {
 		g_set_error(error, VMBC_ERROR, VMBC_ERROR_NO_BALLOON,
 			    "domain '%s' has no balloon device (<memballoon model='%s'>)", bc->name,
 			    vm->info.balloon_model != NULL ? vm->info.balloon_model : "");
@@ -151,6 +151,10 @@ vmbc_libvirt_backend_set_balloon(VmbcBackend *backend, VmbcBeancounter *bc, gint
 			    "domain '%s': invalid balloon target %" G_GINT64_FORMAT " pages",
 			    bc->name, target_pages);
 		return FALSE;
+	}
+	if (bc->has_vmem) {
+		vmbc_libvirt_vm_vmem_set(vm, target_pages);
+		return TRUE;
 	}
 	if (vm->balloon_busy) {
 		/* one call in flight per domain; the newest target wins */

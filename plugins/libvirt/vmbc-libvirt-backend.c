@@ -199,6 +199,7 @@ vmbc_libvirt_backend_init(VmbcLibvirtBackend *self)
 					  (GDestroyNotify)vmbc_libvirt_vm_unref);
 	self->lifecycle_id = -1;
 	self->balloon_id = -1;
+	self->vmem_event_id = -1;
 	self->metadata_id = -1;
 	self->backoff_ms = VMBC_LIBVIRT_RECONNECT_MIN_MS;
 }

@@ -38,6 +38,8 @@ vmbc_libvirt_backend_drop_connection(VmbcLibvirtBackend *self)
 			virConnectDomainEventDeregisterAny(self->conn, self->balloon_id);
 		if (self->metadata_id >= 0)
 			virConnectDomainEventDeregisterAny(self->conn, self->metadata_id);
+		if (self->vmem_event_id >= 0)
+			virConnectDomainEventDeregisterAny(self->conn, self->vmem_event_id);
 		virConnectUnregisterCloseCallback(self->conn, on_close);
 		virConnectClose(self->conn);
 		self->conn = NULL;
@@ -45,6 +47,7 @@ vmbc_libvirt_backend_drop_connection(VmbcLibvirtBackend *self)
 	self->lifecycle_id = -1;
 	self->balloon_id = -1;
 	self->metadata_id = -1;
+	self->vmem_event_id = -1;
 	g_hash_table_iter_init(&iter, self->vms);
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		VmbcLibvirtVm *vm = value;
@@ -209,6 +212,14 @@ job_connect_done(GObject *source, GAsyncResult *res, gpointer user_data)
 		g_warning("%s: no metadata change events (%s): a policy changed in a domain's "
 			  "metadata applies at its next adoption only",
 			  self->uri, msg);
+	}
+	/* virtio-mem's progress (vmbc-libvirt-vmem.c); the live XML says it too */
+	self->vmem_event_id = virConnectDomainEventRegisterAny(
+		self->conn, NULL, VIR_DOMAIN_EVENT_ID_MEMORY_DEVICE_SIZE_CHANGE,
+		VIR_DOMAIN_EVENT_CALLBACK(vmbc_libvirt_on_memory_device_size_change), self, NULL);
+	if (self->vmem_event_id < 0) {
+		g_autofree gchar *msg = vmbc_libvirt_last_error(NULL);
+		g_debug("%s: no memory device size change events: %s", self->uri, msg);
 	}
 	if (self->lost_at > 0)
 		g_info("reconnected to libvirt at %s after %.1f s; adopting its domains again",

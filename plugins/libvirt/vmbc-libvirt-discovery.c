@@ -107,9 +107,7 @@ vm_report_balloon(VmbcLibvirtVm *vm, gboolean first)
 		return;
 	}
 	if (vm->info.current_kib > 0)
-		vmbc_engine_balloon_actual(vmbc_libvirt_vm_engine(vm), vm->bc,
-					   vmbc_libvirt_kib_to_pages(vm->info.current_kib),
-					   vmbc_libvirt_vm_now(vm));
+		vmbc_libvirt_vm_balloon_actual(vm, vmbc_libvirt_kib_to_pages(vm->info.current_kib));
 	if (first && vm->info.free_page_reporting == 0)
 		g_warning("domain '%s': free page reporting is off: pages its guest frees stay "
 			  "charged (add freePageReporting='on' to its <memballoon model='%s'>)",
@@ -183,6 +181,7 @@ backend_adopt(VmbcLibvirtBackend *self, DomainFacts *f, guint64 seq)
 	}
 	g_hash_table_insert(self->vms, vm->uuid, vm);
 	vmbc_libvirt_vm_set_sampler(vm);
+	vmbc_libvirt_vm_vmem_adopt(vm);
 	vm_report_balloon(vm, TRUE);
 	/* the policy that came with the domain, over the configured and saved limits */
 	if (f->policy != NULL)
@@ -352,7 +351,5 @@ vmbc_libvirt_on_balloon_change(virConnectPtr conn, virDomainPtr dom, unsigned lo
 	vm = vmbc_libvirt_vm_for_domain(self, dom);
 	if (vm == NULL || vm->bc == NULL || actual == 0 || actual > G_MAXINT64 / 1024)
 		return;
-	vmbc_engine_balloon_actual(vmbc_libvirt_vm_engine(vm), vm->bc,
-				   vmbc_libvirt_kib_to_pages((gint64)actual),
-				   vmbc_libvirt_vm_now(vm));
+	vmbc_libvirt_vm_balloon_actual(vm, vmbc_libvirt_kib_to_pages((gint64)actual));
 }

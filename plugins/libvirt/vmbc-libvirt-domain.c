@@ -22,6 +22,8 @@ vmbc_libvirt_domain_info_clear(VmbcLibvirtDomainInfo *info)
 	info->has_balloon = FALSE;
 	info->free_page_reporting = -1;
 	info->stats_period = 0;
+	vmbc_libvirt_ram_clear(&info->ram);
+	g_clear_pointer(&info->ram_error, g_free);
 }
 
 typedef enum {
@@ -44,8 +46,8 @@ typedef struct {
 } ParseState;
 
 /* "524288" with unit "KiB" (libvirt's live XML always says KiB) -> KiB. */
-static gboolean
-size_to_kib(const gchar *text, const gchar *unit, gint64 *out, GError **error)
+gboolean
+vmbc_libvirt_size_to_kib(const gchar *text, const gchar *unit, gint64 *out, GError **error)
 {
 	static const struct {
 		const gchar *unit;
@@ -174,11 +176,13 @@ on_end(GMarkupParseContext *context, const gchar *element, gpointer user_data, G
 			info->uuid = g_ascii_strdown(g_strstrip(st->buf->str), -1);
 			break;
 		case TEXT_MEMORY:
-			if (!size_to_kib(st->buf->str, st->unit, &info->memory_kib, error))
+			if (!vmbc_libvirt_size_to_kib(st->buf->str, st->unit, &info->memory_kib,
+						      error))
 				g_prefix_error(error, "<memory>: ");
 			break;
 		case TEXT_CURRENT:
-			if (!size_to_kib(st->buf->str, st->unit, &info->current_kib, error))
+			if (!vmbc_libvirt_size_to_kib(st->buf->str, st->unit, &info->current_kib,
+						      error))
 				g_prefix_error(error, "<currentMemory>: ");
 			break;
 		case TEXT_NONE:
@@ -241,6 +245,15 @@ vmbc_libvirt_domain_info_parse(const gchar *xml, VmbcLibvirtDomainInfo *info, GE
 		g_set_error_literal(error, VMBC_ERROR, VMBC_ERROR_INVALID,
 				    "domain XML has no <name>");
 		return FALSE;
+	}
+	/* guest RAM by backend; without it, the sampler finds guest RAM by its size */
+	{
+		g_autoptr(GError) ram_error = NULL;
+
+		if (!vmbc_libvirt_ram_parse(xml, &info->ram, &ram_error)) {
+			vmbc_libvirt_ram_clear(&info->ram);
+			info->ram_error = g_strdup(ram_error->message);
+		}
 	}
 	return TRUE;
 }

@@ -12,6 +12,8 @@
 #include <glib.h>
 #include <sys/types.h>
 
+#include "vmbc-libvirt-ram.h"
+
 G_BEGIN_DECLS
 
 /* The facts of one domain, from its live XML. */
@@ -24,6 +26,8 @@ typedef struct {
 	gboolean has_balloon;	  /* a memballoon of a model other than "none" */
 	gint free_page_reporting; /* freePageReporting: -1 no balloon, 0 off or unset, 1 on */
 	gint stats_period;	  /* <stats period=N/> in seconds, 0 when unset */
+	VmbcLibvirtRam ram;	  /* guest RAM's backends and virtio-mem (vmbc-libvirt-ram.h) */
+	gchar *ram_error;	  /* why ram says nothing, when its part of the XML is wrong */
 } VmbcLibvirtDomainInfo;
 
 void vmbc_libvirt_domain_info_clear(VmbcLibvirtDomainInfo *info);
@@ -38,6 +42,13 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VmbcLibvirtDomainInfo, vmbc_libvirt_domain_info
  */
 gboolean vmbc_libvirt_domain_info_parse(const gchar *xml, VmbcLibvirtDomainInfo *info,
 					GError **error);
+
+/*
+ * A size of the domain XML (@text in @unit, KiB when NULL) in KiB; FALSE with
+ * VMBC_ERROR_INVALID for an unknown unit or a value that does not parse.
+ */
+gboolean vmbc_libvirt_size_to_kib(const gchar *text, const gchar *unit, gint64 *out,
+				  GError **error);
 
 /*
  * The pidfile the QEMU driver of @uri writes for domain @name, or NULL when

@@ -47,6 +47,13 @@ typedef struct {
 	/* a measure was started and its result is still to be taken in with the stats */
 	gboolean idle_pending;
 	gint64 next_stats; /* monotonic usec: its stats are asked for from then; 0 never asked */
+	/* the virtio-mem device resized with the balloon (vmbc-libvirt-vmem.c); bc->has_vmem */
+	gint64 balloon_pages;  /* the balloon's actual as libvirt last said, -1 not yet */
+	gboolean vmem_busy;    /* an update of the device and the balloon is in flight */
+	gint64 vmem_pending;   /* the guest-visible size to ask for once it returns, -1 none */
+	gboolean vmem_polling; /* the live XML is being read for the device's size */
+	gint64 vmem_moved_at;  /* monotonic usec: its size last moved, or was asked to */
+	gint64 vmem_target;    /* the last guest-visible size asked for, pages, -1 none */
 } VmbcLibvirtVm;
 
 struct _VmbcLibvirtBackend {
@@ -62,6 +69,7 @@ struct _VmbcLibvirtBackend {
 	gint lifecycle_id;
 	gint balloon_id;
 	gint metadata_id;
+	gint vmem_event_id; /* memory device size change */
 	gboolean connecting;
 	guint reconnect_id;
 	guint lost_id;
@@ -123,6 +131,13 @@ void vmbc_libvirt_vm_remove(VmbcLibvirtBackend *self, VmbcLibvirtVm *vm, const g
 
 /* A new /proc sampler for the domain's QEMU process, or none without a pid. */
 void vmbc_libvirt_vm_set_sampler(VmbcLibvirtVm *vm);
+
+/*
+ * Where the domain's QEMU maps each memory backend of its XML
+ * (vmbc-libvirt-vm-ram.c): given to its sampler as guest RAM's ranges, or
+ * none (guest RAM found by its size) when a backend has no mapping.
+ */
+void vmbc_libvirt_vm_find_ram(VmbcLibvirtVm *vm);
 
 /* The adopted domain @dom is, or NULL. */
 VmbcLibvirtVm *vmbc_libvirt_vm_for_domain(VmbcLibvirtBackend *self, virDomainPtr dom);
@@ -195,6 +210,22 @@ gboolean vmbc_libvirt_backend_set_balloon(VmbcBackend *backend, VmbcBeancounter 
 /* The escalate vfunc. */
 gboolean vmbc_libvirt_backend_escalate(VmbcBackend *backend, VmbcBeancounter *bc,
 				       VmbcEscalation how, GError **error);
+
+/* --- virtio-mem beside the balloon (vmbc-libvirt-vmem.c) ---------------------------- */
+
+/* At adoption: the domain's first virtio-mem device becomes the one resized (bc->has_vmem). */
+void vmbc_libvirt_vm_vmem_adopt(VmbcLibvirtVm *vm);
+/* The set_balloon vfunc for a domain with virtio-mem: blocks of the device, the balloon the rest.
+ */
+void vmbc_libvirt_vm_vmem_set(VmbcLibvirtVm *vm, gint64 target_pages);
+/* The balloon's actual (pages, as libvirt says it) to the engine, plus virtio-mem's size. */
+void vmbc_libvirt_vm_balloon_actual(VmbcLibvirtVm *vm, gint64 actual_pages);
+/* The memory device size change event callback of the connection. */
+void vmbc_libvirt_on_memory_device_size_change(virConnectPtr conn, virDomainPtr dom,
+					       const char *alias, unsigned long long size,
+					       void *opaque);
+/* Once a tick: the size of each device short of its request, from the live XML; stalls. */
+void vmbc_libvirt_backend_vmem_tick(VmbcLibvirtBackend *self, gint64 now);
 
 /* Starts the due measures of idle memory (vmbc-libvirt-idle.c); once a tick. */
 void vmbc_libvirt_backend_measure_idle(VmbcLibvirtBackend *self, gint64 now);

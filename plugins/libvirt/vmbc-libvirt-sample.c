@@ -129,9 +129,8 @@ job_stats_done(GObject *source, GAsyncResult *res, gpointer user_data)
 		if (vm == NULL || vm->bc == NULL || !vm->info.has_balloon)
 			continue;
 		if (row->current_kib > 0)
-			vmbc_engine_balloon_actual(vmbc_libvirt_vm_engine(vm), vm->bc,
-						   vmbc_libvirt_kib_to_pages(row->current_kib),
-						   vmbc_libvirt_vm_now(vm));
+			vmbc_libvirt_vm_balloon_actual(vm,
+						       vmbc_libvirt_kib_to_pages(row->current_kib));
 		if (row->gs.last_update > 0)
 			vmbc_engine_set_guest_stats(vmbc_libvirt_vm_engine(vm), vm->bc, &row->gs);
 		/* a measure the host made of its idle memory, taken in once */
@@ -258,4 +257,5 @@ vmbc_libvirt_backend_sample(VmbcBackend *backend, gint64 now)
 	if (self->conn != NULL && self->stats_sec > 0 && !self->stats_busy)
 		ask_stats(self, now);
 	vmbc_libvirt_backend_measure_idle(self, now);
+	vmbc_libvirt_backend_vmem_tick(self, now);
 }

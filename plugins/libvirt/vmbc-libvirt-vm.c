@@ -14,6 +14,9 @@ vmbc_libvirt_vm_new(VmbcLibvirtBackend *backend, const gchar *uuid)
 	vm->uuid = g_strdup(uuid);
 	vm->pid = -1;
 	vm->pending_target = -1;
+	vm->balloon_pages = -1;
+	vm->vmem_pending = -1;
+	vm->vmem_target = -1;
 	vmbc_libvirt_domain_info_clear(&vm->info);
 	return vm;
 }
@@ -88,6 +91,7 @@ vmbc_libvirt_vm_set_sampler(VmbcLibvirtVm *vm)
 	vm->sampler = vmbc_proc_sampler_new(vm->pid, (guint64)vm->info.memory_kib * 1024);
 	vmbc_proc_sampler_set_smaps_interval(vm->sampler, self->smaps_usec);
 	vm->sample_failed = FALSE;
+	vmbc_libvirt_vm_find_ram(vm);
 }
 
 VmbcLibvirtVm *
