@@ -51,8 +51,12 @@ vmbc_libvirt_vm_vmem_adopt(VmbcLibvirtVm *vm)
 	/* what the guest sees besides this device: base RAM, DIMMs, other virtio-mem */
 	bc->vmem.other = kib_pages(all_kib - v->size_kib);
 	bc->vmem.size = kib_pages(current);
-	/* what it had when adopted: vmbcd gives back up to that, it does not add memory */
-	bc->vmem.max = kib_pages(current);
+	/*
+	 * what it had, or was asked to have, when adopted: vmbcd gives back up to that, it does
+	 * not add memory. The XML's <current> follows QEMU's size event, which QEMU sends at
+	 * most once a second, so right after a plug it may still say less than the guest has.
+	 */
+	bc->vmem.max = kib_pages(MAX(current, v->requested_kib));
 	bc->vmem.block = MAX(kib_pages(v->block_kib), 1);
 	bc->vmem.requested = kib_pages(v->requested_kib);
 	g_free(bc->vmem_id);
