@@ -174,6 +174,9 @@ dev_done(ParseState *st, GError **error)
 		if (st->dev.size_kib <= 0) {
 			g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID,
 				    "<memory model='%s'> without a <target><size>", st->dev.model);
+			g_free(st->dev.alias);
+			g_free(st->dev.model);
+			memset(&st->dev, 0, sizeof(st->dev));
 			return;
 		}
 		g_ptr_array_add(st->devs, g_memdup2(&st->dev, sizeof(st->dev)));
