@@ -170,7 +170,9 @@ backend_adopt(VmbcLibvirtBackend *self, DomainFacts *f, guint64 seq)
 	memset(&f->info, 0, sizeof(f->info));
 	vm->pid = f->pid;
 	vm->link_seq = seq;
-	max_pages = vm->info.memory_kib > 0 ? vmbc_libvirt_kib_to_pages(vm->info.memory_kib) : 0;
+	max_pages = vm->info.memory_kib > 0
+			    ? vmbc_libvirt_kib_to_pages(vmbc_libvirt_domain_max_kib(&vm->info))
+			    : 0;
 	vm->bc = vmbc_backend_add_vm(VMBC_BACKEND(self), vm->name, max_pages,
 				     vmbc_libvirt_vm_ref(vm), vmbc_libvirt_vm_detach_bc, &error);
 	if (vm->bc == NULL) {

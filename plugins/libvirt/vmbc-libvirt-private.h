@@ -213,6 +213,13 @@ gboolean vmbc_libvirt_backend_escalate(VmbcBackend *backend, VmbcBeancounter *bc
 
 /* --- virtio-mem beside the balloon (vmbc-libvirt-vmem.c) ---------------------------- */
 
+/*
+ * The most guest-visible memory of a domain at adoption, KiB: <memory>, where
+ * a virtio-mem device counts with what it has (or was asked to have), not its
+ * whole size, as the qmp backend counts it; so that percentages and what
+ * vmbcd gives back are of what the guest had.
+ */
+gint64 vmbc_libvirt_domain_max_kib(const VmbcLibvirtDomainInfo *info);
 /* At adoption: the domain's first virtio-mem device becomes the one resized (bc->has_vmem). */
 void vmbc_libvirt_vm_vmem_adopt(VmbcLibvirtVm *vm);
 /* The set_balloon vfunc for a domain with virtio-mem: blocks of the device, the balloon the rest.

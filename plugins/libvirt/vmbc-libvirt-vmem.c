@@ -31,6 +31,18 @@ pages_kib(gint64 pages)
 	return pages * (gint64)vmbc_page_size() / 1024;
 }
 
+gint64
+vmbc_libvirt_domain_max_kib(const VmbcLibvirtDomainInfo *info)
+{
+	const VmbcLibvirtVmemDev *v = &info->ram.vmem;
+	gint64 current;
+
+	if (v->alias == NULL || info->memory_kib <= 0 || info->memory_kib < v->size_kib)
+		return info->memory_kib;
+	current = v->current_kib >= 0 ? v->current_kib : v->requested_kib;
+	return info->memory_kib - v->size_kib + MAX(current, v->requested_kib);
+}
+
 void
 vmbc_libvirt_vm_vmem_adopt(VmbcLibvirtVm *vm)
 {

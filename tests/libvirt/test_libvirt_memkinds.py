@@ -95,8 +95,11 @@ def case_virtio_mem():
         w.start_daemon()
         w.wait_domain("gv")
         w.wait_sampled("gv")
-        ram = w.domain("gv")["guest-ram"]
+        d = w.domain("gv")
+        ram = d["guest-ram"]
         assert ram["size"] == pages(384 + 1024), ram
+        # the most the guest sees: its cell and what the device had, not the device's size
+        assert d["max"] == pages(384 + 640), d["max"]
         assert "guest RAM is 2 memory backends" in w.logtext(), w.logtext()[-3000:]
         # the guest sized its tmpfs at boot, before virtio-mem was plugged
         g.run("mount -o remount,size=900M /mnt/fill")
