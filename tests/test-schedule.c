@@ -346,6 +346,74 @@ test_follow_between_ticks(void)
 	teardown(f);
 }
 
+/* Whether @bc is among the VMs vmbc_engine_get_following() lists. */
+static gboolean
+listed(Fixture *f, VmbcBeancounter *bc)
+{
+	g_autoptr(GPtrArray) follow = vmbc_engine_get_following(f->engine);
+
+	return g_ptr_array_find(follow, bc, NULL);
+}
+
+/*
+ * The passes between ticks visit only the VMs the engine follows: a reclaim
+ * started by the tick, by a new limit below held or by the operator lists
+ * its VM, in id order; a VM far from its bounds, one whose reclaim ended and
+ * one removed are not listed.
+ */
+static void
+test_following_set(void)
+{
+	Fixture fx, *f = &fx;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) follow = NULL;
+	VmbcBeancounter *quiet, *a, *b, *c;
+
+	setup_with(f, SEC, 64 * MIB);
+	quiet = add_vm(f, "quiet", 200 * MIB, 200 * MIB);
+	a = add_vm(f, "a", 200 * MIB, 200 * MIB);
+	b = add_vm(f, "b", 200 * MIB, 200 * MIB);
+	c = add_vm(f, "c", 200 * MIB, 200 * MIB);
+	a->balloon = b->balloon = c->balloon = quiet->balloon = VMBC_BALLOON_OK;
+	g_assert_true(maybe_read(f, quiet, 20 * MIB));
+	g_assert_true(maybe_read(f, a, 180 * MIB));
+	g_assert_true(maybe_read(f, b, 180 * MIB));
+	g_assert_true(maybe_read(f, c, 180 * MIB));
+	vmbc_engine_tick(f->engine, f->now);
+	follow = vmbc_engine_get_following(f->engine);
+	g_assert_cmpuint(follow->len, ==, 0);
+	g_clear_pointer(&follow, g_ptr_array_unref);
+
+	/* the tick starts c's reclaim, a new limit b's, the operator a's */
+	f->now += SEC;
+	g_assert_true(maybe_read(f, c, 300 * MIB));
+	vmbc_engine_tick(f->engine, f->now);
+	g_assert_true(listed(f, c));
+	g_assert_true(vmbc_engine_set_limits(f->engine, b, VMBC_RES_PHYSPAGES, 100 * MIB, 100 * MIB,
+					     f->now, NULL, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_true(vmbc_engine_reclaim(f->engine, a, 50 * MIB, f->now, NULL, NULL, &error));
+	g_assert_no_error(error);
+	follow = vmbc_engine_get_following(f->engine);
+	g_assert_cmpuint(follow->len, ==, 3);
+	g_assert_true(g_ptr_array_index(follow, 0) == a);
+	g_assert_true(g_ptr_array_index(follow, 1) == b);
+	g_assert_true(g_ptr_array_index(follow, 2) == c);
+	g_clear_pointer(&follow, g_ptr_array_unref);
+	g_assert_false(listed(f, quiet));
+
+	/* c back within its limit: no longer listed; b removed: gone */
+	f->now += SEC / 10;
+	g_assert_true(maybe_read(f, c, 190 * MIB));
+	vmbc_engine_follow(f->engine, f->now);
+	g_assert_false(vmbc_engine_is_following(f->engine, c));
+	g_assert_false(listed(f, c));
+	vmbc_engine_remove(f->engine, b);
+	g_assert_false(listed(f, b));
+	g_assert_true(listed(f, a));
+	teardown(f);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -360,5 +428,6 @@ main(int argc, char **argv)
 	g_test_add_func("/vmbc/schedule/reclaim-every-tick", test_reclaim_every_tick);
 	g_test_add_func("/vmbc/schedule/quiet-tick", test_quiet_tick);
 	g_test_add_func("/vmbc/schedule/follow-between-ticks", test_follow_between_ticks);
+	g_test_add_func("/vmbc/schedule/following-set", test_following_set);
 	return g_test_run();
 }

@@ -91,3 +91,42 @@ vmbc_engine_is_following(VmbcEngine *engine, VmbcBeancounter *bc)
 
 	return bc->pending != NULL || phys_ops->following(bc);
 }
+
+void
+vmbc_engine_note_following(VmbcEngine *engine, VmbcBeancounter *bc)
+{
+	if (bc != engine->host && vmbc_engine_is_following(engine, bc))
+		g_hash_table_add(engine->followed, bc);
+}
+
+static gint
+cmp_id(gconstpointer a, gconstpointer b)
+{
+	const VmbcBeancounter *x = *(VmbcBeancounter *const *)a;
+	const VmbcBeancounter *y = *(VmbcBeancounter *const *)b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+GPtrArray *
+vmbc_engine_get_following(VmbcEngine *engine)
+{
+	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)vmbc_beancounter_unref);
+	GHashTableIter iter;
+	gpointer key;
+
+	g_return_val_if_fail(engine != NULL, out);
+
+	g_hash_table_iter_init(&iter, engine->followed);
+	while (g_hash_table_iter_next(&iter, &key, NULL)) {
+		VmbcBeancounter *bc = key;
+
+		if (!vmbc_engine_is_following(engine, bc)) {
+			g_hash_table_iter_remove(&iter);
+			continue;
+		}
+		g_ptr_array_add(out, vmbc_beancounter_ref(bc));
+	}
+	g_ptr_array_sort(out, cmp_id);
+	return out;
+}

@@ -144,6 +144,7 @@ vmbc_engine_new(const VmbcEngineConfig *config)
 	engine->host = vmbc_beancounter_new("host", 0);
 	engine->vms = g_ptr_array_new_with_free_func((GDestroyNotify)vmbc_beancounter_unref);
 	engine->by_name = g_hash_table_new(g_str_hash, g_str_equal);
+	engine->followed = g_hash_table_new(g_direct_hash, g_direct_equal);
 	engine->next_id = 1;
 	engine->emit_sampled_at = -1;
 	engine->acting_for = -1;
@@ -165,6 +166,7 @@ vmbc_engine_free(VmbcEngine *engine)
 		vmbc_engine_complete_pending(engine, g_ptr_array_index(engine->vms, i), error);
 	vmbc_engine_complete_pending(engine, engine->host, error);
 	g_hash_table_unref(engine->by_name);
+	g_hash_table_unref(engine->followed);
 	g_ptr_array_unref(engine->vms);
 	vmbc_beancounter_unref(engine->host);
 	g_free(engine);
@@ -317,6 +319,7 @@ vmbc_engine_remove(VmbcEngine *engine, VmbcBeancounter *bc)
 			   MIN(bc->parm[VMBC_RES_PHYSPAGES].held,
 			       engine->host->parm[VMBC_RES_PHYSPAGES].held));
 	g_hash_table_remove(engine->by_name, bc->name);
+	g_hash_table_remove(engine->followed, bc);
 	g_info("VM '%s' (beancounter %u) removed", bc->name, bc->id);
 	g_ptr_array_remove(engine->vms, bc);
 }
@@ -546,6 +549,7 @@ vmbc_engine_tick(VmbcEngine *engine, gint64 now)
 			continue;
 		tick_one(engine, bc, now);
 		bc->schedule.touched = FALSE;
+		vmbc_engine_note_following(engine, bc);
 	}
 	engine->acting_for = VMBC_BALLOON_FOR_HOST;
 	host_ops->tick(engine, now);
@@ -555,12 +559,15 @@ vmbc_engine_tick(VmbcEngine *engine, gint64 now)
 void
 vmbc_engine_follow(VmbcEngine *engine, gint64 now)
 {
-	for (guint i = 0; i < engine->vms->len; i++) {
-		VmbcBeancounter *bc = g_ptr_array_index(engine->vms, i);
+	g_autoptr(GPtrArray) follow = vmbc_engine_get_following(engine);
+
+	for (guint i = 0; i < follow->len; i++) {
+		VmbcBeancounter *bc = g_ptr_array_index(follow, i);
 
 		if (bc->sampled && vmbc_engine_is_following(engine, bc)) {
 			tick_one(engine, bc, now);
 			bc->schedule.touched = FALSE;
+			vmbc_engine_note_following(engine, bc);
 		}
 	}
 }
@@ -597,7 +604,10 @@ vmbc_engine_set_limits(VmbcEngine *engine, VmbcBeancounter *bc, VmbcResourceId r
 			done(bc, NULL, user_data);
 		return TRUE;
 	}
-	return resource_ops[res]->change(engine, bc, barrier, limit, now, done, user_data, error);
+	if (!resource_ops[res]->change(engine, bc, barrier, limit, now, done, user_data, error))
+		return FALSE;
+	vmbc_engine_note_following(engine, bc);
+	return TRUE;
 }
 
 gboolean
@@ -629,6 +639,7 @@ vmbc_engine_reclaim(VmbcEngine *engine, VmbcBeancounter *bc, gint64 pages, gint6
 	ok = resource_ops[VMBC_RES_PHYSPAGES]->reclaim(engine, bc, pages, now, done, user_data,
 						       error);
 	engine->acting_for = -1;
+	vmbc_engine_note_following(engine, bc);
 	return ok;
 }
 
@@ -774,6 +785,8 @@ vmbc_engine_add_pending(VmbcEngine *engine, VmbcBeancounter *bc, VmbcResourceId 
 	/* a reclaim that keeps progressing slowly still answers eventually */
 	p->deadline = now + 3 * engine->config.reclaim_timeout_usec;
 	bc->pending = g_list_append(bc->pending, p);
+	if (bc != engine->host)
+		g_hash_table_add(engine->followed, bc);
 }
 
 static void

@@ -278,6 +278,13 @@ void vmbc_engine_tick(VmbcEngine *engine, gint64 now);
  */
 gboolean vmbc_engine_is_following(VmbcEngine *engine, VmbcBeancounter *bc);
 
+/*
+ * The VMs the engine follows now (vmbc_engine_is_following()), in id order, a
+ * new array of references; called by the passes between ticks, which cost
+ * what these VMs cost and not a walk over every VM. Never NULL.
+ */
+GPtrArray *vmbc_engine_get_following(VmbcEngine *engine);
+
 /* Runs the policies of the VMs the engine follows (vmbc_engine_is_following()), at @now. */
 void vmbc_engine_follow(VmbcEngine *engine, gint64 now);
 
