@@ -97,6 +97,8 @@ struct _VmbcEngine {
 	 * visit these and not every VM (vmbc-engine-schedule.c).
 	 */
 	GHashTable *followed;
+	/* the VMs whose balloon claim changed since vmbc_engine_take_balloon_changed() (a set) */
+	GHashTable *claims_changed;
 };
 
 typedef struct {

@@ -336,6 +336,14 @@ void vmbc_engine_restore_balloon(VmbcEngine *engine, VmbcBeancounter *bc, VmbcBa
 guint64 vmbc_engine_get_balloon_changes(VmbcEngine *engine);
 
 /*
+ * The VMs whose balloon claim changed since the last call (references, in no
+ * particular order; empty when none did), and forgets them: whoever keeps the
+ * claims elsewhere looks at these again, not at every VM. A VM removed
+ * meanwhile is not among them. Never NULL.
+ */
+GPtrArray *vmbc_engine_take_balloon_changed(VmbcEngine *engine);
+
+/*
  * Takes @pages from the VM now by inflating its balloon (never below the
  * guarantee). @done runs when the balloon got there or the reclaim failed.
  */
