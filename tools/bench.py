@@ -332,6 +332,18 @@ class Abort(Exception):
     """The machine cannot take more: the benchmark stops cleanly and says why."""
 
 
+def psi_some_avg10():
+    """The machine's memory stall now (/proc/pressure/memory, some avg10, %); 0 without PSI."""
+    try:
+        with open("/proc/pressure/memory") as f:
+            for line in f:
+                if line.startswith("some"):
+                    return float(line.split()[1].split("=")[1])
+    except OSError:
+        pass
+    return 0.0
+
+
 def procs_running():
     """Processes runnable now (/proc/stat), this one included."""
     with open("/proc/stat") as f:
@@ -630,15 +642,19 @@ def growth(build, n, opts):
             f"{limit_mib} MiB limit, tick {opts.tick}")
         clock = LogClock(time.time())
         started = []
+        # each fake grows to limit + past before its balloon takes it back: 20 GiB at 1000
+        load_guard(f"growth {n}", opts, n * (0.7 + limit_mib + past_mib) * MIB)
         start_fakes(fake_bin, qdir, n, mem_mib, base_mib, balloon_log, fakes, opts, scripts,
                     started)
         # the scripts count from each fake's start: the last batch's end is the last start
         cpu0 = schedstat_seconds(daemon.proc.pid)
         w0 = time.monotonic()
+        psi_max = 0.0
         while time.monotonic() < w0 + last_at + 10:
             if daemon.proc.poll() is not None:
                 raise RuntimeError("vmbcd exited:\n" + open(daemon.log_path).read()[-4000:])
             load_guard(f"growth {n}", opts)
+            psi_max = max(psi_max, psi_some_avg10())
             time.sleep(1)
         cpu = schedstat_seconds(daemon.proc.pid) - cpu0
         elapsed = time.monotonic() - w0
@@ -669,6 +685,7 @@ def growth(build, n, opts):
             "seen_after_cross_max_s": max(late) if late else float("nan"),
             "tick_gap_p99_ms": pct(gaps, 99), "tick_gap_max_ms": max(gaps) if gaps else 0.0,
             "tick_p99_ms": pct(tick_ms, 99), "tick_max_ms": max(tick_ms) if tick_ms else 0.0,
+            "psi_some_avg10_max": psi_max,
         }
         log(f"growth {n}: {json.dumps(res)}")
         return res
@@ -1206,8 +1223,9 @@ def markdown(scales, rg, argv, pr=(), iq=None, idd=(), grows=(), lvs=(), vm=None
             "| VMs | tick | growth (ceiling) | crossed | over the limit when first seen p50 / p99 "
             "/ max | the guarantee (a tick at the ceiling + one 1 MiB step) | beyond it "
             "| vmbcd CPU | sample that saw it, after the scripted crossing p50 / p99 / max "
-            "| vmbcd's tick p99 / max, gap between ticks p99 / max |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| vmbcd's tick p99 / max, gap between ticks p99 / max "
+            "| the machine's memory stall (PSI some avg10) max |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in grows:
             lines.append(
@@ -1217,7 +1235,8 @@ def markdown(scales, rg, argv, pr=(), iq=None, idd=(), grows=(), lvs=(), vm=None
                 f"| {r['cpu_pct']:.2f} % | {r['seen_after_cross_p50_s']:.2f} / "
                 f"{r['seen_after_cross_p99_s']:.2f} / {r['seen_after_cross_max_s']:.2f} s "
                 f"| {r['tick_p99_ms']:.1f} / {r['tick_max_ms']:.1f} ms, "
-                f"{r['tick_gap_p99_ms']:.0f} / {r['tick_gap_max_ms']:.0f} ms |")
+                f"{r['tick_gap_p99_ms']:.0f} / {r['tick_gap_max_ms']:.0f} ms "
+                f"| {r['psi_some_avg10_max']:.1f} % |")
         lines.append("")
     if lvs:
         lines += [
