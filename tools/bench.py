@@ -618,7 +618,9 @@ def growth(build, n, opts):
     port = free_port()
     fakes, daemon, events = [], None, None
     fake_bin = os.path.join(build, "tests", "fake-qemu", "fake-qemu")
-    mem_mib, base_mib, limit_mib, past_mib = 64, 1, 16, 4
+    # 12 MiB at the peak: 1000 fakes fit in 13 GiB (at a 16 MiB limit, 20 GiB drove a 24 GiB
+    # machine without swap into stalls of every process, vmbcd and the fakes, of up to 16 s)
+    mem_mib, base_mib, limit_mib, past_mib = 64, 1, 8, 4
     steps = limit_mib - base_mib + past_mib
     # every fake starts growing 20-30 s after it started (adopted by then), at the ceiling
     scripts, last_at, t0s = [], 0.0, []
@@ -642,7 +644,7 @@ def growth(build, n, opts):
             f"{limit_mib} MiB limit, tick {opts.tick}")
         clock = LogClock(time.time())
         started = []
-        # each fake grows to limit + past before its balloon takes it back: 20 GiB at 1000
+        # each fake grows to limit + past before its balloon takes it back
         load_guard(f"growth {n}", opts, n * (0.7 + limit_mib + past_mib) * MIB)
         start_fakes(fake_bin, qdir, n, mem_mib, base_mib, balloon_log, fakes, opts, scripts,
                     started)
