@@ -618,8 +618,8 @@ def growth(build, n, opts):
     port = free_port()
     fakes, daemon, events = [], None, None
     fake_bin = os.path.join(build, "tests", "fake-qemu", "fake-qemu")
-    # 12 MiB at the peak: 1000 fakes fit in 13 GiB (at a 16 MiB limit, 20 GiB drove a 24 GiB
-    # machine without swap into stalls of every process, vmbcd and the fakes, of up to 16 s)
+    # 12 MiB at the peak: 1000 fakes fit in 13 GiB (at a 16 MiB limit, 20 GiB on a 24 GiB
+    # machine without swap went with stalls of every process, vmbcd and the fakes, of up to 16 s)
     mem_mib, base_mib, limit_mib, past_mib = 64, 1, 8, 4
     steps = limit_mib - base_mib + past_mib
     # every fake starts growing 20-30 s after it started (adopted by then), at the ceiling
