@@ -5,6 +5,7 @@
  * every tick; a wake reads everyone.
  */
 #include "vmbc-engine-private.h"
+#include "vmbc-host.h"
 #include "vmbc-schedule.h"
 
 #define MIB ((gint64)((1 << 20) / vmbc_page_size()))
@@ -222,6 +223,64 @@ test_faster_than_ceiling(void)
 	teardown(f);
 }
 
+/*
+ * The host's headroom: 100 VMs far from their own bounds share 1000 MiB of
+ * headroom under the host's barrier, 10 MiB each, less than a tick of growth
+ * at the ceiling. Under a budget set by hand, that share is all a VM may grow
+ * unseen, so each is read every tick; under a budget the host measures every
+ * tick (here the VMs' cgroup), the host sees its own barrier whatever the
+ * VMs' reads, and they are read by their own headroom.
+ */
+static void
+run_host_share(VmbcBudgetSource source, gboolean every_tick)
+{
+	Fixture fx, *f = &fx;
+	g_autoptr(GPtrArray) vms = g_ptr_array_new();
+	VmbcBeancounter *host;
+	guint due = 0;
+
+	setup_with(f, SEC, 64 * MIB);
+	host = vmbc_engine_get_host(f->engine);
+	for (guint i = 0; i < 100; i++) {
+		g_autofree gchar *name = g_strdup_printf("vm%u", i);
+		g_ptr_array_add(vms, add_vm(f, name, VMBC_UNLIMITED, VMBC_UNLIMITED));
+	}
+	for (guint i = 0; i < vms->len; i++)
+		g_assert_true(maybe_read(f, g_ptr_array_index(vms, i), 100 * MIB));
+	if (source == VMBC_BUDGET_CONFIG) {
+		g_assert_true(vmbc_engine_set_limits(f->engine, host, VMBC_RES_PHYSPAGES,
+						     11000 * MIB, 12000 * MIB, f->now, NULL, NULL,
+						     NULL));
+	} else {
+		/* a limit whose barrier (less host-margin, 5 %) is 11000 MiB */
+		VmbcHostSignals sig = {.budget = 11000 * MIB * 100 / 95,
+				       .source = source,
+				       .psi_some_total = -1,
+				       .psi_full_total = -1,
+				       .swap_in = -1,
+				       .swap_out = -1};
+		vmbc_engine_set_host_signals(f->engine, &sig, f->now);
+	}
+	g_assert_false(vmbc_parm_over_barrier(&host->parm[VMBC_RES_PHYSPAGES]));
+	/* the reads after the budget is known set when each VM is read next */
+	f->now += 5 * SEC;
+	for (guint i = 0; i < vms->len; i++)
+		g_assert_true(maybe_read(f, g_ptr_array_index(vms, i), 100 * MIB));
+	f->now += SEC;
+	for (guint i = 0; i < vms->len; i++)
+		due += maybe_read(f, g_ptr_array_index(vms, i), 100 * MIB);
+	g_assert_cmpuint(due, ==, every_tick ? vms->len : 0);
+	teardown(f);
+}
+
+static void
+test_host_share(void)
+{
+	run_host_share(VMBC_BUDGET_CONFIG, TRUE);
+	run_host_share(VMBC_BUDGET_CGROUP_V1, FALSE);
+	run_host_share(VMBC_BUDGET_HOST_RAM, FALSE);
+}
+
 /* With no ceiling (growth-ceiling = 0) every VM is read every tick. */
 static void
 test_no_ceiling(void)
@@ -425,6 +484,7 @@ main(int argc, char **argv)
 	g_test_add_func("/vmbc/schedule/new-limit-reads", test_new_limit_reads);
 	g_test_add_func("/vmbc/schedule/faster-than-ceiling", test_faster_than_ceiling);
 	g_test_add_func("/vmbc/schedule/no-ceiling", test_no_ceiling);
+	g_test_add_func("/vmbc/schedule/host-share", test_host_share);
 	g_test_add_func("/vmbc/schedule/reclaim-every-tick", test_reclaim_every_tick);
 	g_test_add_func("/vmbc/schedule/quiet-tick", test_quiet_tick);
 	g_test_add_func("/vmbc/schedule/follow-between-ticks", test_follow_between_ticks);

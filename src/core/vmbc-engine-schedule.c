@@ -18,6 +18,19 @@ schedule_params(VmbcEngine *engine, VmbcScheduleParams *params)
 	params->ceiling_pages = engine->config.growth_ceiling_pages;
 	params->tick_usec = engine->config.tick_usec;
 	params->host_headroom = bound == VMBC_UNLIMITED ? -1 : MAX(bound - host->held, 0);
+	/*
+	 * A budget the host measures every tick (the VMs' cgroup, host RAM) is
+	 * its real headroom however stale a VM's held is: the budget is the
+	 * limit less what the host holds besides the held the engine knows, so
+	 * budget - held is the limit less what the host really holds now. The
+	 * host sees its own barrier at the tick it is crossed, and then every VM
+	 * is read (vmbc_engine_sample_due()); a VM needs no share of it. Only a
+	 * budget set by hand is watched through the VMs' reads.
+	 */
+	if (engine->host_state.signals_known &&
+	    engine->host_state.signals.source != VMBC_BUDGET_CONFIG &&
+	    engine->host_state.signals.source != VMBC_BUDGET_NONE)
+		params->host_headroom = -1;
 	params->vms = engine->vms->len;
 }
 
