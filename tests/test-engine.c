@@ -1632,6 +1632,46 @@ test_ids_kept(Fixture *f, gconstpointer data)
 				 ((VmbcBeancounter *)g_ptr_array_index(vms, i))->id);
 }
 
+/* The number of VMs vmbc_engine_take_balloon_changed() gives, and whether @bc is one. */
+static guint
+take_changed(Fixture *f, VmbcBeancounter *bc, gboolean *found)
+{
+	g_autoptr(GPtrArray) changed = vmbc_engine_take_balloon_changed(f->engine);
+
+	*found = bc != NULL && g_ptr_array_find(changed, bc, NULL);
+	return changed->len;
+}
+
+/*
+ * Whoever keeps the balloon claims elsewhere is given the VMs whose claim
+ * changed, each once, not every VM; a VM removed meanwhile is not among them.
+ */
+static void
+test_claim_changed_vms(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	VmbcBeancounter *db = vmbc_engine_add(f->engine, "db1", 1024 * MIB, &error);
+	VmbcSample s = {.physpages = 300 * MIB, .vmmpages = 10 * MIB, .balloon_actual = 1024 * MIB};
+	gboolean found;
+
+	g_assert_no_error(error);
+	sample(f, 300 * MIB, 1024 * MIB);
+	vmbc_engine_sample(f->engine, db, &s, f->now);
+	(void)take_changed(f, NULL, &found);
+	g_assert_cmpuint(take_changed(f, NULL, &found), ==, 0);
+
+	g_assert_true(vmbc_engine_reclaim(f->engine, f->vm, 256 * MIB, f->now, NULL, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(take_changed(f, f->vm, &found), ==, 1);
+	g_assert_true(found);
+	g_assert_cmpuint(take_changed(f, NULL, &found), ==, 0);
+
+	g_assert_true(vmbc_engine_reclaim(f->engine, db, 256 * MIB, f->now, NULL, NULL, &error));
+	g_assert_no_error(error);
+	vmbc_engine_remove(f->engine, db);
+	g_assert_cmpuint(take_changed(f, NULL, &found), ==, 0);
+}
+
 #define ADD(path, fn)                                                                              \
 	g_test_add("/vmbc/engine/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
 
@@ -1697,6 +1737,7 @@ main(int argc, char **argv)
 	ADD("restart/no-driver-kept", test_restart_no_driver_kept);
 	ADD("restart/ids-kept", test_ids_kept);
 	ADD("balloon-claim/follows-targets", test_claim_follows_targets);
+	ADD("balloon-claim/changed-vms", test_claim_changed_vms);
 	g_test_add_func("/vmbc/engine/escalation-names", test_escalation_names);
 	return g_test_run();
 }

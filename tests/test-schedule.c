@@ -5,6 +5,7 @@
  * every tick; a wake reads everyone.
  */
 #include "vmbc-engine-private.h"
+#include "vmbc-host.h"
 #include "vmbc-schedule.h"
 
 #define MIB ((gint64)((1 << 20) / vmbc_page_size()))
@@ -222,6 +223,64 @@ test_faster_than_ceiling(void)
 	teardown(f);
 }
 
+/*
+ * The host's headroom: 100 VMs far from their own bounds share 1000 MiB of
+ * headroom under the host's barrier, 10 MiB each, less than a tick of growth
+ * at the ceiling. Under a budget set by hand, that share is all a VM may grow
+ * unseen, so each is read every tick; under a budget the host measures every
+ * tick (here the VMs' cgroup), the host sees its own barrier whatever the
+ * VMs' reads, and they are read by their own headroom.
+ */
+static void
+run_host_share(VmbcBudgetSource source, gboolean every_tick)
+{
+	Fixture fx, *f = &fx;
+	g_autoptr(GPtrArray) vms = g_ptr_array_new();
+	VmbcBeancounter *host;
+	guint due = 0;
+
+	setup_with(f, SEC, 64 * MIB);
+	host = vmbc_engine_get_host(f->engine);
+	for (guint i = 0; i < 100; i++) {
+		g_autofree gchar *name = g_strdup_printf("vm%u", i);
+		g_ptr_array_add(vms, add_vm(f, name, VMBC_UNLIMITED, VMBC_UNLIMITED));
+	}
+	for (guint i = 0; i < vms->len; i++)
+		g_assert_true(maybe_read(f, g_ptr_array_index(vms, i), 100 * MIB));
+	if (source == VMBC_BUDGET_CONFIG) {
+		g_assert_true(vmbc_engine_set_limits(f->engine, host, VMBC_RES_PHYSPAGES,
+						     11000 * MIB, 12000 * MIB, f->now, NULL, NULL,
+						     NULL));
+	} else {
+		/* a limit whose barrier (less host-margin, 5 %) is 11000 MiB */
+		VmbcHostSignals sig = {.budget = 11000 * MIB * 100 / 95,
+				       .source = source,
+				       .psi_some_total = -1,
+				       .psi_full_total = -1,
+				       .swap_in = -1,
+				       .swap_out = -1};
+		vmbc_engine_set_host_signals(f->engine, &sig, f->now);
+	}
+	g_assert_false(vmbc_parm_over_barrier(&host->parm[VMBC_RES_PHYSPAGES]));
+	/* the reads after the budget is known set when each VM is read next */
+	f->now += 5 * SEC;
+	for (guint i = 0; i < vms->len; i++)
+		g_assert_true(maybe_read(f, g_ptr_array_index(vms, i), 100 * MIB));
+	f->now += SEC;
+	for (guint i = 0; i < vms->len; i++)
+		due += maybe_read(f, g_ptr_array_index(vms, i), 100 * MIB);
+	g_assert_cmpuint(due, ==, every_tick ? vms->len : 0);
+	teardown(f);
+}
+
+static void
+test_host_share(void)
+{
+	run_host_share(VMBC_BUDGET_CONFIG, TRUE);
+	run_host_share(VMBC_BUDGET_CGROUP_V1, FALSE);
+	run_host_share(VMBC_BUDGET_HOST_RAM, FALSE);
+}
+
 /* With no ceiling (growth-ceiling = 0) every VM is read every tick. */
 static void
 test_no_ceiling(void)
@@ -346,6 +405,74 @@ test_follow_between_ticks(void)
 	teardown(f);
 }
 
+/* Whether @bc is among the VMs vmbc_engine_get_following() lists. */
+static gboolean
+listed(Fixture *f, VmbcBeancounter *bc)
+{
+	g_autoptr(GPtrArray) follow = vmbc_engine_get_following(f->engine);
+
+	return g_ptr_array_find(follow, bc, NULL);
+}
+
+/*
+ * The passes between ticks visit only the VMs the engine follows: a reclaim
+ * started by the tick, by a new limit below held or by the operator lists
+ * its VM, in id order; a VM far from its bounds, one whose reclaim ended and
+ * one removed are not listed.
+ */
+static void
+test_following_set(void)
+{
+	Fixture fx, *f = &fx;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) follow = NULL;
+	VmbcBeancounter *quiet, *a, *b, *c;
+
+	setup_with(f, SEC, 64 * MIB);
+	quiet = add_vm(f, "quiet", 200 * MIB, 200 * MIB);
+	a = add_vm(f, "a", 200 * MIB, 200 * MIB);
+	b = add_vm(f, "b", 200 * MIB, 200 * MIB);
+	c = add_vm(f, "c", 200 * MIB, 200 * MIB);
+	a->balloon = b->balloon = c->balloon = quiet->balloon = VMBC_BALLOON_OK;
+	g_assert_true(maybe_read(f, quiet, 20 * MIB));
+	g_assert_true(maybe_read(f, a, 180 * MIB));
+	g_assert_true(maybe_read(f, b, 180 * MIB));
+	g_assert_true(maybe_read(f, c, 180 * MIB));
+	vmbc_engine_tick(f->engine, f->now);
+	follow = vmbc_engine_get_following(f->engine);
+	g_assert_cmpuint(follow->len, ==, 0);
+	g_clear_pointer(&follow, g_ptr_array_unref);
+
+	/* the tick starts c's reclaim, a new limit b's, the operator a's */
+	f->now += SEC;
+	g_assert_true(maybe_read(f, c, 300 * MIB));
+	vmbc_engine_tick(f->engine, f->now);
+	g_assert_true(listed(f, c));
+	g_assert_true(vmbc_engine_set_limits(f->engine, b, VMBC_RES_PHYSPAGES, 100 * MIB, 100 * MIB,
+					     f->now, NULL, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_true(vmbc_engine_reclaim(f->engine, a, 50 * MIB, f->now, NULL, NULL, &error));
+	g_assert_no_error(error);
+	follow = vmbc_engine_get_following(f->engine);
+	g_assert_cmpuint(follow->len, ==, 3);
+	g_assert_true(g_ptr_array_index(follow, 0) == a);
+	g_assert_true(g_ptr_array_index(follow, 1) == b);
+	g_assert_true(g_ptr_array_index(follow, 2) == c);
+	g_clear_pointer(&follow, g_ptr_array_unref);
+	g_assert_false(listed(f, quiet));
+
+	/* c back within its limit: no longer listed; b removed: gone */
+	f->now += SEC / 10;
+	g_assert_true(maybe_read(f, c, 190 * MIB));
+	vmbc_engine_follow(f->engine, f->now);
+	g_assert_false(vmbc_engine_is_following(f->engine, c));
+	g_assert_false(listed(f, c));
+	vmbc_engine_remove(f->engine, b);
+	g_assert_false(listed(f, b));
+	g_assert_true(listed(f, a));
+	teardown(f);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -357,8 +484,10 @@ main(int argc, char **argv)
 	g_test_add_func("/vmbc/schedule/new-limit-reads", test_new_limit_reads);
 	g_test_add_func("/vmbc/schedule/faster-than-ceiling", test_faster_than_ceiling);
 	g_test_add_func("/vmbc/schedule/no-ceiling", test_no_ceiling);
+	g_test_add_func("/vmbc/schedule/host-share", test_host_share);
 	g_test_add_func("/vmbc/schedule/reclaim-every-tick", test_reclaim_every_tick);
 	g_test_add_func("/vmbc/schedule/quiet-tick", test_quiet_tick);
 	g_test_add_func("/vmbc/schedule/follow-between-ticks", test_follow_between_ticks);
+	g_test_add_func("/vmbc/schedule/following-set", test_following_set);
 	return g_test_run();
 }

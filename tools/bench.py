@@ -332,6 +332,18 @@ class Abort(Exception):
     """The machine cannot take more: the benchmark stops cleanly and says why."""
 
 
+def psi_some_avg10():
+    """The machine's memory stall now (/proc/pressure/memory, some avg10, %); 0 without PSI."""
+    try:
+        with open("/proc/pressure/memory") as f:
+            for line in f:
+                if line.startswith("some"):
+                    return float(line.split()[1].split("=")[1])
+    except OSError:
+        pass
+    return 0.0
+
+
 def procs_running():
     """Processes runnable now (/proc/stat), this one included."""
     with open("/proc/stat") as f:
@@ -363,9 +375,11 @@ def load_guard(what, opts, need_bytes=0):
 
 
 def start_fakes(fake_bin, qdir, n, mem_mib, base_mib, balloon_log, fakes, opts,
-                scripts=None):
+                scripts=None, started=None):
     """Starts @n fake-qemu in batches of opts.batch, each batch listening before the next
-    starts, with the machine's load and memory checked between batches (load_guard)."""
+    starts, with the machine's load and memory checked between batches (load_guard). With
+    @started (a list), the wall-clock time each fake's socket appeared is appended to it, in
+    order: its script's clock started no later."""
     per_fake = (0.7 + base_mib) * MIB
     for b0 in range(0, n, opts.batch):
         b1 = min(b0 + opts.batch, n)
@@ -387,6 +401,8 @@ def start_fakes(fake_bin, qdir, n, mem_mib, base_mib, balloon_log, fakes, opts,
                 if time.monotonic() > deadline:
                     raise Abort(f"fakes {b0}-{b1 - 1}: not all listening after 60 s")
                 time.sleep(0.01)
+            if started is not None:
+                started.append(time.time())
 
 
 def scale(build, n, window, opts):
@@ -602,14 +618,17 @@ def growth(build, n, opts):
     port = free_port()
     fakes, daemon, events = [], None, None
     fake_bin = os.path.join(build, "tests", "fake-qemu", "fake-qemu")
-    mem_mib, base_mib, limit_mib, past_mib = 64, 1, 16, 4
+    # 12 MiB at the peak: 1000 fakes fit in 13 GiB (at a 16 MiB limit, 20 GiB on a 24 GiB
+    # machine without swap went with stalls of every process, vmbcd and the fakes, of up to 16 s)
+    mem_mib, base_mib, limit_mib, past_mib = 64, 1, 8, 4
     steps = limit_mib - base_mib + past_mib
     # every fake starts growing 20-30 s after it started (adopted by then), at the ceiling
-    scripts, last_at = [], 0.0
+    scripts, last_at, t0s = [], 0.0, []
     rng = __import__("random").Random(13)
     for i in range(n):
         path = os.path.join(work, f"vm{i:05d}.script")
         t0 = 20.0 + rng.uniform(0, 10)
+        t0s.append(t0)
         with open(path, "w") as f:
             for k in range(1, steps + 1):
                 f.write(f"at {t0 + k / rate:.3f} touch cache 1\n")
@@ -623,24 +642,40 @@ def growth(build, n, opts):
         events = EventReader(daemon.sock)
         log(f"growth {n}: {n} fakes growing at {rate:g} MiB/s from {base_mib} MiB past a "
             f"{limit_mib} MiB limit, tick {opts.tick}")
-        start_fakes(fake_bin, qdir, n, mem_mib, base_mib, balloon_log, fakes, opts, scripts)
+        clock = LogClock(time.time())
+        started = []
+        # each fake grows to limit + past before its balloon takes it back
+        load_guard(f"growth {n}", opts, n * (0.7 + limit_mib + past_mib) * MIB)
+        start_fakes(fake_bin, qdir, n, mem_mib, base_mib, balloon_log, fakes, opts, scripts,
+                    started)
         # the scripts count from each fake's start: the last batch's end is the last start
         cpu0 = schedstat_seconds(daemon.proc.pid)
         w0 = time.monotonic()
+        psi_max = 0.0
         while time.monotonic() < w0 + last_at + 10:
             if daemon.proc.poll() is not None:
                 raise RuntimeError("vmbcd exited:\n" + open(daemon.log_path).read()[-4000:])
             load_guard(f"growth {n}", opts)
+            psi_max = max(psi_max, psi_some_avg10())
             time.sleep(1)
         cpu = schedstat_seconds(daemon.proc.pid) - cpu0
         elapsed = time.monotonic() - w0
         events.stop()
         seen, events = events.events, None
-        over = []
+        over, late = [], []
         for d, evs in seen.get("VMBC_LIMIT_HIT", {}).items():
             if evs:
-                e = evs[0][1]
+                ts, e = evs[0]
                 over.append((e["held"] - e["limit"]) * PAGE / MIB)
+                # the sample that saw it, against the step that took it over its limit as
+                # scripted (its clock started by the time its socket was seen): how late
+                i = int(d[2:]) if d and d.startswith("vm") and d[2:].isdigit() else -1
+                if 0 <= i < len(started) and "sample-age-us" in e:
+                    crossed = started[i] + t0s[i] + (limit_mib - base_mib + 1) / rate
+                    late.append(ts - e["sample-age-us"] / 1e6 - crossed)
+        ticks = read_log(daemon.log_path, clock)[0]
+        gaps = [(b[1] - a[1]) * 1e3 for a, b in zip(ticks, ticks[1:])]
+        tick_ms = [t[2] for t in ticks]
         bound = rate * opts.tick_s + 1.0  # a tick's growth at the ceiling, and one step
         res = {
             "n": n, "tick_s": opts.tick_s, "ceiling": opts.ceiling, "rate_mib_s": rate,
@@ -648,6 +683,11 @@ def growth(build, n, opts):
             "over_max_mib": max(over) if over else float("nan"), "bound_mib": bound,
             "beyond_bound": sum(1 for o in over if o > bound + 1e-9),
             "cpu_pct": cpu / elapsed * 100.0,
+            "seen_after_cross_p50_s": pct(late, 50), "seen_after_cross_p99_s": pct(late, 99),
+            "seen_after_cross_max_s": max(late) if late else float("nan"),
+            "tick_gap_p99_ms": pct(gaps, 99), "tick_gap_max_ms": max(gaps) if gaps else 0.0,
+            "tick_p99_ms": pct(tick_ms, 99), "tick_max_ms": max(tick_ms) if tick_ms else 0.0,
+            "psi_some_avg10_max": psi_max,
         }
         log(f"growth {n}: {json.dumps(res)}")
         return res
@@ -1184,15 +1224,21 @@ def markdown(scales, rg, argv, pr=(), iq=None, idd=(), grows=(), lvs=(), vm=None
         lines += [
             "| VMs | tick | growth (ceiling) | crossed | over the limit when first seen p50 / p99 "
             "/ max | the guarantee (a tick at the ceiling + one 1 MiB step) | beyond it "
-            "| vmbcd CPU |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| vmbcd CPU | sample that saw it, after the scripted crossing p50 / p99 / max "
+            "| vmbcd's tick p99 / max, gap between ticks p99 / max "
+            "| the machine's memory stall (PSI some avg10) max |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in grows:
             lines.append(
                 f"| {r['n']} | {r['tick_s'] * 1000:.0f} ms | {r['rate_mib_s']:g} MiB/s "
                 f"| {r['crossed']} | {r['over_p50_mib']:.2f} / {r['over_p99_mib']:.2f} / "
                 f"{r['over_max_mib']:.2f} MiB | {r['bound_mib']:.2f} MiB | {r['beyond_bound']} "
-                f"| {r['cpu_pct']:.2f} % |")
+                f"| {r['cpu_pct']:.2f} % | {r['seen_after_cross_p50_s']:.2f} / "
+                f"{r['seen_after_cross_p99_s']:.2f} / {r['seen_after_cross_max_s']:.2f} s "
+                f"| {r['tick_p99_ms']:.1f} / {r['tick_max_ms']:.1f} ms, "
+                f"{r['tick_gap_p99_ms']:.0f} / {r['tick_gap_max_ms']:.0f} ms "
+                f"| {r['psi_some_avg10_max']:.1f} % |")
         lines.append("")
     if lvs:
         lines += [

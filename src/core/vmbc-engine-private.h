@@ -91,6 +91,14 @@ struct _VmbcEngine {
 	 */
 	gint acting_for;
 	guint64 balloon_changes; /* see vmbc_engine_get_balloon_changes() */
+	/*
+	 * The VMs that may be followed between ticks (borrowed; a set): every VM
+	 * vmbc_engine_is_following() is in it, so that the passes between ticks
+	 * visit these and not every VM (vmbc-engine-schedule.c).
+	 */
+	GHashTable *followed;
+	/* the VMs whose balloon claim changed since vmbc_engine_take_balloon_changed() (a set) */
+	GHashTable *claims_changed;
 };
 
 typedef struct {
@@ -100,6 +108,13 @@ typedef struct {
 	gpointer user_data;
 	gint64 deadline; /* monotonic usec; answered with an error after it */
 } VmbcPendingChange;
+
+/*
+ * vmbc-engine-schedule.c. Called after anything that may start a reclaim or
+ * queue a change for @bc (its policies, a new limit, the operator's reclaim):
+ * a VM the engine now follows joins engine->followed.
+ */
+void vmbc_engine_note_following(VmbcEngine *engine, VmbcBeancounter *bc);
 
 /*
  * vmbc-charge.c. The pages a sample's resident guest RAM charges (KSM's

@@ -18,6 +18,19 @@ schedule_params(VmbcEngine *engine, VmbcScheduleParams *params)
 	params->ceiling_pages = engine->config.growth_ceiling_pages;
 	params->tick_usec = engine->config.tick_usec;
 	params->host_headroom = bound == VMBC_UNLIMITED ? -1 : MAX(bound - host->held, 0);
+	/*
+	 * A budget the host measures every tick (the VMs' cgroup, host RAM) is
+	 * its real headroom however stale a VM's held is: the budget is the
+	 * limit less what the host holds besides the held the engine knows, so
+	 * budget - held is the limit less what the host really holds now. The
+	 * host sees its own barrier at the tick it is crossed, and then every VM
+	 * is read (vmbc_engine_sample_due()); a VM needs no share of it. Only a
+	 * budget set by hand is watched through the VMs' reads.
+	 */
+	if (engine->host_state.signals_known &&
+	    engine->host_state.signals.source != VMBC_BUDGET_CONFIG &&
+	    engine->host_state.signals.source != VMBC_BUDGET_NONE)
+		params->host_headroom = -1;
 	params->vms = engine->vms->len;
 }
 
@@ -90,4 +103,43 @@ vmbc_engine_is_following(VmbcEngine *engine, VmbcBeancounter *bc)
 	g_return_val_if_fail(engine != NULL && bc != NULL, FALSE);
 
 	return bc->pending != NULL || phys_ops->following(bc);
+}
+
+void
+vmbc_engine_note_following(VmbcEngine *engine, VmbcBeancounter *bc)
+{
+	if (bc != engine->host && vmbc_engine_is_following(engine, bc))
+		g_hash_table_add(engine->followed, bc);
+}
+
+static gint
+cmp_id(gconstpointer a, gconstpointer b)
+{
+	const VmbcBeancounter *x = *(VmbcBeancounter *const *)a;
+	const VmbcBeancounter *y = *(VmbcBeancounter *const *)b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+GPtrArray *
+vmbc_engine_get_following(VmbcEngine *engine)
+{
+	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)vmbc_beancounter_unref);
+	GHashTableIter iter;
+	gpointer key;
+
+	g_return_val_if_fail(engine != NULL, out);
+
+	g_hash_table_iter_init(&iter, engine->followed);
+	while (g_hash_table_iter_next(&iter, &key, NULL)) {
+		VmbcBeancounter *bc = key;
+
+		if (!vmbc_engine_is_following(engine, bc)) {
+			g_hash_table_iter_remove(&iter);
+			continue;
+		}
+		g_ptr_array_add(out, vmbc_beancounter_ref(bc));
+	}
+	g_ptr_array_sort(out, cmp_id);
+	return out;
 }

@@ -144,6 +144,8 @@ vmbc_engine_new(const VmbcEngineConfig *config)
 	engine->host = vmbc_beancounter_new("host", 0);
 	engine->vms = g_ptr_array_new_with_free_func((GDestroyNotify)vmbc_beancounter_unref);
 	engine->by_name = g_hash_table_new(g_str_hash, g_str_equal);
+	engine->followed = g_hash_table_new(g_direct_hash, g_direct_equal);
+	engine->claims_changed = g_hash_table_new(g_direct_hash, g_direct_equal);
 	engine->next_id = 1;
 	engine->emit_sampled_at = -1;
 	engine->acting_for = -1;
@@ -165,6 +167,8 @@ vmbc_engine_free(VmbcEngine *engine)
 		vmbc_engine_complete_pending(engine, g_ptr_array_index(engine->vms, i), error);
 	vmbc_engine_complete_pending(engine, engine->host, error);
 	g_hash_table_unref(engine->by_name);
+	g_hash_table_unref(engine->followed);
+	g_hash_table_unref(engine->claims_changed);
 	g_ptr_array_unref(engine->vms);
 	vmbc_beancounter_unref(engine->host);
 	g_free(engine);
@@ -317,6 +321,8 @@ vmbc_engine_remove(VmbcEngine *engine, VmbcBeancounter *bc)
 			   MIN(bc->parm[VMBC_RES_PHYSPAGES].held,
 			       engine->host->parm[VMBC_RES_PHYSPAGES].held));
 	g_hash_table_remove(engine->by_name, bc->name);
+	g_hash_table_remove(engine->followed, bc);
+	g_hash_table_remove(engine->claims_changed, bc);
 	g_info("VM '%s' (beancounter %u) removed", bc->name, bc->id);
 	g_ptr_array_remove(engine->vms, bc);
 }
@@ -394,6 +400,16 @@ claim_slack(VmbcEngine *engine)
 	return MAX(2 * engine->config.min_step_pages, mib);
 }
 
+/* After a claim of @bc changed (@changed TRUE) or not: counted, and @bc kept for the taker. */
+static void
+claim_changed(VmbcEngine *engine, VmbcBeancounter *bc, gboolean changed)
+{
+	if (!changed)
+		return;
+	engine->balloon_changes++;
+	g_hash_table_add(engine->claims_changed, bc);
+}
+
 void
 vmbc_engine_restore_balloon(VmbcEngine *engine, VmbcBeancounter *bc, VmbcBalloonState state,
 			    const VmbcBalloonClaim *claim)
@@ -408,15 +424,31 @@ vmbc_engine_restore_balloon(VmbcEngine *engine, VmbcBeancounter *bc, VmbcBalloon
 	bc->balloon_claim = *claim;
 	bc->balloon_claim_unconfirmed = TRUE;
 	if (bc->balloon == VMBC_BALLOON_NO_DEVICE)
-		engine->balloon_changes += vmbc_balloon_claim_drop(bc);
+		claim_changed(engine, bc, vmbc_balloon_claim_drop(bc));
 	else if (bc->balloon_actual >= 0)
-		engine->balloon_changes += vmbc_balloon_claim_confirm(bc, claim_slack(engine));
+		claim_changed(engine, bc, vmbc_balloon_claim_confirm(bc, claim_slack(engine)));
 }
 
 guint64
 vmbc_engine_get_balloon_changes(VmbcEngine *engine)
 {
 	return engine->balloon_changes;
+}
+
+GPtrArray *
+vmbc_engine_take_balloon_changed(VmbcEngine *engine)
+{
+	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)vmbc_beancounter_unref);
+	GHashTableIter iter;
+	gpointer key;
+
+	g_return_val_if_fail(engine != NULL, out);
+
+	g_hash_table_iter_init(&iter, engine->claims_changed);
+	while (g_hash_table_iter_next(&iter, &key, NULL))
+		g_ptr_array_add(out, vmbc_beancounter_ref(key));
+	g_hash_table_remove_all(engine->claims_changed);
+	return out;
 }
 
 /* What made vmbcd set @target now: asked of the resources' tables, the physpages reclaim. */
@@ -452,7 +484,7 @@ vmbc_engine_balloon_actual(VmbcEngine *engine, VmbcBeancounter *bc, gint64 actua
 	bc->balloon_actual = actual_pages;
 	bc->schedule.touched = TRUE;
 	if (bc->balloon_claim_unconfirmed)
-		engine->balloon_changes += vmbc_balloon_claim_confirm(bc, claim_slack(engine));
+		claim_changed(engine, bc, vmbc_balloon_claim_confirm(bc, claim_slack(engine)));
 	for (guint i = 0; i < VMBC_RES_COUNT; i++) {
 		if (resource_ops[i]->balloon_moved != NULL)
 			resource_ops[i]->balloon_moved(engine, bc, now);
@@ -469,7 +501,7 @@ vmbc_engine_balloon_failed(VmbcEngine *engine, VmbcBeancounter *bc, VmbcBalloonS
 	bc->schedule.touched = TRUE;
 	/* a claim from before a restart cannot be confirmed on a balloon that is not there */
 	if (bc->balloon_claim_unconfirmed && state == VMBC_BALLOON_NO_DEVICE)
-		engine->balloon_changes += vmbc_balloon_claim_drop(bc);
+		claim_changed(engine, bc, vmbc_balloon_claim_drop(bc));
 	if (old != state)
 		g_warning("VM '%s': balloon unusable (%s): %s", bc->name,
 			  vmbc_balloon_state_to_string(state),
@@ -546,6 +578,7 @@ vmbc_engine_tick(VmbcEngine *engine, gint64 now)
 			continue;
 		tick_one(engine, bc, now);
 		bc->schedule.touched = FALSE;
+		vmbc_engine_note_following(engine, bc);
 	}
 	engine->acting_for = VMBC_BALLOON_FOR_HOST;
 	host_ops->tick(engine, now);
@@ -555,12 +588,15 @@ vmbc_engine_tick(VmbcEngine *engine, gint64 now)
 void
 vmbc_engine_follow(VmbcEngine *engine, gint64 now)
 {
-	for (guint i = 0; i < engine->vms->len; i++) {
-		VmbcBeancounter *bc = g_ptr_array_index(engine->vms, i);
+	g_autoptr(GPtrArray) follow = vmbc_engine_get_following(engine);
+
+	for (guint i = 0; i < follow->len; i++) {
+		VmbcBeancounter *bc = g_ptr_array_index(follow, i);
 
 		if (bc->sampled && vmbc_engine_is_following(engine, bc)) {
 			tick_one(engine, bc, now);
 			bc->schedule.touched = FALSE;
+			vmbc_engine_note_following(engine, bc);
 		}
 	}
 }
@@ -597,7 +633,10 @@ vmbc_engine_set_limits(VmbcEngine *engine, VmbcBeancounter *bc, VmbcResourceId r
 			done(bc, NULL, user_data);
 		return TRUE;
 	}
-	return resource_ops[res]->change(engine, bc, barrier, limit, now, done, user_data, error);
+	if (!resource_ops[res]->change(engine, bc, barrier, limit, now, done, user_data, error))
+		return FALSE;
+	vmbc_engine_note_following(engine, bc);
+	return TRUE;
 }
 
 gboolean
@@ -629,6 +668,7 @@ vmbc_engine_reclaim(VmbcEngine *engine, VmbcBeancounter *bc, gint64 pages, gint6
 	ok = resource_ops[VMBC_RES_PHYSPAGES]->reclaim(engine, bc, pages, now, done, user_data,
 						       error);
 	engine->acting_for = -1;
+	vmbc_engine_note_following(engine, bc);
 	return ok;
 }
 
@@ -686,8 +726,8 @@ vmbc_engine_set_balloon(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target, 
 	}
 	g_debug("VM '%s': balloon target %" G_GINT64_FORMAT " pages", bc->name, target);
 	bc->balloon_target = target;
-	engine->balloon_changes +=
-		vmbc_balloon_claim_record(bc, target, claim_reason(engine, bc, target));
+	claim_changed(engine, bc,
+		      vmbc_balloon_claim_record(bc, target, claim_reason(engine, bc, target)));
 	return TRUE;
 }
 
@@ -774,6 +814,8 @@ vmbc_engine_add_pending(VmbcEngine *engine, VmbcBeancounter *bc, VmbcResourceId 
 	/* a reclaim that keeps progressing slowly still answers eventually */
 	p->deadline = now + 3 * engine->config.reclaim_timeout_usec;
 	bc->pending = g_list_append(bc->pending, p);
+	if (bc != engine->host)
+		g_hash_table_add(engine->followed, bc);
 }
 
 static void

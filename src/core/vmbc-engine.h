@@ -278,6 +278,13 @@ void vmbc_engine_tick(VmbcEngine *engine, gint64 now);
  */
 gboolean vmbc_engine_is_following(VmbcEngine *engine, VmbcBeancounter *bc);
 
+/*
+ * The VMs the engine follows now (vmbc_engine_is_following()), in id order, a
+ * new array of references; called by the passes between ticks, which cost
+ * what these VMs cost and not a walk over every VM. Never NULL.
+ */
+GPtrArray *vmbc_engine_get_following(VmbcEngine *engine);
+
 /* Runs the policies of the VMs the engine follows (vmbc_engine_is_following()), at @now. */
 void vmbc_engine_follow(VmbcEngine *engine, gint64 now);
 
@@ -327,6 +334,14 @@ void vmbc_engine_restore_balloon(VmbcEngine *engine, VmbcBeancounter *bc, VmbcBa
  * differs from the last value it saw.
  */
 guint64 vmbc_engine_get_balloon_changes(VmbcEngine *engine);
+
+/*
+ * The VMs whose balloon claim changed since the last call (references, in no
+ * particular order; empty when none did), and forgets them: whoever keeps the
+ * claims elsewhere looks at these again, not at every VM. A VM removed
+ * meanwhile is not among them. Never NULL.
+ */
+GPtrArray *vmbc_engine_take_balloon_changed(VmbcEngine *engine);
 
 /*
  * Takes @pages from the VM now by inflating its balloon (never below the

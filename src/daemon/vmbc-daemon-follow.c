@@ -7,16 +7,9 @@
 gboolean
 vmbc_daemon_follow(VmbcEngine *engine, GHashTable *owner)
 {
-	GPtrArray *vms = vmbc_engine_get_vms(engine);
-	g_autoptr(GPtrArray) follow =
-		g_ptr_array_new_with_free_func((GDestroyNotify)vmbc_beancounter_unref);
+	g_autoptr(GPtrArray) follow = vmbc_engine_get_following(engine);
 	gint64 now = g_get_monotonic_time();
 
-	for (guint i = 0; i < vms->len; i++) {
-		VmbcBeancounter *bc = g_ptr_array_index(vms, i);
-		if (vmbc_engine_is_following(engine, bc))
-			g_ptr_array_add(follow, vmbc_beancounter_ref(bc));
-	}
 	if (follow->len == 0)
 		return FALSE;
 	vmbc_engine_set_wall_clock(engine, g_get_real_time());

@@ -111,13 +111,14 @@ keep_balloon(VmbcDaemon *daemon, VmbcBeancounter *bc)
 static void
 keep_balloons(VmbcDaemon *daemon)
 {
-	GPtrArray *vms;
+	g_autoptr(GPtrArray) vms = NULL;
 	gboolean changed = FALSE;
 
 	if (vmbc_engine_get_balloon_changes(daemon->engine) == daemon->balloon_changes)
 		return;
 	daemon->balloon_changes = vmbc_engine_get_balloon_changes(daemon->engine);
-	vms = vmbc_engine_get_vms(daemon->engine);
+	/* only the VMs whose claim changed, not a walk of every VM each time one did */
+	vms = vmbc_engine_take_balloon_changed(daemon->engine);
 	for (guint i = 0; i < vms->len; i++) {
 		if (keep_balloon(daemon, g_ptr_array_index(vms, i)))
 			changed = TRUE;
