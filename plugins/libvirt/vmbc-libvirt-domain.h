@@ -44,13 +44,6 @@ gboolean vmbc_libvirt_domain_info_parse(const gchar *xml, VmbcLibvirtDomainInfo 
 					GError **error);
 
 /*
- * A size of the domain XML (@text in @unit, KiB when NULL) in KiB; FALSE with
- * VMBC_ERROR_INVALID for an unknown unit or a value that does not parse.
- */
-gboolean vmbc_libvirt_size_to_kib(const gchar *text, const gchar *unit, gint64 *out,
-				  GError **error);
-
-/*
  * The pidfile the QEMU driver of @uri writes for domain @name, or NULL when
  * @uri is not a local QEMU driver URI: qemu:///system has
  * /run/libvirt/qemu/NAME.pid, qemu:///session

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "vmbc-error.h"
-#include "vmbc-libvirt-domain.h"
+#include "vmbc-libvirt-units.h"
 #include "vmbc-libvirt-ram.h"
 
 #define REQUESTED_MARK "@REQUESTED@"
