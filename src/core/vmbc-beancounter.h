@@ -107,6 +107,8 @@ struct _VmbcBeancounter {
 	gint free_page_reporting; /* -1 unknown, 0 off, 1 on */
 	gint64 balloon_actual;	  /* pages; -1 unknown */
 	gint64 balloon_target;	  /* last target sent, pages; -1 none */
+	/* the wall-clock second (epoch) the balloon last grew, asked or seen; 0 never */
+	gint64 inflated_wall_sec;
 	/*
 	 * What vmbcd set (target -1: nothing). Written by the engine only: by
 	 * vmbc_engine_set_balloon() and, after a restart, by

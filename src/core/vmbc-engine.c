@@ -481,6 +481,8 @@ vmbc_engine_balloon_actual(VmbcEngine *engine, VmbcBeancounter *bc, gint64 actua
 		vmbc_parm_adopt(guar, actual_pages);
 	else
 		vmbc_parm_set_held(guar, actual_pages);
+	if (bc->balloon_actual >= 0 && actual_pages < bc->balloon_actual && engine->wall_usec > 0)
+		bc->inflated_wall_sec = engine->wall_usec / G_USEC_PER_SEC;
 	bc->balloon_actual = actual_pages;
 	bc->schedule.touched = TRUE;
 	if (bc->balloon_claim_unconfirmed)
@@ -725,6 +727,8 @@ vmbc_engine_set_balloon(VmbcEngine *engine, VmbcBeancounter *bc, gint64 target, 
 		return FALSE;
 	}
 	g_debug("VM '%s': balloon target %" G_GINT64_FORMAT " pages", bc->name, target);
+	if (bc->balloon_actual >= 0 && target < bc->balloon_actual && engine->wall_usec > 0)
+		bc->inflated_wall_sec = engine->wall_usec / G_USEC_PER_SEC;
 	bc->balloon_target = target;
 	claim_changed(engine, bc,
 		      vmbc_balloon_claim_record(bc, target, claim_reason(engine, bc, target)));

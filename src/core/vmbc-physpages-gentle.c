@@ -126,6 +126,14 @@ guest_pressured(VmbcEngine *engine, VmbcBeancounter *bc)
 
 	if (s->last_update == 0 || total <= 0)
 		return FALSE;
+	/*
+	 * A report from no later than the second the balloon last grew says what
+	 * the guest had before vmbcd took from it, or while it took: the fall it
+	 * shows is vmbcd's own doing, not the guest's, and giving it back would
+	 * undo a reclaim that just ended. Wait for a report made after it.
+	 */
+	if (bc->inflated_wall_sec > 0 && s->last_update <= bc->inflated_wall_sec + 1)
+		return FALSE;
 	/* short of memory relative to its size, or below the reserve a limit reclaim leaves */
 	low = MAX((gint64)(engine->config.pressure_available * (gdouble)total),
 		  vmbc_physpages_guest_reserve(engine, total));
@@ -133,6 +141,8 @@ guest_pressured(VmbcEngine *engine, VmbcBeancounter *bc)
 		return TRUE;
 	/* falling faster than 1/8 of its size a second, or to the low mark within two reports */
 	fall = available_fall(bc, &secs);
+	if (p->last_update <= bc->inflated_wall_sec + 1)
+		fall = 0; /* the previous report was made before the balloon grew */
 	if (fall > 0 && (fall / secs > total / 8 || s->available - 2 * fall < low))
 		return TRUE;
 	if (p->last_update == 0)
