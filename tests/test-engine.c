@@ -834,6 +834,34 @@ test_deflate_trend(Fixture *f, gconstpointer data)
 	g_assert_cmpint(last_target(f), ==, 900 * MIB);
 }
 
+/*
+ * A report made no later than the second after the balloon grew shows what
+ * vmbcd itself took: it is not pressure, and the reclaim is not undone. A
+ * report made after it is believed again.
+ */
+static void
+test_deflate_after_own_inflation(Fixture *f, gconstpointer data)
+{
+	sample(f, 200 * MIB, 600 * MIB);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	set_limits(f, 512 * MIB, 900 * MIB);
+	report(f, 1, 400 * MIB, 0, 0);
+	tick(f, 1);
+	/* the balloon grew by 300 MiB in the second the guest reports next */
+	vmbc_engine_set_wall_clock(f->engine, (stats_stamp + 1) * SEC);
+	sample(f, 200 * MIB, 300 * MIB);
+	report(f, 1, 20 * MIB, 0, 0);
+	tick(f, 1);
+	report(f, 1, 20 * MIB, 0, 0);
+	tick(f, 1);
+	g_assert_cmpuint(f->targets->len, ==, 0);
+	/* later, still short: grown */
+	report(f, 1, 20 * MIB, 0, 0);
+	tick(f, 1);
+	g_assert_cmpuint(f->targets->len, ==, 1);
+	g_assert_cmpint(last_target(f), >, 300 * MIB);
+}
+
 /* Swap-in: a trickle is not pressure, a working set that no longer fits is. */
 static void
 test_deflate_swap_in(Fixture *f, gconstpointer data)
@@ -1718,6 +1746,7 @@ main(int argc, char **argv)
 	ADD("deflate/pressure", test_deflate_on_pressure);
 	ADD("deflate/near-barrier", test_deflate_not_over_barrier);
 	ADD("deflate/trend", test_deflate_trend);
+	ADD("deflate/after-own-inflation", test_deflate_after_own_inflation);
 	ADD("deflate/swap-in", test_deflate_swap_in);
 	ADD("deflate/major-faults", test_deflate_major_faults);
 	ADD("deflate/fast-step", test_deflate_fast_step);
