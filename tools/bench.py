@@ -405,6 +405,29 @@ def start_fakes(fake_bin, qdir, n, mem_mib, base_mib, balloon_log, fakes, opts,
                 started.append(time.time())
 
 
+def stop_fleet(events, daemon, fakes, work):
+    """The end of a run over fake-qemu processes: the event follower and vmbcd stopped, every
+    fake stopped by its PID (killed after 30 s), the temporary directory removed unless
+    VMBC_BENCH_KEEP asks to keep it."""
+    if events is not None:
+        events.stop()
+    if daemon is not None:
+        daemon.stop()
+    for p, _ in fakes:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p, _ in fakes:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    if os.environ.get("VMBC_BENCH_KEEP"):
+        log(f"kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def scale(build, n, window, opts):
     work = tempfile.mkdtemp(prefix=f"vmbc-bench-{n}-")
     qdir = os.path.join(work, "qmp")
@@ -577,23 +600,7 @@ def scale(build, n, window, opts):
         log(f"scale {n}: {json.dumps(res)}")
         return res
     finally:
-        if events is not None:
-            events.stop()
-        if daemon is not None:
-            daemon.stop()
-        for p, _ in fakes:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p, _ in fakes:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        if os.environ.get("VMBC_BENCH_KEEP"):
-            log(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        stop_fleet(events, daemon, fakes, work)
 
 
 def size_mib(text):
@@ -692,23 +699,7 @@ def growth(build, n, opts):
         log(f"growth {n}: {json.dumps(res)}")
         return res
     finally:
-        if events is not None:
-            events.stop()
-        if daemon is not None:
-            daemon.stop()
-        for p, _ in fakes:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p, _ in fakes:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        if os.environ.get("VMBC_BENCH_KEEP"):
-            log(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        stop_fleet(events, daemon, fakes, work)
 
 
 def libvirt_bench(build, n, opts, other=None):
