@@ -133,6 +133,30 @@ test_duration_off(void)
 	g_assert_cmpint(vmbc_settings_get_usec(s, "tick"), ==, G_USEC_PER_SEC);
 }
 
+/* a choice takes one of its words and refuses anything else, naming the words */
+static void
+test_choice(void)
+{
+	static const VmbcSettingSpec specs[] = {
+		{"reads", VMBC_SETTING_CHOICE, "uring", 0, 0, "uring|pread"},
+		{NULL, 0, NULL, 0, 0},
+	};
+	g_autoptr(VmbcSettings) s = vmbc_settings_new();
+	g_autoptr(GError) error = NULL;
+
+	vmbc_settings_declare(s, specs);
+	g_assert_cmpstr(vmbc_settings_get_string(s, "reads"), ==, "uring");
+	g_assert_true(vmbc_settings_set(s, "reads", " pread ", &error));
+	g_assert_no_error(error);
+	g_assert_cmpstr(vmbc_settings_get_string(s, "reads"), ==, "pread");
+	g_assert_false(vmbc_settings_set(s, "reads", "aio", &error));
+	g_assert_error(error, VMBC_ERROR, VMBC_ERROR_INVALID);
+	g_assert_cmpstr(error->message, ==, "'aio' is not one of uring, pread");
+	g_clear_error(&error);
+	g_assert_false(vmbc_settings_set(s, "reads", "urin", &error));
+	g_assert_cmpstr(vmbc_settings_get_string(s, "reads"), ==, "pread");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -141,5 +165,6 @@ main(int argc, char **argv)
 	g_test_add_func("/vmbc/settings/set", test_set);
 	g_test_add_func("/vmbc/settings/refused", test_refused);
 	g_test_add_func("/vmbc/settings/duration-off", test_duration_off);
+	g_test_add_func("/vmbc/settings/choice", test_choice);
 	return g_test_run();
 }

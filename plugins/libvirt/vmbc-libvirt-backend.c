@@ -22,6 +22,7 @@ silent_error_func(void *user_data, virErrorPtr error)
 static const VmbcSettingSpec vmbc_libvirt_backend_settings[] = {
 	{"libvirt-uri", VMBC_SETTING_STRING, "qemu:///system", 0, 0},
 	VMBC_BACKEND_SETTING_SMAPS_INTERVAL,
+	VMBC_BACKEND_SETTING_STATM_READS,
 	VMBC_BACKEND_SETTING_STATS_INTERVAL,
 	VMBC_BACKEND_SETTING_IDLE_INTERVAL,
 	{NULL, 0, NULL, 0, 0},

@@ -238,6 +238,17 @@ vmbc_libvirt_backend_sample(VmbcBackend *backend, gint64 now)
 	GHashTableIter iter;
 	gpointer value;
 
+	/* the statm of every domain due, read together first; each sample below takes its own */
+	if (vmbc_backend_vm_batch_wanted(backend)) {
+		g_hash_table_iter_init(&iter, self->vms);
+		while (g_hash_table_iter_next(&iter, NULL, &value)) {
+			VmbcLibvirtVm *vm = value;
+
+			if (vm->bc != NULL)
+				vmbc_backend_vm_batch_add(backend, vm->bc, vm->sampler, now);
+		}
+		vmbc_backend_vm_batch_read(backend, now);
+	}
 	g_hash_table_iter_init(&iter, self->vms);
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		VmbcLibvirtVm *vm = value;

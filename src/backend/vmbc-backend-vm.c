@@ -35,3 +35,40 @@ vmbc_backend_vm_sample(VmbcBackend *self, VmbcBeancounter *bc, VmbcProcSampler *
 	vmbc_engine_sample(vmbc_backend_get_engine(self), bc, &sample, now);
 	return TRUE;
 }
+
+gboolean
+vmbc_backend_vm_batch_wanted(VmbcBackend *self)
+{
+	g_return_val_if_fail(VMBC_IS_BACKEND(self), FALSE);
+	return vmbc_statm_batch_get_path(vmbc_backend_get_statm_batch(self)) ==
+	       VMBC_STATM_READS_URING;
+}
+
+void
+vmbc_backend_vm_batch_add(VmbcBackend *self, VmbcBeancounter *bc, VmbcProcSampler *sampler,
+			  gint64 now)
+{
+	g_return_if_fail(VMBC_IS_BACKEND(self));
+	g_return_if_fail(bc != NULL);
+
+	if (sampler == NULL || !vmbc_engine_sample_due(vmbc_backend_get_engine(self), bc, now))
+		return;
+	(void)vmbc_statm_batch_add(vmbc_backend_get_statm_batch(self), sampler);
+}
+
+void
+vmbc_backend_vm_batch_read(VmbcBackend *self, gint64 now)
+{
+	VmbcStatmBatch *batch;
+	guint pending;
+	guint handed;
+
+	g_return_if_fail(VMBC_IS_BACKEND(self));
+	batch = vmbc_backend_get_statm_batch(self);
+	pending = vmbc_statm_batch_get_pending(batch);
+	if (pending == 0)
+		return;
+	handed = vmbc_statm_batch_run(batch, now);
+	if (handed < pending)
+		g_debug("statm reads: %u of %u read together, the others alone", handed, pending);
+}

@@ -30,4 +30,23 @@ gboolean vmbc_backend_vm_sample(VmbcBackend *self, VmbcBeancounter *bc, VmbcProc
 				gboolean *failed, gint64 now, const gchar *log_domain,
 				const gchar *noun);
 
+/*
+ * The first pass of a tick's sample, before vmbc_backend_vm_sample() is called
+ * for each VM: adds @sampler to the backend's batch of statm reads
+ * (vmbc_backend_get_statm_batch()) when the engine says the VM of @bc is due at
+ * @now. Nothing for a NULL @sampler, or where the batch reads nothing (pread).
+ */
+void vmbc_backend_vm_batch_add(VmbcBackend *self, VmbcBeancounter *bc, VmbcProcSampler *sampler,
+			       gint64 now);
+
+/*
+ * After the first pass: reads the statm of every sampler added, together, so
+ * that vmbc_backend_vm_sample() at the same @now takes what was read. Samplers
+ * must not be freed between the first pass and this call.
+ */
+void vmbc_backend_vm_batch_read(VmbcBackend *self, gint64 now);
+
+/* Whether the first pass is worth making: FALSE where the batch reads nothing. */
+gboolean vmbc_backend_vm_batch_wanted(VmbcBackend *self);
+
 G_END_DECLS

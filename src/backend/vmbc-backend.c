@@ -9,6 +9,7 @@ typedef struct {
 	gchar *name;
 	VmbcBackendHost *host;	      /* not a reference: the host owns its backends */
 	const VmbcSettings *settings; /* the host's */
+	VmbcStatmBatch *statm_batch;  /* NULL until the first sample */
 } VmbcBackendPrivate;
 
 G_DEFINE_TYPE_WITH_PRIVATE(VmbcBackend, vmbc_backend, G_TYPE_OBJECT)
@@ -20,6 +21,7 @@ vmbc_backend_finalize(GObject *object)
 {
 	VmbcBackendPrivate *priv = GET_PRIVATE(VMBC_BACKEND(object));
 	g_free(priv->name);
+	g_clear_pointer(&priv->statm_batch, vmbc_statm_batch_free);
 	G_OBJECT_CLASS(vmbc_backend_parent_class)->finalize(object);
 }
 
@@ -78,6 +80,23 @@ const VmbcSettings *
 vmbc_backend_get_settings(VmbcBackend *self)
 {
 	return GET_PRIVATE(self)->settings;
+}
+
+VmbcStatmBatch *
+vmbc_backend_get_statm_batch(VmbcBackend *self)
+{
+	VmbcBackendPrivate *priv = GET_PRIVATE(self);
+	VmbcStatmReads how = VMBC_STATM_READS_URING;
+
+	/* the loader checked the value: only "uring" and "pread" get here */
+	if (priv->settings != NULL && vmbc_settings_lookup(priv->settings, "statm-reads") != NULL)
+		(void)vmbc_statm_reads_from_string(
+			vmbc_settings_get_string(priv->settings, "statm-reads"), &how);
+	if (priv->statm_batch != NULL && vmbc_statm_batch_get_asked(priv->statm_batch) != how)
+		g_clear_pointer(&priv->statm_batch, vmbc_statm_batch_free);
+	if (priv->statm_batch == NULL)
+		priv->statm_batch = vmbc_statm_batch_new(how);
+	return priv->statm_batch;
 }
 
 gint64

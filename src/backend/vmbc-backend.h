@@ -21,6 +21,7 @@
 #include "vmbc-backend-host.h"
 #include "vmbc-engine.h"
 #include "vmbc-settings.h"
+#include "vmbc-statm-batch.h"
 
 G_BEGIN_DECLS
 
@@ -46,6 +47,14 @@ G_DECLARE_DERIVABLE_TYPE(VmbcBackend, vmbc_backend, VMBC, BACKEND, GObject)
 	{                                                                                          \
 		"idle-interval", VMBC_SETTING_DURATION, "30s", 0,                                  \
 			G_GINT64_CONSTANT(3600) * G_USEC_PER_SEC                                   \
+	}
+/*
+ * How a tick's statm reads are made (vmbc-statm-batch.h): together through
+ * io_uring where it works, or one pread() per VM.
+ */
+#define VMBC_BACKEND_SETTING_STATM_READS                                                           \
+	{                                                                                          \
+		"statm-reads", VMBC_SETTING_CHOICE, "uring", 0, 0, "uring|pread"                   \
 	}
 /* Most idle measures a backend starts in one tick: few, the VMs that waited longest. */
 #define VMBC_BACKEND_IDLE_PER_TICK 4
@@ -130,6 +139,14 @@ VmbcBeancounter *vmbc_backend_add_vm(VmbcBackend *self, const gchar *name, gint6
 void vmbc_backend_remove_vm(VmbcBackend *self, VmbcBeancounter *bc);
 /* The VM carries @policy in its own metadata (at adoption, or changed since). */
 void vmbc_backend_apply_policy(VmbcBackend *self, VmbcBeancounter *bc, const VmbcPolicy *policy);
+
+/*
+ * The batch of statm reads of this backend's VMs due at a tick, made at the
+ * first call as statm-reads says (uring where the backend declares no such
+ * key), and again at the first call after a reload changed it. For
+ * vmbc-backend-vm.c.
+ */
+VmbcStatmBatch *vmbc_backend_get_statm_batch(VmbcBackend *self);
 
 /* The current monotonic time in usec, as the engine sees it. */
 gint64 vmbc_backend_now(VmbcBackend *self);

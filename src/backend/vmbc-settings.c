@@ -118,6 +118,18 @@ parse(const VmbcSettingSpec *spec, const gchar *text, Value *out, GError **error
 		n = (gint64)u;
 		break;
 	}
+	case VMBC_SETTING_CHOICE: {
+		g_auto(GStrv) words =
+			g_strsplit(spec->choices != NULL ? spec->choices : "", "|", -1);
+
+		if (!g_strv_contains((const gchar *const *)words, text)) {
+			g_autofree gchar *list = g_strjoinv(", ", words);
+			g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID, "'%s' is not one of %s",
+				    text, list);
+			return FALSE;
+		}
+		break;
+	}
 	default:
 		g_set_error(error, VMBC_ERROR, VMBC_ERROR_INVALID, "key '%s' has no known type",
 			    spec->key);

@@ -23,6 +23,7 @@ typedef enum {
 	VMBC_SETTING_DURATION, /* "250ms", "2s", "5m": usec within [min, max]; "0" or "off" if min
 				  is 0 */
 	VMBC_SETTING_SECONDS,  /* whole seconds within [min, max] */
+	VMBC_SETTING_CHOICE,   /* one of the words in choices */
 } VmbcSettingType;
 
 typedef struct {
@@ -31,6 +32,7 @@ typedef struct {
 	const gchar *default_value; /* as it would be written in vmbc.conf */
 	gint64 min;		    /* DURATION: usec, SECONDS: seconds; else unused */
 	gint64 max;
+	const gchar *choices; /* CHOICE: the words allowed, '|' between them; else unused */
 } VmbcSettingSpec;
 
 /* The checked values of every declared key, defaults included. */

@@ -113,6 +113,10 @@ struct _VmbcProcSampler {
 	gint64 ksm_saved;  /* pages: guest Rss - Pss at the last Pss read (KSM's sharers) */
 	gint64 next_pss;   /* monotonic usec: the next Pss read while KSM merges */
 	guint pss_reads;
+	gboolean taken;	  /* statm was read for the read at taken_now (a batch) */
+	gint64 taken_now; /* monotonic usec */
+	gint64 taken_resident;
+	guint statm_taken;
 };
 
 VmbcProcSampler *
@@ -304,14 +308,45 @@ read_start_time(pid_t pid)
 	return g_ascii_strtoull(fields[20], NULL, 10);
 }
 
-/* Resident pages from statm ("size resident shared text lib data dt"). */
+/*
+ * Resident pages from the text of statm ("size resident shared text lib data
+ * dt"), read from the process @pid.
+ */
+static gboolean
+parse_statm(pid_t pid, gchar *buf, gint64 *resident, GError **error)
+{
+	gchar *end = NULL;
+	const gchar *p;
+	guint64 size;
+	guint64 res;
+
+	size = g_ascii_strtoull(buf, &end, 10);
+	if (end == buf || *end != ' ') {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED,
+			    "cannot parse /proc/%d/statm: '%s'", (int)pid, g_strchomp(buf));
+		return FALSE;
+	}
+	p = end + 1;
+	res = g_ascii_strtoull(p, &end, 10);
+	if (end == p || res > G_MAXINT64) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED,
+			    "cannot parse /proc/%d/statm: '%s'", (int)pid, g_strchomp(buf));
+		return FALSE;
+	}
+	/* An exited process that is not reaped yet has no memory at all. */
+	if (size == 0) {
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_VANISHED, "process %d is gone", (int)pid);
+		return FALSE;
+	}
+	*resident = (gint64)res;
+	return TRUE;
+}
+
+/* Resident pages from statm, read now. */
 static gboolean
 read_statm(VmbcProcSampler *s, gint64 *resident, GError **error)
 {
-	gchar buf[256];
-	gchar *end = NULL;
-	guint64 size;
-	guint64 res;
+	gchar buf[VMBC_PROC_STATM_MAX + 1];
 	ssize_t n;
 	gint fd;
 
@@ -364,29 +399,39 @@ read_statm(VmbcProcSampler *s, gint64 *resident, GError **error)
 		return FALSE;
 	}
 	buf[n] = '\0';
-	size = g_ascii_strtoull(buf, &end, 10);
-	if (end == buf || *end != ' ') {
-		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED,
-			    "cannot parse /proc/%d/statm: '%s'", (int)s->pid, g_strchomp(buf));
-		return FALSE;
-	}
-	{
-		const gchar *p = end + 1;
-		res = g_ascii_strtoull(p, &end, 10);
-		if (end == p || res > G_MAXINT64) {
-			g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED,
-				    "cannot parse /proc/%d/statm: '%s'", (int)s->pid,
-				    g_strchomp(buf));
-			return FALSE;
-		}
-	}
-	/* An exited process that is not reaped yet has no memory at all. */
-	if (size == 0) {
-		set_vanished(s, error);
-		return FALSE;
-	}
-	*resident = (gint64)res;
-	return TRUE;
+	return parse_statm(s->pid, buf, resident, error);
+}
+
+gint
+vmbc_proc_sampler_get_statm_fd(VmbcProcSampler *s)
+{
+	g_return_val_if_fail(s != NULL, -1);
+	return s->statm_fd;
+}
+
+void
+vmbc_proc_sampler_take_statm(VmbcProcSampler *s, const gchar *text, gsize len, gint64 now_usec)
+{
+	gchar buf[VMBC_PROC_STATM_MAX + 1];
+
+	g_return_if_fail(s != NULL && text != NULL);
+
+	s->taken = FALSE;
+	if (len == 0 || len > VMBC_PROC_STATM_MAX)
+		return;
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	/* what does not parse is read again, and that read says what is wrong */
+	if (!parse_statm(s->pid, buf, &s->taken_resident, NULL))
+		return;
+	s->taken = TRUE;
+	s->taken_now = now_usec;
+}
+
+guint
+vmbc_proc_sampler_get_statm_taken(VmbcProcSampler *s)
+{
+	return s->statm_taken;
 }
 
 static gboolean
@@ -695,8 +740,14 @@ vmbc_proc_sampler_read(VmbcProcSampler *s, gboolean full, gint64 now_usec, gint6
 	ram_pages = (gint64)((s->guest_ram_bytes + GUEST_RAM_SLACK) / page_size);
 	if (s->ranges != NULL)
 		ram_pages = (gint64)(s->split.guest_size / page_size);
-	if (!read_statm(s, &resident, error))
+	if (s->taken && s->taken_now == now_usec) {
+		resident = s->taken_resident;
+		s->statm_taken++;
+	} else if (!read_statm(s, &resident, error)) {
+		s->taken = FALSE;
 		return FALSE;
+	}
+	s->taken = FALSE;
 	guest = resident - s->vmm_estimate;
 	if (s->smaps_reads == 0 || full || now_usec >= s->next_smaps ||
 	    (s->guest_found && s->ksm_pages > 0 && now_usec >= s->next_pss) ||

@@ -56,7 +56,8 @@ pid_t vmbc_proc_sampler_get_pid(VmbcProcSampler *s);
  * guest RAM resident on the host, @vmm_pages the rest of the process's
  * resident pages, both in pages of the host page size.
  *
- * On most calls only statm is read (with pread on a descriptor kept open):
+ * On most calls only statm is read (with pread on a descriptor kept open, or
+ * taken from a batch that read it for this @now_usec, vmbc-statm-batch.h):
  * guest = resident - the VMM's share at the last exact read. smaps is read
  * again when @full is TRUE, when the smaps interval has passed, or when the
  * estimate is implausible (negative, above the guest's RAM). In between, the
@@ -84,6 +85,31 @@ pid_t vmbc_proc_sampler_get_pid(VmbcProcSampler *s);
  */
 gboolean vmbc_proc_sampler_read(VmbcProcSampler *s, gboolean full, gint64 now_usec,
 				gint64 *guest_pages, gint64 *vmm_pages, GError **error);
+
+/* The longest statm text read: seven numbers of at most 20 digits and their spaces. */
+#define VMBC_PROC_STATM_MAX 255
+
+/*
+ * The descriptor of @s's /proc/PID/statm while it keeps one open, else -1
+ * (not read yet, or past the descriptor budget: then every read opens it).
+ * For vmbc-statm-batch.c, which reads it on the sampler's behalf; the sampler
+ * still owns it.
+ */
+gint vmbc_proc_sampler_get_statm_fd(VmbcProcSampler *s);
+
+/*
+ * @len bytes of @text are what a read of @s's kept statm descriptor returned
+ * for the tick at @now_usec (vmbc-statm-batch.c): the next
+ * vmbc_proc_sampler_read() at that same @now_usec takes them instead of
+ * reading statm itself; a read at any other time reads, and forgets them.
+ * Text that does not parse (or says the process is gone) is dropped, so that
+ * the read reads again and reports what is wrong as it always does.
+ */
+void vmbc_proc_sampler_take_statm(VmbcProcSampler *s, const gchar *text, gsize len,
+				  gint64 now_usec);
+
+/* How many reads took statm from vmbc_proc_sampler_take_statm(), for tests and debugging. */
+guint vmbc_proc_sampler_get_statm_taken(VmbcProcSampler *s);
 
 /* What the last smaps read found (borrowed; found is FALSE before the first one). */
 const VmbcSmapsSplit *vmbc_proc_sampler_get_split(VmbcProcSampler *s);
