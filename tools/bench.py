@@ -123,7 +123,14 @@ def mem_available():
 
 
 def schedstat_seconds(pid):
-    """CPU time of @pid (all threads) in seconds, from /proc/PID/schedstat (ns)."""
+    """CPU time of @pid in seconds: every thread it has had, those that exited too (io_uring's
+    io-wq workers come and go), from the process's CPU clock; where that cannot be read, the
+    sum of /proc/PID/task/*/schedstat (ns) of the threads there now."""
+    try:
+        # MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED), as clock_getcpuclockid() gives it
+        return time.clock_gettime(((~pid) << 3) | 2)
+    except OSError:
+        pass
     total = 0
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
@@ -192,6 +199,16 @@ class LogClock:
 RX_TICK = re.compile(r"(\d\d:\d\d:\d\d\.\d{3}): tick (\d+): (\d+) VMs in ([0-9.]+) ms")
 RX_HIT = re.compile(r"(\d\d:\d\d:\d\d\.\d{3}): '([^']+)' physpages: held \S+ over limit")
 RX_DONE = re.compile(r"(\d\d:\d\d:\d\d\.\d{3}): '([^']+)' physpages: held \S+ back within limit")
+
+
+def statm_path(log_path):
+    """How vmbcd said it reads statm (its g_info line at the first tick), or "?"."""
+    with open(log_path, errors="replace") as f:
+        for line in f:
+            m = re.search(r"statm reads: (.*)$", line)
+            if m:
+                return m.group(1).strip()
+    return "?"
 
 
 def read_log(log_path, clock):
@@ -303,10 +320,13 @@ def stop_perf(perf):
 
 
 def daemon_extra(opts):
-    """The [daemon] keys every scale benchmark sets: the tick, the rescan, the growth ceiling."""
+    """The [daemon] keys every scale benchmark sets: the tick, the rescan, the growth ceiling,
+    how statm is read."""
     extra = f"tick = {opts.tick}\nrescan-interval = 2s\n"
     if opts.ceiling is not None:
         extra += f"growth-ceiling = {opts.ceiling}\n"
+    if opts.statm is not None:
+        extra += f"statm-reads = {opts.statm}\n"
     return extra
 
 
@@ -565,6 +585,8 @@ def scale(build, n, window, opts):
             "n": n,
             "tick_s": opts.tick_s,
             "ceiling": opts.ceiling,
+            "statm": statm_path(daemon.log_path),
+            "threads": len(os.listdir(f"/proc/{daemon.proc.pid}/task")),
             "guest_mib": mem_mib,
             "base_mib": base_mib,
             "window_s": elapsed,
@@ -1211,6 +1233,8 @@ def markdown(scales, rg, argv, pr=(), iq=None, idd=(), grows=(), lvs=(), vm=None
                   f"{scales[0]['ceiling'] or 'at its default'}. Guests: " + ", ".join(
             f"N={r['n']}: {r['guest_mib']} MiB, {r['base_mib']} MiB resident at start"
             for r in scales) + f"; window {scales[0]['window_s']:.0f} s.", ""]
+        lines += [f"statm reads (vmbcd's log), N={r['n']}: {r['statm']}; vmbcd's threads "
+                  f"after the window: {r['threads']}." for r in scales] + [""]
     if grows:
         lines += [
             "| VMs | tick | growth (ceiling) | crossed | over the limit when first seen p50 / p99 "
@@ -1282,6 +1306,8 @@ def main():
                     "build's on the same domains")
     ap.add_argument("--ceiling", default=None,
                     help="vmbcd's growth-ceiling (scale, growth); vmbcd's default if not given")
+    ap.add_argument("--statm", default=None, choices=["uring", "pread"],
+                    help="vmbcd's statm-reads (scale, growth); vmbcd's default if not given")
     ap.add_argument("--batch", type=int, default=250, help="fakes started at once")
     ap.add_argument("--max-load", type=float, default=8.0 * (os.cpu_count() or 1),
                     help="the 1-minute load average above which no more fakes start")
