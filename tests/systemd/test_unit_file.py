@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The systemd unit as installed: `meson install` into a temporary DESTDIR, then
 `systemd-analyze verify` of vmbcd.service in that root (its ExecStart, its
-man pages, the units it names), and the settings that make vmbcd a notify
-service with a watchdog. Nothing outside the temporary directory is touched.
+man pages, the units it names), the settings that make vmbcd a notify
+service with a watchdog, and a system call filter that lets io_uring through. Nothing outside the temporary directory is touched.
 
 Usage: test_unit_file.py MESON BUILDDIR
 """
@@ -14,6 +14,39 @@ import sys
 import tempfile
 
 SKIP = 77
+
+
+def syscalls(analyze, group, seen=None):
+    """The system calls of a SystemCallFilter group, the groups it names expanded."""
+    seen = set() if seen is None else seen
+    if group in seen:
+        return set()
+    seen.add(group)
+    r = subprocess.run([analyze, "syscall-filter", group], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    names = set()
+    for line in r.stdout.splitlines()[1:]:
+        item = line.strip()
+        if item.startswith("@"):
+            names |= syscalls(analyze, item, seen)
+        elif item and not item.startswith("#"):
+            names.add(item)
+    return names
+
+
+def check_io_uring_allowed(analyze, settings):
+    """vmbcd reads a tick's statm through io_uring: the unit's SystemCallFilter must let it
+    (it falls back to pread() where it cannot, but should not have to here)."""
+    allowed, denied = set(), set()
+    for value in settings.get("SystemCallFilter", []):
+        names = set()
+        for item in value.lstrip("~").split():
+            names |= syscalls(analyze, item) if item.startswith("@") else {item.split(":")[0]}
+        (denied if value.startswith("~") else allowed).update(names)
+    for call in ("io_uring_setup", "io_uring_enter"):
+        assert not allowed or call in allowed, f"SystemCallFilter does not allow {call}"
+        assert call not in denied, f"SystemCallFilter denies {call}"
+    print("SystemCallFilter allows io_uring_setup and io_uring_enter")
 
 
 def main():
@@ -42,6 +75,7 @@ def main():
         assert settings.get("NotifyAccess") == ["main"], settings.get("NotifyAccess")
         assert re.fullmatch(r"\d+s", settings.get("WatchdogSec", [""])[0]), settings
         assert settings.get("Restart") == ["on-failure"], settings.get("Restart")
+        check_io_uring_allowed(analyze, settings)
         exec_start = settings["ExecStart"][0].split()[0]
         binary = root + exec_start
         assert os.access(binary, os.X_OK), f"ExecStart {exec_start} not installed"
