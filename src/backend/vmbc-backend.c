@@ -86,7 +86,7 @@ VmbcStatmBatch *
 vmbc_backend_get_statm_batch(VmbcBackend *self)
 {
 	VmbcBackendPrivate *priv = GET_PRIVATE(self);
-	VmbcStatmReads how = VMBC_STATM_READS_URING;
+	VmbcStatmReads how = VMBC_STATM_READS_PREAD;
 
 	/* the loader checked the value: only "uring" and "pread" get here */
 	if (priv->settings != NULL && vmbc_settings_lookup(priv->settings, "statm-reads") != NULL)

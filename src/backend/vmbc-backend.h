@@ -49,12 +49,14 @@ G_DECLARE_DERIVABLE_TYPE(VmbcBackend, vmbc_backend, VMBC, BACKEND, GObject)
 			G_GINT64_CONSTANT(3600) * G_USEC_PER_SEC                                   \
 	}
 /*
- * How a tick's statm reads are made (vmbc-statm-batch.h): together through
- * io_uring where it works, or one pread() per VM.
+ * How a tick's statm reads are made (vmbc-statm-batch.h): one pread() per VM,
+ * or together through io_uring where it works. pread by default: through
+ * io_uring the reads cost more CPU, in io-wq workers (docs/performance.md,
+ * "statm through io_uring").
  */
 #define VMBC_BACKEND_SETTING_STATM_READS                                                           \
 	{                                                                                          \
-		"statm-reads", VMBC_SETTING_CHOICE, "uring", 0, 0, "uring|pread"                   \
+		"statm-reads", VMBC_SETTING_CHOICE, "pread", 0, 0, "uring|pread"                   \
 	}
 /* Most idle measures a backend starts in one tick: few, the VMs that waited longest. */
 #define VMBC_BACKEND_IDLE_PER_TICK 4
@@ -142,7 +144,7 @@ void vmbc_backend_apply_policy(VmbcBackend *self, VmbcBeancounter *bc, const Vmb
 
 /*
  * The batch of statm reads of this backend's VMs due at a tick, made at the
- * first call as statm-reads says (uring where the backend declares no such
+ * first call as statm-reads says (pread where the backend declares no such
  * key), and again at the first call after a reload changed it. For
  * vmbc-backend-vm.c.
  */

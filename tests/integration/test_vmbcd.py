@@ -120,6 +120,28 @@ def case_charge_uncharge():
         env.stop_daemon()
 
 
+def case_statm_through_io_uring():
+    """statm-reads = uring: held follows the guest as with pread, and the path is logged."""
+    with Env("uring", extra_daemon="statm-reads = uring\n") as env:
+        env.start_fake("vm1", 256)
+        vmm0 = fake_vmm(env, "vm1")
+        env.start_daemon()
+        env.wait_domain("vm1")
+        base = env.res("vm1")["held"]
+        env.fake_do("vm1", "x-fake-touch", {"mib": 96, "kind": "anon"})
+        wait_for("held to rise by ~96 MiB",
+                 lambda: env.res("vm1")["held"] - base >= pages(90), timeout=10)
+        assert_held_measured(env, "vm1", vmm0)
+        env.fake_do("vm1", "x-fake-free", {"mib": 96, "kind": "anon"})
+        wait_for("held to fall back",
+                 lambda: env.res("vm1")["held"] - base < pages(6), timeout=10)
+        log = env.logtext()
+        # where io_uring cannot be set up here, the fallback is what is logged
+        assert ("statm reads: together through io_uring" in log
+                or "statm reads: one pread() per VM (io_uring" in log), log
+        env.stop_daemon()
+
+
 def case_limit_hit_reclaim():
     with Env("limit") as env:
         env.start_fake("vm1", 512, "--cache-mib", "300")
