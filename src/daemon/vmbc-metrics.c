@@ -220,7 +220,8 @@ on_stream_wrote_chunk(SoupServerMessage *msg, gpointer user_data)
 
 	if (st->idle_id != 0 || st->complete)
 		return;
-	st->idle_id = g_idle_add(on_stream_idle, st);
+	/* at libsoup's own priority: below the tick, and not starved by the QMP replies */
+	st->idle_id = g_idle_add_full(G_PRIORITY_DEFAULT, on_stream_idle, st, NULL);
 	g_source_set_name_by_id(st->idle_id, "[vmbcd] metrics page piece");
 }
 
