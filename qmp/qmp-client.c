@@ -6,6 +6,14 @@
  * error and event to the connect task, the pending call with the same id, or
  * the "event" signal. The user sees "unable to execute QMP command 'X': desc"
  * and the whole message goes to g_debug.
+ *
+ * Timeouts: a host daemon keeps thousands of clients, each with a command or
+ * a few in flight, so a client has one timer, not one per command. Pending
+ * calls with a deadline sit in a queue sorted by deadline (sent + timeout:
+ * each new call goes at the tail, as the deadlines grow in the order sent);
+ * the timer, a GSource that lives only while the queue is not empty, is armed
+ * for the head. When it fires, every call past its deadline times out and the
+ * timer is armed for the next.
  */
 #include "qmp-client.h"
 
@@ -28,9 +36,18 @@ typedef struct {
 	gchar *id;
 	gchar *command;
 	GTask *task; /* NULL for our own qmp_capabilities */
-	GSource *timeout_source;
 	GSource *cancel_source;
+	gint64 deadline;  /* monotonic µs, in QmpClient.deadlines while queued */
+	guint timeout_ms; /* the timeout the deadline was set with, for the message */
+	gboolean queued;  /* .link is in QmpClient.deadlines */
+	GList link;	  /* .data is the call */
 } QmpPendingCall;
+
+/* The one timer of a client (see the top of the file). */
+typedef struct {
+	GSource source;
+	QmpClient *client; /* borrowed: the client destroys its timer */
+} QmpClientTimer;
 
 struct _QmpClient {
 	GObject parent_instance;
@@ -44,6 +61,8 @@ struct _QmpClient {
 	GSource *connect_cancel_source;
 	JsonObject *greeting;
 	GHashTable *pending;   /* id -> QmpPendingCall */
+	GQueue deadlines;      /* QmpPendingCall with a deadline, soonest first */
+	GSource *timer;	       /* QmpClientTimer while deadlines is not empty */
 	GHashTable *abandoned; /* id set */
 	guint64 next_id;
 	pid_t peer_pid;
@@ -59,13 +78,12 @@ enum {
 
 static guint signals[SIGNAL_LAST] = {0};
 
+static void qmp_client_unqueue(QmpClient *self, QmpPendingCall *call);
+
 static void
 qmp_pending_call_free(QmpPendingCall *call)
 {
-	if (call->timeout_source != NULL) {
-		g_source_destroy(call->timeout_source);
-		g_source_unref(call->timeout_source);
-	}
+	qmp_client_unqueue(call->client, call);
 	if (call->cancel_source != NULL) {
 		g_source_destroy(call->cancel_source);
 		g_source_unref(call->cancel_source);
@@ -74,6 +92,84 @@ qmp_pending_call_free(QmpPendingCall *call)
 	g_free(call->id);
 	g_free(call->command);
 	g_free(call);
+}
+
+static void
+qmp_client_destroy_timer(QmpClient *self)
+{
+	if (self->timer == NULL)
+		return;
+	g_source_destroy(self->timer);
+	g_clear_pointer(&self->timer, g_source_unref);
+}
+
+/* Arms the timer for the head of the queue, or destroys it if the queue is empty. */
+static void
+qmp_client_rearm(QmpClient *self)
+{
+	QmpPendingCall *head = g_queue_peek_head(&self->deadlines);
+
+	if (head == NULL) {
+		qmp_client_destroy_timer(self);
+		return;
+	}
+	if (self->timer != NULL)
+		g_source_set_ready_time(self->timer, head->deadline);
+}
+
+/* Takes @call out of the deadline queue, if it is there, and re-arms the timer. */
+static void
+qmp_client_unqueue(QmpClient *self, QmpPendingCall *call)
+{
+	gboolean was_head;
+
+	if (!call->queued)
+		return;
+	was_head = self->deadlines.head == &call->link;
+	g_queue_unlink(&self->deadlines, &call->link);
+	call->queued = FALSE;
+	if (was_head || self->deadlines.length == 0)
+		qmp_client_rearm(self);
+}
+
+static gboolean qmp_client_on_timer(gpointer user_data);
+
+static gboolean
+qmp_client_timer_dispatch(GSource *source, GSourceFunc callback, gpointer user_data)
+{
+	return qmp_client_on_timer(((QmpClientTimer *)source)->client);
+}
+
+static GSourceFuncs qmp_client_timer_funcs = {
+	.dispatch = qmp_client_timer_dispatch,
+};
+
+/*
+ * Puts @call, whose task is returned in @context, in the deadline queue:
+ * from the tail back to the first call due no later (the tail itself but
+ * where the timeout was lowered meanwhile), and makes sure the timer is armed.
+ */
+static void
+qmp_client_enqueue(QmpClient *self, QmpPendingCall *call, GMainContext *context)
+{
+	GList *before = self->deadlines.tail;
+
+	while (before != NULL && ((QmpPendingCall *)before->data)->deadline > call->deadline)
+		before = before->prev;
+	call->link.data = call;
+	if (before == NULL)
+		g_queue_push_head_link(&self->deadlines, &call->link);
+	else
+		g_queue_insert_after_link(&self->deadlines, before, &call->link);
+	call->queued = TRUE;
+	if (self->timer == NULL) {
+		self->timer = g_source_new(&qmp_client_timer_funcs, sizeof(QmpClientTimer));
+		((QmpClientTimer *)self->timer)->client = self;
+		g_source_set_static_name(self->timer, "QmpClient timer");
+		g_source_attach(self->timer, context);
+	}
+	if (self->deadlines.head == &call->link)
+		g_source_set_ready_time(self->timer, call->deadline);
 }
 
 QmpClient *
@@ -133,6 +229,14 @@ qmp_client_fail(QmpClient *self, const GError *reason)
 	g_clear_pointer(&self->channel, qmp_channel_unref);
 	qmp_client_clear_connect_sources(self);
 	g_hash_table_remove_all(self->abandoned);
+	/* the calls leave the queue as they are freed, with the old table */
+	while (self->deadlines.head != NULL) {
+		QmpPendingCall *call = self->deadlines.head->data;
+
+		g_queue_unlink(&self->deadlines, &call->link);
+		call->queued = FALSE;
+	}
+	qmp_client_destroy_timer(self);
 
 	/* taken before any callback runs: a callback may connect again */
 	connect_task = g_steal_pointer(&self->connect_task);
@@ -181,23 +285,36 @@ qmp_client_take_call(QmpClient *self, QmpPendingCall *call, gboolean abandon)
 	return task;
 }
 
+/*
+ * The timer fired: every call past its deadline times out (its id kept so
+ * that a late reply is expected) and the timer is armed for the next, or
+ * goes. The tasks are returned last, once the client is consistent: a
+ * callback may send, close or drop the client.
+ */
 static gboolean
-qmp_client_on_call_timeout(gpointer user_data)
+qmp_client_on_timer(gpointer user_data)
 {
-	QmpPendingCall *call = user_data;
-	QmpClient *self = call->client;
-	g_autofree gchar *command = g_strdup(call->command);
-	g_autoptr(GTask) task = NULL;
+	QmpClient *self = user_data;
+	g_autoptr(QmpClient) keep = g_object_ref(self);
+	g_autoptr(GPtrArray) expired = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) tasks = g_ptr_array_new_with_free_func(g_object_unref);
+	gint64 now = g_get_monotonic_time();
+	QmpPendingCall *call;
 
-	g_source_destroy(call->timeout_source);
-	g_clear_pointer(&call->timeout_source, g_source_unref);
-	task = qmp_client_take_call(self, call, TRUE);
-	g_debug("QMP command '%s' on '%s' timed out after %u ms", command, self->name,
-		self->timeout_ms);
-	g_task_return_new_error(task, QMP_ERROR, QMP_ERROR_TIMEOUT,
-				"unable to execute QMP command '%s': no reply within %u ms",
-				command, self->timeout_ms);
-	return G_SOURCE_REMOVE;
+	while ((call = g_queue_peek_head(&self->deadlines)) != NULL && call->deadline <= now) {
+		g_debug("QMP command '%s' on '%s' timed out after %u ms", call->command, self->name,
+			call->timeout_ms);
+		g_ptr_array_add(expired,
+				g_strdup_printf("unable to execute QMP command '%s': no reply "
+						"within %u ms",
+						call->command, call->timeout_ms));
+		g_ptr_array_add(tasks, qmp_client_take_call(self, call, TRUE));
+	}
+	qmp_client_rearm(self);
+	for (guint i = 0; i < tasks->len; i++)
+		g_task_return_new_error(g_ptr_array_index(tasks, i), QMP_ERROR, QMP_ERROR_TIMEOUT,
+					"%s", (const gchar *)g_ptr_array_index(expired, i));
+	return G_SOURCE_CONTINUE;
 }
 
 static gboolean
@@ -251,9 +368,9 @@ qmp_client_add_call(QmpClient *self, const gchar *command, JsonObject *arguments
 	g_hash_table_insert(self->pending, call->id, call);
 
 	if (task != NULL && self->timeout_ms > 0) {
-		call->timeout_source = g_timeout_source_new(self->timeout_ms);
-		g_source_set_callback(call->timeout_source, qmp_client_on_call_timeout, call, NULL);
-		g_source_attach(call->timeout_source, g_task_get_context(task));
+		call->timeout_ms = self->timeout_ms;
+		call->deadline = g_get_monotonic_time() + (gint64)self->timeout_ms * 1000;
+		qmp_client_enqueue(self, call, g_task_get_context(task));
 	}
 	if (task != NULL && cancellable != NULL) {
 		call->cancel_source = g_cancellable_source_new(cancellable);
@@ -672,6 +789,7 @@ qmp_client_finalize(GObject *object)
 	QmpClient *self = QMP_CLIENT(object);
 
 	g_hash_table_unref(self->pending);
+	qmp_client_destroy_timer(self);
 	g_hash_table_unref(self->abandoned);
 	g_clear_pointer(&self->greeting, json_object_unref);
 	g_free(self->name);
@@ -702,6 +820,7 @@ qmp_client_init(QmpClient *self)
 {
 	self->max_message = QMP_CLIENT_DEFAULT_MAX_MESSAGE;
 	self->peer_pid = -1;
+	g_queue_init(&self->deadlines);
 	self->pending = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
 					      (GDestroyNotify)qmp_pending_call_free);
 	self->abandoned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);

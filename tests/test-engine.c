@@ -1417,6 +1417,23 @@ test_limit_raised_releases(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(count_events(f, VMBC_EVENT_DEFLATE), ==, 1);
 }
 
+static void
+test_limit_raised_ends_barrier_reclaim(Fixture *f, gconstpointer data)
+{
+	sample(f, 600 * MIB, 1024 * MIB);
+	f->vm->balloon = VMBC_BALLOON_OK;
+	set_limits(f, 400 * MIB, 900 * MIB);
+	stats(f, 70 * MIB, 30 * MIB, 40 * MIB, 0);
+	tick(f, 1);
+	sample(f, 580 * MIB, last_target(f));
+	g_assert_cmpint(vmbc_physpages_get_reclaim(f->vm), ==, VMBC_RECLAIM_BARRIER);
+	/* both bounds raised past held in the middle of it: the guest is let out at once */
+	set_limits(f, VMBC_UNLIMITED, VMBC_UNLIMITED);
+	g_assert_cmpint(vmbc_physpages_get_reclaim(f->vm), ==, VMBC_RECLAIM_IDLE);
+	g_assert_cmpint(last_target(f), ==, 1024 * MIB);
+	g_assert_cmpuint(count_events(f, VMBC_EVENT_DEFLATE), ==, 1);
+}
+
 /*
  * vmbcd is killed and started again: a new engine, the same guest. What the
  * state file carries over is up to each test.
@@ -1732,6 +1749,7 @@ main(int argc, char **argv)
 	ADD("limit-hit/late-stats", test_limit_hit_late_stats);
 	ADD("ksm-fractions", test_ksm_fractions);
 	ADD("change/limit-raised-releases", test_limit_raised_releases);
+	ADD("change/limit-raised-ends-barrier-reclaim", test_limit_raised_ends_barrier_reclaim);
 	ADD("limit-hit/balloon-failed-async", test_balloon_failed_async);
 	ADD("guarantee/floor", test_guarantee_floor);
 	ADD("guarantee/raise-deflates", test_guarantee_raise_deflates);

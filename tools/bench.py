@@ -921,6 +921,44 @@ def pressure(build, n):
     return res
 
 
+METRICS_RENDER_RE = re.compile(r"(\d+) bytes,\s+([\d.]+) ms best,\s+([\d.]+) ms median")
+METRICS_SCRAPE_RE = re.compile(
+    r"first byte ([\d.]+) ms, last ([\d.]+) ms median \(max ([\d.]+)\); "
+    r"main thread CPU ([\d.]+) ms median; RSS ([\d.]+) MiB \(([-+\d.]+) MiB over the scrapes\), "
+    r"peak ([-+\d.]+) MiB")
+
+
+def metrics_bench(build, n):
+    """The /metrics page of @n VMs in one process (tests/metrics/bench-metrics --http): its
+    render time, and scrapes over loopback from a client thread."""
+    out = subprocess.run([os.path.join(build, "tests", "metrics", "bench-metrics"), "--http",
+                          str(n)], capture_output=True, text=True, check=True).stdout
+    rm, sm = METRICS_RENDER_RE.search(out), METRICS_SCRAPE_RE.search(out)
+    if rm is None or sm is None:
+        raise RuntimeError(f"bench-metrics said:\n{out}")
+    res = {"vms": n, "bytes": int(rm[1]), "render_best_ms": float(rm[2]),
+           "render_ms": float(rm[3]), "first_byte_ms": float(sm[1]), "scrape_ms": float(sm[2]),
+           "scrape_max_ms": float(sm[3]), "cpu_ms": float(sm[4]), "rss_mib": float(sm[5]),
+           "rss_growth_mib": float(sm[6]), "peak_mib": float(sm[7])}
+    log(f"metrics {n}: {json.dumps(res)}")
+    return res
+
+
+def markdown_metrics(ms):
+    if not ms:
+        return []
+    lines = ["", "| VMs | page | render p50 (best) | scrape: first byte, last byte p50 (max) "
+             "| main thread CPU per scrape | resident memory: peak over the scrapes, after |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for r in ms:
+        lines.append(
+            f"| {r['vms']} | {r['bytes'] / MIB:.1f} MiB | {r['render_ms']:.1f} ms "
+            f"({r['render_best_ms']:.1f}) | {r['first_byte_ms']:.1f}, {r['scrape_ms']:.1f} ms "
+            f"({r['scrape_max_ms']:.1f}) | {r['cpu_ms']:.1f} ms | {r['peak_mib']:+.1f} MiB, "
+            f"{r['rss_growth_mib']:+.1f} MiB |")
+    return lines
+
+
 def idle_qemu(build):
     """CPU a calc-dirty-rate measure costs a real QEMU (1 GiB guest, TCG)."""
     import vmbcguest
@@ -1193,7 +1231,7 @@ def markdown_pressure(pr, iq, idd):
     return lines
 
 
-def markdown(scales, rg, argv, pr=(), iq=None, idd=(), grows=(), lvs=(), vm=None):
+def markdown(scales, rg, argv, pr=(), iq=None, idd=(), grows=(), lvs=(), vm=None, ms=()):
     lines = [f"Machine: {machine()}.", "",
              f"Command: `tools/bench {' '.join(argv)}`", ""]
     if scales:
@@ -1278,6 +1316,7 @@ def markdown(scales, rg, argv, pr=(), iq=None, idd=(), grows=(), lvs=(), vm=None
             f"| {rg['ours_all_ms']} |",
             f"| ratio | **{rg['ratio']:.2f}** | |", ""]
     lines += markdown_pressure(pr, iq, idd)
+    lines += markdown_metrics(ms)
     if vm:
         lines += [
             f"| real guest (768 MiB + 768 MiB virtio-mem), {vm['ask_mib']} MiB taken "
@@ -1322,7 +1361,7 @@ def main():
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
     scales, grows, lvs, rg, vm = [], [], [], None, None
-    pr, iq, idd = [], None, []
+    pr, iq, idd, ms = [], None, [], []
     i = 0
     while i < len(argv):
         if argv[i] == "scale":
@@ -1353,6 +1392,11 @@ def main():
             while i < len(argv) and argv[i].isdigit():
                 pr.append(pressure(args.build, int(argv[i])))
                 i += 1
+        elif argv[i] == "metrics":
+            i += 1
+            while i < len(argv) and argv[i].isdigit():
+                ms.append(metrics_bench(args.build, int(argv[i])))
+                i += 1
         elif argv[i] == "idle":
             i += 1
             iq = idle_qemu(args.build)
@@ -1362,9 +1406,9 @@ def main():
         else:
             sys.exit(f"tools/bench: unknown benchmark '{argv[i]}' "
                      "(scale N..., growth N..., libvirt N..., real-guest, virtio-mem, "
-                     "pressure N..., idle N...)")
+                     "pressure N..., idle N..., metrics N...)")
     opts = [a for a in sys.argv[1:] if a not in args.what and a != "--build" and a != args.build]
-    md = markdown(scales, rg, opts + argv, pr, iq, idd, grows, lvs, vm)
+    md = markdown(scales, rg, opts + argv, pr, iq, idd, grows, lvs, vm, ms)
     out = os.path.join(args.build, "results.md")
     with open(out, "w") as f:
         f.write(md + "\n")

@@ -106,8 +106,18 @@ vm_report_balloon(VmbcLibvirtVm *vm, gboolean first)
 					   VMBC_BALLOON_NO_DEVICE, error, vmbc_libvirt_vm_now(vm));
 		return;
 	}
-	if (vm->info.current_kib > 0)
-		vmbc_libvirt_vm_balloon_actual(vm, vmbc_libvirt_kib_to_pages(vm->info.current_kib));
+	if (vm->info.current_kib > 0) {
+		gint64 kib = vm->info.current_kib;
+		gint64 vmem_kib = vm->info.ram.vmem.current_kib;
+
+		/*
+		 * libvirt's <currentMemory> counts the virtio-mem device's <current> of the same
+		 * XML with the balloon; vmbcd adds the device's size it follows itself
+		 */
+		if (vm->bc->has_vmem && vmem_kib > 0 && vmem_kib < kib)
+			kib -= vmem_kib;
+		vmbc_libvirt_vm_balloon_actual(vm, vmbc_libvirt_kib_to_pages(kib));
+	}
 	if (first && vm->info.free_page_reporting == 0)
 		g_warning("domain '%s': free page reporting is off: pages its guest frees stay "
 			  "charged (add freePageReporting='on' to its <memballoon model='%s'>)",

@@ -128,7 +128,12 @@ job_stats_done(GObject *source, GAsyncResult *res, gpointer user_data)
 
 		if (vm == NULL || vm->bc == NULL || !vm->info.has_balloon)
 			continue;
-		if (row->current_kib > 0)
+		/*
+		 * balloon.current counts virtio-mem's size as libvirt last heard it, which
+		 * may not be the size vmbcd heard last: where there is such a device, the
+		 * balloon's own size comes from the balloon-change event (and the XML) alone
+		 */
+		if (row->current_kib > 0 && !vm->bc->has_vmem)
 			vmbc_libvirt_vm_balloon_actual(vm,
 						       vmbc_libvirt_kib_to_pages(row->current_kib));
 		if (row->gs.last_update > 0)

@@ -10,9 +10,10 @@
  * short of its request, from the live XML. A device that holds still short of
  * its request for VMEM_STALL_USEC (the guest cannot offline the blocks) is
  * asked to stay where it is, the balloon takes the rest, and the stall is
- * counted. QEMU's balloon leaves virtio-mem out (so does libvirt's
- * balloon.current), so the engine is told the balloon's actual plus the
- * device's size.
+ * counted. QEMU's balloon leaves virtio-mem out, and so does the size in
+ * libvirt's balloon-change event; libvirt's <currentMemory> and
+ * balloon.current add the device's size as libvirt last heard it. The engine
+ * is told the balloon's own size plus the device's size vmbcd follows.
  */
 #include "vmbc-libvirt-private.h"
 #include "vmbc-size.h"

@@ -640,8 +640,12 @@ release_to_limit(VmbcEngine *engine, VmbcBeancounter *bc)
 	if (parm->limit != VMBC_UNLIMITED)
 		ceiling = MIN(ceiling, parm->limit);
 	if (ps->reclaim != VMBC_RECLAIM_IDLE || balloon_unusable(bc) || bc->balloon_target < 0 ||
-	    bc->balloon_actual < 0 || bc->balloon_actual + min_step(engine, bc) > ceiling)
+	    bc->balloon_actual < 0 || bc->balloon_actual + min_step(engine, bc) > ceiling) {
+		g_debug("VM '%s': limit raised, balloon left alone (reclaim %s, at "
+			"%" G_GINT64_FORMAT " pages)",
+			bc->name, vmbc_reclaim_state_to_string(ps->reclaim), bc->balloon_actual);
 		return;
+	}
 	if (!vmbc_engine_set_balloon(engine, bc, ceiling, &error)) {
 		g_warning("%s", error->message);
 		return;
@@ -737,6 +741,9 @@ physpages_change(VmbcEngine *engine, VmbcBeancounter *bc, gint64 barrier, gint64
 
 	if (!vmbc_parm_over_limit(parm)) {
 		vmbc_physpages_limit_settled(engine, bc, now);
+		/* a barrier reclaim the new barrier ends: the balloon is the new limit's */
+		if (ps->reclaim == VMBC_RECLAIM_BARRIER && !vmbc_parm_over_barrier(parm))
+			ps->reclaim = VMBC_RECLAIM_IDLE;
 		if (limit > old_limit)
 			release_to_limit(engine, bc);
 		if (done != NULL)

@@ -39,10 +39,28 @@ VmbcMetricsRenderer *vmbc_metrics_renderer_new(VmbcDaemon *daemon);
 /*
  * Renders the whole page into @out (appended), with @stats (may be NULL: all
  * zero) as the server's own numbers. Nothing is waited on; the time it took
- * appears on the next page as vmbc_metrics_render_seconds.
+ * (for a page rendered in pieces, the sum of the pieces) appears on the next
+ * page as vmbc_metrics_render_seconds.
  */
 void vmbc_metrics_renderer_render(VmbcMetricsRenderer *r, const VmbcMetricsServerStats *stats,
 				  GString *out);
+
+/*
+ * A page being rendered, piece by piece: vmbc_metrics_renderer_begin() takes
+ * the VMs there are (a VM that goes away before its turn is left out) and
+ * @stats (copied; may be NULL: all zero), then each vmbc_metrics_page_next()
+ * appends at least @min_bytes to @out (a VM's rows of a family are never
+ * split), less only at the end of the page, and returns FALSE once the page
+ * is complete. Between two calls the main loop may run, VMs come and go. A
+ * page must be freed before its renderer.
+ */
+typedef struct _VmbcMetricsPage VmbcMetricsPage;
+
+VmbcMetricsPage *vmbc_metrics_renderer_begin(VmbcMetricsRenderer *r,
+					     const VmbcMetricsServerStats *stats);
+gboolean vmbc_metrics_page_next(VmbcMetricsPage *page, GString *out, gsize min_bytes);
+void vmbc_metrics_page_free(VmbcMetricsPage *page);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmbcMetricsPage, vmbc_metrics_page_free)
 
 /*
  * Records one reclaim of @bc that took @seconds (negative or NaN counts as 0),

@@ -4,10 +4,10 @@
  * An HTTP server (libsoup 3) on the daemon's GLib main loop that answers
  * GET/HEAD /metrics with the page of vmbc-metrics-renderer.h (every
  * beancounter, the host and the daemon's own numbers in the text exposition
- * format 0.0.4), and GET/HEAD /healthz with "ok". A page is rendered in one
- * pass into one buffer, between two ticks; nothing here waits on a VM, so a
- * scrape never holds up the engine. Slow or hostile clients are cut off
- * (request deadline, connection cap, size caps).
+ * format 0.0.4), and GET/HEAD /healthz with "ok". A page is sent as it is
+ * rendered, a piece at a time between two main-loop iterations; nothing here
+ * waits on a VM, so a scrape never holds up the engine. Slow or hostile
+ * clients are cut off (request deadline, connection cap, size caps).
  */
 #pragma once
 

@@ -24,7 +24,7 @@ log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoint
 {
 	gboolean journald = GPOINTER_TO_INT(user_data);
 
-	/* debug: everything with --verbose, else only the domains G_MESSAGES_DEBUG names */
+	/* debug: everything with --verbose, else the domains G_MESSAGES_DEBUG names (or "all") */
 	if ((level & G_LOG_LEVEL_DEBUG) && !opt_verbose) {
 		const gchar *domains = g_getenv("G_MESSAGES_DEBUG");
 		const gchar *domain = NULL;
@@ -32,7 +32,8 @@ log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoint
 			if (g_strcmp0(fields[i].key, "GLIB_DOMAIN") == 0 && fields[i].length < 0)
 				domain = fields[i].value;
 		}
-		if (domains == NULL || domain == NULL || strstr(domains, domain) == NULL)
+		if (domains == NULL || (g_strcmp0(domains, "all") != 0 &&
+					(domain == NULL || strstr(domains, domain) == NULL)))
 			return G_LOG_WRITER_HANDLED;
 	}
 	if (journald &&

@@ -305,6 +305,124 @@ test_render_scale(Fixture *f, gconstpointer data)
 		       (gdouble)best / 1000.0);
 }
 
+/* @page without the line of vmbc_metrics_render_seconds, which differs from page to page. */
+static gchar *
+without_render_seconds(const gchar *page)
+{
+	g_auto(GStrv) lines = g_strsplit(page, "\n", -1);
+	g_autoptr(GString) out = g_string_new(NULL);
+
+	for (guint i = 0; lines[i] != NULL; i++) {
+		if (g_str_has_prefix(lines[i], "vmbc_metrics_render_seconds "))
+			continue;
+		g_string_append(out, lines[i]);
+		if (lines[i + 1] != NULL)
+			g_string_append_c(out, '\n');
+	}
+	return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+/* VMs with every kind of series and value the page has. */
+static void
+add_varied_vms(Fixture *f, guint n)
+{
+	for (guint i = 0; i < n; i++) {
+		g_autofree gchar *name = g_strdup_printf(i % 7 == 0 ? "odd\"%u\\\n" : "vm-%05u", i);
+		VmbcBeancounter *bc = add_vm(f, name, 262144);
+		VmbcSample s = {.physpages = 1000 + i, .vmmpages = 100, .balloon_actual = 262144};
+
+		vmbc_engine_sample(f->engine, bc, &s, 1);
+		if (i % 2 == 0)
+			vmbc_engine_set_limits(f->engine, bc, VMBC_RES_PHYSPAGES, 2000, 3000, 2,
+					       NULL, NULL, NULL);
+		if (i % 3 == 0) {
+			bc->stats.available = 1000;
+			bc->stats.free = 500;
+			bc->stats.caches = 200;
+		}
+		bc->free_page_reporting = (gint)(i % 3) - 1;
+		bc->has_vmem = i % 5 == 0;
+		bc->vmem.size = 4096 * i;
+		bc->vmem.requested = 8192;
+		bc->parm[VMBC_RES_VMMPAGES].failcnt = i;
+		if (i % 4 == 0)
+			vmbc_metrics_observe_reclaim(f->metrics, bc, 0.07 * i);
+	}
+}
+
+/* A page rendered in pieces of any size is the page rendered at once. */
+static void
+test_render_pieces(Fixture *f, gconstpointer data)
+{
+	g_autoptr(VmbcMetricsRenderer) r = vmbc_metrics_renderer_new(f->daemon);
+	const gsize sizes[] = {1, 100, 4096, 65536};
+	g_autofree gchar *whole = NULL;
+
+	add_varied_vms(f, 60);
+	{
+		g_autoptr(GString) out = g_string_new(NULL);
+		vmbc_metrics_renderer_render(r, NULL, out);
+		check_format(out->str);
+		whole = without_render_seconds(out->str);
+	}
+	for (guint k = 0; k < G_N_ELEMENTS(sizes); k++) {
+		g_autoptr(VmbcMetricsPage) page = vmbc_metrics_renderer_begin(r, NULL);
+		g_autoptr(GString) out = g_string_new(NULL);
+		g_autofree gchar *pieced = NULL;
+		guint pieces = 0;
+		gboolean more;
+
+		do {
+			gsize before = out->len;
+			more = vmbc_metrics_page_next(page, out, sizes[k]);
+			pieces++;
+			/* at least what was asked for, but the last */
+			if (more)
+				g_assert_cmpuint(out->len - before, >=, sizes[k]);
+		} while (more);
+		g_assert_false(vmbc_metrics_page_next(page, out, sizes[k]));
+		pieced = without_render_seconds(out->str);
+		g_assert_cmpstr(pieced, ==, whole);
+		if (sizes[k] < 65536)
+			g_assert_cmpuint(pieces, >, 1);
+	}
+}
+
+/* VMs that come and go while a page is in pieces: the gone are left out, nothing stale. */
+static void
+test_render_pieces_vm_gone(Fixture *f, gconstpointer data)
+{
+	g_autoptr(VmbcMetricsRenderer) r = vmbc_metrics_renderer_new(f->daemon);
+	g_autoptr(VmbcMetricsPage) page = NULL;
+	g_autoptr(GString) out = g_string_new(NULL);
+	VmbcBeancounter *gone;
+	gsize at;
+
+	add_varied_vms(f, 20);
+	gone = add_vm(f, "gone", 1000);
+	page = vmbc_metrics_renderer_begin(r, NULL);
+	/* into the first family: the VMs before "gone" */
+	g_assert_true(vmbc_metrics_page_next(page, out, 2000));
+	g_assert_null(strstr(out->str, "domain=\"gone\""));
+	at = out->len;
+	vmbc_metrics_observe_reclaim(f->metrics, gone, 1.0);
+	vmbc_daemon_emit_domain_event(f->daemon, gone, FALSE);
+	vmbc_engine_remove(f->engine, gone);
+	add_vm(f, "late", 1000);
+	while (vmbc_metrics_page_next(page, out, 1000))
+		;
+	check_format(out->str);
+	g_assert_null(strstr(out->str + at, "domain=\"gone\""));
+	/* a VM that came after the page began is on the next one */
+	g_assert_null(strstr(out->str, "domain=\"late\""));
+	assert_sample(out->str, "vmbc_vms", "21");
+	g_clear_pointer(&page, vmbc_metrics_page_free);
+	g_string_truncate(out, 0);
+	vmbc_metrics_renderer_render(r, NULL, out);
+	g_assert_nonnull(strstr(out->str, "domain=\"late\""));
+	g_assert_null(strstr(out->str, "domain=\"gone\""));
+}
+
 /* --- HTTP ---------------------------------------------------------------- */
 
 typedef struct {
@@ -371,6 +489,31 @@ test_http(Fixture *f, gconstpointer data)
 	g_assert_nonnull(g_strstr_len(text, (gssize)len, "vmbc_held_bytes{domain=\"vm1\""));
 	reply_clear(&r);
 
+	/* a page of several pieces, over HTTP, is the page */
+	{
+		g_autofree gchar *want = NULL;
+		g_autofree gchar *got = NULL;
+		g_autofree gchar *got_body = NULL;
+
+		add_varied_vms(f, 400);
+		request(f, "GET", "/metrics", &r);
+		g_assert_cmpuint(r.status, ==, 200);
+		g_assert_cmpuint(g_bytes_get_size(r.body), >, 3 * 256 * 1024);
+		want = render(f);
+		/* the page rendered here counts the scrape above; the one served did not yet */
+		got_body = g_strndup(g_bytes_get_data(r.body, NULL), g_bytes_get_size(r.body));
+		got = without_render_seconds(got_body);
+		g_free(got_body);
+		got_body = without_render_seconds(want);
+		g_assert_nonnull(strstr(got, "\nvmbc_metrics_scrapes_total 1\n"));
+		g_assert_nonnull(strstr(got_body, "\nvmbc_metrics_scrapes_total 2\n"));
+		g_assert_cmpuint(strlen(got), ==, strlen(got_body));
+		g_assert_cmpint(
+			strncmp(got, got_body, strstr(got, "vmbc_metrics_scrapes_total") - got), ==,
+			0);
+		reply_clear(&r);
+	}
+
 	request(f, "HEAD", "/metrics", &r);
 	g_assert_cmpuint(r.status, ==, 200);
 	g_assert_cmpuint(g_bytes_get_size(r.body), ==, 0);
@@ -393,10 +536,10 @@ test_http(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(r.status, ==, 405);
 	reply_clear(&r);
 
-	/* the scrape counter saw exactly the one GET and the one HEAD of /metrics */
+	/* the scrape counter saw exactly the two GETs and the one HEAD of /metrics */
 	{
 		g_autofree gchar *page = render(f);
-		assert_sample(page, "vmbc_metrics_scrapes_total", "2");
+		assert_sample(page, "vmbc_metrics_scrapes_total", "3");
 	}
 }
 
@@ -447,6 +590,10 @@ main(int argc, char **argv)
 		   test_removed_without_event, fixture_teardown);
 	g_test_add("/vmbc/metrics/render/scale", Fixture, NULL, fixture_setup, test_render_scale,
 		   fixture_teardown);
+	g_test_add("/vmbc/metrics/render/pieces", Fixture, NULL, fixture_setup, test_render_pieces,
+		   fixture_teardown);
+	g_test_add("/vmbc/metrics/render/pieces-vm-gone", Fixture, NULL, fixture_setup,
+		   test_render_pieces_vm_gone, fixture_teardown);
 	g_test_add("/vmbc/metrics/http/answers", Fixture, NULL, fixture_setup, test_http,
 		   fixture_teardown);
 	g_test_add("/vmbc/metrics/listen/errors", Fixture, NULL, fixture_setup, test_listen_errors,

@@ -259,6 +259,16 @@ def case_bad_http_input():
             assert status == 405, (method, status)
             assert "GET" in headers.get("Allow", ""), headers
 
+        # the page: in chunks for HTTP/1.1, until the connection closes for HTTP/1.0
+        for version, chunked in ((b"1.1", True), (b"1.0", False)):
+            reply = raw(port, b"GET /metrics HTTP/" + version + b"\r\nHost: x\r\n\r\n")
+            head, _, body = reply.partition(b"\r\n\r\n")
+            assert status_of(reply) == 200, reply[:200]
+            assert (b"transfer-encoding: chunked" in head.lower()) == chunked, head
+            if not chunked:
+                assert body.startswith(b"# HELP vmbc_") and body.endswith(b"\n"), body[-200:]
+                assert b'vmbc_vms 1\n' in body, body[-2000:]
+
         # garbage: a 4xx or a closed connection, never a 2xx or a hang
         garbage = [
             b"\x00\x01\x02\xff\r\n\r\n",

@@ -631,6 +631,190 @@ test_cancel(Fixture *fx, gconstpointer data)
 	result_clear(&r2);
 }
 
+/* Holds @n commands named @name, sent @gap_ms apart, into @r. */
+static void
+execute_held(Fixture *fx, const gchar *name, guint n, guint gap_ms, GCancellable **cancellables,
+	     Result *r)
+{
+	guint held = fx->fake->held_ids->len;
+
+	for (guint i = 0; i < n; i++) {
+		if (i > 0 && gap_ms > 0)
+			qmp_test_spin(gap_ms);
+		qmp_test_fake_expect(fx->fake, name, NULL);
+		execute(fx, name, NULL, cancellables != NULL ? cancellables[i] : NULL, &r[i]);
+	}
+	while (fx->fake->held_ids->len < held + n)
+		g_main_context_iteration(NULL, TRUE);
+}
+
+/*
+ * Three calls pending with one timer: the first times out at its own
+ * deadline, the second is answered, the third times out at its own.
+ */
+static void
+test_timeout_first_of_several(Fixture *fx, gconstpointer data)
+{
+	Result r[3] = {{0}};
+	g_autoptr(GTimer) timer = NULL;
+
+	fixture_connect(fx);
+	qmp_client_set_timeout(fx->client, 200);
+	timer = g_timer_new();
+	execute_held(fx, "query-balloon", 3, 100, NULL, r);
+	qmp_test_wait_for(&r[0].done);
+	g_assert_error(r[0].error, QMP_ERROR, QMP_ERROR_TIMEOUT);
+	g_assert_cmpstr(r[0].error->message, ==,
+			"unable to execute QMP command 'query-balloon': no reply within 200 ms");
+	g_assert_cmpfloat(g_timer_elapsed(timer, NULL), >=, 0.19);
+	g_assert_false(r[1].done);
+	g_assert_false(r[2].done);
+
+	/* the late reply to the first is dropped; the second is still answered */
+	qmp_test_fake_reply_held(fx->fake, 0, "{\"return\": 0, \"id\": @ID@}");
+	qmp_test_fake_reply_held(fx->fake, 1, "{\"return\": 1, \"id\": @ID@}");
+	qmp_test_wait_for(&r[1].done);
+	g_assert_no_error(r[1].error);
+	g_assert_cmpint(json_node_get_int(r[1].node), ==, 1);
+	g_assert_false(r[2].done);
+
+	/* the third has its own deadline, 200 ms after it was sent */
+	qmp_test_wait_for(&r[2].done);
+	g_assert_error(r[2].error, QMP_ERROR, QMP_ERROR_TIMEOUT);
+	g_assert_cmpfloat(g_timer_elapsed(timer, NULL), >=, 0.39);
+	g_assert_true(qmp_client_is_connected(fx->client));
+	for (guint i = 0; i < 3; i++)
+		result_clear(&r[i]);
+}
+
+/*
+ * The oldest call answered, the timer is armed again for the next one's
+ * deadline: not the answered one's, and not never.
+ */
+static void
+test_timeout_rearm(Fixture *fx, gconstpointer data)
+{
+	Result r[2] = {{0}};
+	Result late = {0};
+	g_autoptr(GTimer) timer = NULL;
+
+	fixture_connect(fx);
+	qmp_client_set_timeout(fx->client, 300);
+	timer = g_timer_new();
+	execute_held(fx, "query-balloon", 2, 150, NULL, r);
+	qmp_test_fake_reply_held(fx->fake, 0, "{\"return\": 0, \"id\": @ID@}");
+	qmp_test_wait_for(&r[0].done);
+	g_assert_no_error(r[0].error);
+
+	/* past the first one's deadline the second is still pending */
+	qmp_test_spin(200);
+	g_assert_cmpfloat(g_timer_elapsed(timer, NULL), >=, 0.3);
+	g_assert_false(r[1].done);
+	qmp_test_wait_for(&r[1].done);
+	g_assert_error(r[1].error, QMP_ERROR, QMP_ERROR_TIMEOUT);
+	g_assert_cmpfloat(g_timer_elapsed(timer, NULL), >=, 0.44);
+
+	/* nothing pending, then a new call: the timer comes back for it */
+	g_timer_start(timer);
+	execute_held(fx, "balloon", 1, 0, NULL, &late);
+	qmp_test_wait_for(&late.done);
+	g_assert_error(late.error, QMP_ERROR, QMP_ERROR_TIMEOUT);
+	g_assert_cmpfloat(g_timer_elapsed(timer, NULL), >=, 0.29);
+	result_clear(&r[0]);
+	result_clear(&r[1]);
+	result_clear(&late);
+}
+
+/*
+ * A call cancelled between two others leaves the queue; the others keep
+ * their deadlines, and its late reply is dropped quietly.
+ */
+static void
+test_cancel_middle(Fixture *fx, gconstpointer data)
+{
+	Result r[3] = {{0}};
+	g_autoptr(GCancellable) cancellable = g_cancellable_new();
+	GCancellable *cancellables[3] = {NULL, cancellable, NULL};
+	g_autoptr(GTimer) timer = NULL;
+
+	fixture_connect(fx);
+	qmp_client_set_timeout(fx->client, 300);
+	timer = g_timer_new();
+	execute_held(fx, "query-balloon", 3, 50, cancellables, r);
+	g_cancellable_cancel(cancellable);
+	qmp_test_wait_for(&r[1].done);
+	g_assert_error(r[1].error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+	g_assert_false(r[0].done);
+	g_assert_false(r[2].done);
+
+	qmp_test_fake_reply_held(fx->fake, 1, "{\"return\": 1, \"id\": @ID@}");
+	qmp_test_fake_reply_held(fx->fake, 2, "{\"return\": 2, \"id\": @ID@}");
+	qmp_test_wait_for(&r[2].done);
+	g_assert_no_error(r[2].error);
+	g_assert_cmpint(json_node_get_int(r[2].node), ==, 2);
+	g_assert_false(r[0].done);
+
+	qmp_test_wait_for(&r[0].done);
+	g_assert_error(r[0].error, QMP_ERROR, QMP_ERROR_TIMEOUT);
+	g_assert_cmpfloat(g_timer_elapsed(timer, NULL), >=, 0.29);
+	g_assert_true(qmp_client_is_connected(fx->client));
+	for (guint i = 0; i < 3; i++)
+		result_clear(&r[i]);
+}
+
+/* A timeout lowered between two calls: the later call, due first, times out first. */
+static void
+test_timeout_lowered(Fixture *fx, gconstpointer data)
+{
+	Result r[2] = {{0}};
+
+	fixture_connect(fx);
+	qmp_client_set_timeout(fx->client, 5000);
+	execute_held(fx, "balloon", 1, 0, NULL, &r[0]);
+	qmp_client_set_timeout(fx->client, 100);
+	execute_held(fx, "query-balloon", 1, 0, NULL, &r[1]);
+	qmp_test_wait_for(&r[1].done);
+	g_assert_error(r[1].error, QMP_ERROR, QMP_ERROR_TIMEOUT);
+	g_assert_cmpstr(r[1].error->message, ==,
+			"unable to execute QMP command 'query-balloon': no reply within 100 ms");
+	g_assert_false(r[0].done);
+	qmp_test_fake_reply_held(fx->fake, 0, "{\"return\": 0, \"id\": @ID@}");
+	qmp_test_wait_for(&r[0].done);
+	g_assert_no_error(r[0].error);
+	result_clear(&r[0]);
+	result_clear(&r[1]);
+}
+
+/* A timeout whose callback closes the client: the calls due with it fail as disconnected. */
+static void
+on_executed_then_close_client(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	on_executed(source, res, user_data);
+	qmp_client_close(QMP_CLIENT(source));
+}
+
+static void
+test_timeout_close_in_callback(Fixture *fx, gconstpointer data)
+{
+	Result r[2] = {{0}};
+
+	fixture_connect(fx);
+	qmp_client_set_timeout(fx->client, 100);
+	qmp_test_fake_expect(fx->fake, "balloon", NULL);
+	qmp_test_fake_expect(fx->fake, "query-balloon", NULL);
+	qmp_client_execute_async(fx->client, "balloon", NULL, NULL, on_executed_then_close_client,
+				 &r[0]);
+	execute(fx, "query-balloon", NULL, NULL, &r[1]);
+	qmp_test_wait_for(&r[0].done);
+	qmp_test_wait_for(&r[1].done);
+	g_assert_error(r[0].error, QMP_ERROR, QMP_ERROR_TIMEOUT);
+	/* timed out with the first or closed under it: either way answered once */
+	g_assert_nonnull(r[1].error);
+	g_assert_false(qmp_client_is_connected(fx->client));
+	result_clear(&r[0]);
+	result_clear(&r[1]);
+}
+
 static void
 test_cancel_before(Fixture *fx, gconstpointer data)
 {
@@ -866,6 +1050,11 @@ main(int argc, char **argv)
 	ADD("separators", test_separators, NULL);
 	ADD("timeout", test_timeout, NULL);
 	ADD("cancel", test_cancel, NULL);
+	ADD("timeout/first-of-several", test_timeout_first_of_several, NULL);
+	ADD("timeout/rearm", test_timeout_rearm, NULL);
+	ADD("timeout/lowered", test_timeout_lowered, NULL);
+	ADD("timeout/close-in-callback", test_timeout_close_in_callback, NULL);
+	ADD("cancel/middle", test_cancel_middle, NULL);
 	ADD("cancel-before-send", test_cancel_before, NULL);
 	ADD("unknown-id", test_unknown_id, NULL);
 	ADD("no-greeting", test_no_greeting, "{\"return\": {}}");
