@@ -15,8 +15,6 @@
  * them (vmbc_engine_wants_stats()), this many times less often otherwise.
  */
 #define STATS_IDLE_FACTOR 30
-/* and, while one is asked anyway, those due within a sixth of that are asked along */
-#define STATS_PULL_DIVISOR 6
 
 typedef struct {
 	gchar *uuid;
@@ -186,28 +184,21 @@ idle_due(VmbcLibvirtVm *vm, gint64 now)
 	return vm->idle_pending && now >= vm->idle_ready;
 }
 
-/* When @vm's guest stats are due (monotonic usec, 0 at once), G_MAXINT64 never. */
-static gint64
-stats_due_at(VmbcLibvirtBackend *self, VmbcLibvirtVm *vm, gint64 now)
+/* Whether @vm's guest stats are to be asked for at @now; if so, when next. */
+static gboolean
+stats_due(VmbcLibvirtBackend *self, VmbcLibvirtVm *vm, gint64 now)
 {
 	gint64 interval = (gint64)self->stats_sec * G_USEC_PER_SEC;
-
-	if (vm->bc == NULL || vm->dom == NULL || !vm->info.has_balloon)
-		return G_MAXINT64;
-	/* a dirty-rate measure to take in comes with the stats, as policies that use them do */
-	if (vm->next_stats == 0 || idle_due(vm, now))
-		return 0;
-	if (vmbc_engine_wants_stats(vmbc_libvirt_vm_engine(vm), vm->bc))
-		return vm->next_stats;
-	return vm->next_stats + (STATS_IDLE_FACTOR - 1) * interval;
-}
-
-/* @vm's stats are asked for at @now: when next. */
-static void
-stats_asked(VmbcLibvirtBackend *self, VmbcLibvirtVm *vm, gint64 now)
-{
 	gint64 phase = 0;
 
+	if (vm->bc == NULL || vm->dom == NULL || !vm->info.has_balloon)
+		return FALSE;
+	/* a dirty-rate measure to take in comes with the stats, as policies that use them do */
+	if (vm->next_stats != 0 && !idle_due(vm, now) &&
+	    now < vm->next_stats + (vmbc_engine_wants_stats(vmbc_libvirt_vm_engine(vm), vm->bc)
+					    ? 0
+					    : (STATS_IDLE_FACTOR - 1) * interval))
+		return FALSE;
 	/*
 	 * The first ask, at adoption, puts the idle ones that follow at a random phase, so that
 	 * domains adopted together are not all asked in the same tick from then on.
@@ -217,35 +208,23 @@ stats_asked(VmbcLibvirtBackend *self, VmbcLibvirtVm *vm, gint64 now)
 				0,
 				(gint32)MAX((STATS_IDLE_FACTOR - 1) * self->stats_sec, 1) * 1000) *
 			1000;
-	vm->next_stats = now + (gint64)self->stats_sec * G_USEC_PER_SEC - phase;
+	vm->next_stats = now + interval - phase;
+	return TRUE;
 }
 
-/*
- * One call for the stats of every domain that is due, if any, and of those
- * due within STATS_PULL_DIVISOR-th of their idle period: libvirtd's cost is
- * per call as much as per domain, and domains asked together stay together.
- */
+/* One call for the stats of every domain that is due, if any. */
 static void
 ask_stats(VmbcLibvirtBackend *self, gint64 now)
 {
-	gint64 pull =
-		(gint64)STATS_IDLE_FACTOR * self->stats_sec * G_USEC_PER_SEC / STATS_PULL_DIVISOR;
-	gboolean any = FALSE;
 	Job *job = NULL;
 	GHashTableIter iter;
 	gpointer value;
 
 	g_hash_table_iter_init(&iter, self->vms);
-	while (!any && g_hash_table_iter_next(&iter, NULL, &value))
-		any = stats_due_at(self, value, now) <= now;
-	if (!any)
-		return;
-	g_hash_table_iter_init(&iter, self->vms);
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		VmbcLibvirtVm *vm = value;
-		gint64 at = stats_due_at(self, vm, now);
 
-		if (at == G_MAXINT64 || at > now + pull)
+		if (!stats_due(self, vm, now))
 			continue;
 		if (job == NULL) {
 			job = vmbc_libvirt_job_new(self, NULL);
@@ -255,8 +234,9 @@ ask_stats(VmbcLibvirtBackend *self, gint64 now)
 		}
 		virDomainRef(vm->dom);
 		g_ptr_array_add(idle_due(vm, now) ? job->doms_dirty : job->doms, vm->dom);
-		stats_asked(self, vm, now);
 	}
+	if (job == NULL)
+		return;
 	self->stats_busy = TRUE;
 	vmbc_libvirt_job_run(self, job, job_stats_thread, job_stats_done);
 }
