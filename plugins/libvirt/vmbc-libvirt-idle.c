@@ -34,9 +34,15 @@ job_calc_done(GObject *source, GAsyncResult *res, gpointer user_data)
 	/* free to measure again, also when the connection changed meanwhile */
 	if (vm != NULL)
 		vm->idle_busy = FALSE;
-	/* started: its result comes with the next stats asked of this domain */
-	if (vm != NULL && job->error == NULL)
+	/*
+	 * started: its result comes with the stats asked of this domain once QEMU has sampled
+	 * for CALC_SECONDS, not before (a read while it measures is a wasted call to libvirtd
+	 * and to QEMU)
+	 */
+	if (vm != NULL && job->error == NULL) {
 		vm->idle_pending = TRUE;
+		vm->idle_ready = vmbc_libvirt_vm_now(vm) + CALC_SECONDS * G_USEC_PER_SEC;
+	}
 	if (vm == NULL || vmbc_libvirt_job_current(self, res) == NULL || job->error == NULL)
 		return;
 	if (job->code == VIR_ERR_NO_SUPPORT || job->code == VIR_ERR_OPERATION_UNSUPPORTED ||

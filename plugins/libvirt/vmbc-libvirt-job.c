@@ -33,6 +33,7 @@ vmbc_libvirt_job_free(Job *job)
 		virConnectClose(job->conn);
 	g_clear_pointer(&job->dom, virDomainFree);
 	g_clear_pointer(&job->doms, g_ptr_array_unref);
+	g_clear_pointer(&job->doms_dirty, g_ptr_array_unref);
 	g_clear_pointer(&job->facts, g_ptr_array_unref);
 	g_clear_pointer(&job->stats, g_array_unref);
 	g_free(job->uri);

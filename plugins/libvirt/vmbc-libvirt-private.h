@@ -46,6 +46,7 @@ typedef struct {
 	gint64 idle_seen_start; /* dirtyrate.calc_start_time of the last measure taken in */
 	/* a measure was started and its result is still to be taken in with the stats */
 	gboolean idle_pending;
+	gint64 idle_ready; /* monotonic usec: QEMU has measured by then; its stats are read */
 	gint64 next_stats; /* monotonic usec: its stats are asked for from then; 0 never asked */
 	/* the virtio-mem device resized with the balloon (vmbc-libvirt-vmem.c); bc->has_vmem */
 	gint64 balloon_pages;  /* the balloon's actual as libvirt last said, -1 not yet */
@@ -97,6 +98,7 @@ typedef struct {
 	gboolean read_only;
 	virDomainPtr dom;
 	GPtrArray *doms; /* virDomainPtr (references): the domains whose stats are asked for */
+	GPtrArray *doms_dirty; /* the same, with their dirty rate (a measure is to be read) */
 
 	/* results */
 	GPtrArray *facts; /* DomainFacts */

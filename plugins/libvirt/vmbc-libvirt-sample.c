@@ -41,24 +41,18 @@ param_kib_pages(virTypedParameterPtr params, int n, const char *name)
 	return vmbc_libvirt_kib_to_pages((gint64)v);
 }
 
-static void
-job_stats_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+/* Runs in a worker: the stats of @doms (NULL-terminated) as rows of @out; FALSE on error. */
+static gboolean
+read_stats(Job *job, virDomainPtr *doms, unsigned int stats, GArray *out)
 {
-	Job *job = data;
 	virDomainStatsRecordPtr *records = NULL;
 	int n;
 
-	g_ptr_array_add(job->doms, NULL); /* virDomainListGetStats() wants NULL at the end */
-	n = virDomainListGetStats((virDomainPtr *)job->doms->pdata,
-				  VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_DIRTYRATE, &records,
-				  VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
+	n = virDomainListGetStats(doms, stats, &records, VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
 	if (n < 0) {
 		job->error = vmbc_libvirt_last_error(&job->code);
-		g_task_return_boolean(task, FALSE);
-		return;
+		return FALSE;
 	}
-	job->stats = g_array_sized_new(FALSE, TRUE, sizeof(StatsRow), (guint)n);
-	g_array_set_clear_func(job->stats, stats_row_clear);
 	for (int i = 0; i < n; i++) {
 		virDomainStatsRecordPtr r = records[i];
 		gchar uuid[VIR_UUID_STRING_BUFLEN] = {0};
@@ -103,10 +97,39 @@ job_stats_thread(GTask *task, gpointer source, gpointer data, GCancellable *canc
 			    1 &&
 		    v <= (guint64)G_MAXINT64)
 			row.gs.last_update = (gint64)v;
-		g_array_append_val(job->stats, row);
+		g_array_append_val(out, row);
 	}
 	virDomainStatsRecordListFree(records);
-	g_task_return_boolean(task, TRUE);
+	return TRUE;
+}
+
+/*
+ * Runs in a worker: the balloon stats of job->doms, and with their dirty
+ * rate those of job->doms_dirty (a measure of their idle memory is due), in
+ * one call each: libvirtd asks each QEMU one command more for the dirty rate.
+ */
+static void
+job_stats_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+	Job *job = data;
+	gboolean ok = TRUE;
+
+	job->stats = g_array_new(FALSE, TRUE, sizeof(StatsRow));
+	g_array_set_clear_func(job->stats, stats_row_clear);
+	/* virDomainListGetStats() wants NULL at the end */
+	if (job->doms->len > 0) {
+		g_ptr_array_add(job->doms, NULL);
+		ok = read_stats(job, (virDomainPtr *)job->doms->pdata, VIR_DOMAIN_STATS_BALLOON,
+				job->stats);
+	}
+	if (ok && job->doms_dirty->len > 0) {
+		g_ptr_array_add(job->doms_dirty, NULL);
+		ok = read_stats(job, (virDomainPtr *)job->doms_dirty->pdata,
+				VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_DIRTYRATE, job->stats);
+	}
+	if (!ok)
+		g_clear_pointer(&job->stats, g_array_unref);
+	g_task_return_boolean(task, ok);
 }
 
 static void
@@ -159,6 +182,13 @@ vmbc_libvirt_backend_reset_stats(VmbcLibvirtBackend *self)
 		((VmbcLibvirtVm *)value)->next_stats = 0;
 }
 
+/* Whether @vm's measure of its idle memory is done and to be read at @now. */
+static gboolean
+idle_due(VmbcLibvirtVm *vm, gint64 now)
+{
+	return vm->idle_pending && now >= vm->idle_ready;
+}
+
 /* Whether @vm's guest stats are to be asked for at @now; if so, when next. */
 static gboolean
 stats_due(VmbcLibvirtBackend *self, VmbcLibvirtVm *vm, gint64 now)
@@ -169,9 +199,8 @@ stats_due(VmbcLibvirtBackend *self, VmbcLibvirtVm *vm, gint64 now)
 	if (vm->bc == NULL || vm->dom == NULL || !vm->info.has_balloon)
 		return FALSE;
 	/* a dirty-rate measure to take in comes with the stats, as policies that use them do */
-	if (vm->next_stats != 0 &&
-	    now < vm->next_stats + (vm->idle_pending || vmbc_engine_wants_stats(
-								vmbc_libvirt_vm_engine(vm), vm->bc)
+	if (vm->next_stats != 0 && !idle_due(vm, now) &&
+	    now < vm->next_stats + (vmbc_engine_wants_stats(vmbc_libvirt_vm_engine(vm), vm->bc)
 					    ? 0
 					    : (STATS_IDLE_FACTOR - 1) * interval))
 		return FALSE;
@@ -205,9 +234,11 @@ ask_stats(VmbcLibvirtBackend *self, gint64 now)
 		if (job == NULL) {
 			job = vmbc_libvirt_job_new(self, NULL);
 			job->doms = g_ptr_array_new_with_free_func((GDestroyNotify)virDomainFree);
+			job->doms_dirty =
+				g_ptr_array_new_with_free_func((GDestroyNotify)virDomainFree);
 		}
 		virDomainRef(vm->dom);
-		g_ptr_array_add(job->doms, vm->dom);
+		g_ptr_array_add(idle_due(vm, now) ? job->doms_dirty : job->doms, vm->dom);
 	}
 	if (job == NULL)
 		return;

@@ -143,3 +143,19 @@ vmbc_engine_get_following(VmbcEngine *engine)
 	g_ptr_array_sort(out, cmp_id);
 	return out;
 }
+
+gboolean
+vmbc_engine_follows_any(VmbcEngine *engine)
+{
+	GHashTableIter iter;
+	gpointer key;
+
+	g_return_val_if_fail(engine != NULL, FALSE);
+
+	g_hash_table_iter_init(&iter, engine->followed);
+	while (g_hash_table_iter_next(&iter, &key, NULL)) {
+		if (vmbc_engine_is_following(engine, key))
+			return TRUE;
+	}
+	return FALSE;
+}

@@ -285,6 +285,9 @@ gboolean vmbc_engine_is_following(VmbcEngine *engine, VmbcBeancounter *bc);
  */
 GPtrArray *vmbc_engine_get_following(VmbcEngine *engine);
 
+/* Whether the engine follows any VM now: a pass between ticks has something to do. */
+gboolean vmbc_engine_follows_any(VmbcEngine *engine);
+
 /* Runs the policies of the VMs the engine follows (vmbc_engine_is_following()), at @now. */
 void vmbc_engine_follow(VmbcEngine *engine, gint64 now);
 

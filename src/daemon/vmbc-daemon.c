@@ -479,7 +479,6 @@ record_tick(VmbcDaemon *daemon, gint64 usec)
 	}
 }
 
-/* A number from a sysfs file, or -1. */
 /* KSM's counters, for fractional charging of merged pages; every few seconds is plenty. */
 static void
 refresh_ksm(VmbcDaemon *daemon, gint64 now)
@@ -518,7 +517,9 @@ on_follow(gpointer user_data)
 static void
 arm_follow(VmbcDaemon *daemon)
 {
-	if (daemon->follow_id != 0 || daemon->tick_id == 0)
+	/* nobody to follow: no wakeup a tenth of a tick later only to find that out */
+	if (daemon->follow_id != 0 || daemon->tick_id == 0 ||
+	    !vmbc_engine_follows_any(daemon->engine))
 		return;
 	daemon->follow_id =
 		g_timeout_add_full(G_PRIORITY_HIGH, follow_ms(daemon), on_follow, daemon, NULL);

@@ -27,6 +27,11 @@ struct _VmbcHostMonitor {
 	gint64 reserve; /* pages */
 	VmbcHostInfo info;
 	gchar *warned; /* the last read failure warned, not repeated every tick */
+	/* read every tick: kept open (vmbc-kernel-file.h) */
+	VmbcBudgetCgroup *cgroup_files; /* NULL without a cgroup */
+	VmbcKernelFile *meminfo;
+	VmbcKernelFile *vmstat;
+	VmbcKernelFile *psi; /* NULL without a PSI file */
 };
 
 VmbcHostMonitor *
@@ -37,6 +42,8 @@ vmbc_host_monitor_new(VmbcEngine *engine)
 	m->engine = engine;
 	m->info.cgroup_usage = m->info.cgroup_limit = -1;
 	m->info.mem_total = m->info.mem_available = -1;
+	m->meminfo = vmbc_kernel_file_new(PROC_MEMINFO);
+	m->vmstat = vmbc_kernel_file_new(PROC_VMSTAT);
 	return m;
 }
 
@@ -46,6 +53,10 @@ vmbc_host_monitor_free(VmbcHostMonitor *m)
 	if (m == NULL)
 		return;
 	g_clear_pointer(&m->trigger, vmbc_psi_trigger_free);
+	vmbc_budget_cgroup_free(m->cgroup_files);
+	vmbc_kernel_file_free(m->meminfo);
+	vmbc_kernel_file_free(m->vmstat);
+	vmbc_kernel_file_free(m->psi);
 	g_free(m->cgroup);
 	g_free(m->psi_file);
 	g_free(m->warned);
@@ -91,6 +102,9 @@ vmbc_host_monitor_configure(VmbcHostMonitor *m, const VmbcConfig *config, const 
 	g_free(m->cgroup);
 	m->cgroup = g_steal_pointer(&cgroup);
 	m->version = version;
+	g_clear_pointer(&m->cgroup_files, vmbc_budget_cgroup_free);
+	if (m->cgroup != NULL)
+		m->cgroup_files = vmbc_budget_cgroup_new(m->cgroup, m->version);
 
 	if (g_strcmp0(config->host_pressure, "off") == 0)
 		psi = NULL;
@@ -101,6 +115,9 @@ vmbc_host_monitor_configure(VmbcHostMonitor *m, const VmbcConfig *config, const 
 	g_clear_pointer(&m->trigger, vmbc_psi_trigger_free);
 	g_free(m->psi_file);
 	m->psi_file = g_steal_pointer(&psi);
+	g_clear_pointer(&m->psi, vmbc_kernel_file_free);
+	if (m->psi_file != NULL)
+		m->psi = vmbc_kernel_file_new(m->psi_file);
 	if (m->psi_file != NULL) {
 		gint64 window = config->psi_window_usec;
 		gint64 stall =
@@ -163,11 +180,12 @@ vmbc_host_monitor_refresh(VmbcHostMonitor *m, gint64 now)
 		.swap_out = -1,
 	};
 	g_autoptr(GError) error = NULL;
+	const gchar *text;
 	VmbcPsi psi;
 
 	m->info.cgroup_usage = m->info.cgroup_limit = -1;
-	if (m->cgroup != NULL) {
-		if (vmbc_budget_read_cgroup(m->cgroup, m->version, &m->info.cgroup_usage,
+	if (m->cgroup_files != NULL) {
+		if (vmbc_budget_cgroup_read(m->cgroup_files, &m->info.cgroup_usage,
 					    &m->info.cgroup_limit, &error)) {
 			if (m->info.cgroup_limit >= 0) {
 				gint64 besides = MAX(m->info.cgroup_usage / ps - held, 0);
@@ -180,8 +198,13 @@ vmbc_host_monitor_refresh(VmbcHostMonitor *m, gint64 now)
 			g_clear_error(&error);
 		}
 	}
-	if (vmbc_budget_read_meminfo(PROC_MEMINFO, &m->info.mem_total, &m->info.mem_available,
-				     &error)) {
+	text = vmbc_kernel_file_read(m->meminfo, NULL, &error);
+	if (text != NULL &&
+	    !vmbc_budget_parse_meminfo(text, &m->info.mem_total, &m->info.mem_available, &error)) {
+		g_prefix_error(&error, "%s: ", PROC_MEMINFO);
+		text = NULL;
+	}
+	if (text != NULL) {
 		gint64 ram = MAX(held + m->info.mem_available / ps - m->reserve, 0);
 		if (sig.budget == VMBC_UNLIMITED || ram < sig.budget) {
 			sig.budget = ram;
@@ -196,8 +219,13 @@ vmbc_host_monitor_refresh(VmbcHostMonitor *m, gint64 now)
 		sig.source = VMBC_BUDGET_CONFIG;
 		sig.budget = host->parm[VMBC_RES_PHYSPAGES].limit;
 	}
-	if (m->psi_file != NULL) {
-		if (vmbc_psi_read(m->psi_file, &psi, &error)) {
+	if (m->psi != NULL) {
+		text = vmbc_kernel_file_read(m->psi, NULL, &error);
+		if (text != NULL && !vmbc_psi_parse(text, &psi, &error)) {
+			g_prefix_error(&error, "%s: ", m->psi_file);
+			text = NULL;
+		}
+		if (text != NULL) {
 			sig.psi_some_avg10 = psi.some_avg10;
 			sig.psi_full_avg10 = psi.full_total >= 0 ? psi.full_avg10 : -1;
 			sig.psi_some_total = psi.some_total;
@@ -207,7 +235,10 @@ vmbc_host_monitor_refresh(VmbcHostMonitor *m, gint64 now)
 			g_clear_error(&error);
 		}
 	}
-	if (!vmbc_budget_read_swap(PROC_VMSTAT, &sig.swap_in, &sig.swap_out, &error)) {
+	text = vmbc_kernel_file_read(m->vmstat, NULL, &error);
+	if (text != NULL) {
+		vmbc_budget_parse_swap(text, &sig.swap_in, &sig.swap_out);
+	} else {
 		warn_once(m, error);
 		g_clear_error(&error);
 	}

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "vmbc-error.h"
@@ -48,6 +49,7 @@ struct _VmbcState {
 	gchar *dir;
 	gchar *path;
 	GHashTable *domains; /* name -> SavedDomain* */
+	gchar *saved;	     /* the text last written to path, NULL none */
 };
 
 VmbcState *
@@ -67,6 +69,7 @@ vmbc_state_free(VmbcState *state)
 	if (state == NULL)
 		return;
 	g_hash_table_unref(state->domains);
+	g_free(state->saved);
 	g_free(state->dir);
 	g_free(state->path);
 	g_free(state);
@@ -597,6 +600,10 @@ vmbc_state_save(VmbcState *state, GError **error)
 	}
 	g_string_append(out, first ? "}\n}\n" : "\n  }\n}\n");
 
+	/* unchanged since the last write, still there: no write, no fsync (every 30 s otherwise) */
+	if (state->saved != NULL && strcmp(state->saved, out->str) == 0 &&
+	    g_file_test(state->path, G_FILE_TEST_EXISTS))
+		return TRUE;
 	if (g_mkdir_with_parents(state->dir, 0755) != 0) {
 		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "cannot create %s: %s",
 			    state->dir, g_strerror(errno));
@@ -631,5 +638,7 @@ vmbc_state_save(VmbcState *state, GError **error)
 		fsync(dfd);
 		close(dfd);
 	}
+	g_free(state->saved);
+	state->saved = g_string_free(g_steal_pointer(&out), FALSE);
 	return TRUE;
 }

@@ -68,31 +68,86 @@ vmbc_budget_find_cgroup(const gchar *cgroup_root, const gchar *configured, gint 
 	return g_steal_pointer(&dir);
 }
 
-/* A file of one number in bytes, or "max" (-1). */
+/* The text of a file of one number in bytes, or "max" (-1). */
 static gboolean
-read_bytes(const gchar *dir, const gchar *name, gint64 *out, GError **error)
+parse_bytes(const gchar *path, const gchar *text, gint64 *out, GError **error)
 {
-	g_autofree gchar *path = g_build_filename(dir, name, NULL);
-	g_autofree gchar *text = NULL;
-	g_autoptr(GError) local = NULL;
+	gchar buf[64];
 	guint64 v;
 
-	if (!g_file_get_contents(path, &text, NULL, &local)) {
-		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "cannot read %s: %s", path,
-			    local->message);
-		return FALSE;
-	}
-	g_strstrip(text);
-	if (g_strcmp0(text, "max") == 0) {
+	g_strlcpy(buf, text, sizeof(buf));
+	g_strstrip(buf);
+	if (strcmp(buf, "max") == 0) {
 		*out = -1;
 		return TRUE;
 	}
-	if (!g_ascii_string_to_unsigned(text, 10, 0, G_MAXUINT64, &v, NULL)) {
+	if (!g_ascii_string_to_unsigned(buf, 10, 0, G_MAXUINT64, &v, NULL)) {
 		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED,
-			    "%s holds '%.40s', not a size in bytes", path, text);
+			    "%s holds '%.40s', not a size in bytes", path, buf);
 		return FALSE;
 	}
 	*out = v >= (guint64)V1_UNLIMITED_FROM ? -1 : (gint64)v;
+	return TRUE;
+}
+
+static gboolean
+read_bytes(VmbcKernelFile *file, gint64 *out, GError **error)
+{
+	const gchar *text = vmbc_kernel_file_read(file, NULL, error);
+
+	return text != NULL && parse_bytes(vmbc_kernel_file_get_path(file), text, out, error);
+}
+
+struct _VmbcBudgetCgroup {
+	gint version;
+	VmbcKernelFile *usage;
+	VmbcKernelFile *limit;
+	VmbcKernelFile *high; /* v2 with memory.high; NULL otherwise */
+};
+
+VmbcBudgetCgroup *
+vmbc_budget_cgroup_new(const gchar *dir, gint version)
+{
+	VmbcBudgetCgroup *cg = g_new0(VmbcBudgetCgroup, 1);
+	g_autofree gchar *usage = NULL;
+	g_autofree gchar *limit = NULL;
+
+	cg->version = version;
+	usage = g_build_filename(dir, version == 1 ? "memory.usage_in_bytes" : "memory.current",
+				 NULL);
+	limit = g_build_filename(dir, version == 1 ? "memory.limit_in_bytes" : "memory.max", NULL);
+	cg->usage = vmbc_kernel_file_new(usage);
+	cg->limit = vmbc_kernel_file_new(limit);
+	if (version != 1 && has_file(dir, "memory.high")) {
+		g_autofree gchar *high = g_build_filename(dir, "memory.high", NULL);
+		cg->high = vmbc_kernel_file_new(high);
+	}
+	return cg;
+}
+
+void
+vmbc_budget_cgroup_free(VmbcBudgetCgroup *cg)
+{
+	if (cg == NULL)
+		return;
+	vmbc_kernel_file_free(cg->usage);
+	vmbc_kernel_file_free(cg->limit);
+	vmbc_kernel_file_free(cg->high);
+	g_free(cg);
+}
+
+gboolean
+vmbc_budget_cgroup_read(VmbcBudgetCgroup *cg, gint64 *usage, gint64 *limit, GError **error)
+{
+	gint64 high = -1;
+
+	if (!read_bytes(cg->usage, usage, error) || !read_bytes(cg->limit, limit, error))
+		return FALSE;
+	/* memory.high throttles and reclaims the cgroup: as good as a limit for its VMs */
+	if (cg->high != NULL && !read_bytes(cg->high, &high, error))
+		return FALSE;
+	if (high >= 0 && (*limit < 0 || high < *limit))
+		*limit = high;
 	return TRUE;
 }
 
@@ -100,66 +155,57 @@ gboolean
 vmbc_budget_read_cgroup(const gchar *dir, gint version, gint64 *usage, gint64 *limit,
 			GError **error)
 {
-	gint64 high = -1;
+	g_autoptr(VmbcBudgetCgroup) cg = vmbc_budget_cgroup_new(dir, version);
 
-	if (version == 1)
-		return read_bytes(dir, "memory.usage_in_bytes", usage, error) &&
-		       read_bytes(dir, "memory.limit_in_bytes", limit, error);
-	if (!read_bytes(dir, "memory.current", usage, error) ||
-	    !read_bytes(dir, "memory.max", limit, error))
-		return FALSE;
-	/* memory.high throttles and reclaims the cgroup: as good as a limit for its VMs */
-	if (has_file(dir, "memory.high") && !read_bytes(dir, "memory.high", &high, error))
-		return FALSE;
-	if (high >= 0 && (*limit < 0 || high < *limit))
-		*limit = high;
-	return TRUE;
+	return vmbc_budget_cgroup_read(cg, usage, limit, error);
 }
 
-/* "Key:   123 kB" or "key 123" lines: the values of @keys, -1 when absent. */
-static gboolean
-read_keyed(const gchar *path, const gchar *const *keys, gint64 *values, GError **error)
+/*
+ * "Key:   123 kB" or "key 123" lines of @text: the values of @keys, -1 when
+ * absent. Walks the text in place: it runs every tick on /proc/vmstat.
+ */
+static void
+parse_keyed(const gchar *text, const gchar *const *keys, gint64 *values)
 {
-	g_autofree gchar *text = NULL;
-	g_autoptr(GError) local = NULL;
-	g_auto(GStrv) lines = NULL;
+	const gchar *line = text;
 
-	if (!g_file_get_contents(path, &text, NULL, &local)) {
-		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "cannot read %s: %s", path,
-			    local->message);
-		return FALSE;
-	}
 	for (guint k = 0; keys[k] != NULL; k++)
 		values[k] = -1;
-	lines = g_strsplit(text, "\n", -1);
-	for (guint i = 0; lines[i] != NULL; i++) {
+	while (*line != '\0') {
+		const gchar *eol = strchr(line, '\n');
+		const gchar *next = eol != NULL ? eol + 1 : line + strlen(line);
+
 		for (guint k = 0; keys[k] != NULL; k++) {
 			gsize len = strlen(keys[k]);
-			const gchar *p = lines[i] + len;
-			g_autofree gchar *num = NULL;
-			guint64 v;
-			if (strncmp(lines[i], keys[k], len) != 0 || (*p != ':' && *p != ' '))
+			const gchar *p = line + len;
+			guint64 v = 0;
+			gboolean digits = FALSE;
+
+			if (strncmp(line, keys[k], len) != 0 || (*p != ':' && *p != ' '))
 				continue;
 			p += strspn(p, ": ");
-			num = g_strndup(p, strcspn(p, " "));
-			if (g_ascii_string_to_unsigned(num, 10, 0, G_MAXINT64, &v, NULL))
+			for (; g_ascii_isdigit(*p) && v <= (guint64)G_MAXINT64 / 10; p++) {
+				v = v * 10 + (guint64)(*p - '0');
+				digits = TRUE;
+			}
+			if (digits && (*p == ' ' || *p == '\n' || *p == '\0') &&
+			    v <= (guint64)G_MAXINT64)
 				values[k] = (gint64)v;
+			break;
 		}
+		line = next;
 	}
-	return TRUE;
 }
 
 gboolean
-vmbc_budget_read_meminfo(const gchar *path, gint64 *total, gint64 *available, GError **error)
+vmbc_budget_parse_meminfo(const gchar *text, gint64 *total, gint64 *available, GError **error)
 {
 	static const gchar *const keys[] = {"MemTotal", "MemAvailable", NULL};
 	gint64 v[2];
 
-	if (!read_keyed(path, keys, v, error))
-		return FALSE;
+	parse_keyed(text, keys, v);
 	if (v[0] < 0 || v[1] < 0) {
-		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED,
-			    "%s has no MemTotal or no MemAvailable", path);
+		g_set_error(error, VMBC_ERROR, VMBC_ERROR_FAILED, "no MemTotal or no MemAvailable");
 		return FALSE;
 	}
 	*total = v[0] * 1024;
@@ -167,16 +213,41 @@ vmbc_budget_read_meminfo(const gchar *path, gint64 *total, gint64 *available, GE
 	return TRUE;
 }
 
-gboolean
-vmbc_budget_read_swap(const gchar *path, gint64 *swap_in, gint64 *swap_out, GError **error)
+void
+vmbc_budget_parse_swap(const gchar *text, gint64 *swap_in, gint64 *swap_out)
 {
 	static const gchar *const keys[] = {"pswpin", "pswpout", NULL};
 	gint64 v[2];
 
-	if (!read_keyed(path, keys, v, error))
-		return FALSE;
+	parse_keyed(text, keys, v);
 	*swap_in = v[0];
 	*swap_out = v[1];
+}
+
+gboolean
+vmbc_budget_read_meminfo(const gchar *path, gint64 *total, gint64 *available, GError **error)
+{
+	g_autoptr(VmbcKernelFile) file = vmbc_kernel_file_new(path);
+	const gchar *text = vmbc_kernel_file_read(file, NULL, error);
+
+	if (text == NULL)
+		return FALSE;
+	if (!vmbc_budget_parse_meminfo(text, total, available, error)) {
+		g_prefix_error(error, "%s: ", path);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+vmbc_budget_read_swap(const gchar *path, gint64 *swap_in, gint64 *swap_out, GError **error)
+{
+	g_autoptr(VmbcKernelFile) file = vmbc_kernel_file_new(path);
+	const gchar *text = vmbc_kernel_file_read(file, NULL, error);
+
+	if (text == NULL)
+		return FALSE;
+	vmbc_budget_parse_swap(text, swap_in, swap_out);
 	return TRUE;
 }
 

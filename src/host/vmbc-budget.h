@@ -10,6 +10,8 @@
 
 #include <glib.h>
 
+#include "vmbc-kernel-file.h"
+
 G_BEGIN_DECLS
 
 /*
@@ -34,6 +36,25 @@ gchar *vmbc_budget_find_cgroup(const gchar *cgroup_root, const gchar *configured
 gboolean vmbc_budget_read_cgroup(const gchar *dir, gint version, gint64 *usage, gint64 *limit,
 				 GError **error);
 
+/*
+ * The files of the VMs' cgroup @dir (of cgroup @version, 1 or 2) that
+ * vmbc_budget_read_cgroup() reads, kept open for a read every tick.
+ */
+typedef struct _VmbcBudgetCgroup VmbcBudgetCgroup;
+VmbcBudgetCgroup *vmbc_budget_cgroup_new(const gchar *dir, gint version);
+void vmbc_budget_cgroup_free(VmbcBudgetCgroup *cg);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmbcBudgetCgroup, vmbc_budget_cgroup_free)
+/* What vmbc_budget_read_cgroup() says, from the files kept open. */
+gboolean vmbc_budget_cgroup_read(VmbcBudgetCgroup *cg, gint64 *usage, gint64 *limit,
+				 GError **error);
+/*
+ * MemTotal and MemAvailable in the text of /proc/meminfo, in bytes; FALSE
+ * with an error when either is missing.
+ */
+gboolean vmbc_budget_parse_meminfo(const gchar *text, gint64 *total, gint64 *available,
+				   GError **error);
+/* pswpin and pswpout in the text of /proc/vmstat, -1 each when missing. */
+void vmbc_budget_parse_swap(const gchar *text, gint64 *swap_in, gint64 *swap_out);
 /* MemTotal and MemAvailable of @path (/proc/meminfo), in bytes. */
 gboolean vmbc_budget_read_meminfo(const gchar *path, gint64 *total, gint64 *available,
 				  GError **error);
