@@ -14,7 +14,7 @@
  * Guest stats are read every stats interval while the engine's policies use
  * them (vmbc_engine_wants_stats()), this many times less often otherwise.
  */
-#define STATS_IDLE_FACTOR 30
+#define STATS_IDLE_FACTOR 120
 
 typedef struct {
 	gchar *uuid;
