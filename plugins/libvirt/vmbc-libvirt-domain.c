@@ -46,16 +46,6 @@ typedef struct {
 	gboolean seen_domain;
 } ParseState;
 
-static const gchar *
-find_attr(const gchar **names, const gchar **values, const gchar *want)
-{
-	for (guint i = 0; names[i] != NULL; i++) {
-		if (g_strcmp0(names[i], want) == 0)
-			return values[i];
-	}
-	return NULL;
-}
-
 static void
 on_start(GMarkupParseContext *context, const gchar *element, const gchar **names,
 	 const gchar **values, gpointer user_data, GError **error)
@@ -88,14 +78,14 @@ on_start(GMarkupParseContext *context, const gchar *element, const gchar **names
 		if (st->text != TEXT_NONE) {
 			g_string_truncate(st->buf, 0);
 			g_free(st->unit);
-			st->unit = g_strdup(find_attr(names, values, "unit"));
+			st->unit = g_strdup(vmbc_libvirt_xml_attr(names, values, "unit"));
 		}
 		return;
 	}
 	if (st->depth == 3 && st->in_devices && g_strcmp0(element, "memballoon") == 0 &&
 	    info->balloon_model == NULL) {
-		const gchar *model = find_attr(names, values, "model");
-		const gchar *fpr = find_attr(names, values, "freePageReporting");
+		const gchar *model = vmbc_libvirt_xml_attr(names, values, "model");
+		const gchar *fpr = vmbc_libvirt_xml_attr(names, values, "freePageReporting");
 
 		st->in_balloon = TRUE;
 		info->balloon_model = g_strdup(model != NULL ? model : "");
@@ -105,7 +95,7 @@ on_start(GMarkupParseContext *context, const gchar *element, const gchar **names
 		return;
 	}
 	if (st->depth == 4 && st->in_balloon && g_strcmp0(element, "stats") == 0) {
-		const gchar *period = find_attr(names, values, "period");
+		const gchar *period = vmbc_libvirt_xml_attr(names, values, "period");
 		guint64 v = 0;
 
 		if (period != NULL && g_ascii_string_to_unsigned(period, 10, 0, G_MAXINT, &v, NULL))

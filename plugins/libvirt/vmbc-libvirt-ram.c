@@ -59,16 +59,6 @@ vmbc_libvirt_ram_clear(VmbcLibvirtRam *ram)
 	ram->vmem.current_kib = -1;
 }
 
-static const gchar *
-find_attr(const gchar **names, const gchar **values, const gchar *want)
-{
-	for (guint i = 0; names[i] != NULL; i++) {
-		if (g_strcmp0(names[i], want) == 0)
-			return values[i];
-	}
-	return NULL;
-}
-
 /* Whether the element path is exactly @want ("domain/devices/memory"...). */
 static gboolean
 at(ParseState *st, const gchar *want)
@@ -94,21 +84,20 @@ on_start(GMarkupParseContext *context, const gchar *element, const gchar **names
 	g_ptr_array_add(st->path, g_strdup(element));
 	g_string_truncate(st->text, 0);
 	g_free(st->unit);
-	st->unit = g_strdup(find_attr(names, values, "unit"));
+	st->unit = g_strdup(vmbc_libvirt_xml_attr(names, values, "unit"));
 
 	if (at(st, "domain/memoryBacking/hugepages")) {
 		st->ram->hugepages = TRUE;
 	} else if (at(st, "domain/memoryBacking/source")) {
 		g_free(st->source_type);
-		st->source_type = g_strdup(find_attr(names, values, "type"));
+		st->source_type = g_strdup(vmbc_libvirt_xml_attr(names, values, "type"));
 	} else if (at(st, "domain/cpu/numa/cell")) {
-		const gchar *mem = find_attr(names, values, "memory");
-		const gchar *id = find_attr(names, values, "id");
+		const gchar *mem = vmbc_libvirt_xml_attr(names, values, "memory");
+		const gchar *id = vmbc_libvirt_xml_attr(names, values, "id");
 		gint64 kib = 0;
 		guint64 idv = st->cells->len;
 
-		if (mem == NULL ||
-		    !vmbc_libvirt_size_to_kib(mem, find_attr(names, values, "unit"), &kib, error)) {
+		if (mem == NULL || !vmbc_libvirt_size_to_kib(mem, st->unit, &kib, error)) {
 			if (error != NULL && *error == NULL)
 				g_set_error_literal(error, VMBC_ERROR, VMBC_ERROR_INVALID,
 						    "<cell> without memory");
@@ -124,12 +113,12 @@ on_start(GMarkupParseContext *context, const gchar *element, const gchar **names
 		}
 	} else if (at(st, "domain/devices/memory")) {
 		memset(&st->dev, 0, sizeof(st->dev));
-		st->dev.model = g_strdup(find_attr(names, values, "model"));
+		st->dev.model = g_strdup(vmbc_libvirt_xml_attr(names, values, "model"));
 		st->in_dev = TRUE;
 		g_string_truncate(st->dev_xml, 0);
 	} else if (st->in_dev && at(st, "domain/devices/memory/alias")) {
 		g_free(st->dev.alias);
-		st->dev.alias = g_strdup(find_attr(names, values, "name"));
+		st->dev.alias = g_strdup(vmbc_libvirt_xml_attr(names, values, "name"));
 	} else if (st->in_dev && at(st, "domain/devices/memory/source/pagesize")) {
 		st->dev.hugepages = TRUE;
 	}

@@ -1,6 +1,6 @@
 /*
- * vmbc-libvirt-units.c: a size of libvirt's domain XML, with its unit, in KiB
- * (see vmbc-libvirt-units.h).
+ * vmbc-libvirt-units.c: a size of libvirt's domain XML, with its unit, in KiB,
+ * and an element's attribute (see vmbc-libvirt-units.h).
  */
 #include "vmbc-error.h"
 #include "vmbc-libvirt-units.h"
@@ -50,4 +50,14 @@ vmbc_libvirt_size_to_kib(const gchar *text, const gchar *unit, gint64 *out, GErr
 	}
 	*out = (gint64)(value * factor / 1024);
 	return TRUE;
+}
+
+const gchar *
+vmbc_libvirt_xml_attr(const gchar **names, const gchar **values, const gchar *want)
+{
+	for (guint i = 0; names[i] != NULL; i++) {
+		if (g_strcmp0(names[i], want) == 0)
+			return values[i];
+	}
+	return NULL;
 }

@@ -1,6 +1,7 @@
 /*
- * vmbc-libvirt-units.h: the sizes of libvirt's domain XML, read by the domain
- * facts (vmbc-libvirt-domain.c) and the guest RAM (vmbc-libvirt-ram.c).
+ * vmbc-libvirt-units.h: the sizes and attributes of libvirt's domain XML, read
+ * by the domain facts (vmbc-libvirt-domain.c) and the guest RAM
+ * (vmbc-libvirt-ram.c).
  */
 #pragma once
 
@@ -14,5 +15,8 @@ G_BEGIN_DECLS
  */
 gboolean vmbc_libvirt_size_to_kib(const gchar *text, const gchar *unit, gint64 *out,
 				  GError **error);
+
+/* The value of attribute @want among a GMarkup start element's, NULL when absent. */
+const gchar *vmbc_libvirt_xml_attr(const gchar **names, const gchar **values, const gchar *want);
 
 G_END_DECLS
