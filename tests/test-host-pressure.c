@@ -2,7 +2,8 @@
  * test-host-pressure.c: the host's pressure controller (vmbc-host.c) with a
  * fake clock and a scripted actuator: the budget from the host's signals,
  * whom it takes from, the rate limit, the guarantee floor, the give-back and
- * its hysteresis, and the cap on a guest's word about its idle memory.
+ * its hysteresis, the cap on a guest's word about its idle memory, and how
+ * often the host measures that memory.
  */
 #include "vmbc-engine.h"
 
@@ -399,6 +400,93 @@ test_lying_guest_cap(Fixture *f, gconstpointer data)
 	g_assert_cmpint(src, ==, VMBC_IDLE_GUEST);
 }
 
+/*
+ * A measure that starts at @started and is taken in a second later with @rate: the backends'
+ * part, as they do it.
+ */
+static void
+measure(Fixture *f, VmbcBeancounter *bc, gint64 started, gint64 rate)
+{
+	f->now = started + SEC;
+	vmbc_engine_set_dirty_rate(f->engine, bc, rate, f->now);
+}
+
+/* The first moment at or after @started when the next measure is due (seconds after it). */
+static gint64
+due_after(Fixture *f, VmbcBeancounter *bc, gint64 started, gint64 interval)
+{
+	for (gint64 s = 0; s <= 3600; s++) {
+		if (vmbc_engine_idle_measure_due(f->engine, bc, started, interval,
+						 started + s * SEC))
+			return s;
+	}
+	return -1;
+}
+
+static void
+test_idle_measure_backoff(Fixture *f, gconstpointer data)
+{
+	const gint64 interval = 30 * SEC;
+	gint64 started = f->now;
+	gint64 spans[5];
+
+	/* never measured: at once; measured once (the fixture): every interval */
+	g_assert_true(vmbc_engine_idle_measure_due(f->engine, f->idle, 0, interval, f->now));
+	g_assert_cmpuint(vmbc_engine_idle_measure_spacing(f->engine, f->idle), ==, 1);
+	g_assert_cmpint(due_after(f, f->idle, started, interval), ==, 30);
+	/* each measure that agrees doubles the span, up to 8 times, and never past idle-max-age
+	 * (5 min) less two intervals: 60, 120, 240, then 240 */
+	for (guint i = 0; i < G_N_ELEMENTS(spans); i++) {
+		measure(f, f->idle, started, 0);
+		spans[i] = due_after(f, f->idle, started, interval);
+		started += spans[i] * SEC;
+	}
+	g_assert_cmpint(spans[0], ==, 60);
+	g_assert_cmpint(spans[1], ==, 120);
+	g_assert_cmpint(spans[2], ==, 240);
+	g_assert_cmpint(spans[3], ==, 240);
+	g_assert_cmpint(spans[4], ==, 240);
+	g_assert_cmpuint(vmbc_engine_idle_measure_spacing(f->engine, f->idle), ==, 8);
+	/* a measure stays within idle-max-age however long the interval: a long interval is
+	 * not stretched */
+	g_assert_cmpint(due_after(f, f->idle, started, 200 * SEC), ==, 200);
+	/* a measure that finds the idle share moved by more than VMBC_IDLE_SETTLED_SHARE: back to
+	 * the interval (6 MiB/s of 600 MiB in 10 s is 10 % active); within it, still settled */
+	measure(f, f->idle, started, 2 << 20);
+	g_assert_cmpuint(vmbc_engine_idle_measure_spacing(f->engine, f->idle), ==, 8);
+	measure(f, f->idle, started, 6 << 20);
+	g_assert_cmpuint(vmbc_engine_idle_measure_spacing(f->engine, f->idle), ==, 1);
+	g_assert_cmpint(due_after(f, f->idle, started, interval), ==, 30);
+	measure(f, f->idle, started, 6 << 20);
+	g_assert_cmpuint(vmbc_engine_idle_measure_spacing(f->engine, f->idle), ==, 2);
+	/* held moving by more than a sixteenth brings the interval back before any measure;
+	 * back where it was measured, the spacing holds again */
+	resample(f, f->idle, 600 * MIB + 37 * MIB);
+	g_assert_cmpuint(vmbc_engine_idle_measure_spacing(f->engine, f->idle), ==, 2);
+	resample(f, f->idle, 600 * MIB + 38 * MIB);
+	g_assert_cmpuint(vmbc_engine_idle_measure_spacing(f->engine, f->idle), ==, 1);
+	g_assert_cmpint(due_after(f, f->idle, started, interval), ==, 30);
+	resample(f, f->idle, 600 * MIB);
+	g_assert_cmpuint(vmbc_engine_idle_measure_spacing(f->engine, f->idle), ==, 2);
+	/* a measure taken at another held starts over, even at the same rate */
+	resample(f, f->idle, 300 * MIB);
+	measure(f, f->idle, started, 6 << 20);
+	g_assert_cmpuint(vmbc_engine_idle_measure_spacing(f->engine, f->idle), ==, 1);
+	/* a failed measure starts over */
+	measure(f, f->busy, started, 60 << 20);
+	g_assert_cmpuint(vmbc_engine_idle_measure_spacing(f->engine, f->busy), ==, 2);
+	measure(f, f->busy, started, -1);
+	g_assert_cmpuint(vmbc_engine_idle_measure_spacing(f->engine, f->busy), ==, 1);
+	measure(f, f->busy, started, 60 << 20);
+	g_assert_cmpuint(vmbc_engine_idle_measure_spacing(f->engine, f->busy), ==, 1);
+	measure(f, f->busy, started, 60 << 20);
+	g_assert_cmpuint(vmbc_engine_idle_measure_spacing(f->engine, f->busy), ==, 2);
+	/* the host under pressure: every VM's measures every interval, for whom to take from */
+	tick(f, 600 * MIB, 0, 1);
+	g_assert_cmpint(vmbc_engine_get_host_state(f->engine)->reason, !=, VMBC_PRESSURE_NONE);
+	g_assert_cmpuint(vmbc_engine_idle_measure_spacing(f->engine, f->busy), ==, 1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -415,6 +503,7 @@ main(int argc, char **argv)
 	ADD("giveback-hysteresis", test_giveback_hysteresis);
 	ADD("giveback-steps", test_giveback_steps);
 	ADD("lying-guest-cap", test_lying_guest_cap);
+	ADD("idle-measure-backoff", test_idle_measure_backoff);
 #undef ADD
 	return g_test_run();
 }

@@ -3,7 +3,8 @@
  * virDomainStartDirtyRateCalc() (QEMU's calc-dirty-rate, page sampling, one
  * second) in a worker, its result read with the balloon statistics
  * (VIR_DOMAIN_STATS_DIRTYRATE, vmbc-libvirt-sample.c). Each domain is
- * measured once an idle-interval, and at most VMBC_BACKEND_IDLE_PER_TICK
+ * measured once an idle-interval, less often while its measures agree
+ * (vmbc_engine_idle_measure_due()), and at most VMBC_BACKEND_IDLE_PER_TICK
  * measures start in one tick, the domains that waited longest first.
  */
 #include "vmbc-libvirt-private.h"
@@ -57,11 +58,11 @@ job_calc_done(GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static gint
-by_next(gconstpointer a, gconstpointer b)
+by_started(gconstpointer a, gconstpointer b)
 {
 	const VmbcLibvirtVm *x = *(VmbcLibvirtVm *const *)a;
 	const VmbcLibvirtVm *y = *(VmbcLibvirtVm *const *)b;
-	return x->idle_next < y->idle_next ? -1 : x->idle_next > y->idle_next;
+	return x->idle_started < y->idle_started ? -1 : x->idle_started > y->idle_started;
 }
 
 void
@@ -79,18 +80,19 @@ vmbc_libvirt_backend_measure_idle(VmbcLibvirtBackend *self, gint64 now)
 		VmbcLibvirtVm *vm = value;
 
 		if (vm->bc == NULL || vm->dom == NULL || vm->idle_busy || vm->idle_unsupported ||
-		    now < vm->idle_next)
+		    !vmbc_engine_idle_measure_due(vmbc_libvirt_vm_engine(vm), vm->bc,
+						  vm->idle_started, self->idle_usec, now))
 			continue;
 		g_ptr_array_add(due, vm);
 	}
-	g_ptr_array_sort(due, by_next);
+	g_ptr_array_sort(due, by_started);
 	for (guint i = 0; i < due->len && i < VMBC_BACKEND_IDLE_PER_TICK; i++) {
 		VmbcLibvirtVm *vm = g_ptr_array_index(due, i);
 		Job *job = vmbc_libvirt_job_new(self, vm->dom);
 
 		job->vm_uuid = g_strdup(vm->uuid);
 		vm->idle_busy = TRUE;
-		vm->idle_next = now + self->idle_usec;
+		vm->idle_started = now;
 		vmbc_libvirt_job_run(self, job, job_calc_thread, job_calc_done);
 	}
 }

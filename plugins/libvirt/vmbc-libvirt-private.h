@@ -42,7 +42,7 @@ typedef struct {
 	/* the host's measure of its idle memory (vmbc-libvirt-idle.c) */
 	gboolean idle_busy; /* virDomainStartDirtyRateCalc is in flight */
 	gboolean idle_unsupported;
-	gint64 idle_next;	/* monotonic usec when the next measure is due */
+	gint64 idle_started;	/* monotonic usec the last measure started, 0 never */
 	gint64 idle_seen_start; /* dirtyrate.calc_start_time of the last measure taken in */
 	/* a measure was started and its result is still to be taken in with the stats */
 	gboolean idle_pending;

@@ -4,9 +4,10 @@
  * of guest pages, 512 per GiB, and hashes them again after calc-time; works
  * under KVM and TCG, and the guest has no say in it), then query-dirty-rate.
  *
- * The cost is bounded: each VM is measured once an idle-interval, and at most
- * VMBC_BACKEND_IDLE_PER_TICK measurements start in one tick, the VMs that waited
- * longest first, so a thousand VMs are measured in turn, not at once.
+ * The cost is bounded: each VM is measured once an idle-interval, less often
+ * while its measures agree (vmbc_engine_idle_measure_due()), and at most
+ * VMBC_BACKEND_IDLE_PER_TICK measurements start in one tick, the VMs that
+ * waited longest first, so a thousand VMs are measured in turn, not at once.
  */
 #include "vmbc-qmp-command.h"
 #include "vmbc-qmp-private.h"
@@ -74,16 +75,15 @@ vm_start_measure(VmbcQmpVm *vm, gint64 now)
 	json_object_set_int_member(args, "calc-time", CALC_SECONDS);
 	vm->idle_busy = TRUE;
 	vm->idle_started = now;
-	vm->idle_next = now + vm->backend->idle_usec;
 	vmbc_qmp_vm_execute(vm, "calc-dirty-rate", args, vm_on_calc_dirty_rate);
 }
 
 static gint
-by_next(gconstpointer a, gconstpointer b)
+by_started(gconstpointer a, gconstpointer b)
 {
 	const VmbcQmpVm *x = *(VmbcQmpVm *const *)a;
 	const VmbcQmpVm *y = *(VmbcQmpVm *const *)b;
-	return x->idle_next < y->idle_next ? -1 : x->idle_next > y->idle_next;
+	return x->idle_started < y->idle_started ? -1 : x->idle_started > y->idle_started;
 }
 
 void
@@ -115,10 +115,11 @@ vmbc_qmp_backend_measure_idle(VmbcQmpBackend *self, gint64 now)
 				vm->idle_busy = FALSE;
 			continue;
 		}
-		if (now >= vm->idle_next)
+		if (vmbc_engine_idle_measure_due(vmbc_qmp_vm_engine(vm), vm->bc, vm->idle_started,
+						 self->idle_usec, now))
 			g_ptr_array_add(due, vm);
 	}
-	g_ptr_array_sort(due, by_next);
+	g_ptr_array_sort(due, by_started);
 	for (guint i = 0; i < due->len && i < VMBC_BACKEND_IDLE_PER_TICK; i++)
 		vm_start_measure(g_ptr_array_index(due, i), now);
 }

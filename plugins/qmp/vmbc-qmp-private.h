@@ -77,8 +77,7 @@ struct _VmbcQmpVm {
 	gboolean idle_busy;	  /* a calc-dirty-rate runs */
 	gboolean idle_query_busy; /* a query-dirty-rate is in flight */
 	gboolean idle_unsupported;
-	gint64 idle_started; /* monotonic usec */
-	gint64 idle_next;    /* when the next measure is due */
+	gint64 idle_started; /* monotonic usec of the last measure's start, 0 never */
 };
 
 struct _VmbcQmpBackend {

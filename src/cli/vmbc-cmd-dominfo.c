@@ -195,12 +195,18 @@ dominfo_idle(JsonObject *dom)
 	if (fraction == NULL || !JSON_NODE_HOLDS_VALUE(fraction))
 		return;
 	source = vmbc_cli_json_string(idle, "source", "none");
-	if (g_strcmp0(source, "host") == 0)
-		v = g_strdup_printf("%.0f%% (measured by the host: dirty rate %" G_GINT64_FORMAT
-				    " KiB/s)",
+	if (g_strcmp0(source, "host") == 0) {
+		gint64 spacing = vmbc_cli_json_int(idle, "spacing", 1);
+		g_autofree gchar *every =
+			spacing > 1
+				? g_strdup_printf("%" G_GINT64_FORMAT " idle-intervals", spacing)
+				: g_strdup("idle-interval");
+		v = g_strdup_printf("%.0f%% (measured by the host %" G_GINT64_FORMAT
+				    " s ago, every %s: dirty rate %" G_GINT64_FORMAT " KiB/s)",
 				    json_node_get_double(fraction) * 100.0,
+				    vmbc_cli_json_int(idle, "age-ms", 0) / 1000, every,
 				    vmbc_cli_json_int(idle, "dirty-rate", 0) / 1024);
-	else if (g_strcmp0(source, "guest") == 0)
+	} else if (g_strcmp0(source, "guest") == 0)
 		v = g_strdup_printf("%.0f%% (the guest's word, no less than idle-assumed)",
 				    json_node_get_double(fraction) * 100.0);
 	else

@@ -128,6 +128,15 @@ struct _VmbcBeancounter {
 	gint64 dirty_rate;
 	gint64 dirty_rate_at; /* monotonic usec of that measure */
 	/*
+	 * How many measures in a row found the idle share and held where the one
+	 * before did (at most VMBC_IDLE_MAX_SETTLED): each doubles the time to
+	 * the next measure (vmbc_engine_idle_measure_due()). idle_share and
+	 * idle_held are the last measure's (share -1: none).
+	 */
+	guint idle_settled;
+	gdouble idle_share;
+	gint64 idle_held;
+	/*
 	 * The virtio-mem device vmbcd resizes with the balloon (has_vmem), as the
 	 * backend last read it; vmem_stalls counts the resizes the guest did not
 	 * follow (then the balloon took what the device kept).

@@ -141,12 +141,63 @@ vmbc_engine_get_host_state(VmbcEngine *engine)
 	return &engine->host_state;
 }
 
+/* The idle share (0..1) a dirty rate of @rate bytes/s means for a VM holding @held pages. */
+static gdouble
+host_idle_share(gint64 rate, gint64 held)
+{
+	gdouble bytes = (gdouble)MAX(held, 1) * (gdouble)vmbc_page_size();
+	gdouble active = (gdouble)rate * VMBC_IDLE_ACTIVE_WINDOW_SEC / bytes;
+
+	return 1.0 - CLAMP(active, 0.0, 1.0);
+}
+
+/* Whether held moved by more than a sixteenth since @then. */
+static gboolean
+held_moved(gint64 then, gint64 held)
+{
+	return ABS(held - then) > then / 16;
+}
+
 void
 vmbc_engine_set_dirty_rate(VmbcEngine *engine, VmbcBeancounter *bc, gint64 dirty_bytes_per_sec,
 			   gint64 now)
 {
+	gint64 held = bc->parm[VMBC_RES_PHYSPAGES].held;
+	gdouble share = dirty_bytes_per_sec < 0 ? -1 : host_idle_share(dirty_bytes_per_sec, held);
+
+	if (share >= 0 && bc->idle_share >= 0 &&
+	    ABS(share - bc->idle_share) <= VMBC_IDLE_SETTLED_SHARE &&
+	    !held_moved(bc->idle_held, held))
+		bc->idle_settled = MIN(bc->idle_settled + 1, VMBC_IDLE_MAX_SETTLED);
+	else
+		bc->idle_settled = 0;
+	bc->idle_share = share;
+	bc->idle_held = held;
 	bc->dirty_rate = dirty_bytes_per_sec < 0 ? -1 : dirty_bytes_per_sec;
 	bc->dirty_rate_at = now;
+}
+
+guint
+vmbc_engine_idle_measure_spacing(VmbcEngine *engine, const VmbcBeancounter *bc)
+{
+	if (bc->idle_share < 0 || engine->host_state.reason != VMBC_PRESSURE_NONE ||
+	    held_moved(bc->idle_held, bc->parm[VMBC_RES_PHYSPAGES].held))
+		return 1;
+	return 1u << MIN(bc->idle_settled, VMBC_IDLE_MAX_SETTLED);
+}
+
+gboolean
+vmbc_engine_idle_measure_due(VmbcEngine *engine, const VmbcBeancounter *bc, gint64 started,
+			     gint64 interval, gint64 now)
+{
+	gint64 span = interval * vmbc_engine_idle_measure_spacing(engine, bc);
+
+	if (started == 0)
+		return TRUE;
+	/* the measure stays fresh: it is taken in a second or two after it starts */
+	if (span > interval)
+		span = MAX(MIN(span, engine->config.idle_max_age_usec - 2 * interval), interval);
+	return now - started >= span;
 }
 
 gdouble
@@ -157,12 +208,9 @@ vmbc_engine_idle_fraction(VmbcEngine *engine, const VmbcBeancounter *bc, VmbcIdl
 
 	if (bc->dirty_rate >= 0 &&
 	    bc->sampled_at - bc->dirty_rate_at <= engine->config.idle_max_age_usec) {
-		gdouble held = (gdouble)MAX(bc->parm[VMBC_RES_PHYSPAGES].held, 1) *
-			       (gdouble)vmbc_page_size();
-		gdouble active = (gdouble)bc->dirty_rate * VMBC_IDLE_ACTIVE_WINDOW_SEC / held;
 		if (source != NULL)
 			*source = VMBC_IDLE_HOST;
-		return 1.0 - CLAMP(active, 0.0, 1.0);
+		return host_idle_share(bc->dirty_rate, bc->parm[VMBC_RES_PHYSPAGES].held);
 	}
 	guest = vmbc_beancounter_idle_fraction(bc);
 	if (guest >= 0) {

@@ -118,6 +118,24 @@ void vmbc_engine_set_dirty_rate(VmbcEngine *engine, VmbcBeancounter *bc, gint64 
 				gint64 now);
 
 /*
+ * Whether the host is to measure @bc's idle memory again at @now, the last
+ * measure having started at @started (0: never) and measures being
+ * @interval (idle-interval) apart. A VM whose measures keep finding the same
+ * idle share (within VMBC_IDLE_SETTLED_SHARE) and the same held (within a
+ * sixteenth) is measured 2, 4, then 8 times less often, never so seldom that
+ * its measure would age past idle-max-age; once held moves that much, or
+ * while the host is under pressure, @interval again. What the measures cost
+ * QEMU and libvirtd goes with what changes, not with how many VMs there are.
+ */
+#define VMBC_IDLE_SETTLED_SHARE 0.05
+#define VMBC_IDLE_MAX_SETTLED	3
+gboolean vmbc_engine_idle_measure_due(VmbcEngine *engine, const VmbcBeancounter *bc, gint64 started,
+				      gint64 interval, gint64 now);
+
+/* The spacing of @bc's idle measures now, in @interval units (1, 2, 4 or 8). */
+guint vmbc_engine_idle_measure_spacing(VmbcEngine *engine, const VmbcBeancounter *bc);
+
+/*
  * The idle fraction (0..1) the host's reclaim uses for @bc, and where it came
  * from: the host's measure while fresh (idle-max-age); else the guest's word, never below
  * @idle_assumed (a guest that says it has no idle memory cannot make itself dearer than one nobody

@@ -137,6 +137,13 @@ build_domain(VmbcControl *self, JsonBuilder *b, VmbcBeancounter *bc)
 		json_builder_add_double_value(b, idle);
 		add_str(b, "source", vmbc_idle_source_to_string(source));
 		add_int(b, "dirty-rate", bc->dirty_rate);
+		/* how long ago the host measured it (ms, -1 never), and how often it does now */
+		add_int(b, "age-ms",
+			bc->dirty_rate_at > 0
+				? (vmbc_daemon_now(self->daemon) - bc->dirty_rate_at) / 1000
+				: -1);
+		add_int(b, "spacing",
+			vmbc_engine_idle_measure_spacing(vmbc_daemon_get_engine(self->daemon), bc));
 		json_builder_end_object(b);
 	}
 	add_int(b, "ksm-saved", bc->ksm_saved_pages);

@@ -520,6 +520,7 @@ apply_settings(FakeQemu *self, JsonObject *args, GError **error)
 		"exit-after",
 		"exit-on",
 		"under-reporting",
+		"dirty-mib-s", /* what the next dirty-rate measure finds */
 		NULL,
 	};
 	const gchar *s = NULL;
@@ -560,6 +561,18 @@ apply_settings(FakeQemu *self, JsonObject *args, GError **error)
 		return FALSE;
 	}
 	self->tick_ms = (guint)v;
+	/* what the next dirty-rate measure finds; an old QEMU (none at start) stays old */
+	v = self->dirty_mib_s;
+	if (!get_int(args, "dirty-mib-s", FALSE, &v, error))
+		return FALSE;
+	if (v != self->dirty_mib_s && (self->dirty_mib_s < 0 || v < 0)) {
+		g_set_error(error, QMP_ERROR, QMP_ERROR_GENERIC_ERROR,
+			    "Parameter 'dirty-mib-s' must be >= 0 on a fake started with "
+			    "--dirty-mib-s, got %" G_GINT64_FORMAT,
+			    v);
+		return FALSE;
+	}
+	self->dirty_mib_s = v;
 	v = -2;
 	if (!get_int(args, "garbage-after", FALSE, &v, error))
 		return FALSE;

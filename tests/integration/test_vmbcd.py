@@ -1012,6 +1012,44 @@ def case_idle_measured_by_host():
         env.stop_daemon()
 
 
+def case_idle_measures_back_off():
+    """A VM whose idle share and held hold still is measured by the host 2, 4, then 8 times
+    less often; a measure that finds the share moved, or held moving, brings it back to
+    every idle-interval."""
+    with Env("idleback") as env:
+        env.write_config(extra="idle-interval = 1s")
+        env.start_fake("quiet", 512, "--anon-mib", "100", "--dirty-mib-s", "0")
+        env.start_daemon()
+        env.wait_domain("quiet")
+
+        def idle():
+            return env.domain("quiet")["idle"]
+
+        wait_for("the measures to settle", lambda: idle()["spacing"] == 8, timeout=30)
+        # measured every 8 s now, not every second: the measure grows old between
+        ages = []
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 9:
+            ages.append(idle()["age-ms"])
+            time.sleep(0.25)
+        assert max(ages) > 4000 and min(ages) >= 0, ages
+        out = env.cli("dominfo", "quiet").stdout
+        assert "every 8 idle-intervals" in out, out
+        # the guest starts writing: the next measure finds it busy, and every second again
+        env.fake_do("quiet", "x-fake-set", {"dirty-mib-s": 400})
+        wait_for("the busy measure", lambda: idle()["dirty-rate"] == 400 * MIB, timeout=15)
+        first = idle()
+        assert first["spacing"] == 1 and first["fraction"] == 0.0, first
+        # once settled again, held growing by more than a sixteenth: every second at once
+        wait_for("the measures to settle again", lambda: idle()["spacing"] > 1, timeout=15)
+        held0 = env.res("quiet")["held"]
+        env.fake_do("quiet", "x-fake-touch", {"mib": 64, "kind": "anon"})
+        wait_for("held to grow", lambda: env.res("quiet")["held"] > held0 + pages(40),
+                 timeout=10)
+        assert idle()["spacing"] == 1, idle()
+        env.stop_daemon()
+
+
 def case_host_pressure_cgroup():
     """The root's budget from the VMs' cgroup (a v1 tree of plain files here): over it,
     vmbcd takes from the VM whose memory the host measured idle, says why, and gives back
