@@ -472,6 +472,17 @@ test_idle_measure_backoff(Fixture *f, gconstpointer data)
 	resample(f, f->idle, 300 * MIB);
 	measure(f, f->idle, started, 6 << 20);
 	g_assert_cmpuint(vmbc_engine_idle_measure_spacing(f->engine, f->idle), ==, 1);
+	/* within one sampled page of the run's first measure, however much share that is; past
+	 * it, and more than 5 points, a new run: drift measure by measure does not hide */
+	resample(f, f->idle, 100 * MIB);
+	measure(f, f->idle, started, 0);
+	measure(f, f->idle, started, 0);
+	g_assert_cmpuint(vmbc_engine_idle_measure_spacing(f->engine, f->idle), ==, 2);
+	measure(f, f->idle, started, 2 << 20);
+	g_assert_cmpfloat(vmbc_engine_idle_fraction(f->engine, f->idle, NULL), <, 0.81);
+	g_assert_cmpuint(vmbc_engine_idle_measure_spacing(f->engine, f->idle), ==, 4);
+	measure(f, f->idle, started, 4 << 20);
+	g_assert_cmpuint(vmbc_engine_idle_measure_spacing(f->engine, f->idle), ==, 1);
 	/* a failed measure starts over */
 	measure(f, f->busy, started, 60 << 20);
 	g_assert_cmpuint(vmbc_engine_idle_measure_spacing(f->engine, f->busy), ==, 2);

@@ -25,7 +25,7 @@ vmbc_beancounter_new(const gchar *name, guint id)
 	bc->balloon_actual = -1;
 	bc->balloon_target = -1;
 	bc->dirty_rate = -1;
-	bc->idle_share = -1;
+	bc->idle_anchor_rate = -1;
 	bc->balloon_claim = (VmbcBalloonClaim){-1, -1, VMBC_UNLIMITED, VMBC_BALLOON_FOR_LIMIT};
 	bc->max_pages = 0;
 	bc->stats = (VmbcGuestStats){-1, -1, -1, -1, -1, -1, 0};

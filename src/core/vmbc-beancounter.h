@@ -128,13 +128,12 @@ struct _VmbcBeancounter {
 	gint64 dirty_rate;
 	gint64 dirty_rate_at; /* monotonic usec of that measure */
 	/*
-	 * How many measures in a row found the idle share and held where the one
-	 * before did (at most VMBC_IDLE_MAX_SETTLED): each doubles the time to
-	 * the next measure (vmbc_engine_idle_measure_due()). idle_share and
-	 * idle_held are the last measure's (share -1: none).
+	 * How many measures in a row agreed with the one that began the run, at
+	 * idle_anchor_rate (-1: none) and idle_held (at most VMBC_IDLE_MAX_SETTLED):
+	 * each doubles the time to the next measure (vmbc_engine_idle_measure_due()).
 	 */
 	guint idle_settled;
-	gdouble idle_share;
+	gint64 idle_anchor_rate;
 	gint64 idle_held;
 	/*
 	 * The virtio-mem device vmbcd resizes with the balloon (has_vmem), as the

@@ -158,29 +158,44 @@ held_moved(gint64 then, gint64 held)
 	return ABS(held - then) > then / 16;
 }
 
+/* Whether a measure of @rate at @held agrees with the one that began @bc's run. */
+static gboolean
+measures_agree(const VmbcBeancounter *bc, gint64 rate, gint64 held)
+{
+	gdouble then, share;
+
+	if (bc->idle_anchor_rate < 0 || held_moved(bc->idle_held, held))
+		return FALSE;
+	if (ABS(rate - bc->idle_anchor_rate) <= VMBC_IDLE_RATE_RESOLUTION)
+		return TRUE;
+	then = host_idle_share(bc->idle_anchor_rate, bc->idle_held);
+	share = host_idle_share(rate, held);
+	return ABS(share - then) <= VMBC_IDLE_SETTLED_SHARE;
+}
+
 void
 vmbc_engine_set_dirty_rate(VmbcEngine *engine, VmbcBeancounter *bc, gint64 dirty_bytes_per_sec,
 			   gint64 now)
 {
 	gint64 held = bc->parm[VMBC_RES_PHYSPAGES].held;
-	gdouble share = dirty_bytes_per_sec < 0 ? -1 : host_idle_share(dirty_bytes_per_sec, held);
+	gint64 rate = dirty_bytes_per_sec < 0 ? -1 : dirty_bytes_per_sec;
 
-	if (share >= 0 && bc->idle_share >= 0 &&
-	    ABS(share - bc->idle_share) <= VMBC_IDLE_SETTLED_SHARE &&
-	    !held_moved(bc->idle_held, held))
+	if (rate >= 0 && measures_agree(bc, rate, held)) {
 		bc->idle_settled = MIN(bc->idle_settled + 1, VMBC_IDLE_MAX_SETTLED);
-	else
+	} else {
+		/* a new run begins here */
 		bc->idle_settled = 0;
-	bc->idle_share = share;
-	bc->idle_held = held;
-	bc->dirty_rate = dirty_bytes_per_sec < 0 ? -1 : dirty_bytes_per_sec;
+		bc->idle_anchor_rate = rate;
+		bc->idle_held = held;
+	}
+	bc->dirty_rate = rate;
 	bc->dirty_rate_at = now;
 }
 
 guint
 vmbc_engine_idle_measure_spacing(VmbcEngine *engine, const VmbcBeancounter *bc)
 {
-	if (bc->idle_share < 0 || engine->host_state.reason != VMBC_PRESSURE_NONE ||
+	if (bc->idle_anchor_rate < 0 || engine->host_state.reason != VMBC_PRESSURE_NONE ||
 	    held_moved(bc->idle_held, bc->parm[VMBC_RES_PHYSPAGES].held))
 		return 1;
 	return 1u << MIN(bc->idle_settled, VMBC_IDLE_MAX_SETTLED);

@@ -120,15 +120,23 @@ void vmbc_engine_set_dirty_rate(VmbcEngine *engine, VmbcBeancounter *bc, gint64 
 /*
  * Whether the host is to measure @bc's idle memory again at @now, the last
  * measure having started at @started (0: never) and measures being
- * @interval (idle-interval) apart. A VM whose measures keep finding the same
- * idle share (within VMBC_IDLE_SETTLED_SHARE) and the same held (within a
- * sixteenth) is measured 2, 4, then 8 times less often, never so seldom that
- * its measure would age past idle-max-age; once held moves that much, or
- * while the host is under pressure, @interval again. What the measures cost
- * QEMU and libvirtd goes with what changes, not with how many VMs there are.
+ * @interval (idle-interval) apart. A VM whose measures keep agreeing with
+ * the one that began their run (the same held within a sixteenth, and the
+ * same idle share within VMBC_IDLE_SETTLED_SHARE or the same dirty rate
+ * within VMBC_IDLE_RATE_RESOLUTION) is measured 2, 4, then 8 times less
+ * often, never so seldom that its measure would age past idle-max-age; once
+ * held moves that much, or while the host is under pressure, @interval
+ * again. What the measures cost QEMU and libvirtd goes with what changes,
+ * not with how many VMs there are.
  */
 #define VMBC_IDLE_SETTLED_SHARE 0.05
 #define VMBC_IDLE_MAX_SETTLED	3
+/*
+ * What one sampled page tells: both backends measure with QEMU's page
+ * sampling at its default 512 pages per GiB of guest RAM over one second, so
+ * one sampled page written more or less is 2 MiB/s, whatever the guest's size.
+ */
+#define VMBC_IDLE_RATE_RESOLUTION (G_GINT64_CONSTANT(2) << 20)
 gboolean vmbc_engine_idle_measure_due(VmbcEngine *engine, const VmbcBeancounter *bc, gint64 started,
 				      gint64 interval, gint64 now);
 
