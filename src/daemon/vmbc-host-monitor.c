@@ -181,6 +181,7 @@ vmbc_host_monitor_refresh(VmbcHostMonitor *m, gint64 now)
 	};
 	g_autoptr(GError) error = NULL;
 	const gchar *text;
+	gint64 swap_total = -1;
 	VmbcPsi psi;
 
 	m->info.cgroup_usage = m->info.cgroup_limit = -1;
@@ -200,7 +201,8 @@ vmbc_host_monitor_refresh(VmbcHostMonitor *m, gint64 now)
 	}
 	text = vmbc_kernel_file_read(m->meminfo, NULL, &error);
 	if (text != NULL &&
-	    !vmbc_budget_parse_meminfo(text, &m->info.mem_total, &m->info.mem_available, &error)) {
+	    !vmbc_budget_parse_meminfo(text, &m->info.mem_total, &m->info.mem_available,
+				       &swap_total, &error)) {
 		g_prefix_error(&error, "%s: ", PROC_MEMINFO);
 		text = NULL;
 	}
@@ -235,10 +237,15 @@ vmbc_host_monitor_refresh(VmbcHostMonitor *m, gint64 now)
 			g_clear_error(&error);
 		}
 	}
-	text = vmbc_kernel_file_read(m->vmstat, NULL, &error);
+	/*
+	 * Swap activity, where there is swap: /proc/vmstat is the dearest file of
+	 * the tick (the kernel sums every counter over every CPU to write it), and
+	 * a host without swap has none to tell. SwapTotal unknown: read it.
+	 */
+	text = swap_total != 0 ? vmbc_kernel_file_read(m->vmstat, NULL, &error) : NULL;
 	if (text != NULL) {
 		vmbc_budget_parse_swap(text, &sig.swap_in, &sig.swap_out);
-	} else {
+	} else if (error != NULL) {
 		warn_once(m, error);
 		g_clear_error(&error);
 	}

@@ -198,10 +198,11 @@ parse_keyed(const gchar *text, const gchar *const *keys, gint64 *values)
 }
 
 gboolean
-vmbc_budget_parse_meminfo(const gchar *text, gint64 *total, gint64 *available, GError **error)
+vmbc_budget_parse_meminfo(const gchar *text, gint64 *total, gint64 *available, gint64 *swap_total,
+			  GError **error)
 {
-	static const gchar *const keys[] = {"MemTotal", "MemAvailable", NULL};
-	gint64 v[2];
+	static const gchar *const keys[] = {"MemTotal", "MemAvailable", "SwapTotal", NULL};
+	gint64 v[3];
 
 	parse_keyed(text, keys, v);
 	if (v[0] < 0 || v[1] < 0) {
@@ -210,6 +211,8 @@ vmbc_budget_parse_meminfo(const gchar *text, gint64 *total, gint64 *available, G
 	}
 	*total = v[0] * 1024;
 	*available = v[1] * 1024;
+	if (swap_total != NULL)
+		*swap_total = v[2] < 0 ? -1 : v[2] * 1024;
 	return TRUE;
 }
 
@@ -232,7 +235,7 @@ vmbc_budget_read_meminfo(const gchar *path, gint64 *total, gint64 *available, GE
 
 	if (text == NULL)
 		return FALSE;
-	if (!vmbc_budget_parse_meminfo(text, total, available, error)) {
+	if (!vmbc_budget_parse_meminfo(text, total, available, NULL, error)) {
 		g_prefix_error(error, "%s: ", path);
 		return FALSE;
 	}

@@ -49,10 +49,11 @@ gboolean vmbc_budget_cgroup_read(VmbcBudgetCgroup *cg, gint64 *usage, gint64 *li
 				 GError **error);
 /*
  * MemTotal and MemAvailable in the text of /proc/meminfo, in bytes; FALSE
- * with an error when either is missing.
+ * with an error when either is missing. @swap_total (may be NULL): SwapTotal,
+ * -1 when missing.
  */
 gboolean vmbc_budget_parse_meminfo(const gchar *text, gint64 *total, gint64 *available,
-				   GError **error);
+				   gint64 *swap_total, GError **error);
 /* pswpin and pswpout in the text of /proc/vmstat, -1 each when missing. */
 void vmbc_budget_parse_swap(const gchar *text, gint64 *swap_in, gint64 *swap_out);
 /* MemTotal and MemAvailable of @path (/proc/meminfo), in bytes. */

@@ -166,6 +166,25 @@ test_meminfo_vmstat(void)
 	g_assert_cmpint(out, >=, 0);
 	g_assert_false(vmbc_budget_read_meminfo("/proc/self/status", &total, &available, &error));
 	g_assert_nonnull(strstr(error->message, "MemAvailable"));
+	g_clear_error(&error);
+	/* SwapTotal, which says whether /proc/vmstat's swap counters are worth a read */
+	{
+		gint64 swap = 0;
+		g_assert_true(vmbc_budget_parse_meminfo("MemTotal:  2048 kB\nMemFree: 1 kB\n"
+							"MemAvailable: 1024 kB\nSwapTotal:  0 kB\n",
+							&total, &available, &swap, &error));
+		g_assert_cmpint(total, ==, 2048 * 1024);
+		g_assert_cmpint(available, ==, 1024 * 1024);
+		g_assert_cmpint(swap, ==, 0);
+		g_assert_true(vmbc_budget_parse_meminfo("MemAvailable: 1024 kB\nSwapTotal: 4 kB\n"
+							"MemTotal:  2048 kB\n",
+							&total, &available, &swap, &error));
+		g_assert_cmpint(swap, ==, 4096);
+		g_assert_true(vmbc_budget_parse_meminfo("MemTotal: 2048 kB\nMemAvailable: 1 kB\n",
+							&total, &available, &swap, &error));
+		g_assert_cmpint(swap, ==, -1);
+		g_assert_no_error(error);
+	}
 }
 
 /* cgroupfs takes a write, not a rename over the file (as g_file_set_contents() does) */
