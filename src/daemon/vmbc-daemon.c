@@ -12,7 +12,6 @@
 #include "vmbc-daemon.h"
 #include "vmbc-daemon-follow.h"
 #include "vmbc-host-monitor.h"
-#include "vmbc-ksm.h"
 #include "vmbc-physpages.h"
 #include "vmbc-plugin-table.h"
 #include "vmbc-schedule.h"
@@ -42,7 +41,6 @@ struct _VmbcDaemon {
 	guint follow_id;	 /* between ticks, while the engine follows a VM */
 	guint save_id;		 /* periodic save of the counters */
 	guint deferred_save_id;	 /* one save for a burst of changes that may wait */
-	gint64 ksm_read_at;	 /* monotonic usec of the last read of KSM's counters */
 	gboolean running;	 /* between start and stop: the state file follows changes */
 	guint64 balloon_changes; /* the engine's count when the claims were last kept */
 	gint64 tick_usec;
@@ -237,6 +235,19 @@ vmbc_daemon_add_event_listener(VmbcDaemon *daemon, VmbcDaemonEventFunc func, gpo
 {
 	Listener l = {func, user_data};
 	g_array_append_val(daemon->listeners, l);
+}
+
+void
+vmbc_daemon_remove_event_listener(VmbcDaemon *daemon, VmbcDaemonEventFunc func, gpointer user_data)
+{
+	for (guint i = 0; i < daemon->listeners->len; i++) {
+		Listener *l = &g_array_index(daemon->listeners, Listener, i);
+
+		if (l->func == func && l->user_data == user_data) {
+			g_array_remove_index(daemon->listeners, i);
+			return;
+		}
+	}
 }
 
 void
@@ -479,19 +490,6 @@ record_tick(VmbcDaemon *daemon, gint64 usec)
 	}
 }
 
-/* KSM's counters, for fractional charging of merged pages; every few seconds is plenty. */
-static void
-refresh_ksm(VmbcDaemon *daemon, gint64 now)
-{
-	gint64 shared, sharing;
-
-	if (daemon->ksm_read_at != 0 && now - daemon->ksm_read_at < 5 * G_USEC_PER_SEC)
-		return;
-	daemon->ksm_read_at = now;
-	vmbc_ksm_read(vmbc_ksm_dir(), &shared, &sharing);
-	vmbc_engine_set_ksm(daemon->engine, shared, sharing);
-}
-
 /* The VMs the engine follows are sampled this often between ticks: a tenth of a tick, >= 20 ms. */
 static guint
 follow_ms(VmbcDaemon *daemon)
@@ -533,7 +531,7 @@ on_tick(gpointer user_data)
 	gint64 start = vmbc_daemon_now(daemon);
 
 	vmbc_engine_set_wall_clock(daemon->engine, g_get_real_time());
-	refresh_ksm(daemon, start);
+	vmbc_host_monitor_refresh_ksm(daemon->host_monitor, start);
 	for (guint i = 0; i < daemon->backends->len; i++)
 		vmbc_backend_sample(g_ptr_array_index(daemon->backends, i), start);
 	vmbc_host_monitor_refresh(daemon->host_monitor, vmbc_daemon_now(daemon));

@@ -114,6 +114,8 @@ gboolean vmbc_daemon_persist_finish(VmbcDaemon *daemon, GAsyncResult *res, GErro
 typedef void (*VmbcDaemonEventFunc)(VmbcDaemon *daemon, const VmbcEvent *event, gpointer user_data);
 void vmbc_daemon_add_event_listener(VmbcDaemon *daemon, VmbcDaemonEventFunc func,
 				    gpointer user_data);
+void vmbc_daemon_remove_event_listener(VmbcDaemon *daemon, VmbcDaemonEventFunc func,
+				       gpointer user_data);
 
 /* Events that are not engine events (domain added/removed) use the same listeners. */
 void vmbc_daemon_emit_domain_event(VmbcDaemon *daemon, VmbcBeancounter *bc, gboolean added);

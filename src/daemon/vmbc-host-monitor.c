@@ -11,6 +11,7 @@
 
 #include "vmbc-budget.h"
 #include "vmbc-host-monitor.h"
+#include "vmbc-ksm.h"
 #include "vmbc-psi.h"
 
 #define PROC_MEMINFO  "/proc/meminfo"
@@ -26,7 +27,8 @@ struct _VmbcHostMonitor {
 	gboolean fixed;
 	gint64 reserve; /* pages */
 	VmbcHostInfo info;
-	gchar *warned; /* the last read failure warned, not repeated every tick */
+	gchar *warned;	    /* the last read failure warned, not repeated every tick */
+	gint64 ksm_read_at; /* monotonic usec of the last read of KSM's counters, 0 never */
 	/* read every tick: kept open (vmbc-kernel-file.h) */
 	VmbcBudgetCgroup *cgroup_files; /* NULL without a cgroup */
 	VmbcKernelFile *meminfo;
@@ -250,6 +252,18 @@ vmbc_host_monitor_refresh(VmbcHostMonitor *m, gint64 now)
 		g_clear_error(&error);
 	}
 	vmbc_engine_set_host_signals(m->engine, &sig, now);
+}
+
+void
+vmbc_host_monitor_refresh_ksm(VmbcHostMonitor *m, gint64 now)
+{
+	gint64 shared, sharing;
+
+	if (m->ksm_read_at != 0 && now - m->ksm_read_at < VMBC_HOST_MONITOR_KSM_USEC)
+		return;
+	m->ksm_read_at = now;
+	vmbc_ksm_read(vmbc_ksm_dir(), &shared, &sharing);
+	vmbc_engine_set_ksm(m->engine, shared, sharing);
 }
 
 const VmbcHostInfo *

@@ -53,6 +53,12 @@ void vmbc_host_monitor_set_fixed(VmbcHostMonitor *monitor, gboolean fixed);
 
 /* Reads the host's signals and hands them to the engine; once a tick. */
 void vmbc_host_monitor_refresh(VmbcHostMonitor *monitor, gint64 now);
+/*
+ * KSM's counters into the engine, for the fractional charge of merged pages,
+ * read again when VMBC_HOST_MONITOR_KSM_USEC passed since the last read.
+ */
+#define VMBC_HOST_MONITOR_KSM_USEC (5 * G_USEC_PER_SEC)
+void vmbc_host_monitor_refresh_ksm(VmbcHostMonitor *monitor, gint64 now);
 
 const VmbcHostInfo *vmbc_host_monitor_get_info(VmbcHostMonitor *monitor);
 

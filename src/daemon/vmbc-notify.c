@@ -7,6 +7,11 @@
  * hangs feeds nothing, and neither does one that goes on without ticking
  * (the tick is what holds VMs to their limits). systemd then restarts vmbcd,
  * which re-adopts its VMs and their balloons as they are.
+ *
+ * STATUS= changes with events (a VM added or removed, a limit hit, a reclaim
+ * done or failed): one sent at most every VMBC_NOTIFY_STATUS_MS after one,
+ * and one every VMBC_NOTIFY_REFRESH_SECONDS in case a count changed without
+ * an event. A vmbcd with nothing happening is not woken for it.
  */
 #include "config.h"
 
@@ -14,16 +19,18 @@
 
 #include "vmbc-notify.h"
 
-/* How often the first pass is looked at before READY, and STATUS= after it. */
-#define VMBC_NOTIFY_POLL_MS   100
-#define VMBC_NOTIFY_STATUS_MS 2000
+/* How often the first pass is looked at before READY; STATUS= (above). */
+#define VMBC_NOTIFY_POLL_MS	    100
+#define VMBC_NOTIFY_STATUS_MS	    2000
+#define VMBC_NOTIFY_REFRESH_SECONDS 30
 
 struct _VmbcNotify {
 	VmbcDaemon *daemon;
 	gboolean ready;
 	gint64 started_at; /* monotonic usec */
 	guint poll_id;
-	guint status_id;
+	guint status_id;  /* a STATUS= after events, one-shot */
+	guint refresh_id; /* a STATUS= now and then */
 	gchar *last_status;
 
 	guint watchdog_id;
@@ -63,8 +70,30 @@ notify_send_status(VmbcNotify *self, gboolean ready)
 static gboolean
 notify_on_status(gpointer user_data)
 {
+	VmbcNotify *self = user_data;
+
+	self->status_id = 0;
+	notify_send_status(self, FALSE);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean
+notify_on_refresh(gpointer user_data)
+{
 	notify_send_status(user_data, FALSE);
 	return G_SOURCE_CONTINUE;
+}
+
+/* Any event may change a count STATUS= shows: sent a little later, with those after it. */
+static void
+notify_on_event(VmbcDaemon *daemon, const VmbcEvent *event, gpointer user_data)
+{
+	VmbcNotify *self = user_data;
+
+	if (!self->ready || self->status_id != 0)
+		return;
+	self->status_id = g_timeout_add(VMBC_NOTIFY_STATUS_MS, notify_on_status, self);
+	g_source_set_name_by_id(self->status_id, "[vmbcd] status");
 }
 
 static gboolean
@@ -84,8 +113,9 @@ notify_on_poll(gpointer user_data)
 	self->ready = TRUE;
 	notify_send_status(self, TRUE);
 	g_info("ready after %.2f s: %s", waited, self->last_status);
-	self->status_id = g_timeout_add(VMBC_NOTIFY_STATUS_MS, notify_on_status, self);
-	g_source_set_name_by_id(self->status_id, "[vmbcd] status");
+	self->refresh_id =
+		g_timeout_add_seconds(VMBC_NOTIFY_REFRESH_SECONDS, notify_on_refresh, self);
+	g_source_set_name_by_id(self->refresh_id, "[vmbcd] status refresh");
 	return G_SOURCE_REMOVE;
 }
 
@@ -127,6 +157,7 @@ vmbc_notify_new(VmbcDaemon *daemon)
 	self->last_tick_seen_at = self->started_at;
 	self->poll_id = g_timeout_add(VMBC_NOTIFY_POLL_MS, notify_on_poll, self);
 	g_source_set_name_by_id(self->poll_id, "[vmbcd] ready");
+	vmbc_daemon_add_event_listener(daemon, notify_on_event, self);
 
 	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
 		self->watchdog_usec = usec;
@@ -144,8 +175,10 @@ vmbc_notify_free(VmbcNotify *self)
 	if (self == NULL)
 		return;
 	(void)sd_notify(0, "STOPPING=1");
+	vmbc_daemon_remove_event_listener(self->daemon, notify_on_event, self);
 	g_clear_handle_id(&self->poll_id, g_source_remove);
 	g_clear_handle_id(&self->status_id, g_source_remove);
+	g_clear_handle_id(&self->refresh_id, g_source_remove);
 	g_clear_handle_id(&self->watchdog_id, g_source_remove);
 	g_free(self->last_status);
 	g_free(self);
