@@ -24,16 +24,17 @@ log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoint
 {
 	gboolean journald = GPOINTER_TO_INT(user_data);
 
-	/* debug: everything with --verbose, else the domains G_MESSAGES_DEBUG names (or "all") */
-	if ((level & G_LOG_LEVEL_DEBUG) && !opt_verbose) {
-		const gchar *domains = g_getenv("G_MESSAGES_DEBUG");
+	/*
+	 * debug: everything with --verbose (g_log_set_debug_enabled()), else the domains
+	 * G_MESSAGES_DEBUG names (or "all"), as GLib's own writer decides; info and up always
+	 */
+	if (level & G_LOG_LEVEL_DEBUG) {
 		const gchar *domain = NULL;
 		for (gsize i = 0; i < n_fields; i++) {
 			if (g_strcmp0(fields[i].key, "GLIB_DOMAIN") == 0 && fields[i].length < 0)
 				domain = fields[i].value;
 		}
-		if (domains == NULL || (g_strcmp0(domains, "all") != 0 &&
-					(domain == NULL || strstr(domains, domain) == NULL)))
+		if (g_log_writer_default_would_drop(G_LOG_LEVEL_DEBUG, domain))
 			return G_LOG_WRITER_HANDLED;
 	}
 	if (journald &&
@@ -137,6 +138,7 @@ main(int argc, char **argv)
 		g_printerr("vmbcd: unexpected argument '%s'\nTry 'vmbcd --help'.\n", argv[1]);
 		return 2;
 	}
+	g_log_set_debug_enabled(opt_verbose);
 	g_log_set_writer_func(log_writer, GINT_TO_POINTER(g_log_writer_is_journald(fileno(stderr))),
 			      NULL);
 
