@@ -51,65 +51,37 @@ typedef struct {
 /*
  * The buffers pieces of a page are rendered into, kept for the next piece and
  * the next scrape: a piece is bigger than malloc's mmap threshold, so a new
- * buffer for each would be mapped, faulted in and unmapped every time. A
- * piece holds a reference until libsoup has written it; at most
- * PIECE_POOL_KEEP are kept.
+ * buffer for each would be mapped, faulted in and unmapped every time. The
+ * spare buffers are a GPtrArray of GString; a piece holds a reference to it
+ * until libsoup has written it, so buffers that come back after the endpoint
+ * is gone are freed with the array. At most PIECE_POOL_KEEP are kept.
  */
 #define PIECE_POOL_KEEP 2
 
 typedef struct {
-	gint refs;
-	GPtrArray *spare; /* GString* */
-} PiecePool;
-
-typedef struct {
-	PiecePool *pool;
+	GPtrArray *spare;
 	GString *buf;
 } Piece;
 
-static PiecePool *
-piece_pool_new(void)
-{
-	PiecePool *pool = g_new0(PiecePool, 1);
-
-	pool->refs = 1;
-	pool->spare = g_ptr_array_new();
-	return pool;
-}
-
 static void
-piece_pool_unref(PiecePool *pool)
+spare_free(gpointer data)
 {
-	if (--pool->refs > 0)
-		return;
-	for (guint i = 0; i < pool->spare->len; i++)
-		g_string_free(g_ptr_array_index(pool->spare, i), TRUE);
-	g_ptr_array_unref(pool->spare);
-	g_free(pool);
+	g_string_free(data, TRUE);
 }
 
-static GString *
-piece_pool_take(PiecePool *pool)
-{
-	if (pool->spare->len > 0)
-		return g_ptr_array_steal_index_fast(pool->spare, pool->spare->len - 1);
-	return g_string_sized_new(VMBC_METRICS_PIECE_BYTES + 16384);
-}
-
-/* libsoup wrote the piece: its buffer goes back to the pool (main loop only). */
+/* libsoup wrote the piece: its buffer goes back to the spares (main loop only). */
 static void
 piece_release(gpointer data)
 {
 	Piece *piece = data;
-	PiecePool *pool = piece->pool;
 
-	if (pool->spare->len < PIECE_POOL_KEEP && pool->refs > 1) {
+	if (piece->spare->len < PIECE_POOL_KEEP) {
 		g_string_truncate(piece->buf, 0);
-		g_ptr_array_add(pool->spare, piece->buf);
+		g_ptr_array_add(piece->spare, piece->buf);
 	} else {
 		g_string_free(piece->buf, TRUE);
 	}
-	piece_pool_unref(pool);
+	g_ptr_array_unref(piece->spare);
 	g_free(piece);
 }
 
@@ -118,9 +90,9 @@ struct _VmbcMetrics {
 	SoupServer *server;
 	GSocketService *service;
 	guint16 port;
-	GPtrArray *conns;   /* Conn* */
-	GPtrArray *streams; /* Stream*, owned */
-	PiecePool *pieces;
+	GPtrArray *conns;	 /* Conn* */
+	GPtrArray *streams;	 /* Stream*, owned */
+	GPtrArray *spare_pieces; /* GString*, see Piece */
 	guint sweep_id;
 	VmbcMetricsServerStats stats;
 };
@@ -250,9 +222,10 @@ stream_next_piece(Stream *st)
 	Piece *piece = g_new0(Piece, 1);
 	gboolean more;
 
-	piece->pool = st->m->pieces;
-	piece->pool->refs++;
-	piece->buf = piece_pool_take(piece->pool);
+	piece->spare = g_ptr_array_ref(st->m->spare_pieces);
+	piece->buf = piece->spare->len > 0
+			     ? g_ptr_array_steal_index_fast(piece->spare, piece->spare->len - 1)
+			     : g_string_sized_new(VMBC_METRICS_PIECE_BYTES + 16384);
 	more = vmbc_metrics_page_next(st->page, piece->buf, VMBC_METRICS_PIECE_BYTES);
 	if (piece->buf->len > 0) {
 		g_autoptr(GBytes) bytes = g_bytes_new_with_free_func(
@@ -611,7 +584,7 @@ vmbc_metrics_new(VmbcDaemon *daemon)
 	g_signal_connect(m->server, "request-finished", G_CALLBACK(on_request_finished), m);
 	m->conns = g_ptr_array_new_with_free_func((GDestroyNotify)conn_free);
 	m->streams = g_ptr_array_new_with_free_func((GDestroyNotify)stream_free);
-	m->pieces = piece_pool_new();
+	m->spare_pieces = g_ptr_array_new_with_free_func(spare_free);
 	m->renderer = vmbc_metrics_renderer_new(daemon);
 	return m;
 }
@@ -639,7 +612,7 @@ vmbc_metrics_free(VmbcMetrics *m)
 	g_clear_object(&m->server);
 	g_ptr_array_unref(m->conns);
 	g_ptr_array_unref(m->streams);
-	piece_pool_unref(m->pieces);
+	g_ptr_array_unref(m->spare_pieces);
 	vmbc_metrics_renderer_free(m->renderer);
 	g_free(m);
 }
