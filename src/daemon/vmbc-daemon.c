@@ -475,7 +475,7 @@ record_tick(VmbcDaemon *daemon, gint64 usec)
 
 	st->ticks++;
 	st->last_seconds = secs;
-	/* tools/bench reads these with --verbose for exact percentiles; not formatted unless */
+	/* tools/bench reads these with --verbose for exact percentiles; built only if kept */
 	if (!g_log_writer_default_would_drop(G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN))
 		g_debug("tick %" G_GUINT64_FORMAT ": %u VMs in %.3f ms", st->ticks,
 			vmbc_engine_get_vms(daemon->engine)->len, secs * 1e3);
