@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -326,9 +327,15 @@ child_main(int cmd, int reply)
 	 * whose size is not the guest's.
 	 */
 	gsize page = (gsize)sysconf(_SC_PAGESIZE);
-	gchar *area =
-		mmap(NULL, guest_len + 2 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	gchar *area;
 
+	/*
+	 * No huge pages anywhere in the child, what it inherited included: a
+	 * collapse between the test's measure and the sampler's read would move
+	 * Rss while the child holds still.
+	 */
+	(void)prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+	area = mmap(NULL, guest_len + 2 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (area == MAP_FAILED || mprotect(area + page, guest_len, PROT_READ | PROT_WRITE) != 0)
 		_exit(2);
 	guest = area + page;

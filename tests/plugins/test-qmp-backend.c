@@ -13,6 +13,7 @@
 
 #include "qmp-client.h"
 #include "backend-host.h"
+#include "statm-oracle.h"
 #include "vmbc-cgroup.h"
 #include "vmbc-qmp-backend.h"
 
@@ -299,20 +300,6 @@ describe(Fixture *fx, VmbcBeancounter *bc)
 	return json_object_ref(json_node_get_object(root));
 }
 
-/* Resident pages of @pid now, from /proc/PID/statm: the total the sampler reads. */
-static gint64
-statm_resident(pid_t pid)
-{
-	g_autofree gchar *path = g_strdup_printf("/proc/%d/statm", (int)pid);
-	g_autofree gchar *text = NULL;
-	g_auto(GStrv) fields = NULL;
-
-	g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
-	fields = g_strsplit(text, " ", -1);
-	g_assert_cmpuint(g_strv_length(fields), >=, 2);
-	return g_ascii_strtoll(fields[1], NULL, 10);
-}
-
 /* Runs the main loop until @n VMs are adopted, without sampling: the test samples them itself. */
 static void
 wait_vms_unsampled(Fixture *fx, guint n)
@@ -349,11 +336,11 @@ typedef struct {
 static void
 sample_bracketed(Fixture *fx, pid_t pid, Bracket *resident)
 {
-	gint64 before = statm_resident(pid);
+	gint64 before = statm_oracle_resident(pid);
 	gint64 after;
 
 	vmbc_backend_sample(VMBC_BACKEND(fx->backend), g_get_monotonic_time());
-	after = statm_resident(pid);
+	after = statm_oracle_resident(pid);
 	resident->lo = MIN(before, after);
 	resident->hi = MAX(before, after);
 }
