@@ -8,7 +8,9 @@
  * reclaim, hence the long timeout. The answer is in the units the user
  * wrote: who set "1536M" reads "1536M" back, who set "1000p" reads pages.
  * --persist asks vmbcd to write the limit into the domain's own metadata too
- * (libvirt), so that it goes where the domain goes.
+ * (libvirt), so that it goes where the domain goes. "default" instead of the
+ * sizes forgets what was set at run time: vmbc.conf's limits apply again, and
+ * for the host, where vmbc.conf sets none, the budget the host measures.
  */
 #include <string.h>
 
@@ -57,6 +59,33 @@ setlimit_is_count(const gchar *text)
 	       (*p == '\0' || g_ascii_strcasecmp(p, "p") == 0 || g_ascii_strcasecmp(p, "b") == 0);
 }
 
+/* "setlimit DOM RES default": the reply says where the limits now come from. */
+static gint
+setlimit_default(VmbcCli *cli, const gchar *dom, const gchar *res)
+{
+	g_autoptr(JsonObject) args = json_object_new();
+	g_autoptr(JsonObject) reply = NULL;
+	g_autofree gchar *b = NULL;
+	g_autofree gchar *l = NULL;
+	g_autofree gchar *h = NULL;
+	gint rc;
+
+	json_object_set_string_member(args, "domain", dom);
+	json_object_set_string_member(args, "resource", res);
+	reply = vmbc_cli_query(cli, "reset-limit", args, VMBC_CLI_TIMEOUT_RECLAIM_MS, &rc);
+	if (reply == NULL)
+		return rc;
+	b = vmbc_cli_format_pages(cli, vmbc_cli_json_int(reply, "barrier", -1));
+	l = vmbc_cli_format_pages(cli, vmbc_cli_json_int(reply, "limit", -1));
+	h = vmbc_cli_format_pages(cli, vmbc_cli_json_int(reply, "held", -1));
+	g_print("%s %s: barrier %s, limit %s (held %s, failcnt %" G_GINT64_FORMAT "), from %s\n",
+		vmbc_cli_json_string(reply, "domain", dom),
+		vmbc_cli_json_string(reply, "resource", res), b, l, h,
+		vmbc_cli_json_int(reply, "failcnt", 0),
+		vmbc_cli_json_string(reply, "from", "vmbc.conf"));
+	return VMBC_EXIT_OK;
+}
+
 gint
 vmbc_cmd_setlimit(VmbcCli *cli, gint argc, gchar **argv)
 {
@@ -86,6 +115,13 @@ vmbc_cmd_setlimit(VmbcCli *cli, gint argc, gchar **argv)
 		return vmbc_cli_usage_error("unknown resource '%s': expected physpages, "
 					    "vmguarpages or vmmpages",
 					    argv[2]);
+	}
+	if (g_strcmp0(argv[3], "default") == 0) {
+		if (persist)
+			return vmbc_cli_usage_error(
+				"--persist keeps limits in the domain's metadata; 'default' "
+				"forgets the limits set at run time, it has nothing to keep");
+		return setlimit_default(cli, argv[1], argv[2]);
 	}
 	if (!setlimit_parse(argv[3], &barrier, &limit, &error))
 		return vmbc_cli_fail(error);

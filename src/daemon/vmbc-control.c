@@ -397,6 +397,7 @@ typedef struct {
 	VmbcBeancounter *bc; /* a reference while persisting */
 	guint waiting;
 	gboolean persist;
+	gboolean reset; /* reset-limit: the reply says where the limits come from now */
 	GError *change_error;
 	GError *persist_error;
 } PendingReply;
@@ -440,6 +441,20 @@ on_persisted(GObject *source, GAsyncResult *res, gpointer user_data)
 		pending_reply(p->bc, p->change_error, p);
 }
 
+/* After reset-limit: vmbc.conf, or for the host without [host] limits its measured budget. */
+static void
+add_reset_from(PendingReply *p, VmbcBeancounter *bc, JsonBuilder *b)
+{
+	VmbcEngine *engine = vmbc_daemon_get_engine(p->daemon);
+	VmbcBudgetSource source = vmbc_engine_get_host_state(engine)->signals.source;
+	g_autofree gchar *from = NULL;
+
+	if (bc == vmbc_engine_get_host(engine) && source != VMBC_BUDGET_CONFIG)
+		from = g_strdup_printf("the host's budget (%s)",
+				       vmbc_budget_source_to_string(source));
+	add_str(b, "from", from != NULL ? from : "vmbc.conf");
+}
+
 static void
 pending_reply(VmbcBeancounter *bc, const GError *error, PendingReply *p)
 {
@@ -465,6 +480,8 @@ pending_reply(VmbcBeancounter *bc, const GError *error, PendingReply *p)
 		add_int(b, "barrier", parm->barrier);
 		add_int(b, "limit", parm->limit);
 		add_int(b, "failcnt", (gint64)parm->failcnt);
+		if (p->reset)
+			add_reset_from(p, bc, b);
 		if (p->persist) {
 			json_builder_set_member_name(b, "persisted");
 			json_builder_add_boolean_value(b, TRUE);
@@ -475,36 +492,45 @@ pending_reply(VmbcBeancounter *bc, const GError *error, PendingReply *p)
 	pending_free(p);
 }
 
+/* The 'resource' argument: a resource's name, and only physpages for the host. */
+static gboolean
+get_resource(VmbcControl *self, VmbcBeancounter *bc, JsonObject *args, VmbcResourceId *res,
+	     QmpRequest *req)
+{
+	g_autoptr(GError) error = NULL;
+	JsonNode *rnode = json_object_get_member(args, "resource");
+
+	if (rnode == NULL || !JSON_NODE_HOLDS_VALUE(rnode) ||
+	    json_node_get_value_type(rnode) != G_TYPE_STRING) {
+		qmp_request_error(req, QMP_ERROR_GENERIC_ERROR,
+				  "missing or non-string argument 'resource'");
+		return FALSE;
+	}
+	if (!vmbc_resource_from_name(json_node_get_string(rnode), res, &error)) {
+		qmp_request_error(req, QMP_ERROR_GENERIC_ERROR, "%s", error->message);
+		return FALSE;
+	}
+	if (bc == vmbc_engine_get_host(vmbc_daemon_get_engine(self->daemon)) &&
+	    *res != VMBC_RES_PHYSPAGES) {
+		qmp_request_error(req, QMP_ERROR_GENERIC_ERROR,
+				  "the host beancounter has only physpages");
+		return FALSE;
+	}
+	return TRUE;
+}
+
 static void
 cmd_set_limit(VmbcControl *self, QmpServerConnection *conn, JsonObject *args, QmpRequest *req)
 {
 	g_autoptr(GError) error = NULL;
 	VmbcBeancounter *bc = get_domain(self, args, req, TRUE);
-	VmbcEngine *engine = vmbc_daemon_get_engine(self->daemon);
-	JsonNode *rnode;
 	VmbcResourceId res;
 	gint64 barrier, limit;
 	gboolean persist = FALSE;
 	PendingReply *p;
 
-	if (bc == NULL)
+	if (bc == NULL || !get_resource(self, bc, args, &res, req))
 		return;
-	rnode = json_object_get_member(args, "resource");
-	if (rnode == NULL || !JSON_NODE_HOLDS_VALUE(rnode) ||
-	    json_node_get_value_type(rnode) != G_TYPE_STRING) {
-		qmp_request_error(req, QMP_ERROR_GENERIC_ERROR,
-				  "missing or non-string argument 'resource'");
-		return;
-	}
-	if (!vmbc_resource_from_name(json_node_get_string(rnode), &res, &error)) {
-		qmp_request_error(req, QMP_ERROR_GENERIC_ERROR, "%s", error->message);
-		return;
-	}
-	if (bc == vmbc_engine_get_host(engine) && res != VMBC_RES_PHYSPAGES) {
-		qmp_request_error(req, QMP_ERROR_GENERIC_ERROR,
-				  "the host beancounter has only physpages");
-		return;
-	}
 	if (!get_size(args, "barrier", bc->max_pages, &barrier, req))
 		return;
 	if (json_object_has_member(args, "limit")) {
@@ -536,6 +562,28 @@ cmd_set_limit(VmbcControl *self, QmpServerConnection *conn, JsonObject *args, Qm
 	if (persist) {
 		p->bc = vmbc_beancounter_ref(bc);
 		vmbc_daemon_persist(self->daemon, bc, on_persisted, p);
+	}
+}
+
+/* reset-limit: the runtime limits of a resource forgotten, vmbc.conf's again (or the host's own). */
+static void
+cmd_reset_limit(VmbcControl *self, QmpServerConnection *conn, JsonObject *args, QmpRequest *req)
+{
+	g_autoptr(GError) error = NULL;
+	VmbcBeancounter *bc = get_domain(self, args, req, TRUE);
+	VmbcResourceId res;
+	PendingReply *p;
+
+	if (bc == NULL || !get_resource(self, bc, args, &res, req))
+		return;
+	p = g_new0(PendingReply, 1);
+	p->req = req;
+	p->res = res;
+	p->daemon = self->daemon;
+	p->reset = TRUE;
+	if (!vmbc_daemon_reset_limits(self->daemon, bc, res, on_change_done, p, &error)) {
+		g_free(p);
+		qmp_request_error(req, QMP_ERROR_GENERIC_ERROR, "%s", error->message);
 	}
 }
 
@@ -607,6 +655,7 @@ static const Command commands[] = {
 	{"query-domains", FALSE, cmd_query_domains},
 	{"query-domain", FALSE, cmd_query_domain},
 	{"set-limit", TRUE, cmd_set_limit},
+	{"reset-limit", TRUE, cmd_reset_limit},
 	{"set-guarantee", TRUE, cmd_set_guarantee},
 	{"reclaim", TRUE, cmd_reclaim},
 	{"reset-counters", TRUE, cmd_reset_counters},

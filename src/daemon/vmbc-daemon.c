@@ -11,6 +11,7 @@
 
 #include "vmbc-daemon.h"
 #include "vmbc-daemon-follow.h"
+#include "vmbc-daemon-limits.h"
 #include "vmbc-host-monitor.h"
 #include "vmbc-physpages.h"
 #include "vmbc-plugin-table.h"
@@ -270,110 +271,33 @@ vmbc_daemon_emit_domain_event(VmbcDaemon *daemon, VmbcBeancounter *bc, gboolean 
 	on_engine_event(daemon->engine, &ev, daemon);
 }
 
-/* [defaults], [domain NAME] and then saved runtime limits, in that order. */
-static void
-apply_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, gboolean runtime_too)
-{
-	VmbcLimitSpec spec;
-	g_autoptr(GError) error = NULL;
-	gint64 barrier, limit, guarantee, vmm_limit;
-	gint64 now = vmbc_daemon_now(daemon);
-
-	vmbc_config_get_spec(daemon->config, bc->name, &spec);
-	if (!vmbc_config_resolve_limits(&spec, bc->max_pages, &barrier, &limit, &guarantee,
-					&vmm_limit, &error)) {
-		g_warning("VM '%s': configured limits not applied: %s", bc->name, error->message);
-		g_clear_error(&error);
-	} else {
-		gint64 sb, sl;
-		/* a saved runtime value wins over the file */
-		if (!vmbc_state_get(daemon->state, bc->name, VMBC_RES_PHYSPAGES, &sb, &sl) &&
-		    !vmbc_engine_set_limits(daemon->engine, bc, VMBC_RES_PHYSPAGES, barrier, limit,
-					    now, NULL, NULL, &error)) {
-			g_warning("VM '%s': %s", bc->name, error->message);
-			g_clear_error(&error);
-		}
-		if (!vmbc_state_get(daemon->state, bc->name, VMBC_RES_VMGUARPAGES, &sb, &sl) &&
-		    guarantee > 0 &&
-		    !vmbc_engine_set_guarantee(daemon->engine, bc, MIN(guarantee, bc->max_pages),
-					       now, &error)) {
-			g_warning("VM '%s': %s", bc->name, error->message);
-			g_clear_error(&error);
-		}
-		if (!vmbc_state_get(daemon->state, bc->name, VMBC_RES_VMMPAGES, &sb, &sl) &&
-		    !vmbc_engine_set_limits(daemon->engine, bc, VMBC_RES_VMMPAGES, vmm_limit,
-					    vmm_limit, now, NULL, NULL, &error)) {
-			g_warning("VM '%s': %s", bc->name, error->message);
-			g_clear_error(&error);
-		}
-		if (spec.shares > 0)
-			bc->shares = (guint)spec.shares;
-		/* the operator's choice alone: nothing saved at run time overrides it */
-		bc->trust_guest = spec.trust_guest > 0;
-	}
-	if (!runtime_too)
-		return;
-	for (guint r = 0; r < VMBC_RES_COUNT; r++) {
-		gint64 b, l;
-		if (!vmbc_state_get(daemon->state, bc->name, r, &b, &l))
-			continue;
-		if (!vmbc_engine_set_limits(daemon->engine, bc, r, b, l, now, NULL, NULL, &error)) {
-			g_warning("VM '%s': saved %s limits not applied: %s", bc->name,
-				  vmbc_resource_name(r), error->message);
-			g_clear_error(&error);
-		}
-	}
-}
-
+/* [host], or the limits set at run time and saved: else the budget the host measures. */
 static void
 apply_host_limits(VmbcDaemon *daemon)
 {
 	VmbcBeancounter *host = vmbc_engine_get_host(daemon->engine);
 	gint64 host_pages = (gint64)(sysconf(_SC_PHYS_PAGES));
-	gint64 b = VMBC_UNLIMITED, l = VMBC_UNLIMITED;
 	g_autoptr(GError) error = NULL;
 	const gchar *cgroup_root = "/sys/fs/cgroup";
-	gboolean fixed;
-
-	if (daemon->config->host_limit != NULL &&
-	    !vmbc_size_parse(daemon->config->host_limit, vmbc_page_size(), host_pages, &l,
-			     &error)) {
-		g_warning("[host] limit not applied: %s", error->message);
-		g_clear_error(&error);
-	}
-	if (daemon->config->host_barrier != NULL) {
-		if (!vmbc_size_parse(daemon->config->host_barrier, vmbc_page_size(), host_pages, &b,
-				     &error)) {
-			g_warning("[host] barrier not applied: %s", error->message);
-			g_clear_error(&error);
-		}
-	} else {
-		b = l;
-	}
+	gint64 maxheld, b, l;
+	guint64 failcnt;
 	/* set by hand (vmbc.conf, or at run time and saved): the host's own budget is only shown */
-	fixed = daemon->config->host_limit != NULL || daemon->config->host_barrier != NULL;
+	gboolean fixed = vmbc_limits_configured_host(daemon->config, host_pages, &b, &l);
+
 	if (vmbc_state_get(daemon->state, "host", VMBC_RES_PHYSPAGES, &b, &l))
 		fixed = TRUE;
 	if (vmbc_settings_lookup(daemon->config->settings, "cgroup-root") != NULL)
 		cgroup_root = vmbc_settings_get_string(daemon->config->settings, "cgroup-root");
 	vmbc_host_monitor_configure(daemon->host_monitor, daemon->config, cgroup_root, fixed);
 	host->max_pages = host_pages;
-	{
-		gint64 maxheld;
-		guint64 failcnt;
-		if (host->parm[VMBC_RES_PHYSPAGES].maxheld == 0 &&
-		    vmbc_state_get_counters(daemon->state, "host", VMBC_RES_PHYSPAGES, &maxheld,
-					    &failcnt)) {
-			host->parm[VMBC_RES_PHYSPAGES].maxheld = maxheld;
-			host->parm[VMBC_RES_PHYSPAGES].failcnt = failcnt;
-		}
+	if (host->parm[VMBC_RES_PHYSPAGES].maxheld == 0 &&
+	    vmbc_state_get_counters(daemon->state, "host", VMBC_RES_PHYSPAGES, &maxheld,
+				    &failcnt)) {
+		host->parm[VMBC_RES_PHYSPAGES].maxheld = maxheld;
+		host->parm[VMBC_RES_PHYSPAGES].failcnt = failcnt;
 	}
-	if (b > l)
-		b = l;
-	if (!fixed)
-		return;
-	if (!vmbc_engine_set_limits(daemon->engine, host, VMBC_RES_PHYSPAGES, b, l,
-				    vmbc_daemon_now(daemon), NULL, NULL, &error))
+	if (fixed && !vmbc_engine_set_limits(daemon->engine, host, VMBC_RES_PHYSPAGES, MIN(b, l), l,
+					     vmbc_daemon_now(daemon), NULL, NULL, &error))
 		g_warning("host limits not applied: %s", error->message);
 }
 
@@ -397,7 +321,8 @@ host_add_vm(VmbcBackendHost *host, VmbcBackend *backend, const gchar *name, gint
 	bc->backend_data = backend_data;
 	bc->backend_data_free = free_func;
 	g_hash_table_insert(daemon->owner, bc, backend);
-	apply_limits(daemon, bc, TRUE);
+	vmbc_limits_apply_vm(daemon->engine, daemon->config, daemon->state, bc, TRUE,
+			     vmbc_daemon_now(daemon));
 	/* a daemon restart does not reset the counters of a VM that kept running */
 	for (guint r = 0; r < VMBC_RES_COUNT; r++) {
 		gint64 maxheld;
@@ -853,18 +778,19 @@ vmbc_daemon_reload(VmbcDaemon *daemon, GError **error)
 	apply_host_limits(daemon);
 	vms = vmbc_engine_get_vms(daemon->engine);
 	for (guint i = 0; i < vms->len; i++)
-		apply_limits(daemon, g_ptr_array_index(vms, i), FALSE);
+		vmbc_limits_apply_vm(daemon->engine, daemon->config, daemon->state,
+				     g_ptr_array_index(vms, i), FALSE, vmbc_daemon_now(daemon));
 	if (daemon->tick_id != 0 && daemon->tick_usec != daemon->config->engine.tick_usec)
 		start_ticking(daemon);
 	g_info("configuration reloaded from %s", daemon->config->path);
 	return TRUE;
 }
 
-gboolean
-vmbc_daemon_set_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, VmbcResourceId res, gint64 barrier,
-		       gint64 limit, VmbcChangeFunc done, gpointer user_data, GError **error)
+/* The change itself, checked against what @bc holds now; nothing saved. */
+static gboolean
+change_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, VmbcResourceId res, gint64 barrier,
+	      gint64 limit, VmbcChangeFunc done, gpointer user_data, GError **error)
 {
-	g_autoptr(GError) local = NULL;
 	g_autoptr(VmbcBeancounter) ref = vmbc_beancounter_ref(bc);
 	VmbcBackend *backend = g_hash_table_lookup(daemon->owner, bc);
 
@@ -881,16 +807,56 @@ vmbc_daemon_set_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, VmbcResourceId r
 			return FALSE;
 		}
 	}
-	if (!vmbc_engine_set_limits(daemon->engine, bc, res, barrier, limit,
-				    vmbc_daemon_now(daemon), done, user_data, error))
+	return vmbc_engine_set_limits(daemon->engine, bc, res, barrier, limit,
+				      vmbc_daemon_now(daemon), done, user_data, error);
+}
+
+/* After a change was accepted: it must survive a crash from here on. */
+static void
+limits_changed(VmbcDaemon *daemon, VmbcBeancounter *bc)
+{
+	g_autoptr(GError) error = NULL;
+
+	keep_balloons(daemon);
+	arm_follow(daemon);
+	if (!vmbc_state_save(daemon->state, &error))
+		g_warning("runtime limit of '%s' not saved: %s", bc->name, error->message);
+}
+
+gboolean
+vmbc_daemon_set_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, VmbcResourceId res, gint64 barrier,
+		       gint64 limit, VmbcChangeFunc done, gpointer user_data, GError **error)
+{
+	if (!change_limits(daemon, bc, res, barrier, limit, done, user_data, error))
 		return FALSE;
-	/* the change is accepted: it must survive a crash from here on */
 	vmbc_state_set(daemon->state, bc->name, res, barrier, limit);
 	if (bc == vmbc_engine_get_host(daemon->engine))
 		vmbc_host_monitor_set_fixed(daemon->host_monitor, TRUE);
-	keep_balloons(daemon);
-	arm_follow(daemon);
-	if (!vmbc_state_save(daemon->state, &local))
-		g_warning("runtime limit of '%s' not saved: %s", bc->name, local->message);
+	limits_changed(daemon, bc);
+	return TRUE;
+}
+
+gboolean
+vmbc_daemon_reset_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, VmbcResourceId res,
+			 VmbcChangeFunc done, gpointer user_data, GError **error)
+{
+	VmbcBeancounter *host = vmbc_engine_get_host(daemon->engine);
+	gint64 barrier, limit;
+
+	if (bc == host) {
+		/* what [host] says, or else the budget the host measures, from now on */
+		vmbc_state_unset(daemon->state, "host", res);
+		apply_host_limits(daemon);
+		vmbc_host_monitor_refresh(daemon->host_monitor, vmbc_daemon_now(daemon));
+		limits_changed(daemon, bc);
+		if (done != NULL)
+			done(bc, NULL, user_data);
+		return TRUE;
+	}
+	if (!vmbc_limits_configured_vm(daemon->config, bc, res, &barrier, &limit, error) ||
+	    !change_limits(daemon, bc, res, barrier, limit, done, user_data, error))
+		return FALSE;
+	vmbc_state_unset(daemon->state, bc->name, res);
+	limits_changed(daemon, bc);
 	return TRUE;
 }

@@ -93,6 +93,13 @@ gint64 vmbc_daemon_now(VmbcDaemon *daemon);
 gboolean vmbc_daemon_set_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, VmbcResourceId res,
 				gint64 barrier, gint64 limit, VmbcChangeFunc done,
 				gpointer user_data, GError **error);
+/*
+ * Forgets the runtime limits of @res of @bc: what vmbc.conf gives applies
+ * again, as a change answered through @done, and stays after a restart. For
+ * the host, [host] or, where it sets nothing, the budget the host measures.
+ */
+gboolean vmbc_daemon_reset_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, VmbcResourceId res,
+				  VmbcChangeFunc done, gpointer user_data, GError **error);
 
 /*
  * Whether @bc's policy can be kept with the VM (vmbc setlimit --persist): its

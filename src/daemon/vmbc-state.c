@@ -282,6 +282,16 @@ vmbc_state_set(VmbcState *state, const gchar *domain, VmbcResourceId res, gint64
 }
 
 void
+vmbc_state_unset(VmbcState *state, const gchar *domain, VmbcResourceId res)
+{
+	SavedDomain *d = g_hash_table_lookup(state->domains, domain);
+
+	g_return_if_fail(res < VMBC_RES_COUNT);
+	if (d != NULL)
+		d->parm[res].set = FALSE;
+}
+
+void
 vmbc_state_set_counters(VmbcState *state, const gchar *domain, VmbcResourceId res, gint64 maxheld,
 			guint64 failcnt)
 {

@@ -33,6 +33,9 @@ gboolean vmbc_state_load(VmbcState *state, GError **error);
 void vmbc_state_set(VmbcState *state, const gchar *domain, VmbcResourceId res, gint64 barrier,
 		    gint64 limit);
 
+/* Forgets the barrier/limit of @res saved for @domain. In memory only. */
+void vmbc_state_unset(VmbcState *state, const gchar *domain, VmbcResourceId res);
+
 /* TRUE and the values if @domain has @res saved. */
 gboolean vmbc_state_get(VmbcState *state, const gchar *domain, VmbcResourceId res, gint64 *barrier,
 			gint64 *limit);

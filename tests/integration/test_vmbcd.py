@@ -355,6 +355,82 @@ def case_cli_setlimit():
         env.stop_daemon()
 
 
+def case_setlimit_default():
+    """`vmbc setlimit DOM RES default` forgets what was set at run time: vmbc.conf's limits
+    apply again (a lower one reclaims, as setlimit does), the state file no longer has it and
+    a restart keeps it so; for the host, without [host] limits, the budget it measures."""
+    with Env("default") as env:
+        cg = os.path.join(env.dir, "vms")
+        os.makedirs(cg)
+        for name, mib in (("memory.usage_in_bytes", 400), ("memory.limit_in_bytes", 2048)):
+            with open(os.path.join(cg, name), "w") as f:
+                f.write(f"{mib * MIB}\n")
+        env.write_config(extra=f"""[domain vm1]
+barrier = 200M
+limit = 240M
+guarantee = 64M
+[host]
+cgroup = {cg}
+pressure = off
+""")
+        env.start_fake("vm1", 512, "--cache-mib", "100")
+        env.start_daemon()
+        env.wait_domain("vm1")
+        env.wait_held("vm1", pages(95))
+        assert (env.res("vm1")["barrier"], env.res("vm1")["limit"]) == (pages(200), pages(240))
+        wait_for("the host's budget measured", lambda:
+                 env.domain("host")["budget-source"] == "cgroup-v1", timeout=5)
+        measured_limit = env.res("host")["limit"]
+        assert measured_limit < 2048 * MIB // PAGE, measured_limit
+        # set at run time: they win over the file, and are saved
+        for args in (("vm1", "physpages", "400M:450M"), ("vm1", "vmguarpages", "128M"),
+                     ("host", "physpages", "3G")):
+            r = env.cli("setlimit", *args)
+            assert r.returncode == 0, (args, r.returncode, r.stdout, r.stderr)
+        assert env.res("vm1")["limit"] == pages(450)
+        assert env.res("host")["limit"] == pages(3072)
+        wait_for("the host's budget set by hand", lambda:
+                 env.domain("host")["budget-source"] == "config", timeout=5)
+        wait_for("the runtime limits saved", lambda: all(
+            k in saved_domains(env).get(d, {})
+            for d, k in (("vm1", "physpages"), ("vm1", "vmguarpages"), ("host", "physpages"))))
+        # bad input: nothing changes
+        r = env.cli("setlimit", "vm1", "physpages", "default", "--persist")
+        assert r.returncode == 2 and "nothing to keep" in r.stderr, (r.returncode, r.stderr)
+        r = env.cli("setlimit", "host", "vmmpages", "default")
+        assert r.returncode == 1 and "only physpages" in r.stderr, (r.returncode, r.stderr)
+        assert env.res("vm1")["limit"] == pages(450)
+        # back to vmbc.conf's: a lower limit than held now, so the answer waits for it
+        env.fake_do("vm1", "x-fake-touch", {"mib": 200, "kind": "cache"})
+        wait_for("vm1 over vmbc.conf's limit", lambda: env.res("vm1")["held"] > pages(250),
+                 timeout=10)
+        r = env.cli("setlimit", "vm1", "physpages", "default")
+        assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+        assert re.fullmatch(r"vm1 physpages: barrier 200M, limit 240M \(held [0-9.]+[KMG], "
+                            r"failcnt \d+\), from vmbc.conf\n", r.stdout), r.stdout
+        assert env.res("vm1")["held"] <= pages(240), env.res("vm1")
+        r = env.cli("setlimit", "vm1", "vmguarpages", "default")
+        assert r.returncode == 0 and "barrier 64M" in r.stdout, (r.stdout, r.stderr)
+        # the host: [host] sets no limit, so its own budget again
+        r = env.cli("setlimit", "host", "physpages", "default")
+        assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+        assert r.stdout.endswith("from the host's budget (cgroup-v1)\n"), r.stdout
+        assert env.domain("host")["budget-source"] == "cgroup-v1"
+        assert env.res("host")["limit"] < pages(3072), env.res("host")
+        wait_for("the runtime limits forgotten in the state file", lambda: not any(
+            k in saved_domains(env).get(d, {})
+            for d, k in (("vm1", "physpages"), ("vm1", "vmguarpages"), ("host", "physpages"))))
+        # and a restart keeps them forgotten
+        env.stop_daemon()
+        env.start_daemon()
+        env.wait_domain("vm1")
+        assert (env.res("vm1")["barrier"], env.res("vm1")["limit"]) == (pages(200), pages(240))
+        assert env.res("vm1", "vmguarpages")["barrier"] == pages(64)
+        wait_for("the host's budget measured", lambda:
+                 env.domain("host")["budget-source"] == "cgroup-v1", timeout=5)
+        env.stop_daemon()
+
+
 def case_peer_without_rights():
     with Env("rights", world_readable=True) as env:
         env.start_fake("vm1", 256)
