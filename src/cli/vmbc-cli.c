@@ -34,13 +34,15 @@ const VmbcCommand vmbc_commands[] = {
 	 "name across restarts of vmbcd.",
 	 vmbc_cmd_ubc},
 	{"dominfo", "DOM", "show everything vmbcd knows about a domain", NULL, vmbc_cmd_dominfo},
-	{"setlimit", "DOM RES BARRIER[:LIMIT] [--persist]",
+	{"setlimit", "DOM RES BARRIER[:LIMIT]|default [--persist]",
 	 "set the barrier and limit of a resource",
 	 "RES is physpages, vmguarpages or vmmpages. Sizes: 512M, 2G, 1000p (pages),\n"
 	 "80% (of the domain's maximum memory) or unlimited; a single value sets both.\n"
 	 "Waits until vmbcd brought the domain under the new limit (up to 60 s), and\n"
 	 "answers in the units given. With --persist (libvirt domains) the limit is also\n"
-	 "written to the domain's metadata, so that it goes with the domain.",
+	 "written to the domain's metadata, so that it goes with the domain. default\n"
+	 "forgets the limits set at run time: vmbc.conf's apply again (for the host\n"
+	 "without [host] limits, the budget it measures).",
 	 vmbc_cmd_setlimit},
 	{"guarantee", "DOM SIZE", "set the memory the balloon never takes from a domain",
 	 "SIZE as for setlimit.", vmbc_cmd_guarantee},

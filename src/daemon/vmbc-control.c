@@ -565,7 +565,7 @@ cmd_set_limit(VmbcControl *self, QmpServerConnection *conn, JsonObject *args, Qm
 	}
 }
 
-/* reset-limit: the runtime limits of a resource forgotten, vmbc.conf's again (or the host's own). */
+/* reset-limit: the runtime limits of a resource forgotten, vmbc.conf's again (or the host's). */
 static void
 cmd_reset_limit(VmbcControl *self, QmpServerConnection *conn, JsonObject *args, QmpRequest *req)
 {

@@ -180,8 +180,8 @@ test_help(Fixture *fx, gconstpointer data)
 
 	run_vmbc(fx, &run2, "help", "setlimit", NULL);
 	g_assert_cmpint(run2.status, ==, 0);
-	g_assert_nonnull(
-		strstr(run2.out, "usage: vmbc setlimit DOM RES BARRIER[:LIMIT] [--persist]"));
+	g_assert_nonnull(strstr(
+		run2.out, "usage: vmbc setlimit DOM RES BARRIER[:LIMIT]|default [--persist]"));
 
 	run_vmbc(fx, &run3, "help", "frobnicate", NULL);
 	g_assert_cmpint(run3.status, ==, 2);
@@ -473,6 +473,7 @@ test_setlimit_bad_size(Fixture *fx, gconstpointer data)
 	g_auto(Run) run = {0};
 	g_auto(Run) order = {0};
 	g_auto(Run) pct = {0};
+	g_auto(Run) persist = {0};
 
 	run_vmbc(fx, &run, "setlimit", "web1", "physpages", "1G:12Q", NULL);
 	g_assert_cmpint(run.status, ==, 2);
@@ -487,7 +488,13 @@ test_setlimit_bad_size(Fixture *fx, gconstpointer data)
 	g_assert_cmpint(pct.status, ==, 2);
 	g_assert_nonnull(strstr(pct.err, "'150%'"));
 
+	/* default forgets what was set at run time: there is nothing for --persist to keep */
+	run_vmbc(fx, &persist, "setlimit", "web1", "physpages", "default", "--persist", NULL);
+	g_assert_cmpint(persist.status, ==, 2);
+	g_assert_nonnull(strstr(persist.err, "'default' forgets the limits set at run time"));
+
 	g_assert_cmpuint(fake_vmbcd_count(fx->fake, "set-limit"), ==, 0);
+	g_assert_cmpuint(fake_vmbcd_count(fx->fake, "reset-limit"), ==, 0);
 }
 
 static void
