@@ -404,6 +404,17 @@ typedef struct {
 
 static void pending_reply(VmbcBeancounter *bc, const GError *error, PendingReply *p);
 
+/* The reply to @req, kept until the change it waits for is done. */
+static PendingReply *
+pending_new(VmbcControl *self, QmpRequest *req)
+{
+	PendingReply *p = g_new0(PendingReply, 1);
+
+	p->req = req;
+	p->daemon = self->daemon;
+	return p;
+}
+
 static void
 pending_free(PendingReply *p)
 {
@@ -546,11 +557,9 @@ cmd_set_limit(VmbcControl *self, QmpServerConnection *conn, JsonObject *args, Qm
 		qmp_request_error(req, QMP_ERROR_GENERIC_ERROR, "%s", error->message);
 		return;
 	}
-	p = g_new0(PendingReply, 1);
-	p->req = req;
+	p = pending_new(self, req);
 	p->res = res;
 	p->persist = persist;
-	p->daemon = self->daemon;
 	p->waiting = 2;
 	if (!vmbc_daemon_set_limits(self->daemon, bc, res, barrier, limit, on_change_done, p,
 				    &error)) {
@@ -576,10 +585,8 @@ cmd_reset_limit(VmbcControl *self, QmpServerConnection *conn, JsonObject *args, 
 
 	if (bc == NULL || !get_resource(self, bc, args, &res, req))
 		return;
-	p = g_new0(PendingReply, 1);
-	p->req = req;
+	p = pending_new(self, req);
 	p->res = res;
-	p->daemon = self->daemon;
 	p->reset = TRUE;
 	if (!vmbc_daemon_reset_limits(self->daemon, bc, res, on_change_done, p, &error)) {
 		g_free(p);
@@ -628,8 +635,7 @@ cmd_reclaim(VmbcControl *self, QmpServerConnection *conn, JsonObject *args, QmpR
 		return;
 	if (!get_size(args, "size", bc->max_pages, &pages, req))
 		return;
-	p = g_new0(PendingReply, 1);
-	p->req = req;
+	p = pending_new(self, req);
 	p->reclaim = TRUE;
 	if (!vmbc_engine_reclaim(vmbc_daemon_get_engine(self->daemon), bc, pages,
 				 vmbc_daemon_now(self->daemon), on_change_done, p, &error)) {
