@@ -218,11 +218,16 @@ shell_complete(const char *text, int start, int end)
 		    g_strcmp0(command, "guarantee") == 0 || g_strcmp0(command, "reclaim") == 0 ||
 		    g_strcmp0(command, "resetcnt") == 0 || g_strcmp0(command, "events") == 0)) {
 		shell_add_domains(st, candidates);
-		if (g_strcmp0(command, "resetcnt") == 0)
+		if (g_strcmp0(command, "resetcnt") == 0 || g_strcmp0(command, "setlimit") == 0 ||
+		    g_strcmp0(command, "dominfo") == 0)
 			g_ptr_array_add(candidates, g_strdup("host"));
 	} else if (word == 2 && g_strcmp0(command, "setlimit") == 0) {
 		for (guint i = 0; vmbc_cli_resources[i] != NULL; i++)
 			g_ptr_array_add(candidates, g_strdup(vmbc_cli_resources[i]));
+	} else if (word == 3 && g_strcmp0(command, "setlimit") == 0) {
+		/* the two words a size can be; sizes themselves are the user's to type */
+		g_ptr_array_add(candidates, g_strdup("default"));
+		g_ptr_array_add(candidates, g_strdup("unlimited"));
 	}
 
 	shell_candidates = candidates;
