@@ -227,33 +227,6 @@ vmbc_budget_parse_swap(const gchar *text, gint64 *swap_in, gint64 *swap_out)
 	*swap_out = v[1];
 }
 
-gboolean
-vmbc_budget_read_meminfo(const gchar *path, gint64 *total, gint64 *available, GError **error)
-{
-	g_autoptr(VmbcKernelFile) file = vmbc_kernel_file_new(path);
-	const gchar *text = vmbc_kernel_file_read(file, NULL, error);
-
-	if (text == NULL)
-		return FALSE;
-	if (!vmbc_budget_parse_meminfo(text, total, available, NULL, error)) {
-		g_prefix_error(error, "%s: ", path);
-		return FALSE;
-	}
-	return TRUE;
-}
-
-gboolean
-vmbc_budget_read_swap(const gchar *path, gint64 *swap_in, gint64 *swap_out, GError **error)
-{
-	g_autoptr(VmbcKernelFile) file = vmbc_kernel_file_new(path);
-	const gchar *text = vmbc_kernel_file_read(file, NULL, error);
-
-	if (text == NULL)
-		return FALSE;
-	vmbc_budget_parse_swap(text, swap_in, swap_out);
-	return TRUE;
-}
-
 gchar *
 vmbc_budget_pressure_file(const gchar *cgroup_dir, gint version, const gchar *proc_pressure)
 {

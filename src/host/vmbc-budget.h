@@ -56,13 +56,6 @@ gboolean vmbc_budget_parse_meminfo(const gchar *text, gint64 *total, gint64 *ava
 				   gint64 *swap_total, GError **error);
 /* pswpin and pswpout in the text of /proc/vmstat, -1 each when missing. */
 void vmbc_budget_parse_swap(const gchar *text, gint64 *swap_in, gint64 *swap_out);
-/* MemTotal and MemAvailable of @path (/proc/meminfo), in bytes. */
-gboolean vmbc_budget_read_meminfo(const gchar *path, gint64 *total, gint64 *available,
-				  GError **error);
-
-/* pswpin and pswpout of @path (/proc/vmstat): pages swapped in and out since boot. */
-gboolean vmbc_budget_read_swap(const gchar *path, gint64 *swap_in, gint64 *swap_out,
-			       GError **error);
 
 /*
  * Where memory PSI is for VMs in @cgroup_dir (NULL: none): the cgroup's own
