@@ -271,34 +271,47 @@ vmbc_daemon_emit_domain_event(VmbcDaemon *daemon, VmbcBeancounter *bc, gboolean 
 	on_engine_event(daemon->engine, &ev, daemon);
 }
 
-/* [host], or the limits set at run time and saved: else the budget the host measures. */
+/*
+ * [host], or the limits set at run time and saved, set on the host: TRUE if
+ * either is there (set by hand: the host's own budget is only shown), FALSE
+ * when the budget the host measures is its limit.
+ */
+static gboolean
+set_host_limits(VmbcDaemon *daemon)
+{
+	VmbcBeancounter *host = vmbc_engine_get_host(daemon->engine);
+	g_autoptr(GError) error = NULL;
+	gint64 b, l;
+	gboolean fixed = vmbc_limits_configured_host(daemon->config, host->max_pages, &b, &l);
+
+	if (vmbc_state_get(daemon->state, "host", VMBC_RES_PHYSPAGES, &b, &l))
+		fixed = TRUE;
+	if (fixed && !vmbc_engine_set_limits(daemon->engine, host, VMBC_RES_PHYSPAGES, MIN(b, l), l,
+					     vmbc_daemon_now(daemon), NULL, NULL, &error))
+		g_warning("host limits not applied: %s", error->message);
+	return fixed;
+}
+
+/* The host's size, counters and limits, and the monitor of its budget and pressure. */
 static void
 apply_host_limits(VmbcDaemon *daemon)
 {
 	VmbcBeancounter *host = vmbc_engine_get_host(daemon->engine);
-	gint64 host_pages = (gint64)(sysconf(_SC_PHYS_PAGES));
-	g_autoptr(GError) error = NULL;
 	const gchar *cgroup_root = "/sys/fs/cgroup";
-	gint64 maxheld, b, l;
+	gint64 maxheld;
 	guint64 failcnt;
-	/* set by hand (vmbc.conf, or at run time and saved): the host's own budget is only shown */
-	gboolean fixed = vmbc_limits_configured_host(daemon->config, host_pages, &b, &l);
 
-	if (vmbc_state_get(daemon->state, "host", VMBC_RES_PHYSPAGES, &b, &l))
-		fixed = TRUE;
-	if (vmbc_settings_lookup(daemon->config->settings, "cgroup-root") != NULL)
-		cgroup_root = vmbc_settings_get_string(daemon->config->settings, "cgroup-root");
-	vmbc_host_monitor_configure(daemon->host_monitor, daemon->config, cgroup_root, fixed);
-	host->max_pages = host_pages;
+	host->max_pages = (gint64)(sysconf(_SC_PHYS_PAGES));
 	if (host->parm[VMBC_RES_PHYSPAGES].maxheld == 0 &&
 	    vmbc_state_get_counters(daemon->state, "host", VMBC_RES_PHYSPAGES, &maxheld,
 				    &failcnt)) {
 		host->parm[VMBC_RES_PHYSPAGES].maxheld = maxheld;
 		host->parm[VMBC_RES_PHYSPAGES].failcnt = failcnt;
 	}
-	if (fixed && !vmbc_engine_set_limits(daemon->engine, host, VMBC_RES_PHYSPAGES, MIN(b, l), l,
-					     vmbc_daemon_now(daemon), NULL, NULL, &error))
-		g_warning("host limits not applied: %s", error->message);
+	if (vmbc_settings_lookup(daemon->config->settings, "cgroup-root") != NULL)
+		cgroup_root = vmbc_settings_get_string(daemon->config->settings, "cgroup-root");
+	vmbc_host_monitor_configure(daemon->host_monitor, daemon->config, cgroup_root,
+				    set_host_limits(daemon));
 }
 
 /* The backend host's add_vm: configured, saved and restored state applied to a new VM. */
@@ -846,7 +859,7 @@ vmbc_daemon_reset_limits(VmbcDaemon *daemon, VmbcBeancounter *bc, VmbcResourceId
 	if (bc == host) {
 		/* what [host] says, or else the budget the host measures, from now on */
 		vmbc_state_unset(daemon->state, "host", res);
-		apply_host_limits(daemon);
+		vmbc_host_monitor_set_fixed(daemon->host_monitor, set_host_limits(daemon));
 		vmbc_host_monitor_refresh(daemon->host_monitor, vmbc_daemon_now(daemon));
 		limits_changed(daemon, bc);
 		if (done != NULL)
